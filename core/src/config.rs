@@ -1,0 +1,474 @@
+//! Operator-owned configuration: one TOML file named by the INI entry
+//! `secure_forward.config`. Parsed once, cached, and re-checked by file identity
+//! (at most once per second), so an edited file takes effect without a restart.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::policy::Policy;
+use crate::secret::SecretSource;
+
+/// Default outbox location when the file has no `[outbox]` section.
+pub const DEFAULT_OUTBOX: &str = "/var/lib/secure-forward/outbox.sqlite";
+/// Default request timeout, total.
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// Default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 3_000;
+/// Default header carrying the API key.
+pub const DEFAULT_KEY_HEADER: &str = "X-API-KEY";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    destinations: BTreeMap<String, RawDestination>,
+    outbox: Option<RawOutbox>,
+    audit: Option<RawAudit>,
+    #[serde(default)]
+    webhooks: BTreeMap<String, RawWebhook>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDestination {
+    url: String,
+    key_file: Option<PathBuf>,
+    key_env: Option<String>,
+    key_header: Option<String>,
+    ca_file: Option<PathBuf>,
+    timeout_ms: Option<u64>,
+    connect_timeout_ms: Option<u64>,
+    signing_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pin_sha256: Vec<String>,
+    policy: Option<toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutbox {
+    path: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    retry_schedule: Option<Vec<u64>>,
+    delivery: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    path: Option<PathBuf>,
+    max_bytes: Option<u64>,
+    keep: Option<u32>,
+    level: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    secret_file: PathBuf,
+    tolerance_s: Option<u64>,
+    format: Option<String>,
+}
+
+/// The whole, validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Destinations by name.
+    pub destinations: BTreeMap<String, Arc<Destination>>,
+    /// The outbox (always present: defaults apply without a section).
+    pub outbox: OutboxConfig,
+    /// The audit log, when configured.
+    pub audit: Option<AuditConfig>,
+    /// Inbound webhook sources by name.
+    pub webhooks: BTreeMap<String, WebhookConfig>,
+}
+
+/// One destination.
+#[derive(Debug)]
+pub struct Destination {
+    /// Its name (`default`, `crm`, ...).
+    pub name: String,
+    /// Full https URL (never shown: it may carry a query).
+    pub url: String,
+    /// Host name, for messages and status.
+    pub host: String,
+    /// Where the API key comes from.
+    pub key: Option<SecretSource>,
+    /// Header carrying the key.
+    pub key_header: String,
+    /// Trust roots replacing the webpki roots for this destination.
+    pub ca_file: Option<PathBuf>,
+    /// Total per-request timeout.
+    pub timeout: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Standard Webhooks signing secrets, one per line.
+    pub signing_secret_file: Option<PathBuf>,
+    /// SPKI SHA-256 pins (raw 32-byte digests).
+    pub pin_sha256: Vec<[u8; 32]>,
+    /// What leaves the store.
+    pub policy: Policy,
+}
+
+/// How `secure_forward_order()` delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Enqueue, then try once inline.
+    Inline,
+    /// Enqueue only; `secure_forward_flush()` sends.
+    Deferred,
+}
+
+/// `[outbox]`.
+#[derive(Debug, Clone)]
+pub struct OutboxConfig {
+    /// SQLite file.
+    pub path: PathBuf,
+    /// Key file (generated beside the database when not configured).
+    pub key_file: PathBuf,
+    /// Retry delays in seconds.
+    pub retry_schedule: Vec<u64>,
+    /// Inline or deferred.
+    pub delivery: Delivery,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// JSON Lines file; `None` sends the lines to PHP's error log.
+    pub path: Option<PathBuf>,
+    /// Rotate when the file reaches this size.
+    pub max_bytes: u64,
+    /// Rotated files kept.
+    pub keep: u32,
+    /// Level for the error-log fallback (`info`, `notice`, `warning`).
+    pub level: String,
+}
+
+/// `[webhooks.NAME]`.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Secrets file (`whsec_...` per line, or the WooCommerce secret).
+    pub secret_file: PathBuf,
+    /// Accepted clock skew and replay window.
+    pub tolerance: Duration,
+    /// `standard` (Standard Webhooks / Svix) or `woocommerce`.
+    pub format: WebhookFormat,
+}
+
+/// Inbound signature scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    /// Standard Webhooks (`webhook-*` or `svix-*` headers).
+    Standard,
+    /// WooCommerce `X-WC-Webhook-Signature`.
+    WooCommerce,
+}
+
+/// Standard Webhooks' schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
+pub const DEFAULT_RETRY_SCHEDULE: [u64; 9] =
+    [5, 300, 1800, 7200, 18_000, 36_000, 50_400, 72_000, 86_400];
+
+impl Config {
+    /// Parses `text` as the content of `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config> {
+        let file = path.display().to_string();
+        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(&file, text, &e))?;
+        let mut destinations = BTreeMap::new();
+        for (name, d) in raw.destinations {
+            let dest = Destination::build(&file, &name, d)?;
+            destinations.insert(name, Arc::new(dest));
+        }
+        let outbox = build_outbox(&file, raw.outbox)?;
+        let audit = raw.audit.map(|a| build_audit(&file, a)).transpose()?;
+        let mut webhooks = BTreeMap::new();
+        for (name, w) in raw.webhooks {
+            webhooks.insert(name.clone(), build_webhook(&file, &name, w)?);
+        }
+        Ok(Config { path: path.to_path_buf(), destinations, outbox, audit, webhooks })
+    }
+
+    /// Reads and parses the file (no cache).
+    pub fn load_uncached(path: &Path) -> Result<Config> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::config(&file, None, crate::secret::io_reason(&e)))?;
+        Config::parse(path, &text)
+    }
+
+    /// The named destination, or a ConfigException naming it.
+    pub fn destination(&self, name: &str) -> Result<&Arc<Destination>> {
+        self.destinations.get(name).ok_or_else(|| {
+            Error::config(
+                self.path.display().to_string(),
+                Some(&format!("destinations.{name}")),
+                "no such destination is configured",
+            )
+        })
+    }
+}
+
+/// Turns a TOML error into a message with the key and line, without echoing the
+/// source line (which may hold a value).
+fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> Error {
+    let line = e.span().map(|s| text.get(..s.start).map_or(0, |t| t.matches('\n').count()) + 1);
+    let reason = e.message().trim().to_owned();
+    match line {
+        Some(l) => Error::config(file, None, format!("line {l}: {reason}")),
+        None => Error::config(file, None, reason),
+    }
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+impl Destination {
+    fn build(file: &str, name: &str, d: RawDestination) -> Result<Destination> {
+        let key_of = |k: &str| format!("destinations.{name}.{k}");
+        if !is_token(name) {
+            return Err(Error::config(file, Some(&format!("destinations.{name}")), "destination names may only use letters, digits, '-', '_' and '.'"));
+        }
+        let host = https_host(&d.url).map_err(|reason| Error::config(file, Some(&key_of("url")), reason))?;
+        let key = match (d.key_file, d.key_env) {
+            (Some(_), Some(_)) => {
+                return Err(Error::config(file, Some(&key_of("key_env")), "set either key_file or key_env, not both"))
+            }
+            (Some(p), None) => Some(SecretSource::File(p)),
+            (None, Some(v)) if v.is_empty() => {
+                return Err(Error::config(file, Some(&key_of("key_env")), "empty variable name"))
+            }
+            (None, Some(v)) => Some(SecretSource::Env(v)),
+            (None, None) => None,
+        };
+        let key_header = d.key_header.unwrap_or_else(|| DEFAULT_KEY_HEADER.to_owned());
+        let reserved = ["host", "content-length", "content-type", "transfer-encoding", "connection", "user-agent", "idempotency-key"];
+        if !is_token(&key_header) || reserved.contains(&key_header.to_ascii_lowercase().as_str()) {
+            return Err(Error::config(file, Some(&key_of("key_header")), "not a usable HTTP header name"));
+        }
+        let timeout_ms = d.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+        let connect_ms = d.connect_timeout_ms.unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS);
+        if !(1..=300_000).contains(&timeout_ms) {
+            return Err(Error::config(file, Some(&key_of("timeout_ms")), "must be between 1 and 300000"));
+        }
+        if !(1..=timeout_ms).contains(&connect_ms) {
+            return Err(Error::config(file, Some(&key_of("connect_timeout_ms")), "must be between 1 and timeout_ms"));
+        }
+        let mut pins = Vec::with_capacity(d.pin_sha256.len());
+        for p in &d.pin_sha256 {
+            use base64::Engine as _;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(p.trim())
+                .ok()
+                .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
+                .ok_or_else(|| Error::config(file, Some(&key_of("pin_sha256")), "each pin must be base64 of a 32-byte SHA-256 digest"))?;
+            pins.push(raw);
+        }
+        let policy = Policy::compile(d.policy.as_ref(), file, &format!("destinations.{name}.policy"))?;
+        Ok(Destination {
+            name: name.to_owned(),
+            url: d.url,
+            host,
+            key,
+            key_header,
+            ca_file: d.ca_file,
+            timeout: Duration::from_millis(timeout_ms),
+            connect_timeout: Duration::from_millis(connect_ms),
+            signing_secret_file: d.signing_secret_file,
+            pin_sha256: pins,
+            policy,
+        })
+    }
+}
+
+/// Checks that `url` is an absolute https URL without credentials and returns its host.
+pub fn https_host(url: &str) -> std::result::Result<String, String> {
+    let uri: ureq::http::Uri = url.parse().map_err(|_| "not a valid URL".to_owned())?;
+    match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("https") => {}
+        Some(s) => return Err(format!("only https:// URLs are allowed, not {}://", s.to_ascii_lowercase())),
+        None => return Err("only absolute https:// URLs are allowed".into()),
+    }
+    let authority = uri.authority().ok_or_else(|| "URL has no host".to_owned())?;
+    if authority.as_str().contains('@') {
+        return Err("credentials in the URL are not allowed; use key_file".into());
+    }
+    let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| "URL has no host".to_owned())?;
+    Ok(host.to_owned())
+}
+
+fn build_outbox(file: &str, raw: Option<RawOutbox>) -> Result<OutboxConfig> {
+    let raw = raw.unwrap_or(RawOutbox { path: None, key_file: None, retry_schedule: None, delivery: None });
+    let path = raw.path.unwrap_or_else(|| PathBuf::from(DEFAULT_OUTBOX));
+    let key_file = raw.key_file.unwrap_or_else(|| {
+        let mut p = path.clone().into_os_string();
+        p.push(".key");
+        PathBuf::from(p)
+    });
+    let retry_schedule = raw.retry_schedule.unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE.to_vec());
+    if retry_schedule.len() > 100 || retry_schedule.iter().any(|s| *s > 7 * 86_400) {
+        return Err(Error::config(file, Some("outbox.retry_schedule"), "at most 100 delays of at most 7 days each"));
+    }
+    let delivery = match raw.delivery.as_deref() {
+        None | Some("inline") => Delivery::Inline,
+        Some("deferred") => Delivery::Deferred,
+        Some(_) => return Err(Error::config(file, Some("outbox.delivery"), "must be \"inline\" or \"deferred\"")),
+    };
+    Ok(OutboxConfig { path, key_file, retry_schedule, delivery })
+}
+
+fn build_audit(file: &str, raw: RawAudit) -> Result<AuditConfig> {
+    let level = raw.level.unwrap_or_else(|| "notice".into());
+    if !["info", "notice", "warning"].contains(&level.as_str()) {
+        return Err(Error::config(file, Some("audit.level"), "must be \"info\", \"notice\" or \"warning\""));
+    }
+    let max_bytes = raw.max_bytes.unwrap_or(10 * 1024 * 1024);
+    if max_bytes < 4096 {
+        return Err(Error::config(file, Some("audit.max_bytes"), "must be at least 4096"));
+    }
+    Ok(AuditConfig { path: raw.path, max_bytes, keep: raw.keep.unwrap_or(5), level })
+}
+
+fn build_webhook(file: &str, name: &str, raw: RawWebhook) -> Result<WebhookConfig> {
+    let format = match raw.format.as_deref() {
+        None | Some("standard") => WebhookFormat::Standard,
+        Some("woocommerce") => WebhookFormat::WooCommerce,
+        Some(_) => {
+            return Err(Error::config(file, Some(&format!("webhooks.{name}.format")), "must be \"standard\" or \"woocommerce\""))
+        }
+    };
+    let tolerance_s = raw.tolerance_s.unwrap_or(300);
+    if !(1..=86_400).contains(&tolerance_s) {
+        return Err(Error::config(file, Some(&format!("webhooks.{name}.tolerance_s")), "must be between 1 and 86400"));
+    }
+    Ok(WebhookConfig { secret_file: raw.secret_file, tolerance: Duration::from_secs(tolerance_s), format })
+}
+
+struct CachedConfig {
+    path: PathBuf,
+    stamp: (u64, u64, u64, i64, i64),
+    checked: Instant,
+    config: Arc<Config>,
+}
+
+fn stamp_of(path: &Path) -> Result<(u64, u64, u64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)
+        .map_err(|e| Error::config(path.display().to_string(), None, crate::secret::io_reason(&e)))?;
+    Ok((m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+}
+
+/// The parsed configuration at `path`, from a process-wide cache that re-checks
+/// the file's identity at most once per second. Errors are not cached.
+pub fn load(path: &Path) -> Result<Arc<Config>> {
+    static CACHE: OnceLock<Mutex<Option<CachedConfig>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(None));
+    let mut slot = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let now = Instant::now();
+    if let Some(c) = slot.as_mut() {
+        if c.path == path {
+            if now.duration_since(c.checked) < crate::secret::RECHECK {
+                return Ok(Arc::clone(&c.config));
+            }
+            if stamp_of(path)? == c.stamp {
+                c.checked = now;
+                return Ok(Arc::clone(&c.config));
+            }
+        }
+    }
+    let stamp = stamp_of(path)?;
+    let config = Arc::new(Config::load_uncached(path)?);
+    *slot = Some(CachedConfig { path: path.to_path_buf(), stamp, checked: now, config: Arc::clone(&config) });
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(Path::new("/etc/sf.toml"), text)
+    }
+
+    #[test]
+    fn minimal_destination_gets_defaults() {
+        let c = parse("[destinations.default]\nurl = \"https://api.example.com/orders?x=1\"\nkey_file = \"/etc/k\"\n").unwrap();
+        let d = c.destination("default").unwrap();
+        assert_eq!(d.host, "api.example.com");
+        assert_eq!(d.key_header, "X-API-KEY");
+        assert_eq!(d.timeout, Duration::from_millis(10_000));
+        assert_eq!(d.connect_timeout, Duration::from_millis(3_000));
+        assert_eq!(c.outbox.path, PathBuf::from(DEFAULT_OUTBOX));
+        assert_eq!(c.outbox.key_file, PathBuf::from("/var/lib/secure-forward/outbox.sqlite.key"));
+        assert_eq!(c.outbox.retry_schedule, DEFAULT_RETRY_SCHEDULE.to_vec());
+        assert_eq!(c.outbox.delivery, Delivery::Inline);
+    }
+
+    #[test]
+    fn refuses_every_scheme_but_https() {
+        for url in ["http://api.example.com/", "ftp://x/", "file:///etc/passwd", "//x/y", "api.example.com", "HTTP://x/"] {
+            let e = parse(&format!("[destinations.d]\nurl = \"{url}\"\n")).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains("destinations.d.url"), "{url}: {msg}");
+            assert_eq!(e.kind(), crate::ErrorKind::Config);
+        }
+        let e = parse("[destinations.d]\nurl = \"https://user:pw@x.example/\"\n").unwrap_err();
+        assert!(e.to_string().contains("credentials"));
+        assert!(!e.to_string().contains("pw"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let e = parse("[destinations.d]\nurl = \"https://x.example/\"\nkey_fiel = \"/k\"\n").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("key_fiel") && msg.contains("line 3"), "{msg}");
+        let e = parse("[destinations.d]\nurl = \"https://x.example/\"\ntimeout_ms = 0\n").unwrap_err();
+        assert!(e.to_string().contains("destinations.d.timeout_ms"));
+        let e = parse("[destinations.d]\nurl = \"https://x.example/\"\nkey_header = \"Bad Header\"\n").unwrap_err();
+        assert!(e.to_string().contains("destinations.d.key_header"));
+        let e = parse("[destinations.d]\nurl = \"https://x.example/\"\nkey_file = \"/a\"\nkey_env = \"B\"\n").unwrap_err();
+        assert!(e.to_string().contains("either key_file or key_env"));
+        let e = parse("[outbox]\ndelivery = \"later\"\n").unwrap_err();
+        assert!(e.to_string().contains("outbox.delivery"));
+        let e = parse("[destinations.d]\nurl = \"https://x.example/\"\npin_sha256 = [\"abc\"]\n").unwrap_err();
+        assert!(e.to_string().contains("pin_sha256"));
+    }
+
+    #[test]
+    fn syntax_error_names_line_without_echoing_it() {
+        let e = parse("[destinations.d]\nurl = \"https://x.example/\nkey_file = 'sekrit-value\n").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("line 2"), "{msg}");
+        assert!(!msg.contains("sekrit"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_destination_is_named() {
+        let c = parse("").unwrap();
+        let e = c.destination("crm").unwrap_err();
+        assert!(e.to_string().contains("destinations.crm"));
+    }
+
+    #[test]
+    fn cache_reloads_on_change() {
+        let dir = std::env::temp_dir().join(format!("sf-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("c.toml");
+        std::fs::write(&p, "[destinations.a]\nurl = \"https://a.example/\"\n").unwrap();
+        let c1 = load(&p).unwrap();
+        assert!(c1.destinations.contains_key("a"));
+        let tmp = dir.join("c.toml.new");
+        std::fs::write(&tmp, "[destinations.b]\nurl = \"https://b.example/\"\n").unwrap();
+        std::fs::rename(&tmp, &p).unwrap();
+        std::thread::sleep(crate::secret::RECHECK + Duration::from_millis(50));
+        let c2 = load(&p).unwrap();
+        assert!(c2.destinations.contains_key("b"));
+    }
+}

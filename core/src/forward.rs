@@ -1,0 +1,205 @@
+//! The send path: minimise, identify, send, classify.
+use std::time::Duration;
+
+use crate::config::{Config, Destination};
+use crate::error::{Error, Result};
+use crate::node::Node;
+use crate::policy::Prepared;
+use crate::secret::hex;
+use crate::transport::{self, Answer, Outgoing};
+
+/// Default event name.
+pub const DEFAULT_EVENT: &str = "order.updated";
+
+/// Checks an event name: `order.processing`, `order.refunded`, ... (1-64 chars of
+/// letters, digits, `.`, `_`, `-`).
+pub fn check_event(event: &str) -> Result<()> {
+    let ok = (1..=64).contains(&event.len())
+        && event.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::validation("event", "must be 1-64 characters of letters, digits, '.', '_' or '-'"))
+    }
+}
+
+/// Stable event id: destination + order id + event + payload digest.
+/// The same order state sent twice to the same destination gets the same id.
+pub fn event_id(destination: &str, order_id: &str, event: &str, body: &[u8]) -> String {
+    let body_digest = ring::digest::digest(&ring::digest::SHA256, body);
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in [destination.as_bytes(), order_id.as_bytes(), event.as_bytes(), body_digest.as_ref()] {
+        ctx.update(&(part.len() as u64).to_be_bytes());
+        ctx.update(part);
+    }
+    let mut id = String::from("evt_");
+    id.push_str(&hex(ctx.finish().as_ref()));
+    id.truncate(4 + 32);
+    id
+}
+
+/// Minimises `order` for `dest` (no key, no network).
+pub fn prepare<N: Node>(dest: &Destination, order: &N) -> Result<Prepared> {
+    dest.policy.apply(order)
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2xx.
+    Delivered {
+        /// HTTP status.
+        status: u16,
+    },
+    /// Worth retrying: 408, 429, 5xx, timeouts, connection and TLS handshake failures.
+    Retry {
+        /// HTTP status, if the server answered.
+        status: Option<u16>,
+        /// Server-requested delay.
+        retry_after: Option<Duration>,
+        /// The error, for the caller and the audit log.
+        error: Error,
+    },
+    /// Never worth retrying: other 4xx, 3xx, a key that cannot be sent.
+    Dead {
+        /// HTTP status, if the server answered.
+        status: Option<u16>,
+        /// The error.
+        error: Error,
+    },
+}
+
+/// Classifies an HTTP answer.
+pub fn classify(host: &str, answer: &Answer) -> Outcome {
+    let status = answer.status;
+    match status {
+        200..=299 => Outcome::Delivered { status },
+        408 | 425 | 429 | 500..=599 => Outcome::Retry {
+            status: Some(status),
+            retry_after: answer.retry_after,
+            error: Error::Transport {
+                host: host.to_owned(),
+                reason: match status {
+                    408 => "request timeout (408)".to_owned(),
+                    429 => "rate limited (429)".to_owned(),
+                    s => format!("server error ({s})"),
+                },
+                status: Some(status),
+            },
+        },
+        300..=399 => Outcome::Dead {
+            status: Some(status),
+            error: Error::Rejected {
+                host: host.to_owned(),
+                status,
+                reason: "redirect (not followed) answered".to_owned(),
+            },
+        },
+        _ => Outcome::Dead {
+            status: Some(status),
+            error: Error::Rejected {
+                host: host.to_owned(),
+                status,
+                reason: match status {
+                    401 | 403 => "authentication rejected".to_owned(),
+                    _ => "request rejected".to_owned(),
+                },
+            },
+        },
+    }
+}
+
+/// One delivery attempt of a prepared body (key loaded here, at send time).
+pub fn attempt(dest: &Destination, event_id: &str, event: &str, body: &[u8], extra: &[(&str, &str)]) -> Outcome {
+    let key = match dest.key.as_ref().map(crate::secret::SecretSource::load).transpose() {
+        Ok(k) => k,
+        Err(error) => return Outcome::Dead { status: None, error },
+    };
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(2 + extra.len());
+    headers.push(("Idempotency-Key", event_id));
+    headers.push(("X-Event-Type", event));
+    headers.extend_from_slice(extra);
+    match transport::send(dest, key.as_deref(), &Outgoing { body, headers: &headers }) {
+        Ok(answer) => classify(&dest.host, &answer),
+        Err(error @ Error::Config { .. }) => Outcome::Dead { status: None, error },
+        Err(error) => Outcome::Retry { status: None, retry_after: None, error },
+    }
+}
+
+/// A receipt for PHP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The event id (also the `Idempotency-Key`).
+    pub event_id: String,
+    /// `delivered`, `queued` or `dead`.
+    pub status: &'static str,
+    /// HTTP status of the last attempt.
+    pub http_status: Option<u16>,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Why it is not delivered (redacted), if so.
+    pub reason: Option<String>,
+}
+
+/// Minimises and sends `order` to `destination` right now, without the outbox.
+pub fn send_direct<N: Node>(config: &Config, destination: &str, order: &N, event: &str) -> Result<Receipt> {
+    check_event(event)?;
+    let dest = config.destination(destination)?;
+    let prepared = prepare(dest, order)?;
+    let id = event_id(destination, &prepared.order_id, event, &prepared.body);
+    match attempt(dest, &id, event, &prepared.body, &[]) {
+        Outcome::Delivered { status } => Ok(Receipt {
+            event_id: id,
+            status: "delivered",
+            http_status: Some(status),
+            attempts: 1,
+            reason: None,
+        }),
+        Outcome::Retry { error, .. } | Outcome::Dead { error, .. } => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_id_is_stable_and_separates_inputs() {
+        let a = event_id("crm", "42", "order.updated", b"{}");
+        assert_eq!(a, event_id("crm", "42", "order.updated", b"{}"));
+        assert!(a.starts_with("evt_") && a.len() == 36);
+        assert_ne!(a, event_id("crm", "42", "order.completed", b"{}"));
+        assert_ne!(a, event_id("crm", "43", "order.updated", b"{}"));
+        assert_ne!(a, event_id("erp", "42", "order.updated", b"{}"));
+        assert_ne!(a, event_id("crm", "42", "order.updated", b"{ }"));
+        // Length-prefixing: moving bytes between parts changes the id.
+        assert_ne!(event_id("ab", "c", "e", b""), event_id("a", "bc", "e", b""));
+    }
+
+    #[test]
+    fn classification() {
+        let ans = |status| Answer { status, retry_after: None, rate_remaining: None, latency: Duration::ZERO };
+        assert!(matches!(classify("h", &ans(200)), Outcome::Delivered { status: 200 }));
+        assert!(matches!(classify("h", &ans(204)), Outcome::Delivered { .. }));
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(matches!(classify("h", &ans(s)), Outcome::Retry { .. }), "{s}");
+        }
+        for s in [301, 302, 307, 400, 401, 403, 404, 422] {
+            assert!(matches!(classify("h", &ans(s)), Outcome::Dead { .. }), "{s}");
+        }
+        match classify("api.example.com", &ans(401)) {
+            Outcome::Dead { error, .. } => {
+                assert_eq!(error.to_string(), "authentication rejected by api.example.com (401)")
+            }
+            o => panic!("{o:?}"),
+        }
+    }
+
+    #[test]
+    fn event_names() {
+        assert!(check_event("order.processing").is_ok());
+        assert!(check_event("").is_err());
+        assert!(check_event("order updated").is_err());
+        assert!(check_event("x\r\nX-Evil: 1").is_err());
+    }
+}

@@ -1,0 +1,20 @@
+//! The PHP-free core of secure_forward.
+//!
+//! Everything that decides what leaves the store and how lives here: configuration,
+//! secrets, the order tree abstraction ([`node::Node`]), the minimisation policy,
+//! the HTTPS transport, the outbox, signing and audit. The PHP binding in the
+//! parent crate only converts arguments and maps [`Error`] to exceptions.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod error;
+pub mod forward;
+pub mod node;
+pub mod policy;
+pub mod secret;
+pub mod transport;
+
+pub use error::{Error, ErrorKind, Result};
+
+/// Version of the extension and its core, as sent in the `User-Agent`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

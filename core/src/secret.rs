@@ -1,0 +1,329 @@
+//! Secrets have one way in: [`Secret`], read from a 0600 file (or, weaker, an
+//! environment variable) into a buffer that zeroizes on drop. A secret never
+//! appears in `Debug`, `Display` or an error message; only its fingerprint does.
+use std::collections::HashMap;
+use std::fmt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::{Error, Result};
+
+/// Longest secret file accepted (a key, a token, a handful of signing secrets).
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+/// How often a cached secret file is re-checked (stat) for rotation.
+pub const RECHECK: Duration = Duration::from_secs(1);
+
+/// Secret bytes. Zeroized on drop, `[REDACTED]` in `Debug`, never `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Zeroizing<Vec<u8>>);
+
+impl Secret {
+    /// Takes ownership of `bytes` (the caller's buffer is moved, not copied).
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(Zeroizing::new(bytes))
+    }
+
+    /// The secret bytes, for the one place that must use them.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the secret is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// First 12 hex characters of SHA-256 of the secret: safe to show and log.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.0)
+    }
+}
+
+/// First 12 hex characters of SHA-256 of `bytes`.
+pub fn fingerprint(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = hex(digest.as_ref());
+    out.truncate(12);
+    out
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        for nibble in [b >> 4, b & 0x0f] {
+            s.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+        }
+    }
+    s
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+/// Where a secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SecretSource {
+    /// A file, which must be 0600 (no group/other bits) and owned by us or root.
+    File(PathBuf),
+    /// An environment variable (stays in the process environment: weaker).
+    Env(String),
+}
+
+impl SecretSource {
+    /// `file` or `env`, for status and phpinfo.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SecretSource::File(_) => "file",
+            SecretSource::Env(_) => "env",
+        }
+    }
+
+    /// The path or variable name (not secret).
+    pub fn location(&self) -> String {
+        match self {
+            SecretSource::File(p) => p.display().to_string(),
+            SecretSource::Env(v) => v.clone(),
+        }
+    }
+
+    /// Reads the secret, through the process-wide cache for files.
+    pub fn load(&self) -> Result<Arc<Secret>> {
+        match self {
+            SecretSource::File(path) => load_file_cached(path),
+            SecretSource::Env(var) => {
+                let value = std::env::var_os(var).ok_or_else(|| {
+                    Error::config(format!("${var}"), None, "environment variable is not set")
+                })?;
+                let bytes = trim_owned(value.into_encoded_bytes());
+                if bytes.is_empty() {
+                    return Err(Error::config(format!("${var}"), None, "environment variable is empty"));
+                }
+                Ok(Arc::new(Secret::new(bytes)))
+            }
+        }
+    }
+}
+
+/// Identity of a file version: a rename, rewrite or touch changes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl FileStamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
+        }
+    }
+}
+
+struct Cached {
+    stamp: FileStamp,
+    checked: Instant,
+    secret: Arc<Secret>,
+}
+
+fn cache() -> &'static Mutex<HashMap<PathBuf, Cached>> {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Cached>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Loads a secret file through a cache that re-checks the file's identity at most
+/// once per [`RECHECK`], so an atomic replacement takes effect within a second.
+pub fn load_file_cached(path: &Path) -> Result<Arc<Secret>> {
+    let now = Instant::now();
+    let mut map = cache().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(c) = map.get(path) {
+        if now.duration_since(c.checked) < RECHECK {
+            return Ok(Arc::clone(&c.secret));
+        }
+    }
+    let meta = check_secret_file(path)?;
+    let stamp = FileStamp::of(&meta);
+    if let Some(c) = map.get_mut(path) {
+        if c.stamp == stamp {
+            c.checked = now;
+            return Ok(Arc::clone(&c.secret));
+        }
+    }
+    let secret = Arc::new(read_secret_file_unchecked(path)?);
+    map.insert(path.to_path_buf(), Cached { stamp, checked: now, secret: Arc::clone(&secret) });
+    Ok(secret)
+}
+
+/// Forgets every cached secret (tests, and `secure_forward` shutdown).
+pub fn clear_cache() {
+    cache().lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+}
+
+/// Checks that a secret file is a regular file, not group/world accessible, and
+/// owned by the effective user or root. Returns its metadata.
+pub fn check_secret_file(path: &Path) -> Result<std::fs::Metadata> {
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| Error::config(&shown, None, io_reason(&e)))?;
+    if !meta.is_file() {
+        return Err(Error::config(&shown, None, "secret file is not a regular file"));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(Error::config(
+            &shown,
+            None,
+            format!(
+                "secret file is readable by group or others (mode {:o}); run: chmod 600 {shown}",
+                meta.mode() & 0o777
+            ),
+        ));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(Error::config(
+            &shown,
+            None,
+            format!("secret file is owned by uid {}, not by the running user ({me}) or root", meta.uid()),
+        ));
+    }
+    if meta.size() > MAX_SECRET_FILE {
+        return Err(Error::config(&shown, None, "secret file is too large"));
+    }
+    Ok(meta)
+}
+
+/// Reads and checks a secret file, without the cache.
+pub fn read_secret_file(path: &Path) -> Result<Secret> {
+    check_secret_file(path)?;
+    read_secret_file_unchecked(path)
+}
+
+fn read_secret_file_unchecked(path: &Path) -> Result<Secret> {
+    let shown = path.display().to_string();
+    let raw = std::fs::read(path).map_err(|e| Error::config(&shown, None, io_reason(&e)))?;
+    let bytes = trim_owned(raw);
+    if bytes.is_empty() {
+        return Err(Error::config(&shown, None, "secret file is empty"));
+    }
+    Ok(Secret::new(bytes))
+}
+
+/// Trims ASCII white space at both ends without leaving an untrimmed copy behind.
+fn trim_owned(mut raw: Vec<u8>) -> Vec<u8> {
+    let end = raw.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    let start = raw.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(end);
+    let out = raw.get(start..end).map(<[u8]>::to_vec).unwrap_or_default();
+    raw.zeroize();
+    out
+}
+
+/// A short reason for an I/O error, without the OS's decoration.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "file not found".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => format!("cannot read file ({})", e.kind()),
+    }
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+
+    pub(crate) fn temp_secret(dir: &Path, name: &str, content: &[u8], mode: u32) -> PathBuf {
+        let p = dir.join(name);
+        let mut f = std::fs::File::create(&p).unwrap();
+        f.write_all(content).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("sf-secret-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn debug_is_redacted_and_fingerprint_is_sha256_prefix() {
+        let s = Secret::new(b"sk_live_abc".to_vec());
+        assert_eq!(format!("{s:?}"), "[REDACTED]");
+        // sha256("abc") = ba7816bf8f01cfea...
+        assert_eq!(fingerprint(b"abc"), "ba7816bf8f01");
+    }
+
+    #[test]
+    fn reads_0600_file_trimmed() {
+        let d = tempdir("ok");
+        let p = temp_secret(&d, "k", b"  key-123\n", 0o600);
+        let s = read_secret_file(&p).unwrap();
+        assert_eq!(s.expose(), b"key-123");
+    }
+
+    #[test]
+    fn refuses_group_or_world_readable() {
+        let d = tempdir("loose");
+        for mode in [0o640, 0o604, 0o644, 0o660] {
+            let p = temp_secret(&d, "k", b"key-123", mode);
+            let e = read_secret_file(&p).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains("readable by group or others"), "{msg}");
+            assert!(!msg.contains("key-123"));
+        }
+    }
+
+    #[test]
+    fn refuses_missing_empty_and_directory() {
+        let d = tempdir("bad");
+        assert!(read_secret_file(&d.join("nope")).unwrap_err().to_string().contains("file not found"));
+        let p = temp_secret(&d, "empty", b" \n", 0o600);
+        assert!(read_secret_file(&p).unwrap_err().to_string().contains("empty"));
+        assert!(read_secret_file(&d).unwrap_err().to_string().contains("not a regular file"));
+    }
+
+    #[test]
+    fn cache_sees_atomic_replacement_after_recheck_interval() {
+        let d = tempdir("rotate");
+        let p = temp_secret(&d, "k", b"old", 0o600);
+        assert_eq!(load_file_cached(&p).unwrap().expose(), b"old");
+        let tmp = temp_secret(&d, "k.new", b"new", 0o600);
+        std::fs::rename(&tmp, &p).unwrap();
+        std::thread::sleep(RECHECK + Duration::from_millis(50));
+        assert_eq!(load_file_cached(&p).unwrap().expose(), b"new");
+    }
+
+    #[test]
+    fn env_source() {
+        std::env::set_var("SF_TEST_KEY_ENV", "envkey\n");
+        let s = SecretSource::Env("SF_TEST_KEY_ENV".into()).load().unwrap();
+        assert_eq!(s.expose(), b"envkey");
+        let e = SecretSource::Env("SF_TEST_KEY_ENV_MISSING".into()).load().unwrap_err();
+        assert!(e.to_string().contains("not set"));
+    }
+}

@@ -1,0 +1,300 @@
+//! HTTPS transport: ureq over rustls (ring), one agent per distinct TLS/timeout
+//! setting, created lazily on first use (after PHP-FPM has forked) and reused for
+//! keep-alive. Certificates are always verified, TLS 1.2+ only, redirects never
+//! followed, timeouts always set and response bodies capped.
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use ureq::http::HeaderValue;
+
+use crate::config::Destination;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// Most response body bytes read (the rest is dropped with the connection).
+pub const RESPONSE_CAP: u64 = 64 * 1024;
+/// Largest response head accepted.
+pub const RESPONSE_HEADER_CAP: usize = 16 * 1024;
+/// The `User-Agent` sent.
+pub const USER_AGENT: &str = concat!("secure_forward/", env!("CARGO_PKG_VERSION"));
+
+/// One request to a destination.
+#[derive(Debug)]
+pub struct Outgoing<'a> {
+    /// The JSON body, sent byte for byte.
+    pub body: &'a [u8],
+    /// Extra, non-secret headers (`Idempotency-Key`, `X-Event-Type`, `webhook-*`).
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+/// What the destination answered (any status: classification is the caller's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// `Retry-After`, when present and parseable.
+    pub retry_after: Option<Duration>,
+    /// `X-RateLimit-Remaining` / `RateLimit-Remaining`, when present.
+    pub rate_remaining: Option<u64>,
+    /// Time from sending to the response head plus the (capped) body.
+    pub latency: Duration,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct AgentKey {
+    ca_file: Option<PathBuf>,
+    ca_stamp: Option<(u64, i64)>,
+    timeout: Duration,
+    connect_timeout: Duration,
+}
+
+fn agents() -> &'static Mutex<HashMap<AgentKey, ureq::Agent>> {
+    static AGENTS: OnceLock<Mutex<HashMap<AgentKey, ureq::Agent>>> = OnceLock::new();
+    AGENTS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Drops every cached agent and its pooled connections.
+pub fn reset_agents() {
+    agents().lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+}
+
+fn agent_for(dest: &Destination) -> Result<ureq::Agent> {
+    let ca_stamp = match &dest.ca_file {
+        Some(p) => {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(p).map_err(|e| {
+                Error::config(p.display().to_string(), None, format!("ca_file: {}", crate::secret::io_reason(&e)))
+            })?;
+            Some((m.ino(), m.mtime()))
+        }
+        None => None,
+    };
+    let key = AgentKey {
+        ca_file: dest.ca_file.clone(),
+        ca_stamp,
+        timeout: dest.timeout,
+        connect_timeout: dest.connect_timeout,
+    };
+    let mut map = agents().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(a) = map.get(&key) {
+        return Ok(a.clone());
+    }
+    let agent = build_agent(dest)?;
+    map.insert(key, agent.clone());
+    Ok(agent)
+}
+
+fn build_agent(dest: &Destination) -> Result<ureq::Agent> {
+    use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+    let roots = match &dest.ca_file {
+        None => RootCerts::WebPki,
+        Some(path) => RootCerts::new_with_certs(&load_ca(path)?),
+    };
+    let tls = TlsConfig::builder().provider(TlsProvider::Rustls).root_certs(roots).build();
+    let config = ureq::Agent::config_builder()
+        .https_only(true)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .save_redirect_history(false)
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(dest.timeout))
+        .timeout_connect(Some(dest.connect_timeout))
+        .max_response_header_size(RESPONSE_HEADER_CAP)
+        .user_agent(USER_AGENT)
+        .accept("application/json")
+        .tls_config(tls)
+        .build();
+    Ok(config.new_agent())
+}
+
+fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let shown = path.display().to_string();
+    let pem = std::fs::read(path)
+        .map_err(|e| Error::config(&shown, None, format!("ca_file: {}", crate::secret::io_reason(&e))))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {}
+            Err(_) => return Err(Error::config(&shown, None, "ca_file: not a valid PEM file")),
+        }
+    }
+    if certs.is_empty() {
+        return Err(Error::config(&shown, None, "ca_file: no certificate found"));
+    }
+    Ok(certs)
+}
+
+/// Sends one POST to `dest`, with the key (if any) in its header.
+pub fn send(dest: &Destination, key: Option<&Secret>, out: &Outgoing<'_>) -> Result<Answer> {
+    let agent = agent_for(dest)?;
+    let mut req = agent.post(&dest.url).header("Content-Type", "application/json");
+    for (name, value) in out.headers {
+        req = req.header(*name, *value);
+    }
+    if let Some(key) = key {
+        let mut value = HeaderValue::from_bytes(key.expose()).map_err(|_| {
+            Error::config(
+                dest.key.as_ref().map_or_else(String::new, crate::secret::SecretSource::location),
+                None,
+                "the key contains characters not allowed in an HTTP header",
+            )
+        })?;
+        value.set_sensitive(true);
+        req = req.header(dest.key_header.as_str(), value);
+    }
+    let started = Instant::now();
+    let mut resp = req.send(out.body).map_err(|e| transport_error(&dest.host, &e))?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers();
+    let retry_after = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+    let rate_remaining = headers
+        .get("x-ratelimit-remaining")
+        .or_else(|| headers.get("ratelimit-remaining"))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    // Drain (capped) so the connection can be reused; an oversized body only
+    // costs the connection, never the verdict the status already gave.
+    let _ = resp.body_mut().with_config().limit(RESPONSE_CAP).read_to_vec();
+    Ok(Answer { status, retry_after, rate_remaining, latency: started.elapsed() })
+}
+
+/// A short, value-free reason for a ureq error.
+pub fn transport_error(host: &str, e: &ureq::Error) -> Error {
+    use ureq::Error as E;
+    let reason = match e {
+        E::Timeout(t) => format!("timeout ({t})"),
+        E::HostNotFound => "host not found".to_owned(),
+        E::ConnectionFailed => "connection failed".to_owned(),
+        E::Rustls(r) => tls_reason(r),
+        E::Tls(m) => format!("tls: {m}"),
+        E::Io(io) => match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            Some(r) => tls_reason(r),
+            None => io_kind_reason(io),
+        },
+        E::RequireHttpsOnly(_) => "only https is allowed".to_owned(),
+        E::TooManyRedirects | E::RedirectFailed => "redirect refused".to_owned(),
+        E::LargeResponseHeader(..) => "response head too large".to_owned(),
+        E::BodyExceedsLimit(_) => "response too large".to_owned(),
+        E::Protocol(_) => "malformed HTTP response".to_owned(),
+        E::BodyStalled => "response stalled".to_owned(),
+        _ => "request failed".to_owned(),
+    };
+    Error::transport(host, reason)
+}
+
+fn io_kind_reason(io: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match io.kind() {
+        K::ConnectionRefused => "connection refused".into(),
+        K::ConnectionReset => "connection reset".into(),
+        K::ConnectionAborted => "connection aborted".into(),
+        K::TimedOut | K::WouldBlock => "timeout".into(),
+        K::UnexpectedEof => "connection closed unexpectedly".into(),
+        K::HostUnreachable | K::NetworkUnreachable => "host unreachable".into(),
+        k => format!("connection error ({k})"),
+    }
+}
+
+/// A distinct, clear message per TLS failure.
+pub fn tls_reason(e: &rustls::Error) -> String {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as R};
+    let what = match e {
+        R::InvalidCertificate(c) => match c {
+            C::Expired | C::ExpiredContext { .. } => "certificate expired",
+            C::NotValidYet | C::NotValidYetContext { .. } => "certificate not yet valid",
+            C::NotValidForName | C::NotValidForNameContext { .. } => "certificate not valid for this host name",
+            C::UnknownIssuer => "certificate issued by an untrusted CA",
+            C::Revoked => "certificate revoked",
+            C::BadSignature => "certificate has a bad signature",
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } => "certificate not valid for TLS servers",
+            C::ApplicationVerificationFailure => "certificate pin mismatch",
+            _ => "certificate rejected",
+        },
+        R::AlertReceived(A::ProtocolVersion) | R::PeerIncompatible(_) => {
+            "server does not support TLS 1.2 or later"
+        }
+        R::AlertReceived(A::HandshakeFailure) => "handshake failure (no common cipher suite or protocol)",
+        R::AlertReceived(_) => "alert received from server",
+        R::InvalidMessage(_) | R::PeerMisbehaved(_) => "server sent an invalid TLS message",
+        _ => "handshake failed",
+    };
+    format!("tls: {what}")
+}
+
+/// Parses `Retry-After`: delta seconds or an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn parse_retry_after(v: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(Duration::from_secs(s));
+    }
+    let at = parse_http_date(v)?;
+    let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(at.saturating_sub(now)))
+}
+
+/// IMF-fixdate to Unix seconds.
+pub fn parse_http_date(v: &str) -> Option<u64> {
+    let mut parts = v.split_whitespace();
+    let _weekday = parts.next()?;
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month = match parts.next()? {
+        "Jan" => 1, "Feb" => 2, "Mar" => 3, "Apr" => 4, "May" => 5, "Jun" => 6,
+        "Jul" => 7, "Aug" => 8, "Sep" => 9, "Oct" => 10, "Nov" => 11, "Dec" => 12,
+        _ => return None,
+    };
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':').map(|x| x.parse::<u64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, i64::try_from(day).ok()?);
+    u64::try_from(days).ok().map(|d| d * 86_400 + h * 3600 + m * 60 + s)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now), Some(Duration::from_secs(10)));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+    }
+
+    #[test]
+    fn tls_reasons_are_distinct() {
+        use rustls::CertificateError as C;
+        let reasons: Vec<String> = [C::Expired, C::NotValidYet, C::NotValidForName, C::UnknownIssuer, C::ApplicationVerificationFailure]
+            .into_iter()
+            .map(|c| tls_reason(&rustls::Error::InvalidCertificate(c)))
+            .collect();
+        let mut dedup = reasons.clone();
+        dedup.sort();
+        dedup.dedup();
+        assert_eq!(dedup.len(), reasons.len(), "{reasons:?}");
+        assert_eq!(reasons.first().map(String::as_str), Some("tls: certificate expired"));
+    }
+}

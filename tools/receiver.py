@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""A real local HTTPS receiver for secure_forward's tests and demo.
+
+Listens on 127.0.0.1, logs every request as one JSON line (headers and body,
+so tests can check exactly what left the store) and answers as the path says:
+
+  /ok, /anything            200 {"ok":true}
+  /status/NNN               that status
+  /seq/S1,S2,...            the n-th request to this exact path gets S_n (the last repeats);
+                            an entry like 429r2 adds "Retry-After: 2"
+  /redirect                 302 to https://other.invalid/ (must never be followed)
+  /slow/MS                  sleeps MS milliseconds, then 200
+  /stall                    reads the request, never answers
+  /big                      200 with a 64 MiB body
+  /reset                    closes the connection without answering
+  GET /_log                 the log so far, as a JSON list
+  POST /_reset              clears log and counters
+
+Usage: receiver.py --cert C --key K --log FILE [--port 0] [--port-file F]
+"""
+import argparse, json, os, socket, ssl, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOCK = threading.Lock()
+COUNTERS = {}
+LOG = []
+CONN_IDS = {}
+NEXT_CONN = [0]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "sf-test-receiver"
+
+    def log_message(self, fmt, *args):  # quiet
+        pass
+
+    def conn_id(self):
+        key = id(self.connection)
+        with LOCK:
+            if key not in CONN_IDS:
+                NEXT_CONN[0] += 1
+                CONN_IDS[key] = NEXT_CONN[0]
+            return CONN_IDS[key]
+
+    def reply(self, status, body=b'{"ok":true}', headers=()):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path == "/_log":
+            with LOCK:
+                body = json.dumps(LOG).encode()
+            return self.reply(200, body)
+        self.reply(404, b'{"error":"not found"}')
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path == "/_reset":
+            with LOCK:
+                LOG.clear(); COUNTERS.clear()
+            return self.reply(200)
+        with LOCK:
+            n = COUNTERS.get(self.path, 0)
+            COUNTERS[self.path] = n + 1
+        entry = {
+            "t": time.time(), "conn": self.conn_id(), "method": "POST", "path": self.path,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": body.decode("utf-8", "replace"),
+        }
+        with LOCK:
+            LOG.append(entry)
+            if self.server.log_file:
+                with open(self.server.log_file, "a") as f:
+                    f.write(json.dumps(entry) + "\n")
+        parts = self.path.split("?")[0].strip("/").split("/")
+        kind = parts[0] if parts else ""
+        if kind == "status" and len(parts) > 1:
+            return self.reply(int(parts[1]))
+        if kind == "seq" and len(parts) > 1:
+            seq = parts[1].split(",")
+            item = seq[min(n, len(seq) - 1)]
+            headers = []
+            if "r" in item:
+                item, ra = item.split("r", 1)
+                headers.append(("Retry-After", ra))
+            return self.reply(int(item), headers=headers)
+        if kind == "redirect":
+            return self.reply(302, b"", [("Location", "https://other.invalid/steal")])
+        if kind == "slow" and len(parts) > 1:
+            time.sleep(int(parts[1]) / 1000.0)
+            return self.reply(200)
+        if kind == "stall":
+            time.sleep(3600)
+            return
+        if kind == "reset":
+            self.close_connection = True
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.connection.close()
+            return
+        if kind == "big":
+            self.send_response(200)
+            self.send_header("Content-Length", str(64 << 20))
+            self.end_headers()
+            chunk = b"x" * 65536
+            try:
+                for _ in range(1024):
+                    self.wfile.write(chunk)
+            except OSError:
+                pass
+            return
+        self.reply(200)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cert", required=True)
+    ap.add_argument("--key", required=True)
+    ap.add_argument("--log")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
+    ap.add_argument("--max-seconds", type=int, default=3600, help="stop by itself after this long")
+    a = ap.parse_args()
+    srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+    srv.daemon_threads = True
+    srv.log_file = a.log
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(a.cert, a.key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    port = srv.server_address[1]
+    if a.port_file:
+        tmp = a.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(port))
+        os.rename(tmp, a.port_file)
+    print(f"receiver listening on https://127.0.0.1:{port}/", flush=True)
+    threading.Timer(a.max_seconds, lambda: os._exit(0)).start()
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
