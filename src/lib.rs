@@ -1,0 +1,125 @@
+//! `secure_forward`: the thin PHP binding over `secure_forward_core`.
+//!
+//! This crate only converts arguments, maps errors to the `SecureForward\`
+//! exception classes, registers the INI entry and prints phpinfo. Everything
+//! that decides what is sent, and how, lives in the PHP-free core.
+#![cfg_attr(windows, feature(abi_vectorcall))]
+
+mod errors;
+mod info;
+mod node;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use ext_php_rs::flags::IniEntryPermission;
+use ext_php_rs::prelude::*;
+use ext_php_rs::types::{ZendHashTable, Zval};
+use ext_php_rs::zend::{ExecutorGlobals, IniEntryDef, IniEntryDefs};
+use secure_forward_core::{config, forward, Error};
+
+use crate::node::PhpNode;
+
+/// The INI entry naming the TOML configuration file.
+pub const INI_CONFIG: &str = "secure_forward.config";
+/// Its default value.
+pub const DEFAULT_CONFIG: &str = "/etc/secure-forward/config.toml";
+
+static INI_ENTRIES: IniEntryDefs<2> = IniEntryDefs::new([
+    IniEntryDef::new(c"secure_forward.config", c"/etc/secure-forward/config.toml", IniEntryPermission::System),
+    IniEntryDef::end(),
+]);
+
+/// The configuration path, read once (PHP_INI_SYSTEM cannot change at run time).
+static CONFIG_PATH: OnceLock<PathBuf> = OnceLock::new();
+
+fn config_path() -> &'static PathBuf {
+    CONFIG_PATH.get_or_init(read_ini_config_path)
+}
+
+fn read_ini_config_path() -> PathBuf {
+    let value = ExecutorGlobals::get().ini_values().remove(INI_CONFIG).flatten();
+    PathBuf::from(value.filter(|v| !v.is_empty()).unwrap_or_else(|| DEFAULT_CONFIG.to_owned()))
+}
+
+fn load_config() -> Result<std::sync::Arc<config::Config>, Error> {
+    config::load(config_path())
+}
+
+/// MINIT: INI entry, exception classes, and a warning (never a crash) when the
+/// configuration cannot be used.
+extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
+    let ok = std::panic::catch_unwind(|| {
+        IniEntryDef::register(INI_ENTRIES.as_slice(), module_number);
+        if errors::register().is_err() {
+            return false;
+        }
+        let path = read_ini_config_path();
+        if let Err(e) = config::Config::load_uncached(&path) {
+            ext_php_rs::error::php_error(
+                &ext_php_rs::flags::ErrorType::CoreWarning,
+                &format!("secure_forward: {e}"),
+            );
+        }
+        let _ = CONFIG_PATH.set(path);
+        true
+    });
+    // 0 = SUCCESS, -1 = FAILURE
+    if matches!(ok, Ok(true)) { 0 } else { -1 }
+}
+
+fn order_node(order: &Zval) -> Result<&PhpNode, Error> {
+    if order.dereference().is_array() {
+        Ok(PhpNode::from_zval(order))
+    } else {
+        Err(Error::validation("", "the order must be an array"))
+    }
+}
+
+/// Minimises, stores and sends one order; returns a receipt.
+#[php_function]
+#[php(defaults(destination = "\"default\"", event = "\"order.updated\""))]
+pub fn secure_forward_order(
+    order: &Zval,
+    destination: String,
+    event: String,
+) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
+    let run = || -> Result<forward::Receipt, Error> {
+        let cfg = load_config()?;
+        forward::send_direct(&cfg, &destination, order_node(order)?, &event)
+    };
+    let receipt = run().map_err(|e| errors::to_php(&e))?;
+    receipt_array(&receipt).map_err(|_| PhpException::from_message("cannot build the receipt".to_owned()))
+}
+
+fn receipt_array(r: &forward::Receipt) -> ext_php_rs::error::Result<ext_php_rs::boxed::ZBox<ZendHashTable>> {
+    let mut ht = ZendHashTable::new();
+    ht.insert("event_id", r.event_id.as_str())?;
+    ht.insert("status", r.status)?;
+    ht.insert("http_status", r.http_status.map(i64::from))?;
+    ht.insert("attempts", i64::from(r.attempts))?;
+    ht.insert("reason", r.reason.as_deref())?;
+    Ok(ht)
+}
+
+/// Returns the exact JSON body that would be sent, without sending.
+#[php_function]
+#[php(defaults(destination = "\"default\""))]
+pub fn secure_forward_prepare(order: &Zval, destination: String) -> PhpResult<String> {
+    let run = || -> Result<String, Error> {
+        let cfg = load_config()?;
+        let dest = cfg.destination(&destination)?;
+        let prepared = forward::prepare(dest, order_node(order)?)?;
+        String::from_utf8(prepared.body).map_err(|_| Error::validation("", "output is not UTF-8"))
+    };
+    run().map_err(|e| errors::to_php(&e))
+}
+
+#[php_module]
+#[php(startup = "startup")]
+pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
+    module
+        .info_function(info::php_module_info)
+        .function(wrap_function!(secure_forward_order))
+        .function(wrap_function!(secure_forward_prepare))
+}

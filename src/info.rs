@@ -1,0 +1,34 @@
+//! `php --ri secure_forward` / phpinfo(). Prints facts, never a secret.
+use ext_php_rs::zend::ModuleEntry;
+use ext_php_rs::{info_table_end, info_table_header, info_table_row, info_table_start};
+
+fn clean(s: &str) -> String {
+    s.replace('\0', "")
+}
+
+/// The module info function.
+pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
+    let _ = std::panic::catch_unwind(|| {
+        let path = crate::config_path().display().to_string();
+        let parsed = match crate::load_config() {
+            Ok(c) => (format!("yes ({} destinations)", c.destinations.len()), Some(c)),
+            Err(e) => (clean(&format!("no: {e}")), None),
+        };
+        info_table_start!();
+        info_table_row!("secure_forward support", "enabled");
+        info_table_row!("version", clean(env!("CARGO_PKG_VERSION")));
+        info_table_row!("config", clean(&path));
+        info_table_row!("config parsed", parsed.0);
+        if let Some(cfg) = parsed.1 {
+            for (name, d) in &cfg.destinations {
+                let key = d.key.as_ref().map_or_else(|| "none".to_owned(), |k| format!("{} {}", k.kind(), k.location()));
+                info_table_row!(clean(&format!("destination {name}")), clean(&format!("host {}, key {key}", d.host)));
+            }
+        }
+        info_table_end!();
+        info_table_start!();
+        info_table_header!("Directive", "Local Value", "Master Value");
+        info_table_row!(crate::INI_CONFIG, clean(&path), clean(&path));
+        info_table_end!();
+    });
+}
