@@ -18,9 +18,8 @@ pub const CLASSES: [&str; 6] = [
     "SecureForward\\SignatureException",
 ];
 
-const NONE: AtomicPtr<ClassEntry> = AtomicPtr::new(std::ptr::null_mut());
 /// Class entries as registered, in the order of [`CLASSES`].
-static ENTRIES: [AtomicPtr<ClassEntry>; 6] = [NONE; 6];
+static ENTRIES: [AtomicPtr<ClassEntry>; 6] = [const { AtomicPtr::new(std::ptr::null_mut()) }; 6];
 
 fn entry(i: usize) -> Option<&'static ClassEntry> {
     let p = ENTRIES.get(i)?.load(Ordering::Acquire);

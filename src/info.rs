@@ -17,6 +17,10 @@ pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
         info_table_start!();
         info_table_row!("secure_forward support", "enabled");
         info_table_row!("version", clean(env!("CARGO_PKG_VERSION")));
+        info_table_row!("build", clean(&format!("commit {}, {} profile", env!("SF_BUILD_COMMIT"), env!("SF_BUILD_PROFILE"))));
+        info_table_row!("ext-php-rs", clean(env!("SF_BUILD_EXT_PHP_RS")));
+        info_table_row!("TLS provider", clean(env!("SF_BUILD_TLS_PROVIDER")));
+        info_table_row!("HTTP client", clean(&format!("ureq {}", env!("SF_BUILD_UREQ"))));
         info_table_row!("config", clean(&path));
         info_table_row!("config parsed", parsed.0);
         if let Some(cfg) = parsed.1 {

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use ext_php_rs::flags::IniEntryPermission;
 use ext_php_rs::prelude::*;
-use ext_php_rs::types::{ZendHashTable, Zval};
+use ext_php_rs::types::ZendHashTable;
 use ext_php_rs::zend::{ExecutorGlobals, IniEntryDef, IniEntryDefs};
 use secure_forward_core::{config, forward, Error};
 
@@ -68,25 +68,17 @@ extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
     if matches!(ok, Ok(true)) { 0 } else { -1 }
 }
 
-fn order_node(order: &Zval) -> Result<&PhpNode, Error> {
-    if order.dereference().is_array() {
-        Ok(PhpNode::from_zval(order))
-    } else {
-        Err(Error::validation("", "the order must be an array"))
-    }
-}
-
 /// Minimises, stores and sends one order; returns a receipt.
 #[php_function]
 #[php(defaults(destination = "\"default\"", event = "\"order.updated\""))]
 pub fn secure_forward_order(
-    order: &Zval,
+    order: &ZendHashTable,
     destination: String,
     event: String,
 ) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     let run = || -> Result<forward::Receipt, Error> {
         let cfg = load_config()?;
-        forward::send_direct(&cfg, &destination, order_node(order)?, &event)
+        PhpNode::with_array(order, |node| forward::send_direct(&cfg, &destination, node, &event))
     };
     let receipt = run().map_err(|e| errors::to_php(&e))?;
     receipt_array(&receipt).map_err(|_| PhpException::from_message("cannot build the receipt".to_owned()))
@@ -105,11 +97,11 @@ fn receipt_array(r: &forward::Receipt) -> ext_php_rs::error::Result<ext_php_rs::
 /// Returns the exact JSON body that would be sent, without sending.
 #[php_function]
 #[php(defaults(destination = "\"default\""))]
-pub fn secure_forward_prepare(order: &Zval, destination: String) -> PhpResult<String> {
+pub fn secure_forward_prepare(order: &ZendHashTable, destination: String) -> PhpResult<String> {
     let run = || -> Result<String, Error> {
         let cfg = load_config()?;
         let dest = cfg.destination(&destination)?;
-        let prepared = forward::prepare(dest, order_node(order)?)?;
+        let prepared = PhpNode::with_array(order, |node| forward::prepare(dest, node))?;
         String::from_utf8(prepared.body).map_err(|_| Error::validation("", "output is not UTF-8"))
     };
     run().map_err(|e| errors::to_php(&e))

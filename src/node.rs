@@ -1,5 +1,8 @@
 //! [`Node`] over PHP values: the order is read in place from PHP's hash tables.
-use ext_php_rs::types::Zval;
+use std::mem::ManuallyDrop;
+
+use ext_php_rs::flags::ZvalTypeFlags;
+use ext_php_rs::types::{ZendHashTable, Zval};
 use secure_forward_core::node::{Key, Node, Scalar};
 use secure_forward_core::Result;
 
@@ -14,6 +17,19 @@ impl PhpNode {
         // have the same layout and alignment, and the returned reference borrows
         // `zv` for the same lifetime.
         unsafe { &*std::ptr::from_ref(zv).cast::<PhpNode>() }
+    }
+
+    /// Calls `f` with the array `ht` seen as a root node, without copying it or
+    /// touching its reference count.
+    pub fn with_array<R>(ht: &ZendHashTable, f: impl FnOnce(&PhpNode) -> R) -> R {
+        let mut zv = ManuallyDrop::new(Zval::new());
+        // `IS_ARRAY` without the refcounted flag: the zval only borrows `ht`.
+        zv.u1.type_info = ZvalTypeFlags::Array.bits();
+        zv.value.arr = std::ptr::from_ref(ht).cast_mut();
+        // The zval is a borrowed view: it is never dropped (ManuallyDrop), never
+        // written through, and does not outlive this call, during which `ht` is
+        // borrowed, so the engine's array stays alive and unchanged.
+        f(PhpNode::from_zval(&zv))
     }
 
     fn zv(&self) -> &Zval {

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# PHPUnit integration suite: a fresh test CA, real local HTTPS receivers, a config
+# made on the spot, then Debian's phpunit with the built extension loaded.
+set -euo pipefail
+so=$(realpath "$1"); fixtures=$(realpath "$2")
+root=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d /tmp/sf-phpunit.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+"$root/tools/make-test-ca.sh" "$work/ca"
+start_receiver() { # name cert
+  python3 "$root/tools/receiver.py" --cert "$work/ca/$2.pem" --key "$work/ca/$2.key" \
+    --port-file "$work/$1.port" --log "$work/$1.jsonl" --max-seconds 1800 >/dev/null &
+  pids+=($!)
+}
+start_receiver main server
+start_receiver rogue rogue
+for _ in $(seq 100); do [ -s "$work/main.port" ] && [ -s "$work/rogue.port" ] && break; sleep 0.05; done
+port=$(cat "$work/main.port"); rogue=$(cat "$work/rogue.port")
+(umask 077; printf 'sk_test_%s' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$work/api.key")
+cp "$work/api.key" "$work/loose.key"; chmod 644 "$work/loose.key"
+dest() { # name url [extra lines]
+  printf '[destinations.%s]\nurl = "%s"\nkey_file = "%s"\nca_file = "%s"\n%s\n' "$1" "$2" "$work/api.key" "$work/ca/ca.pem" "${3:-}"
+}
+{
+  dest default "https://localhost:$port/ok"
+  dest redirect "https://localhost:$port/redirect"
+  dest s401 "https://localhost:$port/status/401"
+  dest s422 "https://localhost:$port/status/422"
+  dest s503 "https://localhost:$port/status/503"
+  dest untrusted "https://localhost:$rogue/ok"
+  printf '[destinations.loosekey]\nurl = "https://localhost:%s/ok"\nkey_file = "%s"\nca_file = "%s"\n\n' "$port" "$work/loose.key" "$work/ca/ca.pem"
+  printf '[destinations.webpki]\nurl = "https://localhost:%s/ok"\nkey_file = "%s"\n\n' "$port" "$work/api.key"
+  printf '[outbox]\npath = "%s"\nretry_schedule = [0, 0]\n' "$work/outbox.sqlite"
+} > "$work/config.toml"
+export SF_TEST_DIR=$work SF_TEST_PORT=$port SF_TEST_ROGUE_PORT=$rogue SF_FIXTURES=$fixtures
+export SF_EXTENSION=$so SF_ROOT=$root
+cd "$root"
+php -d extension="$so" -d secure_forward.config="$work/config.toml" -d zend.exception_ignore_args=Off \
+  /usr/bin/phpunit -c tests/php/phpunit.xml "${@:3}"
