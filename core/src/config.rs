@@ -290,6 +290,12 @@ impl Destination {
 
 /// Checks that `url` is an absolute https URL without credentials and returns its host.
 pub fn https_host(url: &str) -> std::result::Result<String, String> {
+    if let Some((scheme, _)) = url.split_once(':') {
+        let is_scheme = !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+        if is_scheme && !scheme.eq_ignore_ascii_case("https") {
+            return Err(format!("only https:// URLs are allowed, not {}://", scheme.to_ascii_lowercase()));
+        }
+    }
     let uri: ureq::http::Uri = url.parse().map_err(|_| "not a valid URL".to_owned())?;
     match uri.scheme_str() {
         Some(s) if s.eq_ignore_ascii_case("https") => {}
