@@ -12,6 +12,7 @@ pub mod forward;
 pub mod node;
 pub mod policy;
 pub mod secret;
+pub mod signing;
 pub mod transport;
 
 pub use error::{Error, ErrorKind, Result};
