@@ -14,6 +14,7 @@ pub mod policy;
 pub mod secret;
 pub mod signing;
 pub mod transport;
+pub mod webhook;
 
 pub use error::{Error, ErrorKind, Result};
 
