@@ -12,6 +12,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 use ring::hmac;
+use zeroize::Zeroizing;
 
 use crate::config::Destination;
 use crate::error::{Error, Result};
@@ -63,9 +64,11 @@ pub fn parse_whsec_secrets(file: &str, content: &[u8]) -> Result<Vec<SigningKey>
         let encoded = line
             .strip_prefix(WHSEC_PREFIX.as_bytes())
             .ok_or_else(|| at_line("signing secret must start with \"whsec_\""))?;
-        let key = Secret::new(
-            B64.decode(encoded).map_err(|_| at_line("signing secret is not valid base64 after \"whsec_\""))?,
-        );
+        // Decode into a zeroizing buffer sized up front (no reallocation leaves a copy).
+        let mut buf = Zeroizing::new(Vec::with_capacity(base64::decoded_len_estimate(encoded.len())));
+        B64.decode_vec(encoded, &mut buf)
+            .map_err(|_| at_line("signing secret is not valid base64 after \"whsec_\""))?;
+        let key = Secret::new(std::mem::take(&mut *buf));
         if key.len() < MIN_SECRET_BYTES {
             return Err(at_line(&format!(
                 "signing secret is too short: at least {MIN_SECRET_BYTES} random bytes are required"

@@ -36,7 +36,7 @@ use rusqlite::{params, Connection};
 
 use crate::config::{Config, WebhookConfig, WebhookFormat};
 use crate::error::{Error, Result};
-use crate::secret::{fingerprint, load_file_cached, Secret};
+use crate::secret::{fingerprint, load_file_cached};
 use crate::signing::{ct_eq, load_whsec_file, secret_lines, v1_tag};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -218,8 +218,7 @@ where
     let raw = load_file_cached(&wh.secret_file)?;
     let mut matched = false;
     for (_, line) in secret_lines(raw.expose()) {
-        let secret = Secret::new(line.to_vec());
-        let key = hmac::Key::new(hmac::HMAC_SHA256, secret.expose());
+        let key = hmac::Key::new(hmac::HMAC_SHA256, line);
         matched |= ct_eq(hmac::sign(&key, body).as_ref(), &received);
     }
     if matched {
@@ -559,5 +558,49 @@ mod tests {
         let mut h = spec_headers("r3");
         h[2].1 = sign(&keys, "r3", SPEC_TS, SPEC_BODY);
         verify_webhook(&c, "shop", SPEC_BODY, &h, SPEC_TS).unwrap();
+    }
+}
+
+/// End to end through the real transport: run `tools/receiver.py` and set
+/// `SF_TEST_RECEIVER` (`https://127.0.0.1:PORT`), `SF_TEST_CA` (its CA file) and
+/// `SF_TEST_RECEIVER_LOG` (its `--log` file).
+#[cfg(test)]
+mod e2e {
+    use super::*;
+    use crate::signing::tests::{random_whsec, tempdir, write_secret};
+
+    #[test]
+    #[ignore = "needs tools/receiver.py; set SF_TEST_RECEIVER, SF_TEST_CA, SF_TEST_RECEIVER_LOG"]
+    fn signed_attempt_verifies_at_the_receiver() {
+        let base = std::env::var("SF_TEST_RECEIVER").unwrap();
+        let ca = std::env::var("SF_TEST_CA").unwrap();
+        let dir = tempdir("wh-e2e");
+        let secret = random_whsec();
+        let p = write_secret(&dir, "sign.key", &format!("{}\n{secret}\n", random_whsec()));
+        let text = format!(
+            "[outbox]\npath = \"{db}\"\n[destinations.d]\nurl = \"{base}/ok\"\nca_file = \"{ca}\"\nsigning_secret_file = \"{k}\"\n\
+             [webhooks.back]\nsecret_file = \"{k}\"\n",
+            db = dir.join("outbox.sqlite").display(),
+            k = p.display()
+        );
+        let c = Config::parse(Path::new("/etc/sf.toml"), &text).unwrap();
+        let body = br#"{"id":99,"status":"processing"}"#;
+        let id = format!("evt_e2e_{}", crate::secret::unix_now());
+        let out = crate::forward::attempt(c.destination("d").unwrap(), &id, "order.updated", body, &[]);
+        assert!(matches!(out, crate::forward::Outcome::Delivered { .. }), "{out:?}");
+        let log = std::fs::read_to_string(std::env::var("SF_TEST_RECEIVER_LOG").unwrap()).unwrap();
+        let entries: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let entry = entries.iter().rev().find(|e| e["headers"]["webhook-id"] == id.as_str()).unwrap();
+        let headers: Vec<(String, String)> = entry["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(entry["headers"]["idempotency-key"], id.as_str());
+        assert_eq!(entry["headers"]["webhook-signature"].as_str().unwrap().split(' ').count(), 2);
+        let received_body = entry["body"].as_str().unwrap().as_bytes().to_vec();
+        let v = verify_webhook(&c, "back", &received_body, &headers, crate::secret::unix_now()).unwrap();
+        assert_eq!(v["id"], 99);
     }
 }
