@@ -249,7 +249,7 @@ impl Destination {
             (None, None) => None,
         };
         let key_header = d.key_header.unwrap_or_else(|| DEFAULT_KEY_HEADER.to_owned());
-        let reserved = ["host", "content-length", "content-type", "transfer-encoding", "connection", "user-agent", "idempotency-key"];
+        let reserved = ["host", "content-length", "content-type", "transfer-encoding", "connection", "user-agent", "idempotency-key", "webhook-id", "webhook-timestamp", "webhook-signature"];
         if !is_token(&key_header) || reserved.contains(&key_header.to_ascii_lowercase().as_str()) {
             return Err(Error::config(file, Some(&key_of("key_header")), "not a usable HTTP header name"));
         }

@@ -110,14 +110,23 @@ pub fn classify(host: &str, answer: &Answer) -> Outcome {
 }
 
 /// One delivery attempt of a prepared body (key loaded here, at send time).
+/// With `signing_secret_file`, the request also carries the Standard Webhooks
+/// `webhook-id` (= `event_id`), `webhook-timestamp` (now) and `webhook-signature`.
 pub fn attempt(dest: &Destination, event_id: &str, event: &str, body: &[u8], extra: &[(&str, &str)]) -> Outcome {
     let key = match dest.key.as_ref().map(crate::secret::SecretSource::load).transpose() {
         Ok(k) => k,
         Err(error) => return Outcome::Dead { status: None, error },
     };
-    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(2 + extra.len());
+    let signed = match crate::signing::signing_headers(dest, event_id, body, crate::secret::unix_now()) {
+        Ok(s) => s,
+        Err(error) => return Outcome::Dead { status: None, error },
+    };
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(5 + extra.len());
     headers.push(("Idempotency-Key", event_id));
     headers.push(("X-Event-Type", event));
+    if let Some(s) = &signed {
+        headers.extend_from_slice(&s.pairs());
+    }
     headers.extend_from_slice(extra);
     match transport::send(dest, key.as_deref(), &Outgoing { body, headers: &headers }) {
         Ok(answer) => classify(&dest.host, &answer),

@@ -12,7 +12,9 @@ pub mod forward;
 pub mod node;
 pub mod policy;
 pub mod secret;
+pub mod signing;
 pub mod transport;
+pub mod webhook;
 
 pub use error::{Error, ErrorKind, Result};
 
