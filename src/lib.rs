@@ -5,6 +5,7 @@
 //! that decides what is sent, and how, lives in the PHP-free core.
 #![cfg_attr(windows, feature(abi_vectorcall))]
 
+mod convert;
 mod errors;
 mod info;
 mod node;
@@ -107,6 +108,35 @@ pub fn secure_forward_prepare(order: &ZendHashTable, destination: String) -> Php
     run().map_err(|e| errors::to_php(&e))
 }
 
+/// Verifies an inbound webhook (Standard Webhooks / Svix, or WooCommerce) against
+/// `[webhooks.SOURCE]` and returns its decoded JSON body.
+#[php_function]
+#[php(defaults(source = "\"default\""))]
+pub fn secure_forward_verify_webhook(
+    body: ext_php_rs::binary_slice::BinarySlice<u8>,
+    headers: &ZendHashTable,
+    source: String,
+) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
+    let run = || -> Result<serde_json::Value, Error> {
+        let cfg = load_config()?;
+        let headers = convert::headers_from_array(headers);
+        secure_forward_core::webhook::verify_webhook(&cfg, &source, &body, &headers, secure_forward_core::secret::unix_now())
+    };
+    let value = run().map_err(|e| errors::to_php(&e))?;
+    let converted = match &value {
+        serde_json::Value::Object(m) => convert::json_object_to_array(m),
+        serde_json::Value::Array(a) => {
+            let mut ht = ZendHashTable::new();
+            a.iter().try_for_each(|v| ht.push(convert::json_to_zval(v)?)).map(|()| ht)
+        }
+        _ => {
+            let e = Error::Signature { reason: "body is not a JSON object or array".into() };
+            return Err(errors::to_php(&e));
+        }
+    };
+    converted.map_err(|_| PhpException::from_message("cannot convert the webhook body".to_owned()))
+}
+
 #[php_module]
 #[php(startup = "startup")]
 pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
@@ -114,4 +144,5 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .info_function(info::php_module_info)
         .function(wrap_function!(secure_forward_order))
         .function(wrap_function!(secure_forward_prepare))
+        .function(wrap_function!(secure_forward_verify_webhook))
 }

@@ -33,6 +33,21 @@ namespace {
      * @throws SecureForward\ValidationException
      */
     function secure_forward_prepare(array $order, string $destination = "default"): string {}
+
+    /**
+     * Verifies an inbound webhook against `[webhooks.SOURCE]` and returns its decoded
+     * JSON body. Standard Webhooks (`webhook-id`, `webhook-timestamp`,
+     * `webhook-signature`; `svix-*` accepted) with a replay check, or WooCommerce's
+     * `X-WC-Webhook-Signature` when the source has `format = "woocommerce"`.
+     *
+     * @param string $body The raw request body, byte for byte (php://input).
+     * @param array $headers name => value (getallheaders()); names match case-insensitively,
+     *                       `$_SERVER`-style `HTTP_WEBHOOK_ID` names are accepted too.
+     * @throws SecureForward\SignatureException Which check failed (missing header, malformed
+     *         signature, no matching signature, timestamp outside the tolerance, replay).
+     * @throws SecureForward\ConfigException Unknown source or unusable secret file.
+     */
+    function secure_forward_verify_webhook(string $body, array $headers, string $source = "default"): array {}
 }
 
 namespace SecureForward {

@@ -20,6 +20,7 @@ for _ in $(seq 100); do [ -s "$work/main.port" ] && [ -s "$work/rogue.port" ] &&
 port=$(cat "$work/main.port"); rogue=$(cat "$work/rogue.port")
 (umask 077; printf 'sk_test_%s' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$work/api.key")
 cp "$work/api.key" "$work/loose.key"; chmod 644 "$work/loose.key"
+(umask 077; for _ in 1 2; do printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64 -w0)"; done > "$work/signing.secrets")
 dest() { # name url [extra lines]
   printf '[destinations.%s]\nurl = "%s"\nkey_file = "%s"\nca_file = "%s"\n%s\n' "$1" "$2" "$work/api.key" "$work/ca/ca.pem" "${3:-}"
 }
@@ -32,6 +33,8 @@ dest() { # name url [extra lines]
   dest untrusted "https://localhost:$rogue/ok"
   printf '[destinations.loosekey]\nurl = "https://localhost:%s/ok"\nkey_file = "%s"\nca_file = "%s"\n\n' "$port" "$work/loose.key" "$work/ca/ca.pem"
   printf '[destinations.webpki]\nurl = "https://localhost:%s/ok"\nkey_file = "%s"\n\n' "$port" "$work/api.key"
+  dest signed "https://localhost:$port/ok" "signing_secret_file = \"$work/signing.secrets\""
+  printf '[webhooks.default]\nsecret_file = "%s"\ntolerance_s = 300\n\n' "$work/signing.secrets"
   printf '[outbox]\npath = "%s"\nretry_schedule = [0, 0]\n' "$work/outbox.sqlite"
 } > "$work/config.toml"
 export SF_TEST_DIR=$work SF_TEST_PORT=$port SF_TEST_ROGUE_PORT=$rogue SF_FIXTURES=$fixtures
