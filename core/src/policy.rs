@@ -27,7 +27,6 @@
 //! `Validation` error naming the path; there is never a partial result.
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -138,6 +137,8 @@ struct Field {
 #[derive(Debug, Clone)]
 pub struct Policy {
     fields: Vec<Field>,
+    out: Vec<(Vec<u8>, Out)>,
+    any_consent: bool,
     on_card: OnCardNumber,
     pepper_file: Option<PathBuf>,
     needs_pepper: bool,
@@ -403,7 +404,9 @@ impl Policy {
             }
             None => {}
         }
-        Ok(Policy { fields, on_card, pepper_file, needs_pepper, is_default: raw.is_none() })
+        let out = build_out(&fields);
+        let any_consent = fields.iter().any(|f| f.consent.is_some());
+        Ok(Policy { fields, out, any_consent, on_card, pepper_file, needs_pepper, is_default: raw.is_none() })
     }
 
     /// What the policy sends and how, for `secure_forward_policy()`. Shows the
@@ -466,7 +469,9 @@ impl Policy {
         check_bounds(order)?;
         let order_id = match order.get("id").map(Node::scalar) {
             Some(Scalar::Int(i)) if i > 0 => i.to_string(),
-            Some(Scalar::Str(s)) if !s.is_empty() && s.len() <= 20 && s.iter().all(u8::is_ascii_digit) && s.iter().any(|b| *b != b'0') => {
+            Some(Scalar::Str(s))
+                if !s.is_empty() && s.len() <= 20 && s.iter().all(u8::is_ascii_digit) && s.iter().any(|b| *b != b'0') =>
+            {
                 String::from_utf8_lossy(s).into_owned()
             }
             Some(_) => return Err(Error::validation("id", "must be a positive integer")),
@@ -476,121 +481,369 @@ impl Policy {
             Some(p) if self.needs_pepper => Some(load_file_cached(p)?),
             _ => None,
         };
-        let cx = Cx { pepper, on_card: self.on_card };
-        let mut root = Value::Object(Map::new());
-        let mut path = String::with_capacity(64);
-        for f in &self.fields {
-            if let Some((_, consent)) = &f.consent {
-                if !consent_granted(order, consent) {
-                    continue;
-                }
-            }
-            path.clear();
-            if f.has_each {
-                walk(f, order, &f.segs, &f.out, &mut root, &mut path, &cx)?;
-            } else {
-                let mut node = order;
-                let mut found = true;
-                for seg in &f.segs {
-                    if let Seg::Key(k) = seg {
-                        match node.get(k) {
-                            Some(n) => node = n,
-                            None => {
-                                found = false;
-                                break;
-                            }
-                        }
-                    }
-                }
-                if found {
-                    let v = leaf(f, node, &f.path, &cx)?;
-                    if let Value::Object(m) = &mut root {
-                        insert_at(m, &f.out, v);
-                    }
-                }
-            }
-        }
-        let body = serde_json::to_vec(&root).map_err(|_| Error::validation("", "cannot be serialised"))?;
-        Ok(Prepared { body, order_id })
+        let granted: Vec<bool> = if self.any_consent {
+            self.fields
+                .iter()
+                .map(|f| f.consent.as_ref().is_none_or(|(_, c)| consent_granted(order, c)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut st = Emit {
+            policy: self,
+            pepper: pepper.as_deref(),
+            granted: &granted,
+            idx: [0; MAX_DEPTH + 1],
+            depth: 0,
+            buf: Vec::with_capacity(1024),
+        };
+        st.obj(&self.out, order)?;
+        Ok(Prepared { body: st.buf, order_id })
     }
 }
 
-struct Cx {
-    pepper: Option<Arc<Secret>>,
-    on_card: OnCardNumber,
+/// The output tree, compiled from the fields: object entries in `fields` order.
+#[derive(Debug, Clone)]
+enum Out {
+    /// An object: JSON-encoded `"key":` and the child.
+    Obj(Vec<(Vec<u8>, Out)>),
+    /// A list read at `input` (relative to the enclosing context); `field` and
+    /// `segs` name it in errors (the first `segs` segments of that field).
+    List { input: Vec<String>, elem: Box<Out>, field: usize, segs: usize },
+    /// A selected field read at `input` (relative to the enclosing context).
+    Leaf { field: usize, input: Vec<String> },
 }
 
-fn insert_at(map: &mut Map<String, Value>, segs: &[Seg], v: Value) {
-    match segs {
-        [Seg::Key(k)] => {
-            map.insert(k.clone(), v);
-        }
+fn json_key(k: &str) -> Vec<u8> {
+    let mut v = serde_json::to_vec(k).unwrap_or_default();
+    v.push(b':');
+    v
+}
+
+fn child<'a>(entries: &'a mut Vec<(Vec<u8>, Out)>, key: &str, make: impl FnOnce() -> Out) -> Option<&'a mut Out> {
+    let k = json_key(key);
+    if !entries.iter().any(|(e, _)| *e == k) {
+        entries.push((k.clone(), make()));
+    }
+    entries.iter_mut().find(|(e, _)| *e == k).map(|(_, o)| o)
+}
+
+/// Adds field `fi` (no `[]`): output keys `outs`, input keys `input` from the root.
+fn add_plain(entries: &mut Vec<(Vec<u8>, Out)>, outs: &[Seg], input: Vec<String>, fi: usize) {
+    match outs {
+        [Seg::Key(k)] => entries.push((json_key(k), Out::Leaf { field: fi, input })),
         [Seg::Key(k), rest @ ..] => {
-            let e = map.entry(k.clone()).or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(m) = e {
-                insert_at(m, rest, v);
+            if let Some(Out::Obj(e)) = child(entries, k, || Out::Obj(Vec::new())) {
+                add_plain(e, rest, input, fi);
             }
         }
         _ => {}
     }
 }
 
-/// Walks input and output in step for a path with `[]` (input and output have
-/// the same shape; only key names may differ).
-fn walk<N: Node>(f: &Field, node: &N, ins: &[Seg], outs: &[Seg], out: &mut Value, path: &mut String, cx: &Cx) -> Result<()> {
-    match (ins, outs) {
-        ([Seg::Key(k), rest @ ..], [Seg::Key(ok), orest @ ..]) => {
-            let Some(child) = node.get(k) else { return Ok(()) };
-            let Value::Object(map) = out else { return Ok(()) };
-            let mark = path.len();
-            if !path.is_empty() {
-                path.push('.');
-            }
-            path.push_str(k);
-            if rest.is_empty() {
-                let v = leaf(f, child, path, cx)?;
-                map.insert(ok.clone(), v);
-            } else {
-                let slot = map.entry(ok.clone()).or_insert_with(|| match rest.first() {
-                    Some(Seg::Each) => Value::Array(Vec::new()),
-                    _ => Value::Object(Map::new()),
-                });
-                walk(f, child, rest, orest, slot, path, cx)?;
-            }
-            path.truncate(mark);
-            Ok(())
+/// Adds field `fi` with `[]`: `outs` and `ins` have the same shape. `pending`
+/// holds the input keys read since the enclosing context; `at` counts segments.
+fn add_list(entries: &mut Vec<(Vec<u8>, Out)>, outs: &[Seg], ins: &[Seg], mut pending: Vec<String>, fi: usize, at: usize) {
+    match (outs, ins) {
+        ([Seg::Key(k)], [Seg::Key(ik)]) => {
+            pending.push(ik.clone());
+            entries.push((json_key(k), Out::Leaf { field: fi, input: pending }));
         }
-        ([Seg::Each, rest @ ..], [Seg::Each, orest @ ..]) => {
-            match node.scalar() {
-                Scalar::Array => {}
-                Scalar::Null => return Ok(()),
-                _ => return Err(Error::validation(path.as_str(), "must be a list")),
+        ([Seg::Key(k), Seg::Each, orest @ ..], [Seg::Key(ik), Seg::Each, irest @ ..]) => {
+            pending.push(ik.clone());
+            let make = || Out::List {
+                input: pending,
+                elem: Box::new(if orest.is_empty() { Out::Leaf { field: fi, input: Vec::new() } } else { Out::Obj(Vec::new()) }),
+                field: fi,
+                segs: at + 1,
+            };
+            if let Some(Out::List { elem, .. }) = child(entries, k, make) {
+                if let Out::Obj(e) = elem.as_mut() {
+                    add_list(e, orest, irest, Vec::new(), fi, at + 2);
+                }
             }
-            let Value::Array(list) = out else { return Ok(()) };
-            let mut i = 0usize;
-            node.for_each(|_, el| {
-                let mark = path.len();
-                let _ = write!(path, "[{i}]");
-                if rest.is_empty() {
-                    let v = leaf(f, el, path, cx)?;
-                    match list.get_mut(i) {
-                        Some(slot) => *slot = v,
-                        None => list.push(v),
+        }
+        ([Seg::Key(k), orest @ ..], [Seg::Key(ik), irest @ ..]) => {
+            pending.push(ik.clone());
+            if let Some(Out::Obj(e)) = child(entries, k, || Out::Obj(Vec::new())) {
+                add_list(e, orest, irest, pending, fi, at + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn build_out(fields: &[Field]) -> Vec<(Vec<u8>, Out)> {
+    let mut root = Vec::new();
+    for (fi, f) in fields.iter().enumerate() {
+        if f.has_each {
+            add_list(&mut root, &f.out, &f.segs, Vec::new(), fi, 0);
+        } else {
+            let input = f
+                .segs
+                .iter()
+                .filter_map(|s| match s {
+                    Seg::Key(k) => Some(k.clone()),
+                    Seg::Each => None,
+                })
+                .collect();
+            add_plain(&mut root, &f.out, input, fi);
+        }
+    }
+    root
+}
+
+fn resolve<'n, N: Node>(mut node: &'n N, keys: &[String]) -> Option<&'n N> {
+    for k in keys {
+        node = node.get(k)?;
+    }
+    Some(node)
+}
+
+/// One run of the policy over one order: writes JSON straight into `buf`.
+struct Emit<'p> {
+    policy: &'p Policy,
+    pepper: Option<&'p Secret>,
+    granted: &'p [bool],
+    /// Indices of the enclosing list elements (for error paths only).
+    idx: [usize; MAX_DEPTH + 1],
+    depth: usize,
+    buf: Vec<u8>,
+}
+
+/// A validated scalar.
+enum Val<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'a str),
+}
+
+impl Emit<'_> {
+    /// Path of `segs` of field `fi` with the current list indices, for errors.
+    fn path(&self, fi: usize, segs: Option<usize>) -> String {
+        let Some(f) = self.policy.fields.get(fi) else { return String::new() };
+        let mut p = String::new();
+        let mut idx = self.idx.iter().take(self.depth);
+        for seg in f.segs.iter().take(segs.unwrap_or(usize::MAX)) {
+            match seg {
+                Seg::Key(k) => {
+                    if !p.is_empty() {
+                        p.push('.');
                     }
-                } else {
-                    if list.len() <= i {
-                        list.push(Value::Object(Map::new()));
+                    p.push_str(k);
+                }
+                Seg::Each => match idx.next() {
+                    Some(i) => {
+                        let _ = write!(p, "[{i}]");
                     }
-                    if let Some(slot) = list.get_mut(i) {
-                        walk(f, el, rest, orest, slot, path, cx)?;
+                    None => p.push_str("[]"),
+                },
+            }
+        }
+        p
+    }
+
+    /// Writes an object; returns whether it has any entry (else it is rolled back
+    /// by the caller). The root is always written.
+    fn obj<N: Node>(&mut self, entries: &[(Vec<u8>, Out)], ctx: &N) -> Result<bool> {
+        self.buf.push(b'{');
+        let mut any = false;
+        for (key, out) in entries {
+            let mark = self.buf.len();
+            if any {
+                self.buf.push(b',');
+            }
+            self.buf.extend_from_slice(key);
+            let wrote = match out {
+                Out::Obj(e) => self.obj(e, ctx)?,
+                Out::List { input, elem, field, segs } => match resolve(ctx, input) {
+                    Some(list) => self.list(list, elem, *field, *segs)?,
+                    None => false,
+                },
+                Out::Leaf { field, input } => match resolve(ctx, input) {
+                    Some(node) => self.leaf(*field, node)?,
+                    None => false,
+                },
+            };
+            if wrote {
+                any = true;
+            } else {
+                self.buf.truncate(mark);
+            }
+        }
+        self.buf.push(b'}');
+        Ok(any)
+    }
+
+    fn list<N: Node>(&mut self, list: &N, elem: &Out, field: usize, segs: usize) -> Result<bool> {
+        match list.scalar() {
+            Scalar::Array => {}
+            Scalar::Null => return Ok(false),
+            _ => return Err(Error::validation(self.path(field, Some(segs)), "must be a list")),
+        }
+        if list.is_empty() {
+            self.buf.extend_from_slice(b"[]");
+            return Ok(true);
+        }
+        self.buf.push(b'[');
+        let slot = self.depth;
+        self.depth += 1;
+        let mut any = false;
+        let mut i = 0usize;
+        list.for_each(|_, el| {
+            if let Some(s) = self.idx.get_mut(slot) {
+                *s = i;
+            }
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            let mark = self.buf.len();
+            let wrote = match elem {
+                Out::Obj(e) => self.obj(e, el)?,
+                Out::Leaf { field, .. } => self.leaf(*field, el)?,
+                Out::List { .. } => false,
+            };
+            if !wrote && !matches!(elem, Out::Obj(_)) {
+                self.buf.truncate(mark);
+                self.buf.extend_from_slice(b"null");
+            }
+            any |= wrote;
+            i += 1;
+            Ok(())
+        })?;
+        self.depth = slot;
+        self.buf.push(b']');
+        Ok(any)
+    }
+
+    fn str(&mut self, s: &str) -> Result<()> {
+        serde_json::to_writer(&mut self.buf, s).map_err(|_| Error::validation("", "cannot be serialised"))
+    }
+
+    /// Writes `s` after the card-number scan.
+    fn scanned(&mut self, fi: usize, s: &str) -> Result<()> {
+        match luhn::redact_card_numbers(s) {
+            None => self.str(s),
+            Some(_) if self.policy.on_card == OnCardNumber::Refuse => {
+                Err(Error::validation(self.path(fi, None), "contains a payment card number"))
+            }
+            Some(r) => self.str(&r),
+        }
+    }
+
+    /// Reads, checks, transforms and writes one selected value; `false` when the
+    /// field is withheld (no consent).
+    fn leaf<N: Node>(&mut self, fi: usize, node: &N) -> Result<bool> {
+        if !self.granted.get(fi).copied().unwrap_or(true) {
+            return Ok(false);
+        }
+        let Some(f) = self.policy.fields.get(fi) else { return Ok(false) };
+        let bad = |me: &Self, reason: &str| Error::validation(me.path(fi, None), reason);
+        let v = match node.scalar() {
+            Scalar::Null => Val::Null,
+            Scalar::Bool(b) => match f.kind {
+                Kind::Plain => Val::Bool(b),
+                Kind::Money => return Err(bad(self, "must be a decimal amount")),
+                Kind::Id => return Err(bad(self, "must be a non-negative integer id")),
+            },
+            Scalar::Int(i) => {
+                if f.kind == Kind::Id && i < 0 {
+                    return Err(bad(self, "must be a non-negative integer id"));
+                }
+                Val::Int(i)
+            }
+            Scalar::Float(x) => {
+                if f.kind == Kind::Id {
+                    return Err(bad(self, "must be a non-negative integer id"));
+                }
+                if !x.is_finite() {
+                    return Err(bad(self, "is not a finite number"));
+                }
+                Val::Float(x)
+            }
+            Scalar::Str(bytes) => {
+                let s = std::str::from_utf8(bytes).map_err(|_| bad(self, "is not valid UTF-8"))?;
+                if s.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n')) {
+                    return Err(bad(self, "contains control characters"));
+                }
+                match f.kind {
+                    Kind::Money if !is_decimal(s) => return Err(bad(self, "must be a decimal amount")),
+                    Kind::Id if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) => {
+                        return Err(bad(self, "must be a non-negative integer id"))
+                    }
+                    _ => {}
+                }
+                Val::Str(s)
+            }
+            Scalar::Array => return Err(bad(self, "must be a scalar (select its fields instead)")),
+            Scalar::Other(t) => return Err(bad(self, &format!("must be a scalar, not {t}"))),
+        };
+        let text = |v: &Val<'_>| -> String {
+            match v {
+                Val::Null => "null".to_owned(),
+                Val::Bool(b) => b.to_string(),
+                Val::Int(i) => i.to_string(),
+                Val::Float(x) => serde_json::to_string(x).unwrap_or_default(),
+                Val::Str(s) => (*s).to_owned(),
+            }
+        };
+        if matches!(v, Val::Null) {
+            self.buf.extend_from_slice(b"null");
+        } else if f.pseudonymize {
+            let Some(pepper) = self.pepper else {
+                return Err(bad(self, "no pepper to pseudonymize with"));
+            };
+            let p = match v {
+                Val::Str(s) => pseudonym(pepper, s),
+                ref other => pseudonym(pepper, &text(other)),
+            };
+            self.str(&p)?;
+        } else if f.truncate.is_some() || f.mask.is_some() {
+            let mut s = text(&v);
+            if let Some(n) = f.truncate {
+                s = truncate_chars(&s, n);
+            }
+            if let Some(n) = f.mask {
+                s = mask_chars(&s, n);
+            }
+            self.scanned(fi, &s)?;
+        } else {
+            match v {
+                Val::Null => {}
+                Val::Bool(b) => self.buf.extend_from_slice(if b { b"true" } else { b"false" }),
+                Val::Str(s) => self.scanned(fi, s)?,
+                Val::Int(i) if i.unsigned_abs() < 1_000_000_000_000 => {
+                    let _ = write!(Bytes(&mut self.buf), "{i}");
+                }
+                Val::Int(i) => {
+                    let s = i.to_string();
+                    match luhn::redact_card_numbers(&s) {
+                        None => self.buf.extend_from_slice(s.as_bytes()),
+                        Some(_) => self.scanned(fi, &s)?,
                     }
                 }
-                path.truncate(mark);
-                i += 1;
-                Ok(())
-            })
+                Val::Float(x) => {
+                    let s = serde_json::to_string(&x).unwrap_or_default();
+                    match luhn::redact_card_numbers(&s) {
+                        None => self.buf.extend_from_slice(s.as_bytes()),
+                        Some(_) => self.scanned(fi, &s)?,
+                    }
+                }
+            }
         }
-        _ => Ok(()),
+        Ok(true)
+    }
+}
+
+/// `fmt::Write` into a byte buffer.
+struct Bytes<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Bytes<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
     }
 }
 
@@ -605,94 +858,6 @@ fn is_decimal(s: &str) -> bool {
         && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Reads, checks and transforms one selected value.
-fn leaf<N: Node>(f: &Field, node: &N, path: &str, cx: &Cx) -> Result<Value> {
-    let money = || Error::validation(path, "must be a decimal amount");
-    let id = || Error::validation(path, "must be a non-negative integer id");
-    let value = match node.scalar() {
-        Scalar::Null => return Ok(Value::Null),
-        Scalar::Bool(b) => match f.kind {
-            Kind::Plain => Value::Bool(b),
-            Kind::Money => return Err(money()),
-            Kind::Id => return Err(id()),
-        },
-        Scalar::Int(i) => {
-            if f.kind == Kind::Id && i < 0 {
-                return Err(id());
-            }
-            Value::from(i)
-        }
-        Scalar::Float(x) => {
-            if f.kind == Kind::Id {
-                return Err(id());
-            }
-            serde_json::Number::from_f64(x)
-                .map(Value::Number)
-                .ok_or_else(|| Error::validation(path, "is not a finite number"))?
-        }
-        Scalar::Str(bytes) => {
-            let s = std::str::from_utf8(bytes).map_err(|_| Error::validation(path, "is not valid UTF-8"))?;
-            if s.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n')) {
-                return Err(Error::validation(path, "contains control characters"));
-            }
-            match f.kind {
-                Kind::Money if !is_decimal(s) => return Err(money()),
-                Kind::Id if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) => return Err(id()),
-                _ => {}
-            }
-            Value::String(s.to_owned())
-        }
-        Scalar::Array => return Err(Error::validation(path, "must be a scalar (select its fields instead)")),
-        Scalar::Other(t) => return Err(Error::validation(path, format!("must be a scalar, not {t}"))),
-    };
-    if f.pseudonymize {
-        let Some(pepper) = &cx.pepper else {
-            return Err(Error::validation(path, "no pepper to pseudonymize with"));
-        };
-        return Ok(Value::String(pseudonym(pepper, &text_of(&value))));
-    }
-    let value = match (f.truncate, f.mask) {
-        (None, None) => value,
-        (t, m) => {
-            let mut s = text_of(&value);
-            if let Some(n) = t {
-                s = truncate_chars(&s, n);
-            }
-            if let Some(n) = m {
-                s = mask_chars(&s, n);
-            }
-            Value::String(s)
-        }
-    };
-    scan_card(value, path, cx.on_card)
-}
-
-fn text_of(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn scan_card(value: Value, path: &str, on_card: OnCardNumber) -> Result<Value> {
-    let refuse = || Error::validation(path, "contains a payment card number");
-    match value {
-        Value::String(s) => match luhn::redact_card_numbers(&s) {
-            None => Ok(Value::String(s)),
-            Some(_) if on_card == OnCardNumber::Refuse => Err(refuse()),
-            Some(r) => Ok(Value::String(r)),
-        },
-        Value::Number(n) => {
-            let s = n.to_string();
-            match luhn::redact_card_numbers(&s) {
-                None => Ok(Value::Number(n)),
-                Some(_) if on_card == OnCardNumber::Refuse => Err(refuse()),
-                Some(r) => Ok(Value::String(r)),
-            }
-        }
-        other => Ok(other),
-    }
-}
 
 /// HMAC-SHA256 of `input` under `pepper`, lower-case hex. A value containing `@`
 /// (an email) is trimmed and lower-cased first.
