@@ -23,8 +23,16 @@
 //!    path, `redact` replaces the digits with `*` keeping the separators.
 //!
 //! Output keys come in the order of the `fields` list (first mention of each
-//! parent); list elements keep their input order. Every violation is a
-//! `Validation` error naming the path; there is never a partial result.
+//! parent); list elements keep their input order; the JSON is written directly
+//! (no intermediate tree), so the same input gives the same bytes. Objects with
+//! nothing to send are left out; an empty input list is sent as `[]`, a list
+//! whose elements yield nothing at all is left out. `[]` also walks PHP arrays
+//! with string keys (sent as a list, keys dropped). Renaming: outside lists a
+//! dotted target nests from the top (`customer.ref`), a plain one goes to the
+//! top level; inside lists only the last key can be renamed (plain name).
+//!
+//! Every violation is a `Validation` error naming the path (`line_items[3].total`,
+//! indices counted by position); there is never a partial result or a panic.
 use std::fmt::Write as _;
 use std::path::PathBuf;
 

@@ -383,17 +383,21 @@ fn describe_lists_fields_and_transforms() {
 #[test]
 #[ignore]
 fn bench_default_policy() {
-    let p = Policy::compile(None, "f", "k").unwrap();
     let orders: Vec<Value> = fixtures().into_iter().map(|(_, v)| v).collect();
-    let rounds = 20_000;
-    let start = std::time::Instant::now();
-    for _ in 0..rounds {
-        for o in &orders {
-            std::hint::black_box(p.apply(std::hint::black_box(o)).unwrap());
+    let time = |label: &str, p: &Policy| {
+        let rounds = 20_000;
+        let start = std::time::Instant::now();
+        for _ in 0..rounds {
+            for o in &orders {
+                std::hint::black_box(p.apply(std::hint::black_box(o)).unwrap());
+            }
         }
-    }
-    let per = start.elapsed().as_secs_f64() * 1e6 / (rounds * orders.len()) as f64;
-    println!("default policy: {per:.2} µs/order over {} fixtures", orders.len());
+        let per = start.elapsed().as_secs_f64() * 1e6 / (rounds * orders.len()) as f64;
+        println!("{label}: {per:.2} µs/order over {} fixtures", orders.len());
+    };
+    time("default policy", &Policy::compile(None, "f", "k").unwrap());
+    // Bounds walk and id only: the fixed cost of any policy.
+    time("fields = [\"id\"]", &policy("fields = [\"id\"]").unwrap());
 }
 
 mod props {
@@ -507,6 +511,30 @@ mod props {
                     prop_assert!(!has_pan(&s), "leaked in {:?}", s);
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn fixtures_have_no_false_positive_card_numbers() {
+    fn walk(v: &Value, path: String, hits: &mut Vec<String>) {
+        match v {
+            Value::String(s) if secure_forward_core::luhn::contains_card_number(s) => hits.push(path),
+            Value::Number(n) if secure_forward_core::luhn::contains_card_number(&n.to_string()) => hits.push(path),
+            Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| walk(x, format!("{path}[{i}]"), hits)),
+            Value::Object(m) => m.iter().for_each(|(k, x)| walk(x, format!("{path}.{k}"), hits)),
+            _ => {}
+        }
+    }
+    for (name, order) in fixtures() {
+        let mut hits = Vec::new();
+        walk(&order, String::new(), &mut hits);
+        if name == "order-pan-in-note" {
+            assert!(hits.contains(&".customer_note".to_owned()), "{hits:?}");
+            assert!(hits.iter().all(|h| h == ".customer_note" || h.starts_with(".meta_data[")), "{hits:?}");
+            assert_eq!(hits.len(), 4, "{hits:?}");
+        } else {
+            assert!(hits.is_empty(), "{name}: {hits:?}");
         }
     }
 }
