@@ -538,3 +538,28 @@ fn fixtures_have_no_false_positive_card_numbers() {
         }
     }
 }
+
+#[test]
+fn transformed_output_is_scanned_too() {
+    let order = json!({"id": 1, "customer_note": "card: 4111-1111-1111-1111 thanks", "n": 4111111111111111i64});
+    let p = policy("fields = [\"id\", \"customer_note\"]\ntruncate = { \"customer_note\" = 25 }\nrename = { \"customer_note\" = \"note\" }").unwrap();
+    refused(&p, &order, "customer_note");
+    let p = policy("fields = [\"id\", \"customer_note\"]\nmask = { \"customer_note\" = 30 }").unwrap();
+    refused(&p, &order, "customer_note");
+    // Masking that hides enough digits is fine.
+    let p = policy("fields = [\"id\", \"customer_note\"]\nmask = { \"customer_note\" = 10 }").unwrap();
+    assert_eq!(body(&p, &order)["customer_note"], format!("{}111 thanks", "*".repeat(22)));
+    // Integers are scanned as well.
+    refused(&policy("fields = [\"id\", \"n\"]").unwrap(), &order, "n");
+    let p = policy("fields = [\"id\", \"n\"]\non_card_number = \"redact\"").unwrap();
+    assert_eq!(body(&p, &order)["n"], "****************");
+}
+
+#[test]
+fn output_follows_fields_order_byte_for_byte() {
+    let order = json!({"id": 9, "total": "1.50", "billing": {"country": "DE", "city": "Berlin"}, "status": "done"});
+    let p = policy("fields = [\"total\", \"billing.country\", \"id\", \"status\", \"missing\"]").unwrap();
+    let b = p.apply(&order).unwrap().body;
+    assert_eq!(b, br#"{"total":"1.50","billing":{"country":"DE"},"id":9,"status":"done"}"#);
+    assert_eq!(p.apply(&order).unwrap().body, b);
+}
