@@ -34,6 +34,7 @@
 //! Every violation is a `Validation` error naming the path (`line_items[3].total`,
 //! indices counted by position); there is never a partial result or a panic.
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};
@@ -823,7 +824,7 @@ impl Emit<'_> {
                 Val::Bool(b) => self.buf.extend_from_slice(if b { b"true" } else { b"false" }),
                 Val::Str(s) => self.scanned(fi, s)?,
                 Val::Int(i) if i.unsigned_abs() < 1_000_000_000_000 => {
-                    let _ = write!(Bytes(&mut self.buf), "{i}");
+                    let _ = write!(self.buf, "{i}");
                 }
                 Val::Int(i) => {
                     let s = i.to_string();
@@ -842,16 +843,6 @@ impl Emit<'_> {
             }
         }
         Ok(true)
-    }
-}
-
-/// `fmt::Write` into a byte buffer.
-struct Bytes<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for Bytes<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
     }
 }
 
