@@ -9,6 +9,7 @@
 pub mod config;
 pub mod error;
 pub mod forward;
+pub mod luhn;
 pub mod node;
 pub mod policy;
 pub mod secret;

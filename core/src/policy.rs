@@ -1,13 +1,157 @@
-//! What leaves the store. (Issue 2 baseline: a fixed allowlist. The policy engine
-//! of issue 3 replaces this module.)
+//! Data minimisation: what leaves the store, and in what form.
+//!
+//! A [`Policy`] is compiled from `[destinations.NAME.policy]` (or the built-in
+//! default) and applied to an order walked in place through [`Node`]:
+//!
+//! 1. **Bounds** over the whole input, allocation-free: depth ≤ [`MAX_DEPTH`],
+//!    ≤ [`MAX_STRING_BYTES`] per string (keys included), ≤ [`MAX_TOTAL_STRING_BYTES`]
+//!    of strings in total, ≤ [`MAX_ELEMENTS`] entries per array.
+//! 2. **The order id** (`id`: positive integer or digit string) is required.
+//! 3. **Selected fields only** are read, in the order of `fields`, and each is
+//!    checked: a scalar (arrays, objects and resources are refused), valid UTF-8,
+//!    no control characters other than tab, CR and LF; money fields (last key
+//!    `total`, `subtotal`, `amount`, `discount`, `price`, or ending in `_total` /
+//!    `_tax`, except the boolean `prices_include_tax`) must be numbers or decimal strings (`-?digits[.digits]`); id fields
+//!    (last key `id`, `number`, or one of the numeric WooCommerce `*_id` keys, see
+//!    [`ID_KEYS`]) must be non-negative integers or digit strings. `null` is
+//!    passed through as `null`; a missing field is left out.
+//! 4. **Transforms**: consent gate, then pseudonymize (HMAC-SHA256 hex with the
+//!    pepper; a value containing `@` is trimmed and lower-cased first) or
+//!    truncate-then-mask (characters, not bytes), then rename.
+//! 5. **Card numbers**: every outgoing string and integer except pseudonyms is
+//!    scanned (see [`crate::luhn`]); `refuse` fails the whole order naming the
+//!    path, `redact` replaces the digits with `*` keeping the separators.
+//!
+//! Output keys come in the order of the `fields` list (first mention of each
+//! parent); list elements keep their input order; the JSON is written directly
+//! (no intermediate tree), so the same input gives the same bytes. Objects with
+//! nothing to send are left out; an empty input list is sent as `[]`, a list
+//! whose elements yield nothing at all is left out. `[]` also walks PHP arrays
+//! with string keys (sent as a list, keys dropped). Renaming: outside lists a
+//! dotted target nests from the top (`customer.ref`), a plain one goes to the
+//! top level; inside lists only the last key can be renamed (plain name).
+//!
+//! Every violation is a `Validation` error naming the path (`line_items[3].total`,
+//! indices counted by position); there is never a partial result or a panic.
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
 use crate::error::{Error, Result};
-use crate::node::{Node, Scalar};
+use crate::luhn;
+use crate::node::{Key, Node, Scalar};
+use crate::secret::{hex, load_file_cached, Secret};
+
+/// Deepest nesting of arrays in an order (the order itself is level 1).
+pub const MAX_DEPTH: usize = 16;
+/// Longest string (value or key), in bytes.
+pub const MAX_STRING_BYTES: usize = 64 * 1024;
+/// Most string bytes in a whole order.
+pub const MAX_TOTAL_STRING_BYTES: usize = 1024 * 1024;
+/// Most entries in one array.
+pub const MAX_ELEMENTS: usize = 1000;
+
+/// Last keys that are ids (besides `id`): integers or digit strings.
+pub const ID_KEYS: &[&str] =
+    &["id", "number", "order_id", "parent_id", "customer_id", "product_id", "variation_id", "rate_id", "instance_id"];
+
+/// The built-in default field list (used without a policy section, or when a
+/// section has no `fields`).
+pub const DEFAULT_FIELDS: &[&str] = &[
+    "id",
+    "number",
+    "status",
+    "currency",
+    "total",
+    "subtotal",
+    "total_tax",
+    "shipping_total",
+    "discount_total",
+    "date_created",
+    "date_paid",
+    "date_completed",
+    "payment_method",
+    "prices_include_tax",
+    "billing.country",
+    "line_items[].product_id",
+    "line_items[].variation_id",
+    "line_items[].sku",
+    "line_items[].name",
+    "line_items[].quantity",
+    "line_items[].subtotal",
+    "line_items[].total",
+    "line_items[].total_tax",
+    "shipping_lines[].method_id",
+    "shipping_lines[].method_title",
+    "shipping_lines[].total",
+    "shipping_lines[].total_tax",
+    "fee_lines[].name",
+    "fee_lines[].total",
+    "fee_lines[].total_tax",
+    "coupon_lines[].code",
+    "coupon_lines[].discount",
+    "coupon_lines[].discount_tax",
+    "refunds[].amount",
+    "refunds[].date_created",
+];
+
+const KNOWN_KEYS: &[&str] =
+    &["fields", "pseudonymize", "mask", "truncate", "rename", "require_consent", "pepper_file", "on_card_number"];
+
+/// What to do with a card number in an outgoing field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnCardNumber {
+    /// Refuse the whole order (default).
+    Refuse,
+    /// Replace the digits with `*`.
+    Redact,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Each,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    Money,
+    Id,
+}
+
+#[derive(Debug, Clone)]
+enum Consent {
+    Meta(String),
+    Path(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+struct Field {
+    path: String,
+    segs: Vec<Seg>,
+    out: Vec<Seg>,
+    has_each: bool,
+    kind: Kind,
+    pseudonymize: bool,
+    mask: Option<usize>,
+    truncate: Option<usize>,
+    rename: Option<String>,
+    consent: Option<(String, Consent)>,
+}
 
 /// A compiled per-destination policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    fields: &'static [&'static str],
-    item_fields: &'static [&'static str],
+    fields: Vec<Field>,
+    out: Vec<(Vec<u8>, Out)>,
+    any_consent: bool,
+    on_card: OnCardNumber,
+    pepper_file: Option<PathBuf>,
+    needs_pepper: bool,
+    is_default: bool,
 }
 
 /// The minimised order, ready to send.
@@ -19,16 +163,311 @@ pub struct Prepared {
     pub order_id: String,
 }
 
-const FIELDS: &[&str] = &["id", "number", "status", "currency", "total", "date_created", "date_paid"];
-const ITEM_FIELDS: &[&str] = &["product_id", "variation_id", "sku", "name", "quantity", "total"];
+/// Parses `a.b`, `a[].b`, `a[]`: keys of letters, digits, `_` and `-`.
+fn parse_path(s: &str) -> Option<Vec<Seg>> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut segs = Vec::new();
+    for part in s.split('.') {
+        let (name, each) = match part.strip_suffix("[]") {
+            Some(n) => (n, true),
+            None => (part, false),
+        };
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return None;
+        }
+        segs.push(Seg::Key(name.to_owned()));
+        if each {
+            segs.push(Seg::Each);
+        }
+    }
+    Some(segs)
+}
+
+fn show(segs: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in segs {
+        match seg {
+            Seg::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Seg::Each => s.push_str("[]"),
+        }
+    }
+    s
+}
+
+fn kind_of(segs: &[Seg]) -> Kind {
+    let last = segs.iter().rev().find_map(|s| match s {
+        Seg::Key(k) => Some(k.as_str()),
+        Seg::Each => None,
+    });
+    match last {
+        Some(k) if ID_KEYS.contains(&k) => Kind::Id,
+        Some("prices_include_tax") => Kind::Plain,
+        Some(k)
+            if ["total", "subtotal", "amount", "discount", "price"].contains(&k)
+                || k.ends_with("_total")
+                || k.ends_with("_tax") =>
+        {
+            Kind::Money
+        }
+        _ => Kind::Plain,
+    }
+}
+
+/// Whether one output path is a prefix of (or equal to) the other, or they
+/// disagree on list vs. object at the same place.
+fn conflicts(a: &[Seg], b: &[Seg]) -> bool {
+    for (x, y) in a.iter().zip(b) {
+        match (x, y) {
+            (Seg::Key(p), Seg::Key(q)) if p != q => return false,
+            (Seg::Key(_), Seg::Key(_)) | (Seg::Each, Seg::Each) => {}
+            _ => return true,
+        }
+    }
+    true
+}
+
+struct Compiler<'a> {
+    file: &'a str,
+    key: &'a str,
+}
+
+impl Compiler<'_> {
+    fn err(&self, sub: &str, reason: impl Into<String>) -> Error {
+        Error::config(self.file, Some(&format!("{}.{sub}", self.key)), reason)
+    }
+
+    fn table<'t>(&self, t: &'t toml::Table, sub: &str) -> Result<Vec<(&'t String, &'t toml::Value)>> {
+        match t.get(sub) {
+            None => Ok(Vec::new()),
+            Some(toml::Value::Table(m)) => Ok(m.iter().collect()),
+            Some(_) => Err(self.err(sub, "must be a table of field = value")),
+        }
+    }
+
+    fn field_index(&self, fields: &[Field], sub: &str, path: &str) -> Result<usize> {
+        fields
+            .iter()
+            .position(|f| f.path == path)
+            .ok_or_else(|| self.err(sub, format!("\"{path}\" is not in fields")))
+    }
+
+    fn count(&self, sub: &str, path: &str, v: &toml::Value) -> Result<usize> {
+        match v {
+            toml::Value::Integer(n) if (0..=MAX_STRING_BYTES as i64).contains(n) => {
+                usize::try_from(*n).map_err(|_| self.err(sub, "out of range"))
+            }
+            _ => Err(self.err(sub, format!("\"{path}\": must be an integer between 0 and {MAX_STRING_BYTES}"))),
+        }
+    }
+}
 
 impl Policy {
-    /// Compiles the `[destinations.NAME.policy]` table (`None`: the default).
+    /// Compiles the `[destinations.NAME.policy]` table (`None`: the default);
+    /// `key` is the table's dotted name, for messages.
     pub fn compile(raw: Option<&toml::Table>, file: &str, key: &str) -> Result<Policy> {
-        if raw.is_some() {
-            return Err(Error::config(file, Some(key), "policy sections are not supported yet"));
+        let c = Compiler { file, key };
+        let empty = toml::Table::new();
+        let t = raw.unwrap_or(&empty);
+        if let Some(unknown) = t.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
+            return Err(c.err(unknown, "unknown policy key"));
         }
-        Ok(Policy { fields: FIELDS, item_fields: ITEM_FIELDS })
+        let paths: Vec<String> = match t.get("fields") {
+            None => DEFAULT_FIELDS.iter().map(|s| (*s).to_owned()).collect(),
+            Some(toml::Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| c.err("fields", "must be a list of strings")))
+                .collect::<Result<_>>()?,
+            Some(_) => return Err(c.err("fields", "must be a list of strings")),
+        };
+        let mut fields: Vec<Field> = Vec::with_capacity(paths.len());
+        for p in paths {
+            let segs = parse_path(&p).ok_or_else(|| c.err("fields", format!("malformed path \"{p}\"")))?;
+            if fields.iter().any(|f| f.path == p) {
+                return Err(c.err("fields", format!("\"{p}\" is listed twice")));
+            }
+            fields.push(Field {
+                has_each: segs.contains(&Seg::Each),
+                kind: kind_of(&segs),
+                out: segs.clone(),
+                segs,
+                path: p,
+                pseudonymize: false,
+                mask: None,
+                truncate: None,
+                rename: None,
+                consent: None,
+            });
+        }
+        let pseudo = match t.get("pseudonymize") {
+            None => Vec::new(),
+            Some(toml::Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_str().ok_or_else(|| c.err("pseudonymize", "must be a list of field paths")))
+                .collect::<Result<Vec<_>>>()?,
+            Some(_) => return Err(c.err("pseudonymize", "must be a list of field paths")),
+        };
+        for p in &pseudo {
+            let i = c.field_index(&fields, "pseudonymize", p)?;
+            if let Some(f) = fields.get_mut(i) {
+                f.pseudonymize = true;
+            }
+        }
+        for sub in ["mask", "truncate"] {
+            for (p, v) in c.table(t, sub)? {
+                let n = c.count(sub, p, v)?;
+                let i = c.field_index(&fields, sub, p)?;
+                if let Some(f) = fields.get_mut(i) {
+                    if f.pseudonymize {
+                        return Err(c.err(sub, format!("\"{p}\" is pseudonymized; it cannot also be masked or truncated")));
+                    }
+                    if sub == "mask" {
+                        f.mask = Some(n);
+                    } else {
+                        f.truncate = Some(n);
+                    }
+                }
+            }
+        }
+        for (p, v) in c.table(t, "rename")? {
+            let target = v.as_str().ok_or_else(|| c.err("rename", format!("\"{p}\": must be a string")))?;
+            let i = c.field_index(&fields, "rename", p)?;
+            let tsegs = parse_path(target)
+                .filter(|s| !s.contains(&Seg::Each))
+                .ok_or_else(|| c.err("rename", format!("\"{p}\": malformed target \"{target}\"")))?;
+            if let Some(f) = fields.get_mut(i) {
+                if f.has_each {
+                    // Inside lists, only the last key is renamed.
+                    if tsegs.len() != 1 {
+                        return Err(c.err(
+                            "rename",
+                            format!("\"{p}\": a field inside a list can only be renamed to a plain name"),
+                        ));
+                    }
+                    if let Some(pos) = f.out.iter().rposition(|s| matches!(s, Seg::Key(_))) {
+                        if let Some(slot) = f.out.get_mut(pos) {
+                            *slot = Seg::Key(target.to_owned());
+                        }
+                    }
+                } else {
+                    f.out = tsegs;
+                }
+                f.rename = Some(target.to_owned());
+            }
+        }
+        for (p, v) in c.table(t, "require_consent")? {
+            let src = v.as_str().ok_or_else(|| c.err("require_consent", format!("\"{p}\": must be a string")))?;
+            let i = c.field_index(&fields, "require_consent", p)?;
+            let consent = match src.strip_prefix("meta:") {
+                Some(k) if !k.is_empty() && !k.chars().any(char::is_control) => Consent::Meta(k.to_owned()),
+                Some(_) => return Err(c.err("require_consent", format!("\"{p}\": malformed consent source \"{src}\""))),
+                None => {
+                    let segs = parse_path(src)
+                        .filter(|s| !s.contains(&Seg::Each))
+                        .ok_or_else(|| c.err("require_consent", format!("\"{p}\": malformed consent source \"{src}\"")))?;
+                    Consent::Path(
+                        segs.into_iter()
+                            .filter_map(|s| match s {
+                                Seg::Key(k) => Some(k),
+                                Seg::Each => None,
+                            })
+                            .collect(),
+                    )
+                }
+            };
+            if let Some(f) = fields.get_mut(i) {
+                f.consent = Some((src.to_owned(), consent));
+            }
+        }
+        for (i, a) in fields.iter().enumerate() {
+            if let Some(b) = fields.iter().skip(i + 1).find(|b| conflicts(&a.out, &b.out)) {
+                let sub = if a.rename.is_some() || b.rename.is_some() { "rename" } else { "fields" };
+                return Err(c.err(
+                    sub,
+                    format!("\"{}\" and \"{}\" would overlap in the output (one contains the other)", a.path, b.path),
+                ));
+            }
+        }
+        let on_card = match t.get("on_card_number") {
+            None => OnCardNumber::Refuse,
+            Some(toml::Value::String(s)) if s == "refuse" => OnCardNumber::Refuse,
+            Some(toml::Value::String(s)) if s == "redact" => OnCardNumber::Redact,
+            Some(_) => return Err(c.err("on_card_number", "must be \"refuse\" or \"redact\"")),
+        };
+        let pepper_file = match t.get("pepper_file") {
+            None => None,
+            Some(toml::Value::String(s)) if !s.is_empty() => Some(PathBuf::from(s)),
+            Some(_) => return Err(c.err("pepper_file", "must be a file path")),
+        };
+        let needs_pepper = fields.iter().any(|f| f.pseudonymize);
+        match &pepper_file {
+            None if needs_pepper => return Err(c.err("pseudonymize", "needs pepper_file")),
+            Some(p) => {
+                load_file_cached(p)?;
+            }
+            None => {}
+        }
+        let out = build_out(&fields);
+        let any_consent = fields.iter().any(|f| f.consent.is_some());
+        Ok(Policy { fields, out, any_consent, on_card, pepper_file, needs_pepper, is_default: raw.is_none() })
+    }
+
+    /// What the policy sends and how, for `secure_forward_policy()`. Shows the
+    /// pepper's path and fingerprint, never the pepper.
+    pub fn describe(&self) -> Value {
+        let mut pseudonymize = Vec::new();
+        let (mut mask, mut truncate, mut rename, mut consent) = (Map::new(), Map::new(), Map::new(), Map::new());
+        let mut outputs = Map::new();
+        for f in &self.fields {
+            if f.pseudonymize {
+                pseudonymize.push(Value::from(f.path.clone()));
+            }
+            if let Some(n) = f.mask {
+                mask.insert(f.path.clone(), n.into());
+            }
+            if let Some(n) = f.truncate {
+                truncate.insert(f.path.clone(), n.into());
+            }
+            if let Some(r) = &f.rename {
+                rename.insert(f.path.clone(), r.clone().into());
+            }
+            if let Some((src, _)) = &f.consent {
+                consent.insert(f.path.clone(), src.clone().into());
+            }
+            outputs.insert(f.path.clone(), show(&f.out).into());
+        }
+        let pepper = self.pepper_file.as_ref().map(|p| {
+            serde_json::json!({
+                "path": p.display().to_string(),
+                "fingerprint": load_file_cached(p).ok().map(|s| s.fingerprint()),
+            })
+        });
+        serde_json::json!({
+            "default": self.is_default,
+            "fields": self.fields.iter().map(|f| f.path.clone()).collect::<Vec<_>>(),
+            "output": outputs,
+            "transforms": {
+                "pseudonymize": pseudonymize,
+                "mask": mask,
+                "truncate": truncate,
+                "rename": rename,
+                "require_consent": consent,
+            },
+            "on_card_number": match self.on_card { OnCardNumber::Refuse => "refuse", OnCardNumber::Redact => "redact" },
+            "pepper": pepper,
+            "limits": {
+                "max_depth": MAX_DEPTH,
+                "max_string_bytes": MAX_STRING_BYTES,
+                "max_total_string_bytes": MAX_TOTAL_STRING_BYTES,
+                "max_elements": MAX_ELEMENTS,
+            },
+        })
     }
 
     /// Applies the policy to an order.
@@ -36,56 +475,555 @@ impl Policy {
         if order.scalar() != Scalar::Array {
             return Err(Error::validation("", "the order must be an array"));
         }
+        check_bounds(order)?;
         let order_id = match order.get("id").map(Node::scalar) {
             Some(Scalar::Int(i)) if i > 0 => i.to_string(),
-            Some(Scalar::Str(s)) if !s.is_empty() && s.iter().all(u8::is_ascii_digit) => {
+            Some(Scalar::Str(s))
+                if !s.is_empty() && s.len() <= 20 && s.iter().all(u8::is_ascii_digit) && s.iter().any(|b| *b != b'0') =>
+            {
                 String::from_utf8_lossy(s).into_owned()
             }
             Some(_) => return Err(Error::validation("id", "must be a positive integer")),
             None => return Err(Error::validation("id", "is required")),
         };
-        let mut out = serde_json::Map::new();
-        for f in self.fields {
-            if let Some(v) = order.get(f) {
-                out.insert((*f).to_owned(), scalar_json(v, f)?);
-            }
-        }
-        if let Some(items) = order.get("line_items") {
-            let mut list = Vec::new();
-            items.for_each(|k, item| {
-                let path = match k {
-                    crate::node::Key::Int(i) => format!("line_items[{i}]"),
-                    crate::node::Key::Str(_) => "line_items[]".to_owned(),
-                };
-                let mut o = serde_json::Map::new();
-                for f in self.item_fields {
-                    if let Some(v) = item.get(f) {
-                        o.insert((*f).to_owned(), scalar_json(v, &format!("{path}.{f}"))?);
-                    }
-                }
-                list.push(serde_json::Value::Object(o));
-                Ok(())
-            })?;
-            out.insert("line_items".into(), serde_json::Value::Array(list));
-        }
-        let body = serde_json::to_vec(&serde_json::Value::Object(out))
-            .map_err(|_| Error::validation("", "cannot be serialised"))?;
-        Ok(Prepared { body, order_id })
+        let pepper = match &self.pepper_file {
+            Some(p) if self.needs_pepper => Some(load_file_cached(p)?),
+            _ => None,
+        };
+        let granted: Vec<bool> = if self.any_consent {
+            self.fields
+                .iter()
+                .map(|f| f.consent.as_ref().is_none_or(|(_, c)| consent_granted(order, c)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut st = Emit {
+            policy: self,
+            pepper: pepper.as_deref(),
+            granted: &granted,
+            idx: [0; MAX_DEPTH + 1],
+            depth: 0,
+            buf: Vec::with_capacity(1024),
+        };
+        st.obj(&self.out, order)?;
+        Ok(Prepared { body: st.buf, order_id })
     }
 }
 
-fn scalar_json<N: Node>(v: &N, path: &str) -> Result<serde_json::Value> {
-    Ok(match v.scalar() {
-        Scalar::Null => serde_json::Value::Null,
-        Scalar::Bool(b) => serde_json::Value::Bool(b),
-        Scalar::Int(i) => serde_json::Value::from(i),
-        Scalar::Float(f) => serde_json::Number::from_f64(f)
-            .map(serde_json::Value::Number)
-            .ok_or_else(|| Error::validation(path, "is not a finite number"))?,
-        Scalar::Str(s) => serde_json::Value::String(
-            std::str::from_utf8(s).map_err(|_| Error::validation(path, "is not valid UTF-8"))?.to_owned(),
-        ),
-        Scalar::Array => return Err(Error::validation(path, "must be a scalar, not an array")),
-        Scalar::Other(t) => return Err(Error::validation(path, format!("must be a scalar, not {t}"))),
-    })
+/// The output tree, compiled from the fields: object entries in `fields` order.
+#[derive(Debug, Clone)]
+enum Out {
+    /// An object: JSON-encoded `"key":` and the child.
+    Obj(Vec<(Vec<u8>, Out)>),
+    /// A list read at `input` (relative to the enclosing context); `field` and
+    /// `segs` name it in errors (the first `segs` segments of that field).
+    List { input: Vec<String>, elem: Box<Out>, field: usize, segs: usize },
+    /// A selected field read at `input` (relative to the enclosing context).
+    Leaf { field: usize, input: Vec<String> },
+}
+
+fn json_key(k: &str) -> Vec<u8> {
+    let mut v = serde_json::to_vec(k).unwrap_or_default();
+    v.push(b':');
+    v
+}
+
+fn child<'a>(entries: &'a mut Vec<(Vec<u8>, Out)>, key: &str, make: impl FnOnce() -> Out) -> Option<&'a mut Out> {
+    let k = json_key(key);
+    if !entries.iter().any(|(e, _)| *e == k) {
+        entries.push((k.clone(), make()));
+    }
+    entries.iter_mut().find(|(e, _)| *e == k).map(|(_, o)| o)
+}
+
+/// Adds field `fi` (no `[]`): output keys `outs`, input keys `input` from the root.
+fn add_plain(entries: &mut Vec<(Vec<u8>, Out)>, outs: &[Seg], input: Vec<String>, fi: usize) {
+    match outs {
+        [Seg::Key(k)] => entries.push((json_key(k), Out::Leaf { field: fi, input })),
+        [Seg::Key(k), rest @ ..] => {
+            if let Some(Out::Obj(e)) = child(entries, k, || Out::Obj(Vec::new())) {
+                add_plain(e, rest, input, fi);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Adds field `fi` with `[]`: `outs` and `ins` have the same shape. `pending`
+/// holds the input keys read since the enclosing context; `at` counts segments.
+fn add_list(entries: &mut Vec<(Vec<u8>, Out)>, outs: &[Seg], ins: &[Seg], mut pending: Vec<String>, fi: usize, at: usize) {
+    match (outs, ins) {
+        ([Seg::Key(k)], [Seg::Key(ik)]) => {
+            pending.push(ik.clone());
+            entries.push((json_key(k), Out::Leaf { field: fi, input: pending }));
+        }
+        ([Seg::Key(k), Seg::Each, orest @ ..], [Seg::Key(ik), Seg::Each, irest @ ..]) => {
+            pending.push(ik.clone());
+            let make = || Out::List {
+                input: pending,
+                elem: Box::new(if orest.is_empty() { Out::Leaf { field: fi, input: Vec::new() } } else { Out::Obj(Vec::new()) }),
+                field: fi,
+                segs: at + 1,
+            };
+            if let Some(Out::List { elem, .. }) = child(entries, k, make) {
+                if let Out::Obj(e) = elem.as_mut() {
+                    add_list(e, orest, irest, Vec::new(), fi, at + 2);
+                }
+            }
+        }
+        ([Seg::Key(k), orest @ ..], [Seg::Key(ik), irest @ ..]) => {
+            pending.push(ik.clone());
+            if let Some(Out::Obj(e)) = child(entries, k, || Out::Obj(Vec::new())) {
+                add_list(e, orest, irest, pending, fi, at + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn build_out(fields: &[Field]) -> Vec<(Vec<u8>, Out)> {
+    let mut root = Vec::new();
+    for (fi, f) in fields.iter().enumerate() {
+        if f.has_each {
+            add_list(&mut root, &f.out, &f.segs, Vec::new(), fi, 0);
+        } else {
+            let input = f
+                .segs
+                .iter()
+                .filter_map(|s| match s {
+                    Seg::Key(k) => Some(k.clone()),
+                    Seg::Each => None,
+                })
+                .collect();
+            add_plain(&mut root, &f.out, input, fi);
+        }
+    }
+    root
+}
+
+fn resolve<'n, N: Node>(mut node: &'n N, keys: &[String]) -> Option<&'n N> {
+    for k in keys {
+        node = node.get(k)?;
+    }
+    Some(node)
+}
+
+/// One run of the policy over one order: writes JSON straight into `buf`.
+struct Emit<'p> {
+    policy: &'p Policy,
+    pepper: Option<&'p Secret>,
+    granted: &'p [bool],
+    /// Indices of the enclosing list elements (for error paths only).
+    idx: [usize; MAX_DEPTH + 1],
+    depth: usize,
+    buf: Vec<u8>,
+}
+
+/// A validated scalar.
+enum Val<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'a str),
+}
+
+impl Emit<'_> {
+    /// Path of `segs` of field `fi` with the current list indices, for errors.
+    fn path(&self, fi: usize, segs: Option<usize>) -> String {
+        let Some(f) = self.policy.fields.get(fi) else { return String::new() };
+        let mut p = String::new();
+        let mut idx = self.idx.iter().take(self.depth);
+        for seg in f.segs.iter().take(segs.unwrap_or(usize::MAX)) {
+            match seg {
+                Seg::Key(k) => {
+                    if !p.is_empty() {
+                        p.push('.');
+                    }
+                    p.push_str(k);
+                }
+                Seg::Each => match idx.next() {
+                    Some(i) => {
+                        let _ = write!(p, "[{i}]");
+                    }
+                    None => p.push_str("[]"),
+                },
+            }
+        }
+        p
+    }
+
+    /// Writes an object; returns whether it has any entry (else it is rolled back
+    /// by the caller). The root is always written.
+    fn obj<N: Node>(&mut self, entries: &[(Vec<u8>, Out)], ctx: &N) -> Result<bool> {
+        self.buf.push(b'{');
+        let mut any = false;
+        for (key, out) in entries {
+            let mark = self.buf.len();
+            if any {
+                self.buf.push(b',');
+            }
+            self.buf.extend_from_slice(key);
+            let wrote = match out {
+                Out::Obj(e) => self.obj(e, ctx)?,
+                Out::List { input, elem, field, segs } => match resolve(ctx, input) {
+                    Some(list) => self.list(list, elem, *field, *segs)?,
+                    None => false,
+                },
+                Out::Leaf { field, input } => match resolve(ctx, input) {
+                    Some(node) => self.leaf(*field, node)?,
+                    None => false,
+                },
+            };
+            if wrote {
+                any = true;
+            } else {
+                self.buf.truncate(mark);
+            }
+        }
+        self.buf.push(b'}');
+        Ok(any)
+    }
+
+    fn list<N: Node>(&mut self, list: &N, elem: &Out, field: usize, segs: usize) -> Result<bool> {
+        match list.scalar() {
+            Scalar::Array => {}
+            Scalar::Null => return Ok(false),
+            _ => return Err(Error::validation(self.path(field, Some(segs)), "must be a list")),
+        }
+        if list.is_empty() {
+            self.buf.extend_from_slice(b"[]");
+            return Ok(true);
+        }
+        self.buf.push(b'[');
+        let slot = self.depth;
+        self.depth += 1;
+        let mut any = false;
+        let mut i = 0usize;
+        list.for_each(|_, el| {
+            if let Some(s) = self.idx.get_mut(slot) {
+                *s = i;
+            }
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            let mark = self.buf.len();
+            let wrote = match elem {
+                Out::Obj(e) => self.obj(e, el)?,
+                Out::Leaf { field, .. } => self.leaf(*field, el)?,
+                Out::List { .. } => false,
+            };
+            if !wrote && !matches!(elem, Out::Obj(_)) {
+                self.buf.truncate(mark);
+                self.buf.extend_from_slice(b"null");
+            }
+            any |= wrote;
+            i += 1;
+            Ok(())
+        })?;
+        self.depth = slot;
+        self.buf.push(b']');
+        Ok(any)
+    }
+
+    fn str(&mut self, s: &str) -> Result<()> {
+        serde_json::to_writer(&mut self.buf, s).map_err(|_| Error::validation("", "cannot be serialised"))
+    }
+
+    /// Writes `s` after the card-number scan.
+    fn scanned(&mut self, fi: usize, s: &str) -> Result<()> {
+        match luhn::redact_card_numbers(s) {
+            None => self.str(s),
+            Some(_) if self.policy.on_card == OnCardNumber::Refuse => {
+                Err(Error::validation(self.path(fi, None), "contains a payment card number"))
+            }
+            Some(r) => self.str(&r),
+        }
+    }
+
+    /// Reads, checks, transforms and writes one selected value; `false` when the
+    /// field is withheld (no consent).
+    fn leaf<N: Node>(&mut self, fi: usize, node: &N) -> Result<bool> {
+        if !self.granted.get(fi).copied().unwrap_or(true) {
+            return Ok(false);
+        }
+        let Some(f) = self.policy.fields.get(fi) else { return Ok(false) };
+        let bad = |me: &Self, reason: &str| Error::validation(me.path(fi, None), reason);
+        let v = match node.scalar() {
+            Scalar::Null => Val::Null,
+            Scalar::Bool(b) => match f.kind {
+                Kind::Plain => Val::Bool(b),
+                Kind::Money => return Err(bad(self, "must be a decimal amount")),
+                Kind::Id => return Err(bad(self, "must be a non-negative integer id")),
+            },
+            Scalar::Int(i) => {
+                if f.kind == Kind::Id && i < 0 {
+                    return Err(bad(self, "must be a non-negative integer id"));
+                }
+                Val::Int(i)
+            }
+            Scalar::Float(x) => {
+                if f.kind == Kind::Id {
+                    return Err(bad(self, "must be a non-negative integer id"));
+                }
+                if !x.is_finite() {
+                    return Err(bad(self, "is not a finite number"));
+                }
+                Val::Float(x)
+            }
+            Scalar::Str(bytes) => {
+                let s = std::str::from_utf8(bytes).map_err(|_| bad(self, "is not valid UTF-8"))?;
+                if s.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n')) {
+                    return Err(bad(self, "contains control characters"));
+                }
+                match f.kind {
+                    Kind::Money if !is_decimal(s) => return Err(bad(self, "must be a decimal amount")),
+                    Kind::Id if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) => {
+                        return Err(bad(self, "must be a non-negative integer id"))
+                    }
+                    _ => {}
+                }
+                Val::Str(s)
+            }
+            Scalar::Array => return Err(bad(self, "must be a scalar (select its fields instead)")),
+            Scalar::Other(t) => return Err(bad(self, &format!("must be a scalar, not {t}"))),
+        };
+        let text = |v: &Val<'_>| -> String {
+            match v {
+                Val::Null => "null".to_owned(),
+                Val::Bool(b) => b.to_string(),
+                Val::Int(i) => i.to_string(),
+                Val::Float(x) => serde_json::to_string(x).unwrap_or_default(),
+                Val::Str(s) => (*s).to_owned(),
+            }
+        };
+        if matches!(v, Val::Null) {
+            self.buf.extend_from_slice(b"null");
+        } else if f.pseudonymize {
+            let Some(pepper) = self.pepper else {
+                return Err(bad(self, "no pepper to pseudonymize with"));
+            };
+            let p = match v {
+                Val::Str(s) => pseudonym(pepper, s),
+                ref other => pseudonym(pepper, &text(other)),
+            };
+            self.str(&p)?;
+        } else if f.truncate.is_some() || f.mask.is_some() {
+            let mut s = text(&v);
+            if let Some(n) = f.truncate {
+                s = truncate_chars(&s, n);
+            }
+            if let Some(n) = f.mask {
+                s = mask_chars(&s, n);
+            }
+            self.scanned(fi, &s)?;
+        } else {
+            match v {
+                Val::Null => {}
+                Val::Bool(b) => self.buf.extend_from_slice(if b { b"true" } else { b"false" }),
+                Val::Str(s) => self.scanned(fi, s)?,
+                Val::Int(i) if i.unsigned_abs() < 1_000_000_000_000 => {
+                    let _ = write!(self.buf, "{i}");
+                }
+                Val::Int(i) => {
+                    let s = i.to_string();
+                    match luhn::redact_card_numbers(&s) {
+                        None => self.buf.extend_from_slice(s.as_bytes()),
+                        Some(_) => self.scanned(fi, &s)?,
+                    }
+                }
+                Val::Float(x) => {
+                    let s = serde_json::to_string(&x).unwrap_or_default();
+                    match luhn::redact_card_numbers(&s) {
+                        None => self.buf.extend_from_slice(s.as_bytes()),
+                        Some(_) => self.scanned(fi, &s)?,
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn is_decimal(s: &str) -> bool {
+    let s = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = match s.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (s, None),
+    };
+    !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
+
+/// HMAC-SHA256 of `input` under `pepper`, lower-case hex. A value containing `@`
+/// (an email) is trimmed and lower-cased first.
+pub fn pseudonym(pepper: &Secret, input: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, pepper.expose());
+    let tag = if input.contains('@') {
+        ring::hmac::sign(&key, input.trim().to_lowercase().as_bytes())
+    } else {
+        ring::hmac::sign(&key, input.as_bytes())
+    };
+    hex(tag.as_ref())
+}
+
+/// The first `n` characters of `s`.
+pub fn truncate_chars(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// `s` with all but the last `n` characters replaced by `*`.
+pub fn mask_chars(s: &str, n: usize) -> String {
+    let len = s.chars().count();
+    let hide = len.saturating_sub(n);
+    s.chars().enumerate().map(|(i, c)| if i < hide { '*' } else { c }).collect()
+}
+
+/// Truthy: true, non-zero numbers, "1", "yes", "true", "on" (any case, trimmed).
+fn truthy<N: Node>(n: &N) -> bool {
+    match n.scalar() {
+        Scalar::Bool(b) => b,
+        Scalar::Int(i) => i != 0,
+        Scalar::Float(x) => x != 0.0 && !x.is_nan(),
+        Scalar::Str(s) => {
+            let t = s.trim_ascii();
+            [&b"1"[..], b"yes", b"true", b"on"].iter().any(|w| t.eq_ignore_ascii_case(w))
+        }
+        _ => false,
+    }
+}
+
+fn consent_granted<N: Node>(order: &N, consent: &Consent) -> bool {
+    match consent {
+        Consent::Path(keys) => {
+            let mut node = order;
+            for k in keys {
+                match node.get(k) {
+                    Some(n) => node = n,
+                    None => return false,
+                }
+            }
+            truthy(node)
+        }
+        Consent::Meta(key) => {
+            let Some(meta) = order.get("meta_data") else { return false };
+            let mut granted = None;
+            let _ = meta.for_each(|_, entry| {
+                if granted.is_none() && entry.get("key").map(Node::scalar) == Some(Scalar::Str(key.as_bytes())) {
+                    granted = Some(entry.get("value").is_some_and(truthy));
+                }
+                Ok(())
+            });
+            granted.unwrap_or(false)
+        }
+    }
+}
+
+struct Bounds {
+    total: usize,
+}
+
+fn push_key(key: Key<'_>, path: &mut String) {
+    match key {
+        Key::Int(i) => {
+            let _ = write!(path, "[{i}]");
+        }
+        Key::Str(s) => {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(&String::from_utf8_lossy(s));
+        }
+    }
+}
+
+/// Prefixes the failing path with `key` on the way out (only on error).
+fn under(key: Key<'_>, e: Error) -> Error {
+    match e {
+        Error::Validation { path, reason } => {
+            let mut p = String::new();
+            push_key(key, &mut p);
+            if !path.is_empty() && !path.starts_with('[') {
+                p.push('.');
+            }
+            p.push_str(&path);
+            Error::Validation { path: p, reason }
+        }
+        other => other,
+    }
+}
+
+fn check_string(len: usize, b: &mut Bounds) -> Result<()> {
+    if len > MAX_STRING_BYTES {
+        return Err(Error::validation("", format!("string longer than {MAX_STRING_BYTES} bytes")));
+    }
+    b.total += len;
+    if b.total > MAX_TOTAL_STRING_BYTES {
+        return Err(Error::validation("", format!("more than {MAX_TOTAL_STRING_BYTES} bytes of text in the order")));
+    }
+    Ok(())
+}
+
+/// Walks the whole order once, without allocating unless it fails.
+fn check_bounds<N: Node>(order: &N) -> Result<()> {
+    fn rec<N: Node>(n: &N, depth: usize, b: &mut Bounds) -> Result<()> {
+        match n.scalar() {
+            Scalar::Str(s) => check_string(s.len(), b),
+            Scalar::Array => {
+                if depth > MAX_DEPTH {
+                    return Err(Error::validation("", format!("nested deeper than {MAX_DEPTH} levels")));
+                }
+                if n.len() > MAX_ELEMENTS {
+                    return Err(Error::validation("", format!("more than {MAX_ELEMENTS} elements")));
+                }
+                n.for_each(|k, child| {
+                    if let Key::Str(s) = k {
+                        check_string(s.len(), b).map_err(|e| under(k, e))?;
+                    }
+                    rec(child, depth + 1, b).map_err(|e| under(k, e))
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+    rec(order, 1, &mut Bounds { total: 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert!(parse_path("line_items[].sku").is_some());
+        assert!(parse_path("tags[]").is_some());
+        for bad in ["", "a..b", "a[]x", "[]", ".a", "a.", "a[][]", "a b", "a[", "meta:x"] {
+            assert!(parse_path(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn kinds() {
+        let k = |p: &str| kind_of(&parse_path(p).unwrap_or_default());
+        assert_eq!(k("total"), Kind::Money);
+        assert_eq!(k("line_items[].subtotal_tax"), Kind::Money);
+        assert_eq!(k("shipping_lines[].method_id"), Kind::Plain);
+        assert_eq!(k("line_items[].product_id"), Kind::Id);
+        assert_eq!(k("number"), Kind::Id);
+        assert_eq!(k("billing.email"), Kind::Plain);
+        assert_eq!(k("prices_include_tax"), Kind::Plain);
+    }
+
+    #[test]
+    fn decimals() {
+        for ok in ["0", "108", "-5", "13.45", "0.946125"] {
+            assert!(is_decimal(ok), "{ok}");
+        }
+        for bad in ["", "-", "1.", ".5", "1e5", "1,5", " 1", "abc"] {
+            assert!(!is_decimal(bad), "{bad}");
+        }
+    }
 }
