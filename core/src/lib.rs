@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod forward;
 pub mod node;
+pub mod outbox;
 pub mod policy;
 pub mod secret;
 pub mod transport;
