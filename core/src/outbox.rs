@@ -43,6 +43,15 @@
 //! `submit` may probe inline. A delivery closes it. A dead letter (4xx) means the
 //! endpoint answered and leaves the circuit unchanged. `flush` always tries due
 //! events, whatever the circuit says: it is the probe.
+//!
+//! # Outcomes
+//! 2xx → `delivered` (payload erased). 408, 425, 429, 5xx, timeouts, connection
+//! and TLS failures → retried on `retry_schedule` (±20 % jitter, `Retry-After`
+//! honoured up to 24 h), then `dead`. Other 4xx and 3xx → `dead` at once, with the
+//! reason; dead letters keep their (encrypted) payload until [`requeue`] or
+//! [`purge`]. A configuration problem found at send time (API key file, `ca_file`)
+//! keeps the event queued on the schedule without touching the circuit, since
+//! the operator can fix it.
 pub mod keys;
 
 use std::collections::{BTreeMap, HashSet};
@@ -102,6 +111,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_due ON events(state, next_at_ms);
 CREATE INDEX IF NOT EXISTS events_order ON events(order_id);
+CREATE INDEX IF NOT EXISTS events_delivered ON events(state, delivered_at_ms);
 CREATE TABLE IF NOT EXISTS circuits (
     destination     TEXT PRIMARY KEY,
     failures        INTEGER NOT NULL DEFAULT 0,
@@ -288,7 +298,13 @@ impl Db {
             .truncate(false)
             .mode(0o600)
             .open(path)
-            .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
+            .map(|f| {
+                // An existing file that is group/world accessible is tightened
+                // (best effort: it only ever holds ciphertext and metadata).
+                if f.metadata().is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+                    let _ = f.set_permissions(std::fs::Permissions::from_mode(0o600));
+                }
+            })
             .map_err(|e| Error::config(&shown, None, format!("cannot open the outbox database ({})", io_reason(&e))))?;
         let err = sql_error(path);
         let conn = Connection::open(path).map_err(&err)?;
@@ -516,6 +532,7 @@ fn record(db: &mut Db, schedule: &[u64], id: &str, destination: &str, outcome: &
         return Ok((receipt, Recorded::Gone));
     };
     let mut circuit = load_circuit(&tx, &path, destination)?;
+    let mut success = false;
     let (state, status, reason, recorded) = match outcome {
         Outcome::Delivered { status } => {
             tx.execute(
@@ -525,14 +542,21 @@ fn record(db: &mut Db, schedule: &[u64], id: &str, destination: &str, outcome: &
             )
             .map_err(&err)?;
             circuit.on_success();
-            tx.execute("UPDATE circuits SET last_success_ms = ?2 WHERE destination = ?1", params![destination, now])
-                .map_err(&err)?;
+            success = true;
             ("delivered", Some(*status), None, Recorded::Delivered)
         }
-        Outcome::Retry { status, retry_after, error } => {
-            circuit.on_failure(now);
+        Outcome::Retry { status, error, .. } | Outcome::Dead { status, error: error @ Error::Config { .. } } => {
+            let retry_after = match outcome {
+                Outcome::Retry { retry_after, .. } => *retry_after,
+                _ => None,
+            };
+            // A local configuration problem (API key file, ca_file) is not the
+            // endpoint's failure: the event stays queued, the circuit is untouched.
+            if !matches!(error, Error::Config { .. }) {
+                circuit.on_failure(now);
+            }
             let reason = error.to_string();
-            match retry_delay(schedule, attempts, *retry_after, jitter_unit()) {
+            match retry_delay(schedule, attempts, retry_after, jitter_unit()) {
                 Some(delay) => {
                     let next = now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
                     tx.execute(
@@ -557,6 +581,10 @@ fn record(db: &mut Db, schedule: &[u64], id: &str, destination: &str, outcome: &
         }
     };
     store_circuit(&tx, &path, destination, &circuit)?;
+    if success {
+        tx.execute("UPDATE circuits SET last_success_ms = ?2 WHERE destination = ?1", params![destination, now])
+            .map_err(&err)?;
+    }
     if let Some(r) = &reason {
         tx.execute(
             "UPDATE circuits SET last_error = ?2, last_error_ms = ?3 WHERE destination = ?1",
@@ -748,6 +776,7 @@ impl DestStatus {
             "oldest_queued_age_s": self.oldest_queued_ms.map(|t| now.saturating_sub(t).max(0) / 1000),
             "last_success_at": self.last_success_ms.map(|t| t / 1000),
             "last_error": self.last_error.as_ref().map(|(_, e)| e.as_str()),
+            "last_error_at": self.last_error.as_ref().map(|(t, _)| t / 1000),
             "circuit": self.circuit.unwrap_or(CircuitState::Closed).as_str(),
         })
     }
@@ -775,7 +804,8 @@ fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 
 /// The outbox at a glance: totals (`queued`, `dead`, `undecryptable`, `delivered`
 /// in the last 24 h, `oldest_queued_age_s`, `last_success_at` in unix seconds,
-/// `last_error`, worst `circuit`) and the same per destination under
+/// `last_error` (the most recent failure's short reason, kept after a success) and
+/// `last_error_at`, worst `circuit`) and the same per destination under
 /// `destinations`. No payload, key or customer value appears.
 pub fn status(config: &Config) -> Result<Value> {
     let now = now_ms();

@@ -275,6 +275,9 @@ fn same_order_state_is_enqueued_once() {
     assert_eq!(outbox::status(&c).unwrap()["queued"], 3);
     assert_eq!(flush(&c).delivered, 3);
     assert_eq!(rx.keys().len(), 3);
+    let s = outbox::status(&c).unwrap();
+    assert!(s["destinations"]["crm"]["last_success_at"].as_u64().is_some(), "{s}");
+    assert_eq!(s["last_error"], serde_json::Value::Null);
 }
 
 #[test]
@@ -285,6 +288,10 @@ fn no_plaintext_at_rest_and_files_are_0600() {
     let c = config(&dir, rx.port, "/status/503", "retry_schedule = [3600]");
     let r = outbox::submit(&c, &dest(&c), &order(1, &format!(",\"email\":\"{pii}\"")), "order.processing").unwrap();
     assert_eq!(r.status, "queued");
+    // Keep a connection open so that the WAL is not checkpointed away when the
+    // process-wide connection moves to another test's database.
+    let hold = rusqlite::Connection::open(dir.join("outbox.sqlite")).unwrap();
+    hold.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0)).unwrap();
     let c2 = config(&dir, rx.port, "/ok", "retry_schedule = [3600]");
     let r2 = outbox::submit(&c2, &dest(&c2), &order(2, &format!(",\"email\":\"{pii}\"")), "order.processing").unwrap();
     assert_eq!(r2.status, "delivered");
@@ -296,12 +303,16 @@ fn no_plaintext_at_rest_and_files_are_0600() {
         let p = PathBuf::from(format!("{}{suffix}", db.display()));
         let Ok(bytes) = std::fs::read(&p) else { continue };
         seen += 1;
+        if suffix == "-wal" {
+            assert!(bytes.len() > 4096, "the WAL holds the frames written");
+        }
         assert!(!bytes.windows(pii.len()).any(|w| w == pii.as_bytes()), "{} holds plaintext", p.display());
         assert!(!bytes.windows(8).any(|w| w == b"\"email\":"), "{} holds plaintext", p.display());
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", p.display());
     }
-    assert!(seen >= 3, "db, wal and key file expected");
+    assert_eq!(seen, 4, "db, wal, shm and key file expected");
+    drop(hold);
     // The delivered row's payload is erased; the queued one is kept (encrypted).
     let conn = rusqlite::Connection::open(&db).unwrap();
     let delivered: Option<Vec<u8>> =
@@ -388,6 +399,31 @@ fn rotated_key_still_decrypts_old_rows() {
         .collect();
     assert_eq!(key_ids.len(), 2, "the new key encrypts new rows");
     assert_eq!(flush(&c).delivered, 2, "the old key still decrypts");
+}
+
+#[test]
+fn missing_api_key_file_keeps_the_event_queued() {
+    let dir = temp("nokey");
+    let rx = Receiver::start(&dir, 0);
+    let text = format!(
+        "[destinations.crm]\nurl = \"https://localhost:{}/ok\"\nca_file = \"{}\"\nkey_file = \"{}\"\n\n[outbox]\npath = \"{}\"\nretry_schedule = [0, 0]\n",
+        rx.port,
+        ca_dir().join("ca.pem").display(),
+        dir.join("api.key").display(),
+        dir.join("outbox.sqlite").display()
+    );
+    let c = Config::parse(&dir.join("c.toml"), &text).unwrap();
+    let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
+    assert_eq!(r.status, "queued", "{r:?}");
+    assert!(r.reason.as_deref().unwrap().contains("api.key"), "{r:?}");
+    assert_eq!(rx.requests().len(), 0);
+    assert_eq!(outbox::status(&c).unwrap()["circuit"], "closed");
+    // The operator installs the key: the next flush delivers it, with the key.
+    let key = dir.join("api.key");
+    std::fs::write(&key, "sk_test_123\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(flush(&c).delivered, 1);
+    assert_eq!(rx.requests()[0]["headers"]["x-api-key"], "sk_test_123");
 }
 
 #[test]
