@@ -493,6 +493,16 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
     }
 }
 
+/// What `secure_forward_order()` does (replacing [`forward::send_direct`]):
+/// checks the event name, looks up the destination, minimises `order` with its
+/// policy and [`submit`]s the result.
+pub fn submit_order<N: crate::node::Node>(config: &Config, destination: &str, order: &N, event: &str) -> Result<Receipt> {
+    forward::check_event(event)?;
+    let dest = config.destination(destination)?;
+    let prepared = forward::prepare(dest, order)?;
+    submit(config, dest, &prepared, event)
+}
+
 fn outcome_status(o: &Outcome) -> Option<u16> {
     match o {
         Outcome::Delivered { status } => Some(*status),

@@ -604,3 +604,18 @@ fn enqueue_cost_with_circuit_open() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn submit_order_minimises_and_submits() {
+    let dir = temp("order");
+    let rx = Receiver::start(&dir, 0);
+    let c = config(&dir, rx.port, "/ok", "");
+    let o = serde_json::json!({"id": 42, "status": "processing", "currency": "EUR", "total": "9.99",
+                               "billing": {"email": "bob.marker@example.com"}});
+    let r = outbox::submit_order(&c, "crm", &o, "order.processing").unwrap();
+    assert_eq!(r.status, "delivered", "{r:?}");
+    let body = rx.requests()[0]["body"].as_str().unwrap().to_owned();
+    assert!(!body.contains("bob.marker"), "policy applied before enqueue");
+    let e = outbox::submit_order(&c, "nope", &o, "order.processing").unwrap_err();
+    assert_eq!(e.kind(), secure_forward_core::ErrorKind::Config);
+}
