@@ -581,7 +581,8 @@ fn enqueue_cost_with_circuit_open() {
     }
     times.sort();
     println!(
-        "enqueue with circuit open, synchronous=FULL, {} ({n} events): median {:?}, p99 {:?}, max {:?}",
+        "enqueue with circuit open, synchronous={}, {} ({n} events): median {:?}, p99 {:?}, max {:?}",
+        outbox::ENQUEUE_SYNC,
         dir.display(),
         times[n / 2],
         times[n * 99 / 100],
