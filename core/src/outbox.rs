@@ -11,9 +11,11 @@
 //! the enqueue (a `queued` receipt means the order is on stable storage: it
 //! survives a PHP crash, `kill -9` and a power loss), [`purge`] (an erasure must
 //! not come back) and [`requeue`]. In WAL mode FULL fsyncs the WAL at each
-//! commit, which costs one fsync per order (measured ≈4 ms median, 8 ms p99 on
-//! this project's virtio disk, against ≈14 µs for NORMAL; see the ignored
-//! `enqueue_cost_with_circuit_open` test). Bookkeeping writes (claims, attempt
+//! commit, which costs one fsync per order: a whole `submit` with the circuit
+//! open measured ≈4 ms median, 8-11 ms p99 on this project's virtio disk (release
+//! build), against ≈63 µs median (p99 ≈4 ms, from WAL checkpoints) with NORMAL;
+//! see the ignored `enqueue_cost_with_circuit_open` test. Making this
+//! operator-selectable (`[outbox] synchronous`) would need a config key. Bookkeeping writes (claims, attempt
 //! results, circuit) run with `NORMAL`, which in WAL mode survives process death
 //! but may lose the last commits on power loss: the worst case is that a
 //! delivered event is sent again, with the same `Idempotency-Key`, or gets one
