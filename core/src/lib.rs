@@ -11,6 +11,7 @@ pub mod error;
 pub mod forward;
 pub mod luhn;
 pub mod node;
+pub mod outbox;
 pub mod policy;
 pub mod secret;
 pub mod signing;
