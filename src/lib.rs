@@ -17,7 +17,7 @@ use ext_php_rs::flags::IniEntryPermission;
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::ZendHashTable;
 use ext_php_rs::zend::{ExecutorGlobals, IniEntryDef, IniEntryDefs};
-use secure_forward_core::{config, forward, Error};
+use secure_forward_core::{config, forward, outbox, Error};
 
 use crate::node::PhpNode;
 
@@ -79,7 +79,7 @@ pub fn secure_forward_order(
 ) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     let run = || -> Result<forward::Receipt, Error> {
         let cfg = load_config()?;
-        PhpNode::with_array(order, |node| forward::send_direct(&cfg, &destination, node, &event))
+        PhpNode::with_array(order, |node| outbox::submit_order(&cfg, &destination, node, &event))
     };
     let receipt = run().map_err(|e| errors::to_php(&e))?;
     receipt_array(&receipt).map_err(|_| PhpException::from_message("cannot build the receipt".to_owned()))
@@ -106,6 +106,73 @@ pub fn secure_forward_prepare(order: &ZendHashTable, destination: String) -> Php
         String::from_utf8(prepared.body).map_err(|_| Error::validation("", "output is not UTF-8"))
     };
     run().map_err(|e| errors::to_php(&e))
+}
+
+fn json_array(v: &serde_json::Value) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
+    match v {
+        serde_json::Value::Object(m) => convert::json_object_to_array(m)
+            .map_err(|_| PhpException::from_message("cannot convert the result".to_owned())),
+        _ => Ok(ZendHashTable::new()),
+    }
+}
+
+/// Sends due events from the outbox until `max` events or `seconds` have passed,
+/// whatever the circuit says (flush is the probe).
+#[php_function]
+#[php(defaults(max = 100, seconds = 10.0))]
+pub fn secure_forward_flush(max: i64, seconds: f64) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
+    let run = || -> Result<serde_json::Value, Error> {
+        if max < 0 || !seconds.is_finite() || seconds < 0.0 {
+            return Err(Error::validation("max", "max and seconds must be non-negative"));
+        }
+        let cfg = load_config()?;
+        let max = u32::try_from(max).unwrap_or(u32::MAX);
+        Ok(outbox::flush(&cfg, max, seconds)?.to_json())
+    };
+    json_array(&run().map_err(|e| errors::to_php(&e))?)
+}
+
+/// Outbox totals and per-destination figures (facts only, never data).
+#[php_function]
+pub fn secure_forward_status() -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
+    let value = load_config().and_then(|cfg| outbox::status(&cfg)).map_err(|e| errors::to_php(&e))?;
+    json_array(&value)
+}
+
+/// Moves a dead letter back to the queue, due now. False when no such dead event.
+#[php_function]
+pub fn secure_forward_requeue(event_id: String) -> PhpResult<bool> {
+    load_config().and_then(|cfg| outbox::requeue(&cfg, &event_id)).map_err(|e| errors::to_php(&e))
+}
+
+/// Erases every queued or dead payload of an order (right to erasure); returns rows removed.
+#[php_function]
+pub fn secure_forward_purge(order_id: &ext_php_rs::types::Zval) -> PhpResult<i64> {
+    let run = || -> Result<i64, Error> {
+        let id = if let Some(i) = order_id.long() {
+            i.to_string()
+        } else if let Some(s) = order_id.str() {
+            s.to_owned()
+        } else {
+            return Err(Error::validation("order_id", "must be an int or a string"));
+        };
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::validation("order_id", "must be a positive integer or digit string"));
+        }
+        let cfg = load_config()?;
+        Ok(i64::try_from(outbox::purge(&cfg, &id)?).unwrap_or(i64::MAX))
+    };
+    run().map_err(|e| errors::to_php(&e))
+}
+
+/// The effective policy of a destination: fields, transforms (never the pepper).
+#[php_function]
+#[php(defaults(destination = "\"default\""))]
+pub fn secure_forward_policy(destination: String) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
+    let value = load_config()
+        .and_then(|cfg| cfg.destination(&destination).map(|d| d.policy.describe()))
+        .map_err(|e| errors::to_php(&e))?;
+    json_array(&value)
 }
 
 /// Verifies an inbound webhook (Standard Webhooks / Svix, or WooCommerce) against
@@ -145,4 +212,9 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .function(wrap_function!(secure_forward_order))
         .function(wrap_function!(secure_forward_prepare))
         .function(wrap_function!(secure_forward_verify_webhook))
+        .function(wrap_function!(secure_forward_flush))
+        .function(wrap_function!(secure_forward_status))
+        .function(wrap_function!(secure_forward_requeue))
+        .function(wrap_function!(secure_forward_purge))
+        .function(wrap_function!(secure_forward_policy))
 }

@@ -21,8 +21,8 @@ namespace {
      * @return array{event_id: string, status: string, http_status: ?int, attempts: int, reason: ?string}
      * @throws SecureForward\ConfigException The configuration, key file or destination is unusable.
      * @throws SecureForward\ValidationException The order was refused; nothing was stored or sent.
-     * @throws SecureForward\TransportException TLS, connection, timeout or 5xx.
-     * @throws SecureForward\RejectedException The endpoint answered 4xx or redirected.
+     * Remote failures never throw: the receipt says `queued` (it will be retried) or
+     * `dead` (4xx/redirect: not retried), with a redacted `reason`.
      */
     function secure_forward_order(array $order, string $destination = "default", string $event = "order.updated"): array {}
 
@@ -33,6 +33,35 @@ namespace {
      * @throws SecureForward\ValidationException
      */
     function secure_forward_prepare(array $order, string $destination = "default"): string {}
+
+    /**
+     * Sends due events from the outbox until `$max` events or `$seconds` have passed,
+     * whatever the circuit breaker says (flush is the probe).
+     *
+     * @return array{delivered: int, retried: int, dead: int, remaining: int}
+     */
+    function secure_forward_flush(int $max = 100, float $seconds = 10.0): array {}
+
+    /**
+     * Outbox totals at the top level (`queued`, `dead`, `delivered` (last 24 h),
+     * `oldest_queued_age_s`, `last_success_at`, `last_error`, `circuit`) and the same
+     * per destination under `destinations`. Facts only: never a key or order data.
+     */
+    function secure_forward_status(): array {}
+
+    /** Moves a dead letter back to the queue, due now; false when there is no such dead event. */
+    function secure_forward_requeue(string $event_id): bool {}
+
+    /**
+     * Erases every queued or dead payload of an order (right to erasure).
+     *
+     * @param int|string $order_id
+     * @return int rows removed
+     */
+    function secure_forward_purge(mixed $order_id): int {}
+
+    /** The effective policy of a destination: fields, output names, transforms — never the pepper. */
+    function secure_forward_policy(string $destination = "default"): array {}
 
     /**
      * Verifies an inbound webhook against `[webhooks.SOURCE]` and returns its decoded

@@ -526,6 +526,11 @@ pub fn submit_order<N: crate::node::Node>(config: &Config, destination: &str, or
     forward::check_event(event)?;
     let dest = config.destination(destination)?;
     let prepared = forward::prepare(dest, order)?;
+    // An unusable key (missing, loose permissions) is the operator's to fix: refuse
+    // before storing, so the caller sees a ConfigException now, not a queue later.
+    if let Some(key) = &dest.key {
+        key.load()?;
+    }
     submit(config, dest, &prepared, event)
 }
 

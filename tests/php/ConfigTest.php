@@ -50,7 +50,7 @@ final class ConfigTest extends SecureForwardTestCase
 
     public function testKeyFromEnvironment(): void
     {
-        $cfg = self::writeConfig('envkey', "[destinations.default]\nurl = \"https://localhost:" . self::port() . "/ok\"\nkey_env = \"SF_DEMO_KEY\"\nkey_header = \"X-Shop-Key\"\nca_file = \"" . self::dir() . "/ca/ca.pem\"\n");
+        $cfg = self::writeConfig('envkey', "[destinations.default]\nurl = \"https://localhost:" . self::port() . "/ok\"\nkey_env = \"SF_DEMO_KEY\"\nkey_header = \"X-Shop-Key\"\nca_file = \"" . self::dir() . "/ca/ca.pem\"\n[outbox]\npath = \"" . self::dir() . "/envkey.sqlite\"\n");
         $before = count(self::received());
         putenv('SF_DEMO_KEY=from-env-123');
         try {
@@ -70,7 +70,7 @@ final class ConfigTest extends SecureForwardTestCase
         @mkdir($dir, 0700);
         file_put_contents("$dir/key", 'first-key');
         chmod("$dir/key", 0600);
-        $cfg = self::writeConfig('rotate', "[destinations.default]\nurl = \"https://localhost:" . self::port() . "/ok\"\nkey_file = \"$dir/key\"\nca_file = \"" . self::dir() . "/ca/ca.pem\"\n");
+        $cfg = self::writeConfig('rotate', "[destinations.default]\nurl = \"https://localhost:" . self::port() . "/ok\"\nkey_file = \"$dir/key\"\nca_file = \"" . self::dir() . "/ca/ca.pem\"\n[outbox]\npath = \"$dir/outbox.sqlite\"\n");
         $code = 'secure_forward_order(["id" => 8, "total" => "1"]); '
             . 'file_put_contents($argv[1] ?? "' . $dir . '/key.new", "second-key"); chmod("' . $dir . '/key.new", 0600); '
             . 'rename("' . $dir . '/key.new", "' . $dir . '/key"); usleep(1100000); '

@@ -54,59 +54,56 @@ final class ForwardTest extends SecureForwardTestCase
         self::assertSame($got[0]['conn'], $got[1]['conn'], 'keep-alive: the second send reuses the TLS connection');
     }
 
-    public function testRedirectIsNeverFollowed(): void
+    public function testRedirectIsNeverFollowedAndDeadLettered(): void
     {
         $before = count(self::received());
-        try {
-            secure_forward_order(self::freshOrder(), 'redirect');
-            self::fail('a redirect must not count as delivered');
-        } catch (SecureForward\RejectedException $e) {
-            self::assertSame(302, $e->getCode());
-            self::assertStringContainsString('redirect', $e->getMessage());
-            self::assertStringContainsString('localhost', $e->getMessage());
-        }
+        $r = secure_forward_order(self::freshOrder(), 'redirect');
+        self::assertSame('dead', $r['status']);
+        self::assertSame(302, $r['http_status']);
+        self::assertStringContainsString('redirect', $r['reason']);
+        self::assertStringContainsString('localhost', $r['reason']);
         self::assertCount(1, self::receivedSince($before), 'exactly one request: the redirect was not followed');
     }
 
-    public function testUnauthorizedIsRejectedException(): void
+    public function testClientErrorsAreDeadLettersWithTheirReason(): void
     {
-        try {
-            secure_forward_order(self::freshOrder(), 's401');
-            self::fail('401 must throw');
-        } catch (SecureForward\RejectedException $e) {
-            self::assertSame('authentication rejected by localhost (401)', $e->getMessage());
-            self::assertSame(401, $e->getCode());
-            self::assertInstanceOf(SecureForward\Exception::class, $e);
-        }
-        $this->expectException(SecureForward\RejectedException::class);
-        $this->expectExceptionMessage('request rejected by localhost (422)');
-        secure_forward_order(self::freshOrder(), 's422');
+        $r = secure_forward_order(self::freshOrder(), 's401');
+        self::assertSame(['dead', 401, 1, 'authentication rejected by localhost (401)'], [$r['status'], $r['http_status'], $r['attempts'], $r['reason']]);
+        $r = secure_forward_order(self::freshOrder(), 's422');
+        self::assertSame(['dead', 422, 'request rejected by localhost (422)'], [$r['status'], $r['http_status'], $r['reason']]);
     }
 
-    public function testServerErrorIsTransportException(): void
+    public function testServerErrorIsQueuedForRetry(): void
     {
-        $this->expectException(SecureForward\TransportException::class);
-        $this->expectExceptionMessage('localhost: server error (503)');
-        secure_forward_order(self::freshOrder(), 's503');
+        $r = secure_forward_order(self::freshOrder(), 's503');
+        self::assertSame(['queued', 503, 1, 'localhost: server error (503)'], [$r['status'], $r['http_status'], $r['attempts'], $r['reason']]);
     }
 
     public function testUntrustedCertificateIsRefusedBeforeAnythingIsSent(): void
     {
         $before = count(self::received('rogue'));
-        try {
-            secure_forward_order(self::freshOrder(), 'untrusted');
-            self::fail('an untrusted certificate must be refused');
-        } catch (SecureForward\TransportException $e) {
-            self::assertStringContainsString('tls: certificate issued by an untrusted CA', $e->getMessage());
-        }
+        $r = secure_forward_order(self::freshOrder(), 'untrusted');
+        self::assertSame('queued', $r['status']);
+        self::assertNull($r['http_status']);
+        self::assertStringContainsString('tls: certificate issued by an untrusted CA', $r['reason']);
         self::assertCount(0, self::receivedSince($before, 'rogue'), 'nothing reached the impostor');
     }
 
     public function testWebpkiRootsDoNotTrustTheTestCa(): void
     {
-        $this->expectException(SecureForward\TransportException::class);
-        $this->expectExceptionMessage('tls: certificate issued by an untrusted CA');
-        secure_forward_order(self::freshOrder(), 'webpki');
+        $r = secure_forward_order(self::freshOrder(), 'webpki');
+        self::assertStringContainsString('tls: certificate issued by an untrusted CA', $r['reason']);
+    }
+
+    public function testSameOrderStateIsEnqueuedOnce(): void
+    {
+        $order = self::freshOrder();
+        $before = count(self::received());
+        $a = secure_forward_order($order);
+        $b = secure_forward_order($order);
+        self::assertSame($a['event_id'], $b['event_id']);
+        self::assertSame('delivered', $b['status']);
+        self::assertCount(1, self::receivedSince($before));
     }
 
     public function testUnknownDestinationIsConfigException(): void

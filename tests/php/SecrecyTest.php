@@ -12,6 +12,7 @@ final class SecrecyTest extends SecureForwardTestCase
             try {
                 $r = secure_forward_order(self::freshOrder(), $dest);
                 self::assertStringNotContainsString($key, json_encode($r));
+                self::assertStringNotContainsString($key, json_encode(secure_forward_status()));
             } catch (SecureForward\Exception $e) {
                 $seen++;
                 foreach ([$e->getMessage(), $e->getTraceAsString(), (string) $e, print_r($e->getTrace(), true)] as $text) {
