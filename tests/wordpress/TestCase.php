@@ -10,7 +10,7 @@ namespace SecureForward\Tests;
 
 abstract class TestCase extends \PHPUnit\Framework\TestCase {
 
-	/** Byte offset into the receiver log at setUp. @var int */
+	/** Byte offset into the receiver log (or count of shim deliveries) at mark(). @var int */
 	private $log_offset = 0;
 
 	protected function setUp(): void {
@@ -20,9 +20,14 @@ abstract class TestCase extends \PHPUnit\Framework\TestCase {
 		if ( self::fake() ) {
 			\SF_Fake_Extension::reset();
 		}
-		$log              = getenv( 'SF_RECEIVER_LOG' );
-		$this->log_offset = $log && is_file( $log ) ? filesize( $log ) : 0;
+		$this->mark();
+	}
+
+	/** Starts counting what is sent from now on. */
+	protected function mark(): void {
 		clearstatcache();
+		$log              = getenv( 'SF_RECEIVER_LOG' );
+		$this->log_offset = self::fake() ? count( \SF_Fake_Extension::$delivered ) : ( $log && is_file( $log ) ? filesize( $log ) : 0 );
 	}
 
 	protected function tearDown(): void {
@@ -52,7 +57,7 @@ abstract class TestCase extends \PHPUnit\Framework\TestCase {
 					'destination' => $s[2],
 					'order_id'    => $s[1],
 				),
-				\SF_Fake_Extension::sent()
+				array_slice( \SF_Fake_Extension::sent(), $this->log_offset )
 			);
 		}
 		clearstatcache();

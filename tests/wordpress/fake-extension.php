@@ -38,23 +38,26 @@ namespace {
 		public static $mode = 'delivered';
 		/** If set, status() throws this ConfigException message. */
 		public static $broken_config = null;
+		/** Deliveries in order ("what the receiver saw"): list of [event, order_id, destination]. */
+		public static $delivered = array();
 
 		public static function reset(): void {
 			self::$calls         = array();
 			self::$outbox        = array();
 			self::$mode          = 'delivered';
 			self::$broken_config = null;
+			self::$delivered     = array();
 		}
 
 		/** "Sent" events (what the receiver would have seen): list of [event, order_id, destination]. */
 		public static function sent(): array {
-			$out = array();
-			foreach ( self::$outbox as $e ) {
-				if ( 'delivered' === $e['state'] ) {
-					$out[] = array( $e['event'], $e['order_id'], $e['destination'] );
-				}
-			}
-			return $out;
+			return self::$delivered;
+		}
+
+		public static function deliver( string $id ): void {
+			$e                                 = self::$outbox[ $id ];
+			self::$outbox[ $id ]['state']      = 'delivered';
+			self::$delivered[]                 = array( $e['event'], $e['order_id'], $e['destination'] );
 		}
 	}
 
@@ -81,9 +84,12 @@ namespace {
 				'order_id'    => (int) $order['id'],
 				'destination' => $destination,
 				'event'       => $event,
-				'state'       => SF_Fake_Extension::$mode,
+				'state'       => 'queued',
 				'queued_at'   => microtime( true ),
 			);
+			if ( 'delivered' === SF_Fake_Extension::$mode ) {
+				SF_Fake_Extension::deliver( $id );
+			}
 		}
 		$state = SF_Fake_Extension::$outbox[ $id ]['state'];
 		return array(
@@ -107,7 +113,7 @@ namespace {
 				continue;
 			}
 			if ( $r['delivered'] < $max ) {
-				SF_Fake_Extension::$outbox[ $id ]['state'] = 'delivered';
+				SF_Fake_Extension::deliver( $id );
 				++$r['delivered'];
 			} else {
 				++$r['remaining'];
