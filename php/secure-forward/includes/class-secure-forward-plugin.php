@@ -24,6 +24,9 @@ final class Secure_Forward_Plugin {
 	/** Custom WP-Cron schedule. */
 	public const CRON_SCHEDULE = 'secure_forward_every_minute';
 
+	/** Priority of the shutdown callback that forwards. */
+	public const SHUTDOWN_PRIORITY = 1000;
+
 	/** Options this plugin owns (removed on uninstall). */
 	public const OPTIONS = array( 'secure_forward_activated_at', 'secure_forward_plugin_version' );
 
@@ -224,7 +227,8 @@ final class Secure_Forward_Plugin {
 			'order'    => $order,
 		);
 		if ( ! $this->shutdown_registered ) {
-			add_action( 'shutdown', array( $this, 'on_shutdown' ), 1 );
+			// Late, after WordPress flushed its output buffers (wp_ob_end_flush_all at priority 1).
+			add_action( 'shutdown', array( $this, 'on_shutdown' ), self::SHUTDOWN_PRIORITY );
 			$this->shutdown_registered = true;
 		}
 		return true;
@@ -262,8 +266,12 @@ final class Secure_Forward_Plugin {
 		if ( ! $this->pending ) {
 			return;
 		}
+		// The customer already has the response: finish it (PHP-FPM / LiteSpeed), keep running.
+		ignore_user_abort( true );
 		if ( function_exists( 'fastcgi_finish_request' ) ) {
 			fastcgi_finish_request();
+		} elseif ( function_exists( 'litespeed_finish_request' ) ) {
+			litespeed_finish_request();
 		}
 		$this->dispatch();
 	}

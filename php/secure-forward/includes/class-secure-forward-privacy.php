@@ -65,7 +65,6 @@ final class Secure_Forward_Privacy {
 				'page'          => max( 1, (int) $page ),
 				'return'        => 'ids',
 				'type'          => 'shop_order',
-				'status'        => 'any',
 			)
 		);
 		$ids            = is_array( $ids ) ? $ids : array();

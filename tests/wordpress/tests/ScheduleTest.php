@@ -54,4 +54,30 @@ class ScheduleTest extends TestCase {
 			$this->assertSame( array( 'order.processing' ), $this->sent_events() );
 		}
 	}
+
+	public function test_action_scheduler_used_when_present(): void {
+		$r = $this->probe( 'action-scheduler' );
+		$this->assertSame( array(), $r['before_as_init'], 'waits for action_scheduler_init' );
+		$this->assertSame(
+			array(
+				array(
+					'interval' => 60,
+					'hook'     => \Secure_Forward_Plugin::DRAIN_HOOK,
+					'args'     => array(),
+					'group'    => 'secure-forward',
+					'unique'   => true,
+				),
+			),
+			$r['scheduled'],
+			'one recurring action, group secure-forward, every minute'
+		);
+		$this->assertFalse( $r['wp_cron'], 'WP-Cron event removed when Action Scheduler drains' );
+		$this->assertSame( array(), $r['after_deactivate'] );
+	}
+
+	public function test_shutdown_priority_is_after_output_flush(): void {
+		\Secure_Forward_Plugin::instance()->queue( 1, 'order.processing' );
+		$this->assertSame( \Secure_Forward_Plugin::SHUTDOWN_PRIORITY, has_action( 'shutdown', array( \Secure_Forward_Plugin::instance(), 'on_shutdown' ) ) );
+		$this->assertGreaterThan( has_action( 'shutdown', 'wp_ob_end_flush_all' ), \Secure_Forward_Plugin::SHUTDOWN_PRIORITY );
+	}
 }
