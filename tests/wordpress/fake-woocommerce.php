@@ -72,7 +72,7 @@ namespace {
 	}
 
 	/** Like WC_Order_Item. */
-	abstract class WC_Order_Item implements ArrayAccess {
+	abstract class WC_Order_Item {
 		protected $row;
 		public function __construct( array $row ) {
 			unset( $row['sku'] );
@@ -95,26 +95,6 @@ namespace {
 			$d['meta_data'] = $this->get_meta_data();
 			return $d;
 		}
-		public function set_order_id( $id ) {
-			$this->row['order_id'] = $id;
-		}
-		/** The fixture row (for the fake store). */
-		public function raw(): array {
-			return $this->row;
-		}
-		public function offsetExists( $k ): bool {
-			return isset( $this->row[ $k ] );
-		}
-		#[\ReturnTypeWillChange]
-		public function offsetGet( $k ) {
-			return $this->row[ $k ] ?? null;
-		}
-		public function offsetSet( $k, $v ): void {
-			$this->row[ $k ] = $v;
-		}
-		public function offsetUnset( $k ): void {
-			unset( $this->row[ $k ] );
-		}
 	}
 
 	/** Like WC_Order_Item_Product; get_product() is false when the product was deleted. */
@@ -129,13 +109,6 @@ namespace {
 				return false;
 			}
 			return new WC_Product( (int) ( $this->row['variation_id'] ?: $this->row['product_id'] ), $this->sku );
-		}
-		public function raw(): array {
-			$r = $this->row;
-			if ( null !== $this->sku ) {
-				$r['sku'] = $this->sku;
-			}
-			return $r;
 		}
 	}
 	class WC_Order_Item_Shipping extends WC_Order_Item {}
@@ -231,12 +204,6 @@ namespace {
 		}
 		public function get_order_number() {
 			return (string) ( $this->raw['number'] ?? $this->get_id() );
-		}
-		public function get_customer_note( $context = 'view' ) {
-			return $this->raw['customer_note'];
-		}
-		public function set_customer_note( $note ) {
-			$this->raw['customer_note'] = $note;
 		}
 		public function get_meta_data() {
 			return sf_test_meta_objects( $this->raw['meta_data'] ?? array() );

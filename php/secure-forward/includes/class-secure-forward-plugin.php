@@ -426,10 +426,17 @@ final class Secure_Forward_Plugin {
 	public static function activate(): void {
 		update_option( 'secure_forward_activated_at', time(), false );
 		update_option( 'secure_forward_plugin_version', SECURE_FORWARD_PLUGIN_VERSION, false );
-		add_filter( 'cron_schedules', array( __CLASS__, 'cron_schedules' ) ); // phpcs:ignore WordPress.WP.CronInterval
-		if ( ! self::has_action_scheduler() && ! wp_next_scheduled( self::DRAIN_HOOK ) ) {
-			wp_schedule_event( time(), self::CRON_SCHEDULE, self::DRAIN_HOOK );
+		self::ensure_schedule();
+	}
+
+	/**
+	 * Uninstall: this plugin's options and schedules only; the outbox is the operator's.
+	 */
+	public static function uninstall(): void {
+		foreach ( self::OPTIONS as $option ) {
+			delete_option( $option );
 		}
+		self::clear_schedule();
 	}
 
 	/**
