@@ -143,11 +143,14 @@ namespace {
 		public static $next_id = 5000;
 		public static $hooks = array();
 		public static $logs = array();
+		/** HPOS on: orders load as Overrides\Order (like WC 10 with HPOS); off: as WC_Order. */
+		public static $hpos = true;
 
 		public static function reset(): void {
 			self::$orders = array();
 			self::$hooks  = array();
 			self::$logs   = array();
+			self::$hpos   = true;
 		}
 
 		/** Loads a fixture as a fresh, unsaved order. */
@@ -346,7 +349,9 @@ namespace {
 		if ( ! isset( SF_Test_Store::$orders[ $id ] ) ) {
 			return false;
 		}
-		return new Automattic\WooCommerce\Admin\Overrides\Order( SF_Test_Store::$orders[ $id ] );
+		return SF_Test_Store::$hpos
+			? new Automattic\WooCommerce\Admin\Overrides\Order( SF_Test_Store::$orders[ $id ] )
+			: new WC_Order( SF_Test_Store::$orders[ $id ] );
 	}
 
 	/** Like wc_get_orders() for the arguments the plugin uses. */

@@ -43,6 +43,12 @@ if ( 'site-health' === $sf_what ) {
 	do_action( 'admin_notices' );
 	$sf_out['admin_notices'] = ob_get_clean();
 	$sf_out['dispatch']      = Secure_Forward_Plugin::instance()->forward( 1, 'order.processing', null );
+	try {
+		Secure_Forward_CLI::status();
+		$sf_out['cli'] = 'no error';
+	} catch ( RuntimeException $e ) {
+		$sf_out['cli'] = $e->getMessage();
+	}
 } elseif ( 'action-scheduler' === $sf_what ) {
 	$sf_out['before_as_init'] = $GLOBALS['sf_as'];
 	do_action( 'action_scheduler_init' );

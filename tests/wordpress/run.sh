@@ -112,8 +112,10 @@ define( 'WP_HTTP_BLOCK_EXTERNAL', true );
 define( 'AUTOMATIC_UPDATER_DISABLED', true );
 define( 'WP_AUTO_UPDATE_CORE', false );
 PHP
-php "$here/install.php"
-php "$here/activate.php"
+# WordPress 6.1 on PHP 8.2 prints core deprecation notices (WP_DEBUG): not ours, keep them out of the way.
+quiet() { "$@" 2> >(grep -v '^PHP Deprecated:' >&2); }
+quiet php "$here/install.php"
+quiet php "$here/activate.php"
 
 # --- 4. extension (real or test-only shim) ---------------------------------------------------------
 phpargs=()

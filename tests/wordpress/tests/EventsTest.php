@@ -36,7 +36,18 @@ class EventsTest extends TestCase {
 		$this->assertSame( array( 'order.processing', 'order.completed', 'order.cancelled', 'order.refunded' ), \Secure_Forward_Plugin::events() );
 	}
 
-	public function test_classic_checkout_forwards_processing_once(): void {
+	public function hpos(): array {
+		return array(
+			'HPOS on'  => array( true ),
+			'HPOS off' => array( false ),
+		);
+	}
+
+	/**
+	 * @dataProvider hpos
+	 */
+	public function test_classic_checkout_forwards_processing_once( bool $hpos ): void {
+		\SF_Test_Store::$hpos = $hpos;
 		$o = sf_test_classic_checkout( 'guest-simple' );
 		$this->assertSame( array(), $this->sent(), 'nothing is sent during the request (checkout is not slowed)' );
 		$this->assertSame( array( array( 'order_id' => $o->get_id(), 'event' => 'order.processing' ) ), \Secure_Forward_Plugin::instance()->pending() );
@@ -47,7 +58,11 @@ class EventsTest extends TestCase {
 		$this->assert_sent_once( 'order.processing', $o->get_id() );
 	}
 
-	public function test_block_checkout_forwards_processing_once(): void {
+	/**
+	 * @dataProvider hpos
+	 */
+	public function test_block_checkout_forwards_processing_once( bool $hpos ): void {
+		\SF_Test_Store::$hpos = $hpos;
 		$o = sf_test_block_checkout( 'unicode-jp' );
 		$this->end_request();
 		$this->assertSame( array( 'order.processing' ), $this->sent_events() );

@@ -83,6 +83,7 @@ class SiteHealthTest extends TestCase {
 		$this->assertStringContainsString( 'notice-error', $r['admin_notices'] );
 		$this->assertStringContainsString( 'secure_forward PHP extension is not loaded', $r['admin_notices'] );
 		$this->assertSame( array(), $r['dispatch'], 'nothing is sent without the extension' );
+		$this->assertSame( 'the secure_forward PHP extension is not loaded', $r['cli'] );
 	}
 
 	public function test_no_notice_with_extension(): void {
