@@ -64,7 +64,7 @@ sock=$work/mysql.sock
 "$install_db" --no-defaults --datadir="$work/db" --user=root --auth-root-authentication-method=socket \
   --skip-test-db >"$work/install-db.log" 2>&1 || { cat "$work/install-db.log" >&2; die "mariadb-install-db failed"; }
 "$mysqld" --no-defaults --datadir="$work/db" --socket="$sock" --skip-networking --user=root \
-  --pid-file="$work/mysqld.pid" --log-error="$work/mysqld.err" --innodb-buffer-pool-size=32M &
+  --pid-file="$work/mysqld.pid" --log-error="$work/mysqld.err" --innodb-buffer-pool-size=32M --open-files-limit=4096 --table-open-cache=400 --max-connections=20 &
 mysqld_pid=$!
 for _ in $(seq 1 120); do "$admin" --no-defaults --socket="$sock" -uroot ping >/dev/null 2>&1 && break; sleep 0.25; done
 "$admin" --no-defaults --socket="$sock" -uroot ping >/dev/null 2>&1 || { cat "$work/mysqld.err" >&2; die "mariadbd did not start"; }
