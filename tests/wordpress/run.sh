@@ -22,6 +22,10 @@ export SF_FIXTURES=${SF_FIXTURES:-$repo/../shared/fixtures/woocommerce-10.0.2}
 die() { echo "run.sh: $*" >&2; exit 1; }
 [ -d "$SF_FIXTURES" ] || die "fixtures not found: $SF_FIXTURES (set SF_FIXTURES)"
 SF_FIXTURES=$(cd "$SF_FIXTURES" && pwd)
+if [ -n "${SF_EXTENSION:-}" ]; then
+  [ -f "$SF_EXTENSION" ] || die "SF_EXTENSION=$SF_EXTENSION does not exist"
+  SF_EXTENSION=$(cd "$(dirname "$SF_EXTENSION")" && pwd)/$(basename "$SF_EXTENSION")
+fi
 
 # --- 1. packages -------------------------------------------------------------------------------
 need=()
@@ -120,7 +124,6 @@ quiet php "$here/activate.php"
 # --- 4. extension (real or test-only shim) ---------------------------------------------------------
 phpargs=()
 if [ -n "${SF_EXTENSION:-}" ]; then
-  [ -f "$SF_EXTENSION" ] || die "SF_EXTENSION=$SF_EXTENSION does not exist"
   ca=$work/ca sf=$work/sf
   mkdir -p "$sf"
   bash "$repo/tools/make-test-ca.sh" "$ca" >/dev/null
