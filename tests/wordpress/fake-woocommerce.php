@@ -205,6 +205,9 @@ namespace {
 		public function get_billing_email( $context = 'view' ) {
 			return $this->raw['billing']['email'] ?? '';
 		}
+		public function set_billing_email( $email ) {
+			$this->raw['billing']['email'] = $email;
+		}
 		public function get_order_number() {
 			return (string) ( $this->raw['number'] ?? $this->get_id() );
 		}
