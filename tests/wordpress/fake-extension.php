@@ -1,0 +1,175 @@
+<?php
+/**
+ * !!! TEST-ONLY SHIM — NOT THE EXTENSION, NEVER SHIPPED, NEVER A FALLBACK !!!
+ *
+ * Loaded by tests/wordpress/bootstrap.php ONLY when SF_EXTENSION is unset (the Rust extension
+ * isn't built yet). It records calls and mimics the contract of the secure_forward extension
+ * (receipts, event ids stable per order state + event, enqueue once, status, flush, requeue,
+ * purge) without any network, keys or policy. With SF_EXTENSION set the suite runs against the
+ * real extension and a real HTTPS receiver instead.
+ *
+ * @package SecureForward\Tests
+ */
+
+namespace SecureForward {
+	if ( ! class_exists( Exception::class ) ) {
+		class Exception extends \Exception {}
+		class ConfigException extends Exception {}
+		class ValidationException extends Exception {}
+	}
+}
+
+namespace {
+	if ( extension_loaded( 'secure_forward' ) ) {
+		throw new RuntimeException( 'fake-extension.php must not be loaded with the real extension' );
+	}
+
+	define( 'SF_TEST_FAKE_EXTENSION', true );
+
+	/** The shim's state. */
+	final class SF_Fake_Extension {
+		/** Configured destination names. */
+		public static $destinations = array( 'default', 'erp' );
+		/** Every secure_forward_order() call: [order_id, destination, event, event_id]. */
+		public static $calls = array();
+		/** Outbox: event_id → [order_id, destination, event, state, body, queued_at]. */
+		public static $outbox = array();
+		/** What new events become: 'delivered' (inline success) or 'queued'. */
+		public static $mode = 'delivered';
+		/** If set, status() throws this ConfigException message. */
+		public static $broken_config = null;
+		/** Deliveries in order ("what the receiver saw"): list of [event, order_id, destination]. */
+		public static $delivered = array();
+
+		public static function reset(): void {
+			self::$calls         = array();
+			self::$outbox        = array();
+			self::$mode          = 'delivered';
+			self::$broken_config = null;
+			self::$delivered     = array();
+		}
+
+		/** "Sent" events (what the receiver would have seen): list of [event, order_id, destination]. */
+		public static function sent(): array {
+			return self::$delivered;
+		}
+
+		public static function deliver( string $id ): void {
+			$e                                 = self::$outbox[ $id ];
+			self::$outbox[ $id ]['state']      = 'delivered';
+			self::$delivered[]                 = array( $e['event'], $e['order_id'], $e['destination'] );
+		}
+	}
+
+	function secure_forward_version(): string {
+		return '0.0.0-test-shim';
+	}
+
+	function secure_forward_prepare( array $order, string $destination = 'default' ): string {
+		if ( ! in_array( $destination, SF_Fake_Extension::$destinations, true ) ) {
+			throw new SecureForward\ConfigException( "unknown destination \"$destination\"" );
+		}
+		if ( ! isset( $order['id'] ) ) {
+			throw new SecureForward\ValidationException( 'order.id is required' );
+		}
+		return json_encode( $order, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_THROW_ON_ERROR );
+	}
+
+	function secure_forward_order( array $order, string $destination = 'default', string $event = 'order.updated' ): array {
+		$body = secure_forward_prepare( $order, $destination );
+		$id   = 'evt_' . substr( hash( 'sha256', $destination . "\0" . $event . "\0" . $body ), 0, 32 );
+		SF_Fake_Extension::$calls[] = array( (int) $order['id'], $destination, $event, $id );
+		if ( ! isset( SF_Fake_Extension::$outbox[ $id ] ) ) {
+			SF_Fake_Extension::$outbox[ $id ] = array(
+				'order_id'    => (int) $order['id'],
+				'destination' => $destination,
+				'event'       => $event,
+				'state'       => 'queued',
+				'queued_at'   => microtime( true ),
+			);
+			if ( 'delivered' === SF_Fake_Extension::$mode ) {
+				SF_Fake_Extension::deliver( $id );
+			}
+		}
+		$state = SF_Fake_Extension::$outbox[ $id ]['state'];
+		return array(
+			'event_id'    => $id,
+			'status'      => $state,
+			'http_status' => 'delivered' === $state ? 200 : null,
+			'attempts'    => 'delivered' === $state ? 1 : 0,
+			'reason'      => null,
+		);
+	}
+
+	function secure_forward_flush( int $max = 100, float $seconds = 10.0 ): array {
+		$r = array(
+			'delivered' => 0,
+			'retried'   => 0,
+			'dead'      => 0,
+			'remaining' => 0,
+		);
+		foreach ( SF_Fake_Extension::$outbox as $id => $e ) {
+			if ( 'queued' !== $e['state'] ) {
+				continue;
+			}
+			if ( $r['delivered'] < $max ) {
+				SF_Fake_Extension::deliver( $id );
+				++$r['delivered'];
+			} else {
+				++$r['remaining'];
+			}
+		}
+		return $r;
+	}
+
+	function secure_forward_status(): array {
+		if ( null !== SF_Fake_Extension::$broken_config ) {
+			throw new SecureForward\ConfigException( SF_Fake_Extension::$broken_config );
+		}
+		$blank = array(
+			'queued'              => 0,
+			'dead'                => 0,
+			'delivered'           => 0,
+			'oldest_queued_age_s' => 0,
+			'last_success_at'     => null,
+			'last_error'          => null,
+			'circuit'             => 'closed',
+		);
+		$s                 = $blank;
+		$s['destinations'] = array();
+		foreach ( SF_Fake_Extension::$destinations as $d ) {
+			$s['destinations'][ $d ] = $blank;
+		}
+		$now = microtime( true );
+		foreach ( SF_Fake_Extension::$outbox as $e ) {
+			foreach ( array( &$s, &$s['destinations'][ $e['destination'] ] ) as &$t ) {
+				++$t[ $e['state'] ];
+				if ( 'queued' === $e['state'] ) {
+					$t['oldest_queued_age_s'] = max( $t['oldest_queued_age_s'], (int) ( $now - $e['queued_at'] ) );
+				}
+			}
+			unset( $t );
+		}
+		return $s;
+	}
+
+	function secure_forward_requeue( string $event_id ): bool {
+		if ( ( SF_Fake_Extension::$outbox[ $event_id ]['state'] ?? null ) !== 'dead' ) {
+			return false;
+		}
+		SF_Fake_Extension::$outbox[ $event_id ]['state']     = 'queued';
+		SF_Fake_Extension::$outbox[ $event_id ]['queued_at'] = microtime( true );
+		return true;
+	}
+
+	function secure_forward_purge( $order_id ): int {
+		$n = 0;
+		foreach ( SF_Fake_Extension::$outbox as $id => $e ) {
+			if ( (string) $e['order_id'] === (string) $order_id && 'delivered' !== $e['state'] ) {
+				unset( SF_Fake_Extension::$outbox[ $id ] );
+				++$n;
+			}
+		}
+		return $n;
+	}
+}

@@ -1,0 +1,65 @@
+<?php
+/**
+ * A separate WordPress process for what can't be tested in the PHPUnit process:
+ *   php probe.php site-health   — Site Health results + admin notice (run WITHOUT the extension)
+ *   php probe.php events        — Secure_Forward_Plugin::events() (SF_PROBE_EVENTS → SECURE_FORWARD_EVENTS)
+ *   php probe.php action-scheduler — scheduling when Action Scheduler is present (TEST-ONLY
+ *                                 recording as_* stand-ins; restores the WP-Cron event after)
+ * Prints JSON.
+ *
+ * @package SecureForward\Tests
+ */
+
+if ( false !== getenv( 'SF_PROBE_EVENTS' ) ) {
+	$sf_events = getenv( 'SF_PROBE_EVENTS' );
+	define( 'SECURE_FORWARD_EVENTS', '[' === substr( $sf_events, 0, 1 ) ? json_decode( $sf_events, true ) : $sf_events );
+}
+$sf_what = $argv[1] ?? '';
+if ( 'action-scheduler' === $sf_what ) {
+	// TEST-ONLY stand-ins for Action Scheduler's public functions.
+	$GLOBALS['sf_as'] = array();
+	function as_has_scheduled_action( $hook, $args = null, $group = '' ) {
+		return (bool) array_filter( $GLOBALS['sf_as'], static fn( $a ) => $a['hook'] === $hook && $a['group'] === $group );
+	}
+	function as_schedule_recurring_action( $timestamp, $interval, $hook, $args = array(), $group = '', $unique = false ) {
+		$GLOBALS['sf_as'][] = compact( 'interval', 'hook', 'args', 'group', 'unique' );
+		return count( $GLOBALS['sf_as'] );
+	}
+	function as_unschedule_all_actions( $hook, $args = array(), $group = '' ) {
+		$GLOBALS['sf_as'] = array_values( array_filter( $GLOBALS['sf_as'], static fn( $a ) => ! ( $a['hook'] === $hook && $a['group'] === $group ) ) );
+	}
+}
+require __DIR__ . '/load-config.php';
+require ABSPATH . 'wp-settings.php';
+$sf_out  = array(
+	'extension_loaded' => extension_loaded( 'secure_forward' ),
+	'functions'        => function_exists( 'secure_forward_order' ),
+	'plugin_loaded'    => class_exists( 'Secure_Forward_Plugin' ),
+);
+if ( 'site-health' === $sf_what ) {
+	wp_set_current_user( 1 );
+	$sf_out['results'] = Secure_Forward_Site_Health::run_all();
+	ob_start();
+	do_action( 'admin_notices' );
+	$sf_out['admin_notices'] = ob_get_clean();
+	$sf_out['dispatch']      = Secure_Forward_Plugin::instance()->forward( 1, 'order.processing', null );
+	try {
+		Secure_Forward_CLI::status();
+		$sf_out['cli'] = 'no error';
+	} catch ( RuntimeException $e ) {
+		$sf_out['cli'] = $e->getMessage();
+	}
+} elseif ( 'action-scheduler' === $sf_what ) {
+	$sf_out['before_as_init'] = $GLOBALS['sf_as'];
+	do_action( 'action_scheduler_init' );
+	do_action( 'action_scheduler_init' );
+	$sf_out['scheduled']  = $GLOBALS['sf_as'];
+	$sf_out['wp_cron']    = (bool) wp_next_scheduled( Secure_Forward_Plugin::DRAIN_HOOK );
+	Secure_Forward_Plugin::deactivate();
+	$sf_out['after_deactivate'] = $GLOBALS['sf_as'];
+	// Put the shared test DB back as it was (WP-Cron drain scheduled).
+	wp_schedule_event( time(), Secure_Forward_Plugin::CRON_SCHEDULE, Secure_Forward_Plugin::DRAIN_HOOK );
+} elseif ( 'events' === $sf_what ) {
+	$sf_out['events'] = Secure_Forward_Plugin::events();
+}
+echo json_encode( $sf_out ), "\n";

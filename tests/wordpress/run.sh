@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Runs the WordPress plugin's tests against REAL WordPress (Debian's `wordpress` package) and a
+# REAL MariaDB, on a fresh Debian 12 machine as root:
+#   1. apt-get installs what is missing (wordpress, mariadb-server, php8.2-cli, php8.2-mysql,
+#      phpunit, python3, openssl);
+#   2. starts a private mariadbd (temp datadir, unix socket only, no networking) and creates a
+#      throw-away database + user;
+#   3. writes a throw-away wp-config (never /etc/wordpress), a temp wp-content with a copy of
+#      php/secure-forward, installs WordPress (install.php) and activates the plugin (activate.php);
+#   4. with SF_EXTENSION=/path/libsecure_forward.so: makes a test CA, starts tools/receiver.py
+#      (HTTPS), writes a TOML config + 0600 key file and runs PHPUnit with
+#      `php -d extension=$SF_EXTENSION -d secure_forward.config=...`;
+#      without SF_EXTENSION: runs PHPUnit with the TEST-ONLY shim tests/wordpress/fake-extension.php;
+#   5. stops everything it started and removes the temp dir (SF_KEEP=1 keeps it); exits non-zero
+#      on any failure.
+# Extra arguments go to PHPUnit (e.g. --filter Mapper).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+export SF_FIXTURES=${SF_FIXTURES:-$repo/../shared/fixtures/woocommerce-10.0.2}
+die() { echo "run.sh: $*" >&2; exit 1; }
+[ -d "$SF_FIXTURES" ] || die "fixtures not found: $SF_FIXTURES (set SF_FIXTURES)"
+SF_FIXTURES=$(cd "$SF_FIXTURES" && pwd)
+if [ -n "${SF_EXTENSION:-}" ]; then
+  [ -f "$SF_EXTENSION" ] || die "SF_EXTENSION=$SF_EXTENSION does not exist"
+  SF_EXTENSION=$(cd "$(dirname "$SF_EXTENSION")" && pwd)/$(basename "$SF_EXTENSION")
+fi
+
+# --- 1. packages -------------------------------------------------------------------------------
+need=()
+for p in wordpress mariadb-server mariadb-client php8.2-cli php8.2-mysql phpunit python3 openssl; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || die "missing packages (${need[*]}) and not root"
+  echo "run.sh: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q "${need[@]}" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
+fi
+[ -f /usr/share/wordpress/wp-settings.php ] || die "Debian's wordpress package is not at /usr/share/wordpress"
+
+# --- 2. MariaDB ----------------------------------------------------------------------------------
+work=$(mktemp -d /tmp/sf-wp-tests.XXXXXX)
+chmod 755 "$work"
+mysqld_pid= receiver_pid=
+cleanup() {
+  local rc=$?
+  set +e
+  if [ -n "$receiver_pid" ]; then kill "$receiver_pid" 2>/dev/null; wait "$receiver_pid" 2>/dev/null; fi
+  if [ -n "$mysqld_pid" ]; then
+    kill "$mysqld_pid" 2>/dev/null
+    for _ in $(seq 1 60); do kill -0 "$mysqld_pid" 2>/dev/null || break; sleep 0.25; done
+    kill -9 "$mysqld_pid" 2>/dev/null; wait "$mysqld_pid" 2>/dev/null
+  fi
+  if [ "${SF_KEEP:-}" = 1 ]; then echo "run.sh: kept $work"; else rm -rf "$work"; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+bin() { for b in "$@"; do command -v "$b" 2>/dev/null && return 0; [ -x "/usr/sbin/$b" ] && { echo "/usr/sbin/$b"; return 0; }; done; die "none of $* found"; }
+install_db=$(bin mariadb-install-db mysql_install_db)
+mysqld=$(bin mariadbd mysqld)
+client=$(bin mariadb mysql)
+admin=$(bin mariadb-admin mysqladmin)
+sock=$work/mysql.sock
+"$install_db" --no-defaults --datadir="$work/db" --user=root --auth-root-authentication-method=socket \
+  --skip-test-db >"$work/install-db.log" 2>&1 || { cat "$work/install-db.log" >&2; die "mariadb-install-db failed"; }
+"$mysqld" --no-defaults --datadir="$work/db" --socket="$sock" --skip-networking --user=root \
+  --pid-file="$work/mysqld.pid" --log-error="$work/mysqld.err" --innodb-buffer-pool-size=32M --open-files-limit=4096 --table-open-cache=400 --max-connections=20 &
+mysqld_pid=$!
+for _ in $(seq 1 120); do "$admin" --no-defaults --socket="$sock" -uroot ping >/dev/null 2>&1 && break; sleep 0.25; done
+"$admin" --no-defaults --socket="$sock" -uroot ping >/dev/null 2>&1 || { cat "$work/mysqld.err" >&2; die "mariadbd did not start"; }
+db_pass=$(openssl rand -hex 16)
+"$client" --no-defaults --socket="$sock" -uroot <<SQL
+CREATE DATABASE sf_wp_test DEFAULT CHARACTER SET utf8mb4;
+CREATE USER 'sf_wp'@'localhost' IDENTIFIED BY '$db_pass';
+GRANT ALL PRIVILEGES ON sf_wp_test.* TO 'sf_wp'@'localhost';
+SQL
+
+# --- 3. WordPress ----------------------------------------------------------------------------------
+mkdir -p "$work/wp-content/plugins" "$work/wp-content/uploads"
+ln -s /usr/share/wordpress/wp-content/themes "$work/wp-content/themes"
+cp -r "$repo/php/secure-forward" "$work/wp-content/plugins/secure-forward"
+salt() { openssl rand -hex 32; }
+export SF_WP_CONFIG=$work/wp-tests-config.php
+cat >"$SF_WP_CONFIG" <<PHP
+<?php
+// Throw-away wp-config written by tests/wordpress/run.sh. Replaces Debian's
+// /usr/share/wordpress/wp-config.php (which would read /etc/wordpress/config-*.php).
+define( 'DB_NAME', 'sf_wp_test' );
+define( 'DB_USER', 'sf_wp' );
+define( 'DB_PASSWORD', '$db_pass' );
+define( 'DB_HOST', 'localhost:$sock' );
+define( 'DB_CHARSET', 'utf8mb4' );
+define( 'DB_COLLATE', '' );
+define( 'AUTH_KEY', '$(salt)' );
+define( 'SECURE_AUTH_KEY', '$(salt)' );
+define( 'LOGGED_IN_KEY', '$(salt)' );
+define( 'NONCE_KEY', '$(salt)' );
+define( 'AUTH_SALT', '$(salt)' );
+define( 'SECURE_AUTH_SALT', '$(salt)' );
+define( 'LOGGED_IN_SALT', '$(salt)' );
+define( 'NONCE_SALT', '$(salt)' );
+\$GLOBALS['table_prefix'] = 'wptests_';
+define( 'ABSPATH', '/usr/share/wordpress/' );
+define( 'WP_CONTENT_DIR', '$work/wp-content' );
+define( 'WP_CONTENT_URL', 'http://example.org/wp-content' );
+define( 'WP_HOME', 'http://example.org' );
+define( 'WP_SITEURL', 'http://example.org' );
+define( 'WP_DEBUG', true );
+define( 'WP_DEBUG_DISPLAY', true );
+define( 'DISABLE_WP_CRON', true );
+define( 'WP_HTTP_BLOCK_EXTERNAL', true );
+define( 'AUTOMATIC_UPDATER_DISABLED', true );
+define( 'WP_AUTO_UPDATE_CORE', false );
+PHP
+# WordPress 6.1 on PHP 8.2 prints core deprecation notices (WP_DEBUG): not ours, keep them out of the way.
+quiet() { "$@" 2> >(grep -v '^PHP Deprecated:' >&2); }
+quiet php "$here/install.php"
+quiet php "$here/activate.php"
+
+# --- 4. extension (real or test-only shim) ---------------------------------------------------------
+phpargs=()
+if [ -n "${SF_EXTENSION:-}" ]; then
+  ca=$work/ca sf=$work/sf
+  mkdir -p "$sf"
+  bash "$repo/tools/make-test-ca.sh" "$ca" >/dev/null
+  python3 "$repo/tools/receiver.py" --cert "$ca/server.pem" --key "$ca/server.key" \
+    --port-file "$work/receiver.port" --log "$work/receiver.log" --max-seconds 1800 >/dev/null &
+  receiver_pid=$!
+  for _ in $(seq 1 100); do [ -s "$work/receiver.port" ] && break; sleep 0.1; done
+  [ -s "$work/receiver.port" ] || die "receiver did not start"
+  port=$(cat "$work/receiver.port")
+  (umask 077; printf 'sf-wordpress-test-api-key' >"$sf/api.key")
+  cat >"$sf/secure-forward.toml" <<TOML
+[destinations.default]
+url = "https://localhost:$port/ok"
+key_file = "$sf/api.key"
+ca_file = "$ca/ca.pem"
+
+[destinations.erp]
+url = "https://localhost:$port/ok"
+key_file = "$sf/api.key"
+ca_file = "$ca/ca.pem"
+
+[destinations.down]
+url = "https://localhost:$port/status/503"
+key_file = "$sf/api.key"
+ca_file = "$ca/ca.pem"
+
+[outbox]
+path = "$sf/outbox.sqlite"
+retry_schedule = [0, 3600]
+TOML
+  phpargs=(-d "extension=$SF_EXTENSION" -d "secure_forward.config=$sf/secure-forward.toml")
+  php "${phpargs[@]}" -r 'exit(extension_loaded("secure_forward") ? 0 : 1);' \
+    || die "PHP did not load $SF_EXTENSION"
+  export SF_RECEIVER_LOG=$work/receiver.log
+  echo "run.sh: REAL extension $SF_EXTENSION, receiver on https://localhost:$port/"
+else
+  unset SF_RECEIVER_LOG
+  echo "run.sh: SF_EXTENSION unset: using the TEST-ONLY shim tests/wordpress/fake-extension.php"
+fi
+export SF_PHP_ARGS="${phpargs[*]:-}"
+
+# --- 5. PHPUnit ------------------------------------------------------------------------------------
+php "${phpargs[@]}" "$(command -v phpunit)" -c "$here/phpunit.xml" "$@"
