@@ -15,7 +15,7 @@ APT_BUILD  := php8.2-cli php8.2-dev libclang-dev clang phpunit python3 openssl
 APT_WP     := wordpress mariadb-server php8.2-mysql
 APT_BENCH  := nginx-light php8.2-curl
 
-.PHONY: build debug deps deps-wp demo test test-rust test-php test-stubs test-wordpress install lint bench fuzz clean
+.PHONY: bench-prepare build debug deps deps-wp demo test test-rust test-php test-stubs test-wordpress install lint bench fuzz clean
 
 # Installs Debian packages that are missing (as root; otherwise says what to run).
 define apt_ensure
@@ -75,3 +75,7 @@ install: build
 
 clean:
 	cargo clean
+
+bench-prepare: build
+	@work=$$(mktemp -d); printf '[destinations.default]\nurl = "https://localhost/"\n[outbox]\npath = "%s/o.sqlite"\n' "$$work" > $$work/c.toml; \
+	php -d extension=$(abspath $(SO)) -d secure_forward.config=$$work/c.toml tools/bench-prepare.php $(FIXTURES)

@@ -25,8 +25,27 @@ pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
         info_table_row!("config parsed", parsed.0);
         if let Some(cfg) = parsed.1 {
             for (name, d) in &cfg.destinations {
-                let key = d.key.as_ref().map_or_else(|| "none".to_owned(), |k| format!("{} {}", k.kind(), k.location()));
+                let key = d.key.as_ref().map_or_else(
+                    || "none".to_owned(),
+                    |k| {
+                        let fp = k.load().map_or_else(|e| format!("unusable: {e}"), |s| format!("fingerprint {}", s.fingerprint()));
+                        format!("{} {} ({fp})", k.kind(), k.location())
+                    },
+                );
                 info_table_row!(clean(&format!("destination {name}")), clean(&format!("host {}, key {key}", d.host)));
+                if let Some(path) = &d.signing_secret_file {
+                    let fps = secure_forward_core::signing::signing_fingerprints(d)
+                        .map_or_else(|e| format!("unusable: {e}"), |f| f.join(", "));
+                    info_table_row!(clean(&format!("destination {name} signing")), clean(&format!("{} ({fps})", path.display())));
+                }
+            }
+        }
+        if let Ok(cfg) = crate::load_config() {
+            info_table_row!("outbox", clean(&cfg.outbox.path.display().to_string()));
+            for (name, w) in &cfg.webhooks {
+                let fps = secure_forward_core::webhook::webhook_fingerprints(&cfg, name)
+                    .map_or_else(|e| format!("unusable: {e}"), |f| f.join(", "));
+                info_table_row!(clean(&format!("webhook source {name}")), clean(&format!("{} ({fps})", w.secret_file.display())));
             }
         }
         info_table_end!();

@@ -97,6 +97,9 @@ final class ConfigTest extends SecureForwardTestCase
         self::assertStringContainsString('config parsed => yes', $out);
         self::assertStringContainsString('TLS provider => rustls', $out);
         self::assertStringContainsString('secure_forward.config => ', $out, 'the INI table is shown');
+        self::assertStringContainsString('(fingerprint ' . substr(hash('sha256', self::apiKey()), 0, 12) . ')', $out);
+        self::assertMatchesRegularExpression('/destination signed signing => .*signing\.secrets \([0-9a-f]{12}, [0-9a-f]{12}\)/', $out);
         self::assertStringNotContainsString(self::apiKey(), $out);
+        self::assertStringNotContainsString('whsec_', $out);
     }
 }
