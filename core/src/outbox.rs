@@ -103,6 +103,8 @@ const NO_DESTINATION_DELAY_MS: i64 = 3_600_000;
 /// The "recent" window of `delivered` in [`status`].
 const RECENT_MS: i64 = 86_400_000;
 
+/// `PRAGMA user_version` of the schema below.
+const SCHEMA_VERSION: i64 = 1;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     id              TEXT PRIMARY KEY,
@@ -266,7 +268,7 @@ fn now_ms() -> i64 {
 fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| {
         let reason = match &e {
-            rusqlite::Error::SqliteFailure(f, _) => format!("outbox database error ({:?})", f.code),
+            rusqlite::Error::SqliteFailure(f, _) => format!("outbox database error ({:?}, {})", f.code, f.extended_code),
             _ => "outbox database error (unexpected data)".to_owned(),
         };
         Error::config(path.display().to_string(), None, reason)
@@ -292,6 +294,43 @@ fn with_db<T>(cfg: &OutboxConfig, f: impl FnOnce(&mut Db) -> Result<T>) -> Resul
     match guard.as_mut() {
         Some(db) => f(db),
         None => Err(Error::config(cfg.path.display().to_string(), None, "outbox database is not open")),
+    }
+}
+
+/// Journal mode, pragmas and schema of a fresh connection; `false` if WAL is refused.
+fn setup(conn: &Connection) -> rusqlite::Result<bool> {
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Ok(false);
+        }
+    }
+    conn.pragma_update(None, "synchronous", BOOKKEEPING_SYNC)?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < SCHEMA_VERSION {
+        let created = conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"));
+        if created.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        created?;
+    }
+    Ok(true)
+}
+
+/// Retries `f` while SQLite answers SQLITE_BUSY, for at most [`BUSY_TIMEOUT`].
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let started = Instant::now();
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
     }
 }
 
@@ -335,13 +374,13 @@ impl Db {
         let err = sql_error(path);
         let conn = Connection::open(path).map_err(&err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(&err)?;
-        if !mode.eq_ignore_ascii_case("wal") {
+        // Some of these statements (journal mode, schema) can meet SQLITE_BUSY
+        // without the busy handler being called while another process opens or
+        // writes the database: retry them, within the busy timeout.
+        let wal = retry_busy(|| setup(&conn)).map_err(&err)?;
+        if !wal {
             return Err(Error::config(&shown, None, "the outbox database cannot use WAL mode"));
         }
-        conn.pragma_update(None, "synchronous", BOOKKEEPING_SYNC).map_err(&err)?;
-        conn.pragma_update(None, "secure_delete", "ON").map_err(&err)?;
-        conn.execute_batch(SCHEMA).map_err(&err)?;
         for suffix in ["-wal", "-shm"] {
             let mut side = path.as_os_str().to_os_string();
             side.push(suffix);

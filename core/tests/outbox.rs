@@ -497,9 +497,8 @@ fn concurrent_processes_deliver_each_event_exactly_once() {
     let children: Vec<Child> = (0..2)
         .map(|_| {
             Command::new(std::env::current_exe().unwrap())
-                .args(["child_flusher", "--exact", "--ignored", "--test-threads=1", "--quiet"])
+                .args(["child_flusher", "--exact", "--ignored", "--test-threads=1", "--quiet", "--nocapture"])
                 .env("SF_OUTBOX_CHILD_CONFIG", &file)
-                .stdout(Stdio::null())
                 .spawn()
                 .unwrap()
         })
