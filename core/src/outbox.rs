@@ -1068,6 +1068,7 @@ mod tests {
         assert_eq!(with_db(&c.outbox, sync).unwrap(), 1, "NORMAL");
         let wal = with_db(&c.outbox, |db| Ok(db.conn.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)).unwrap()));
         assert_eq!(wal.unwrap(), "wal");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -16,22 +16,51 @@ fn tools() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools")
 }
 
-/// The test CA, made once per test binary.
+/// The test CA (tools/make-test-ca.sh), kept under the target directory and
+/// remade when older than a week (its certificates last 30 days).
 fn ca_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("sf-outbox-ca-{}", std::process::id()));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("outbox-test-ca");
+        let fresh = std::fs::metadata(dir.join("server.pem"))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < Duration::from_secs(7 * 86_400)));
+        if !fresh {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
         let ok = Command::new("bash").arg(tools().join("make-test-ca.sh")).arg(&dir).status().unwrap();
         assert!(ok.success(), "make-test-ca.sh failed");
         dir
     })
 }
 
-fn temp(name: &str) -> PathBuf {
+/// A test's own directory, removed when the test ends.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp(name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("sf-outbox-it-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TempDir(d)
 }
 
 /// A real HTTPS receiver, killed on drop.
@@ -555,13 +584,14 @@ fn concurrent_processes_deliver_each_event_exactly_once() {
 
 /// Enqueue cost with the circuit open (the checkout cost while the endpoint is
 /// down). `cargo test -p secure_forward_core --release --test outbox -- --ignored enqueue_cost --nocapture`
+/// (`SF_BENCH_DIR=/var/lib/...` measures on another file system).
 #[test]
 #[ignore = "benchmark"]
 fn enqueue_cost_with_circuit_open() {
     let dir = std::env::var_os("SF_BENCH_DIR").map_or_else(|| temp("bench"), |d| {
         let d = PathBuf::from(d).join(format!("sf-bench-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
-        d
+        TempDir(d)
     });
     let c = config(&dir, free_port(), "/ok", "");
     let d = dest(&c);
@@ -602,7 +632,6 @@ fn enqueue_cost_with_circuit_open() {
         times.sort();
         println!("raw WAL insert, synchronous={mode}: median {:?}, p99 {:?}", times[n / 2], times[n * 99 / 100]);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
