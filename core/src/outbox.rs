@@ -712,28 +712,31 @@ impl FlushCounts {
 }
 
 enum Claim {
-    Ready { id: String, dest: Arc<Destination>, event: String, body: Zeroizing<Vec<u8>> },
+    Ready { rowid: i64, id: String, dest: Arc<Destination>, event: String, body: Zeroizing<Vec<u8>> },
     Skipped,
 }
 
-fn claim(db: &mut Db, config: &Config, tried: &HashSet<String>, owner: &str) -> Result<Option<Claim>> {
+fn claim(db: &mut Db, config: &Config, tried: &HashSet<i64>, owner: &str) -> Result<Option<Claim>> {
     let ring = db.keyring(&config.outbox.key_file)?;
     let path = db.path.clone();
     let err = sql_error(&path);
     let tx = db.immediate()?;
     let now = now_ms();
-    type Row = (String, String, String, String, Option<String>, Option<Vec<u8>>);
+    // Read leniently: a row with damaged columns is set aside, not an error
+    // that would stop the whole queue.
+    type Row = (i64, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<Vec<u8>>);
     let row: Option<Row> = {
         let mut stmt = tx
             .prepare_cached(
-                "SELECT id, destination, order_id, event, key_id, payload FROM events
+                "SELECT rowid, id, destination, order_id, event, key_id, payload FROM events
                  WHERE state = 'queued' AND next_at_ms <= ?1 AND (lease_until_ms IS NULL OR lease_until_ms <= ?1)
                  ORDER BY next_at_ms, created_at_ms LIMIT ?2",
             )
             .map_err(&err)?;
         let rows = stmt
             .query_map(params![now, tried.len().saturating_add(1)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                let text = |i: usize| r.get::<_, Option<String>>(i).ok().flatten();
+                Ok((r.get(0)?, text(1), text(2), text(3), text(4), text(5), r.get::<_, Option<Vec<u8>>>(6).ok().flatten()))
             })
             .map_err(&err)?;
         let mut found = None;
@@ -746,9 +749,18 @@ fn claim(db: &mut Db, config: &Config, tried: &HashSet<String>, owner: &str) -> 
         }
         found
     };
-    let Some((id, destination, order_id, event, key_id, payload)) = row else {
+    let Some((rowid, id, destination, order_id, event, key_id, payload)) = row else {
         tx.commit().map_err(&err)?;
         return Ok(None);
+    };
+    let (Some(id), Some(destination), Some(order_id), Some(event)) = (id, destination, order_id, event) else {
+        tx.execute(
+            "UPDATE events SET state = 'undecryptable', reason = 'corrupt row', updated_at_ms = ?2 WHERE rowid = ?1",
+            params![rowid, now],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        return Ok(Some(Claim::Skipped));
     };
     let Some(dest) = config.destinations.get(&destination) else {
         tx.execute(
@@ -779,7 +791,7 @@ fn claim(db: &mut Db, config: &Config, tried: &HashSet<String>, owner: &str) -> 
     )
     .map_err(&err)?;
     tx.commit().map_err(&err)?;
-    Ok(Some(Claim::Ready { id, dest: Arc::clone(dest), event, body }))
+    Ok(Some(Claim::Ready { rowid, id, dest: Arc::clone(dest), event, body }))
 }
 
 /// Sends due queued events, at most `max` of them and for at most about `seconds`
@@ -799,7 +811,7 @@ pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
         handled = handled.saturating_add(1);
         match claimed {
             Claim::Skipped => counts.skipped = counts.skipped.saturating_add(1),
-            Claim::Ready { id, dest, event, body } => {
+            Claim::Ready { rowid, id, dest, event, body } => {
                 let outcome = forward::attempt(&dest, &id, &event, &body, &[]);
                 drop(body);
                 let (_, recorded) =
@@ -811,7 +823,7 @@ pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
                     Recorded::Gone => &mut counts.skipped,
                 };
                 *slot = slot.saturating_add(1);
-                tried.insert(id);
+                tried.insert(rowid);
             }
         }
     }
@@ -891,7 +903,7 @@ pub fn status(config: &Config) -> Result<Value> {
         let mut stmt = db
             .conn
             .prepare_cached(
-                "SELECT destination, state, COUNT(*), MIN(created_at_ms) FROM events
+                "SELECT CAST(destination AS TEXT), CAST(state AS TEXT), COUNT(*), MIN(created_at_ms) FROM events
                  WHERE state != 'delivered' OR delivered_at_ms >= ?1 GROUP BY destination, state",
             )
             .map_err(&err)?;

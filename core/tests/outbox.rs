@@ -396,9 +396,17 @@ fn tampered_row_is_skipped_and_reported_others_flow() {
             conn.query_row("SELECT payload FROM events WHERE id = ?1", [&ids[2]], |r| r.get(0)).unwrap();
         conn.execute("UPDATE events SET payload = ?2 WHERE id = ?1", rusqlite::params![ids[1], other]).unwrap();
     }
+    // A row whose columns are damaged (event is a blob now) is set aside too.
+    let corrupt = outbox::submit(&c, &d, &order(4, ""), "order.processing").unwrap().event_id;
+    {
+        let conn = rusqlite::Connection::open(dir.join("outbox.sqlite")).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn.execute("UPDATE events SET event = x'ff00' WHERE id = ?1", [&corrupt]).unwrap();
+    }
     let f = flush(&c);
-    assert_eq!((f.delivered, f.skipped, f.remaining), (1, 2, 0), "{f:?}");
-    assert_eq!(outbox::status(&c).unwrap()["undecryptable"], 2);
+    assert_eq!((f.delivered, f.skipped, f.remaining), (1, 3, 0), "{f:?}");
+    let s = outbox::status(&c).unwrap();
+    assert_eq!(s["undecryptable"], 3, "{s}");
     assert_eq!(rx.keys().len(), 1);
     assert!(rx.keys().contains_key(&ids[2]));
 }
