@@ -656,3 +656,34 @@ fn submit_order_minimises_and_submits() {
     let e = outbox::submit_order(&c, "nope", &o, "order.processing").unwrap_err();
     assert_eq!(e.kind(), secure_forward_core::ErrorKind::Config);
 }
+
+/// Child half of the crash test: enqueues, then dies without any cleanup.
+#[test]
+#[ignore = "run by an_order_enqueued_before_a_crash_is_delivered_after_it"]
+fn child_enqueue_then_abort() {
+    let Ok(file) = std::env::var("SF_OUTBOX_ABORT_CONFIG") else { return };
+    let c = Config::load_uncached(Path::new(&file)).unwrap();
+    let r = outbox::submit(&c, &dest(&c), &order(77, ""), "order.processing").unwrap();
+    assert_eq!(r.status, "queued");
+    std::fs::write(format!("{file}.event"), &r.event_id).unwrap();
+    std::process::abort();
+}
+
+#[test]
+fn an_order_enqueued_before_a_crash_is_delivered_after_it() {
+    let dir = temp("crash");
+    let rx = Receiver::start(&dir, 0);
+    let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
+    let file = dir.join("secure-forward.toml");
+    let st = Command::new(std::env::current_exe().unwrap())
+        .args(["child_enqueue_then_abort", "--exact", "--ignored", "--test-threads=1", "--quiet", "--nocapture"])
+        .env("SF_OUTBOX_ABORT_CONFIG", &file)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!st.success(), "the child aborts");
+    let id = std::fs::read_to_string(format!("{}.event", file.display())).unwrap();
+    assert_eq!(outbox::status(&c).unwrap()["queued"], 1);
+    assert_eq!(flush(&c).delivered, 1);
+    assert_eq!(rx.keys()[&id], 1);
+}
