@@ -103,6 +103,8 @@ const NO_DESTINATION_DELAY_MS: i64 = 3_600_000;
 /// The "recent" window of `delivered` in [`status`].
 const RECENT_MS: i64 = 86_400_000;
 
+/// `PRAGMA user_version` of the schema below.
+const SCHEMA_VERSION: i64 = 1;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     id              TEXT PRIMARY KEY,
@@ -266,7 +268,7 @@ fn now_ms() -> i64 {
 fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| {
         let reason = match &e {
-            rusqlite::Error::SqliteFailure(f, _) => format!("outbox database error ({:?})", f.code),
+            rusqlite::Error::SqliteFailure(f, _) => format!("outbox database error ({:?}, {})", f.code, f.extended_code),
             _ => "outbox database error (unexpected data)".to_owned(),
         };
         Error::config(path.display().to_string(), None, reason)
@@ -292,6 +294,43 @@ fn with_db<T>(cfg: &OutboxConfig, f: impl FnOnce(&mut Db) -> Result<T>) -> Resul
     match guard.as_mut() {
         Some(db) => f(db),
         None => Err(Error::config(cfg.path.display().to_string(), None, "outbox database is not open")),
+    }
+}
+
+/// Journal mode, pragmas and schema of a fresh connection; `false` if WAL is refused.
+fn setup(conn: &Connection) -> rusqlite::Result<bool> {
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Ok(false);
+        }
+    }
+    conn.pragma_update(None, "synchronous", BOOKKEEPING_SYNC)?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < SCHEMA_VERSION {
+        let created = conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"));
+        if created.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        created?;
+    }
+    Ok(true)
+}
+
+/// Retries `f` while SQLite answers SQLITE_BUSY, for at most [`BUSY_TIMEOUT`].
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let started = Instant::now();
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
     }
 }
 
@@ -335,13 +374,13 @@ impl Db {
         let err = sql_error(path);
         let conn = Connection::open(path).map_err(&err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(&err)?;
-        if !mode.eq_ignore_ascii_case("wal") {
+        // Some of these statements (journal mode, schema) can meet SQLITE_BUSY
+        // without the busy handler being called while another process opens or
+        // writes the database: retry them, within the busy timeout.
+        let wal = retry_busy(|| setup(&conn)).map_err(&err)?;
+        if !wal {
             return Err(Error::config(&shown, None, "the outbox database cannot use WAL mode"));
         }
-        conn.pragma_update(None, "synchronous", BOOKKEEPING_SYNC).map_err(&err)?;
-        conn.pragma_update(None, "secure_delete", "ON").map_err(&err)?;
-        conn.execute_batch(SCHEMA).map_err(&err)?;
         for suffix in ["-wal", "-shm"] {
             let mut side = path.as_os_str().to_os_string();
             side.push(suffix);
@@ -678,28 +717,31 @@ impl FlushCounts {
 }
 
 enum Claim {
-    Ready { id: String, dest: Arc<Destination>, event: String, body: Zeroizing<Vec<u8>> },
+    Ready { rowid: i64, id: String, dest: Arc<Destination>, event: String, body: Zeroizing<Vec<u8>> },
     Skipped,
 }
 
-fn claim(db: &mut Db, config: &Config, tried: &HashSet<String>, owner: &str) -> Result<Option<Claim>> {
+fn claim(db: &mut Db, config: &Config, tried: &HashSet<i64>, owner: &str) -> Result<Option<Claim>> {
     let ring = db.keyring(&config.outbox.key_file)?;
     let path = db.path.clone();
     let err = sql_error(&path);
     let tx = db.immediate()?;
     let now = now_ms();
-    type Row = (String, String, String, String, Option<String>, Option<Vec<u8>>);
+    // Read leniently: a row with damaged columns is set aside, not an error
+    // that would stop the whole queue.
+    type Row = (i64, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<Vec<u8>>);
     let row: Option<Row> = {
         let mut stmt = tx
             .prepare_cached(
-                "SELECT id, destination, order_id, event, key_id, payload FROM events
+                "SELECT rowid, id, destination, order_id, event, key_id, payload FROM events
                  WHERE state = 'queued' AND next_at_ms <= ?1 AND (lease_until_ms IS NULL OR lease_until_ms <= ?1)
                  ORDER BY next_at_ms, created_at_ms LIMIT ?2",
             )
             .map_err(&err)?;
         let rows = stmt
             .query_map(params![now, tried.len().saturating_add(1)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                let text = |i: usize| r.get::<_, Option<String>>(i).ok().flatten();
+                Ok((r.get(0)?, text(1), text(2), text(3), text(4), text(5), r.get::<_, Option<Vec<u8>>>(6).ok().flatten()))
             })
             .map_err(&err)?;
         let mut found = None;
@@ -712,9 +754,18 @@ fn claim(db: &mut Db, config: &Config, tried: &HashSet<String>, owner: &str) -> 
         }
         found
     };
-    let Some((id, destination, order_id, event, key_id, payload)) = row else {
+    let Some((rowid, id, destination, order_id, event, key_id, payload)) = row else {
         tx.commit().map_err(&err)?;
         return Ok(None);
+    };
+    let (Some(id), Some(destination), Some(order_id), Some(event)) = (id, destination, order_id, event) else {
+        tx.execute(
+            "UPDATE events SET state = 'undecryptable', reason = 'corrupt row', updated_at_ms = ?2 WHERE rowid = ?1",
+            params![rowid, now],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        return Ok(Some(Claim::Skipped));
     };
     let Some(dest) = config.destinations.get(&destination) else {
         tx.execute(
@@ -745,7 +796,7 @@ fn claim(db: &mut Db, config: &Config, tried: &HashSet<String>, owner: &str) -> 
     )
     .map_err(&err)?;
     tx.commit().map_err(&err)?;
-    Ok(Some(Claim::Ready { id, dest: Arc::clone(dest), event, body }))
+    Ok(Some(Claim::Ready { rowid, id, dest: Arc::clone(dest), event, body }))
 }
 
 /// Sends due queued events, at most `max` of them and for at most about `seconds`
@@ -765,7 +816,7 @@ pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
         handled = handled.saturating_add(1);
         match claimed {
             Claim::Skipped => counts.skipped = counts.skipped.saturating_add(1),
-            Claim::Ready { id, dest, event, body } => {
+            Claim::Ready { rowid, id, dest, event, body } => {
                 let outcome = forward::attempt(&dest, &id, &event, &body, &[]);
                 drop(body);
                 let (_, recorded) =
@@ -777,7 +828,7 @@ pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
                     Recorded::Gone => &mut counts.skipped,
                 };
                 *slot = slot.saturating_add(1);
-                tried.insert(id);
+                tried.insert(rowid);
             }
         }
     }
@@ -857,7 +908,7 @@ pub fn status(config: &Config) -> Result<Value> {
         let mut stmt = db
             .conn
             .prepare_cached(
-                "SELECT destination, state, COUNT(*), MIN(created_at_ms) FROM events
+                "SELECT CAST(destination AS TEXT), CAST(state AS TEXT), COUNT(*), MIN(created_at_ms) FROM events
                  WHERE state != 'delivered' OR delivered_at_ms >= ?1 GROUP BY destination, state",
             )
             .map_err(&err)?;
@@ -1034,6 +1085,7 @@ mod tests {
         assert_eq!(with_db(&c.outbox, sync).unwrap(), 1, "NORMAL");
         let wal = with_db(&c.outbox, |db| Ok(db.conn.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)).unwrap()));
         assert_eq!(wal.unwrap(), "wal");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

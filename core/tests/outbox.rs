@@ -16,22 +16,51 @@ fn tools() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools")
 }
 
-/// The test CA, made once per test binary.
+/// The test CA (tools/make-test-ca.sh), kept under the target directory and
+/// remade when older than a week (its certificates last 30 days).
 fn ca_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("sf-outbox-ca-{}", std::process::id()));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("outbox-test-ca");
+        let fresh = std::fs::metadata(dir.join("server.pem"))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < Duration::from_secs(7 * 86_400)));
+        if !fresh {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
         let ok = Command::new("bash").arg(tools().join("make-test-ca.sh")).arg(&dir).status().unwrap();
         assert!(ok.success(), "make-test-ca.sh failed");
         dir
     })
 }
 
-fn temp(name: &str) -> PathBuf {
+/// A test's own directory, removed when the test ends.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp(name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("sf-outbox-it-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TempDir(d)
 }
 
 /// A real HTTPS receiver, killed on drop.
@@ -367,9 +396,17 @@ fn tampered_row_is_skipped_and_reported_others_flow() {
             conn.query_row("SELECT payload FROM events WHERE id = ?1", [&ids[2]], |r| r.get(0)).unwrap();
         conn.execute("UPDATE events SET payload = ?2 WHERE id = ?1", rusqlite::params![ids[1], other]).unwrap();
     }
+    // A row whose columns are damaged (event is a blob now) is set aside too.
+    let corrupt = outbox::submit(&c, &d, &order(4, ""), "order.processing").unwrap().event_id;
+    {
+        let conn = rusqlite::Connection::open(dir.join("outbox.sqlite")).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn.execute("UPDATE events SET event = x'ff00' WHERE id = ?1", [&corrupt]).unwrap();
+    }
     let f = flush(&c);
-    assert_eq!((f.delivered, f.skipped, f.remaining), (1, 2, 0), "{f:?}");
-    assert_eq!(outbox::status(&c).unwrap()["undecryptable"], 2);
+    assert_eq!((f.delivered, f.skipped, f.remaining), (1, 3, 0), "{f:?}");
+    let s = outbox::status(&c).unwrap();
+    assert_eq!(s["undecryptable"], 3, "{s}");
     assert_eq!(rx.keys().len(), 1);
     assert!(rx.keys().contains_key(&ids[2]));
 }
@@ -497,9 +534,8 @@ fn concurrent_processes_deliver_each_event_exactly_once() {
     let children: Vec<Child> = (0..2)
         .map(|_| {
             Command::new(std::env::current_exe().unwrap())
-                .args(["child_flusher", "--exact", "--ignored", "--test-threads=1", "--quiet"])
+                .args(["child_flusher", "--exact", "--ignored", "--test-threads=1", "--quiet", "--nocapture"])
                 .env("SF_OUTBOX_CHILD_CONFIG", &file)
-                .stdout(Stdio::null())
                 .spawn()
                 .unwrap()
         })
@@ -556,13 +592,14 @@ fn concurrent_processes_deliver_each_event_exactly_once() {
 
 /// Enqueue cost with the circuit open (the checkout cost while the endpoint is
 /// down). `cargo test -p secure_forward_core --release --test outbox -- --ignored enqueue_cost --nocapture`
+/// (`SF_BENCH_DIR=/var/lib/...` measures on another file system).
 #[test]
 #[ignore = "benchmark"]
 fn enqueue_cost_with_circuit_open() {
     let dir = std::env::var_os("SF_BENCH_DIR").map_or_else(|| temp("bench"), |d| {
         let d = PathBuf::from(d).join(format!("sf-bench-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
-        d
+        TempDir(d)
     });
     let c = config(&dir, free_port(), "/ok", "");
     let d = dest(&c);
@@ -603,7 +640,6 @@ fn enqueue_cost_with_circuit_open() {
         times.sort();
         println!("raw WAL insert, synchronous={mode}: median {:?}, p99 {:?}", times[n / 2], times[n * 99 / 100]);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -619,4 +655,35 @@ fn submit_order_minimises_and_submits() {
     assert!(!body.contains("bob.marker"), "policy applied before enqueue");
     let e = outbox::submit_order(&c, "nope", &o, "order.processing").unwrap_err();
     assert_eq!(e.kind(), secure_forward_core::ErrorKind::Config);
+}
+
+/// Child half of the crash test: enqueues, then dies without any cleanup.
+#[test]
+#[ignore = "run by an_order_enqueued_before_a_crash_is_delivered_after_it"]
+fn child_enqueue_then_abort() {
+    let Ok(file) = std::env::var("SF_OUTBOX_ABORT_CONFIG") else { return };
+    let c = Config::load_uncached(Path::new(&file)).unwrap();
+    let r = outbox::submit(&c, &dest(&c), &order(77, ""), "order.processing").unwrap();
+    assert_eq!(r.status, "queued");
+    std::fs::write(format!("{file}.event"), &r.event_id).unwrap();
+    std::process::abort();
+}
+
+#[test]
+fn an_order_enqueued_before_a_crash_is_delivered_after_it() {
+    let dir = temp("crash");
+    let rx = Receiver::start(&dir, 0);
+    let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
+    let file = dir.join("secure-forward.toml");
+    let st = Command::new(std::env::current_exe().unwrap())
+        .args(["child_enqueue_then_abort", "--exact", "--ignored", "--test-threads=1", "--quiet", "--nocapture"])
+        .env("SF_OUTBOX_ABORT_CONFIG", &file)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!st.success(), "the child aborts");
+    let id = std::fs::read_to_string(format!("{}.event", file.display())).unwrap();
+    assert_eq!(outbox::status(&c).unwrap()["queued"], 1);
+    assert_eq!(flush(&c).delivered, 1);
+    assert_eq!(rx.keys()[&id], 1);
 }

@@ -236,6 +236,7 @@ mod tests {
         assert_eq!(ring.key_ids().len(), 1);
         // No temporary file left behind.
         assert_eq!(std::fs::read_dir(dir.join("sub")).unwrap().count(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
