@@ -89,9 +89,12 @@ abstract class TestCase extends \PHPUnit\Framework\TestCase {
 		return array_column( $this->sent(), 'event' );
 	}
 
-	/** Runs tests/wordpress/probe.php in a separate PHP process WITHOUT the extension. */
-	protected function probe( string $what, array $env = array() ): array {
-		$cmd  = array( PHP_BINARY, __DIR__ . '/probe.php', $what );
+	/**
+	 * Runs tests/wordpress/probe.php in a separate PHP process: WITHOUT the extension unless
+	 * $php_args loads it.
+	 */
+	protected function probe( string $what, array $env = array(), array $php_args = array() ): array {
+		$cmd  = array_merge( array( PHP_BINARY ), $php_args, array( __DIR__ . '/probe.php', $what ) );
 		$proc = proc_open( $cmd, array( 1 => array( 'pipe', 'w' ), 2 => array( 'pipe', 'w' ) ), $pipes, null, array_merge( getenv(), $env ) );
 		$out  = stream_get_contents( $pipes[1] );
 		$err  = stream_get_contents( $pipes[2] );
