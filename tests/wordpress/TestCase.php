@@ -32,7 +32,25 @@ abstract class TestCase extends \PHPUnit\Framework\TestCase {
 
 	protected function tearDown(): void {
 		\Secure_Forward_Plugin::instance()->reset_request_state();
+		remove_filter( 'secure_forward_destinations', array( $this, 'down_destination' ) );
 		parent::tearDown();
+	}
+
+	/**
+	 * From now on forwards are queued, not delivered: the shim's queue mode, or with the real
+	 * extension the `down` destination (receiver answers 503; retry_schedule = [0, 3600]).
+	 */
+	protected function hold_deliveries(): void {
+		if ( self::fake() ) {
+			\SF_Fake_Extension::$mode = 'queued';
+		} else {
+			add_filter( 'secure_forward_destinations', array( $this, 'down_destination' ) );
+		}
+	}
+
+	/** @internal filter callback for hold_deliveries(). */
+	public function down_destination(): array {
+		return array( 'down' );
 	}
 
 	/** Whether the TEST-ONLY shim is in use. */
