@@ -32,7 +32,25 @@ abstract class TestCase extends \PHPUnit\Framework\TestCase {
 
 	protected function tearDown(): void {
 		\Secure_Forward_Plugin::instance()->reset_request_state();
+		remove_filter( 'secure_forward_destinations', array( $this, 'down_destination' ) );
 		parent::tearDown();
+	}
+
+	/**
+	 * From now on forwards are queued, not delivered: the shim's queue mode, or with the real
+	 * extension the `down` destination (receiver answers 503; retry_schedule = [0, 3600]).
+	 */
+	protected function hold_deliveries(): void {
+		if ( self::fake() ) {
+			\SF_Fake_Extension::$mode = 'queued';
+		} else {
+			add_filter( 'secure_forward_destinations', array( $this, 'down_destination' ) );
+		}
+	}
+
+	/** @internal filter callback for hold_deliveries(). */
+	public function down_destination(): array {
+		return array( 'down' );
 	}
 
 	/** Whether the TEST-ONLY shim is in use. */
@@ -89,9 +107,12 @@ abstract class TestCase extends \PHPUnit\Framework\TestCase {
 		return array_column( $this->sent(), 'event' );
 	}
 
-	/** Runs tests/wordpress/probe.php in a separate PHP process WITHOUT the extension. */
-	protected function probe( string $what, array $env = array() ): array {
-		$cmd  = array( PHP_BINARY, __DIR__ . '/probe.php', $what );
+	/**
+	 * Runs tests/wordpress/probe.php in a separate PHP process: WITHOUT the extension unless
+	 * $php_args loads it.
+	 */
+	protected function probe( string $what, array $env = array(), array $php_args = array() ): array {
+		$cmd  = array_merge( array( PHP_BINARY ), $php_args, array( __DIR__ . '/probe.php', $what ) );
 		$proc = proc_open( $cmd, array( 1 => array( 'pipe', 'w' ), 2 => array( 'pipe', 'w' ) ), $pipes, null, array_merge( getenv(), $env ) );
 		$out  = stream_get_contents( $pipes[1] );
 		$err  = stream_get_contents( $pipes[2] );

@@ -46,7 +46,7 @@ if ( 'site-health' === $sf_what ) {
 	try {
 		Secure_Forward_CLI::status();
 		$sf_out['cli'] = 'no error';
-	} catch ( RuntimeException $e ) {
+	} catch ( Throwable $e ) {
 		$sf_out['cli'] = $e->getMessage();
 	}
 } elseif ( 'action-scheduler' === $sf_what ) {

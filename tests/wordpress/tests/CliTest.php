@@ -79,16 +79,9 @@ class CliTest extends TestCase {
 	}
 
 	public function test_purge(): void {
-		if ( self::fake() ) {
-			\SF_Fake_Extension::$mode = 'queued';
-		} else {
-			add_filter( 'secure_forward_destinations', $f = static fn() => array( 'down' ) );
-		}
+		$this->hold_deliveries();
 		$o = sf_test_classic_checkout( 'long-note' );
 		$this->end_request();
-		if ( ! self::fake() ) {
-			remove_filter( 'secure_forward_destinations', $f );
-		}
 		$this->assertSame( array( array( 'success', 'purged 1 queued event(s) of order ' . $o->get_id() ) ), $this->wp( 'purge', array( (string) $o->get_id() ) ) );
 		$this->assertSame( array( array( 'success', 'purged 0 queued event(s) of order ' . $o->get_id() ) ), $this->wp( 'purge', array( (string) $o->get_id() ) ) );
 		$this->expectException( \SF_Test_CLI_Exit::class );

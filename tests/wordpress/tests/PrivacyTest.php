@@ -29,20 +29,10 @@ class PrivacyTest extends TestCase {
 	}
 
 	public function test_eraser_purges_only_that_customers_queued_payloads(): void {
-		if ( self::fake() ) {
-			\SF_Fake_Extension::$mode = 'queued';
-		} else {
-			add_filter( 'secure_forward_destinations', $f = static fn() => array( 'down' ) );
-		}
-		try {
-			$this->queued_order( 'guest-simple', 'erase.me@example.com' );
-			$this->queued_order( 'unicode-jp', 'Erase.Me@example.com' );
-			$this->queued_order( 'registered-multi', 'keep.me@example.com' );
-		} finally {
-			if ( ! self::fake() ) {
-				remove_filter( 'secure_forward_destinations', $f );
-			}
-		}
+		$this->hold_deliveries();
+		$this->queued_order( 'guest-simple', 'erase.me@example.com' );
+		$this->queued_order( 'unicode-jp', 'Erase.Me@example.com' );
+		$this->queued_order( 'registered-multi', 'keep.me@example.com' );
 		$before = secure_forward_status()['queued'];
 
 		$e   = apply_filters( 'wp_privacy_personal_data_erasers', array() );
@@ -59,10 +49,7 @@ class PrivacyTest extends TestCase {
 	}
 
 	public function test_eraser_through_wordpress_privacy_request(): void {
-		if ( ! self::fake() ) {
-			$this->markTestSkipped( 'covered above with the real extension' );
-		}
-		\SF_Fake_Extension::$mode = 'queued';
+		$this->hold_deliveries();
 		$id = $this->queued_order( 'email-in-note', 'request@example.com' );
 		// WordPress's own eraser pipeline (wp_privacy_process_personal_data_erasure_page) calls the
 		// registered callback; drive the filter it uses.

@@ -33,16 +33,9 @@ class ScheduleTest extends TestCase {
 	}
 
 	public function test_drain_flushes_the_outbox(): void {
-		if ( self::fake() ) {
-			\SF_Fake_Extension::$mode = 'queued';
-		} else {
-			add_filter( 'secure_forward_destinations', $f = static fn() => array( 'down' ) );
-		}
-		$o = sf_test_classic_checkout( 'guest-simple' );
+		$this->hold_deliveries();
+		sf_test_classic_checkout( 'guest-simple' );
 		$r = $this->end_request();
-		if ( ! self::fake() ) {
-			remove_filter( 'secure_forward_destinations', $f );
-		}
 		$this->assertSame( 'queued', $r[0]['status'] );
 		$this->assertSame( array(), $this->sent() );
 

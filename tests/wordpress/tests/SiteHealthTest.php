@@ -64,7 +64,14 @@ class SiteHealthTest extends TestCase {
 
 	public function test_broken_config_is_critical(): void {
 		if ( ! self::fake() ) {
-			$this->markTestSkipped( 'secure_forward.config is PHP_INI_SYSTEM; a broken config is simulated with the shim only' );
+			// secure_forward.config is PHP_INI_SYSTEM: a separate process with a missing config file.
+			$r = $this->probe( 'site-health', array(), array( '-d', 'extension=' . getenv( 'SF_EXTENSION' ), '-d', 'secure_forward.config=/nonexistent/secure-forward.toml' ) );
+			$this->assertTrue( $r['extension_loaded'] );
+			$this->assertSame( 'good', $r['results']['secure_forward_extension']['status'] );
+			$this->assertSame( 'critical', $r['results']['secure_forward_config']['status'] );
+			$this->assertStringContainsString( 'ConfigException', $r['results']['secure_forward_config']['description'] );
+			$this->assertSame( '', $r['admin_notices'] );
+			return;
 		}
 		\SF_Fake_Extension::$broken_config = 'config /etc/x.toml: destinations.default.url: only https:// URLs are allowed';
 		$r = $this->results();
