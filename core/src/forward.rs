@@ -1,7 +1,7 @@
 //! The send path: minimise, identify, send, classify.
 use std::time::Duration;
 
-use crate::config::{Config, Destination};
+use crate::config::Destination;
 use crate::error::{Error, Result};
 use crate::node::Node;
 use crate::policy::Prepared;
@@ -148,24 +148,6 @@ pub struct Receipt {
     pub attempts: u32,
     /// Why it is not delivered (redacted), if so.
     pub reason: Option<String>,
-}
-
-/// Minimises and sends `order` to `destination` right now, without the outbox.
-pub fn send_direct<N: Node>(config: &Config, destination: &str, order: &N, event: &str) -> Result<Receipt> {
-    check_event(event)?;
-    let dest = config.destination(destination)?;
-    let prepared = prepare(dest, order)?;
-    let id = event_id(destination, &prepared.order_id, event, &prepared.body);
-    match attempt(dest, &id, event, &prepared.body, &[]) {
-        Outcome::Delivered { status } => Ok(Receipt {
-            event_id: id,
-            status: "delivered",
-            http_status: Some(status),
-            attempts: 1,
-            reason: None,
-        }),
-        Outcome::Retry { error, .. } | Outcome::Dead { error, .. } => Err(error),
-    }
 }
 
 #[cfg(test)]

@@ -558,7 +558,7 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
     }
 }
 
-/// What `secure_forward_order()` does (replacing [`forward::send_direct`]):
+/// What `secure_forward_order()` does:
 /// checks the event name, looks up the destination, minimises `order` with its
 /// policy and [`submit`]s the result.
 pub fn submit_order<N: crate::node::Node>(config: &Config, destination: &str, order: &N, event: &str) -> Result<Receipt> {
