@@ -9,6 +9,7 @@ mod convert;
 mod errors;
 mod info;
 mod node;
+mod sink;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -55,11 +56,12 @@ extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
         if errors::register().is_err() {
             return false;
         }
+        secure_forward_core::audit::set_sink(Box::new(sink::ErrorLog));
         let path = read_ini_config_path();
         if let Err(e) = config::Config::load_uncached(&path) {
             ext_php_rs::error::php_error(
                 &ext_php_rs::flags::ErrorType::CoreWarning,
-                &format!("secure_forward: {e}"),
+                &secure_forward_core::redact::redact(&format!("secure_forward: {e}")),
             );
         }
         let _ = CONFIG_PATH.set(path);
@@ -91,7 +93,7 @@ fn receipt_array(r: &forward::Receipt) -> ext_php_rs::error::Result<ext_php_rs::
     ht.insert("status", r.status)?;
     ht.insert("http_status", r.http_status.map(i64::from))?;
     ht.insert("attempts", i64::from(r.attempts))?;
-    ht.insert("reason", r.reason.as_deref())?;
+    ht.insert("reason", r.reason.as_deref().map(secure_forward_core::redact::redact))?;
     Ok(ht)
 }
 
