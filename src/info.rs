@@ -46,7 +46,10 @@ pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
         if let Ok(cfg) = crate::load_config() {
             let counts = secure_forward_core::outbox::status(&cfg).map_or_else(
                 |e| secure_forward_core::redact::redact(&format!("unreadable: {e}")),
-                |s| format!("queued {}, dead {}", s["queued"], s["dead"]),
+                |s| {
+                    let n = |k: &str| s.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                    format!("queued {}, dead {}", n("queued"), n("dead"))
+                },
             );
             info_table_row!("outbox", clean(&format!("{} ({counts})", cfg.outbox.path.display())));
             let audit = match &cfg.audit {
