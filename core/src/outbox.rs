@@ -29,13 +29,17 @@
 //! at once; its metadata (ids, attempts, status, times) is kept for status and
 //! audit, and pruned after [`DELIVERED_RETENTION_MS`].
 //!
-//! # Schema (`user_version` 1)
+//! # Schema (`user_version` 2)
 //! `events(id PK = event id = Idempotency-Key, destination, order_id, event,
 //! state ∈ queued|delivered|dead|undecryptable, key_id, payload (NULL once
 //! delivered), attempts, created_at_ms, next_at_ms, updated_at_ms, lease_owner,
 //! lease_until_ms, http_status, reason, delivered_at_ms)`;
 //! `circuits(destination PK, failures, opened_at_ms, probe_until_ms,
-//! last_success_ms, last_error, last_error_ms)`.
+//! last_success_ms, last_error, last_error_ms)`; since version 2 also
+//! `attempts(id PK, destination, at_ms, outcome, http_status, latency_ms)` (the
+//! last [`ATTEMPTS_KEPT`] per destination, for [`status`]) and
+//! `webhook_seen(id PK, seen_at)` (inbound webhook replay store, see
+//! [`record_webhook_once`]).
 //!
 //! # Concurrency
 //! Each process has one cached connection (re-opened after `fork` or when the path
@@ -146,6 +150,11 @@ CREATE TABLE IF NOT EXISTS attempts (
     latency_ms      INTEGER
 );
 CREATE INDEX IF NOT EXISTS attempts_destination ON attempts(destination, id);
+CREATE TABLE IF NOT EXISTS webhook_seen (
+    id              TEXT PRIMARY KEY,
+    seen_at         INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_seen_at ON webhook_seen(seen_at);
 PRAGMA user_version = 2;
 ";
 /// Attempts kept per destination in the `attempts` table (for [`status`]).
@@ -1144,6 +1153,26 @@ fn secret_facts(dest: &Destination) -> [(&'static str, Value); 4] {
         ("key_path", json!(dest.key.as_ref().map(crate::secret::SecretSource::location))),
         ("signing_fp", signing),
     ]
+}
+
+/// Records an accepted inbound webhook id (`key`) at `now_s` (unix seconds) in the
+/// `webhook_seen` table, atomically across processes; `Ok(false)` when it was
+/// already there (a replay). Entries older than `keep_s` seconds are pruned first,
+/// so the table stays bounded.
+pub fn record_webhook_once(config: &OutboxConfig, key: &str, now_s: u64, keep_s: u64) -> Result<bool> {
+    with_db(config, |db| {
+        let path = db.path.clone();
+        let err = sql_error(&path);
+        let now = i64::try_from(now_s).unwrap_or(i64::MAX);
+        let cutoff = i64::try_from(now_s.saturating_sub(keep_s)).unwrap_or(i64::MAX);
+        let tx = db.immediate()?;
+        tx.execute("DELETE FROM webhook_seen WHERE seen_at < ?1", [cutoff]).map_err(&err)?;
+        let inserted = tx
+            .execute("INSERT OR IGNORE INTO webhook_seen (id, seen_at) VALUES (?1, ?2)", params![key, now])
+            .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(inserted == 1)
+    })
 }
 
 /// Puts a dead (or undecryptable) event back in the queue, due now, with a fresh
