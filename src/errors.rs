@@ -81,6 +81,16 @@ pub fn to_php(e: &Error) -> PhpException {
     }
 }
 
+/// A `SecureForward\Exception` for a failure of the binding itself (a result
+/// that cannot be converted), built like [`to_php`]'s: no argument values in its trace.
+pub fn internal(message: &str) -> PhpException {
+    let class = base_ce();
+    match exception_object(class, message, 0) {
+        Some(object) => PhpException::new(message.to_owned(), 0, class).with_object(object),
+        None => PhpException::new(message.to_owned(), 0, class),
+    }
+}
+
 /// Creates an exception of `class` whose trace holds no argument values, even
 /// with `zend.exception_ignore_args=Off` (the order array, a webhook body, ...
 /// would otherwise appear in `getTrace()`/`getTraceAsString()` and in logs):

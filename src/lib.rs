@@ -84,7 +84,7 @@ pub fn secure_forward_order(
         PhpNode::with_array(order, |node| outbox::submit_order(&cfg, &destination, node, &event))
     };
     let receipt = run().map_err(|e| errors::to_php(&e))?;
-    receipt_array(&receipt).map_err(|_| PhpException::from_message("cannot build the receipt".to_owned()))
+    receipt_array(&receipt).map_err(|_| errors::internal("cannot build the receipt"))
 }
 
 fn receipt_array(r: &forward::Receipt) -> ext_php_rs::error::Result<ext_php_rs::boxed::ZBox<ZendHashTable>> {
@@ -113,7 +113,7 @@ pub fn secure_forward_prepare(order: &ZendHashTable, destination: String) -> Php
 fn json_array(v: &serde_json::Value) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     match v {
         serde_json::Value::Object(m) => convert::json_object_to_array(m)
-            .map_err(|_| PhpException::from_message("cannot convert the result".to_owned())),
+            .map_err(|_| errors::internal("cannot convert the result")),
         _ => Ok(ZendHashTable::new()),
     }
 }
@@ -203,7 +203,7 @@ pub fn secure_forward_verify_webhook(
             return Err(errors::to_php(&e));
         }
     };
-    converted.map_err(|_| PhpException::from_message("cannot convert the webhook body".to_owned()))
+    converted.map_err(|_| errors::internal("cannot convert the webhook body"))
 }
 
 #[php_module]

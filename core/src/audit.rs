@@ -18,7 +18,7 @@
 //! to the [`Sink`] the PHP binding installs — PHP's error log at `[audit] level`
 //! (default `notice`) — so nothing is silent by default.
 use std::io::Write as _;
-use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::SystemTime;
@@ -145,7 +145,17 @@ pub fn emit(config: &Config, rec: &Record<'_>) {
 }
 
 fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new().append(true).create(true).mode(0o600).open(path)
+    let open = || std::fs::OpenOptions::new().append(true).create(true).mode(0o600).open(path);
+    match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // First line: create the directory (0700), like the outbox's.
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+            }
+            open()
+        }
+        other => other,
+    }
 }
 
 fn rotated(path: &Path, n: u32) -> PathBuf {
@@ -271,13 +281,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sf-audit-rot-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("audit.jsonl");
+        let p = dir.join("log/audit.jsonl");
         let line = "x".repeat(99);
         for _ in 0..100 {
             append(&p, 1000, 2, &line).unwrap();
         }
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+        let mode = std::fs::metadata(dir.join("log")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "missing directory created 0700");
         for f in [p.clone(), rotated(&p, 1), rotated(&p, 2)] {
             let len = std::fs::metadata(&f).unwrap().len();
             assert!(len > 0 && len <= 1000, "{} {len}", f.display());
@@ -315,6 +327,45 @@ mod tests {
             }
         }
         assert_eq!(lines, 8 * 250);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Figures, not a pass/fail goal: `cargo test --release -p secure_forward_core
+    /// --lib audit::tests::cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "prints figures"]
+    fn cost_of_one_line_and_of_redaction() {
+        let dir = std::env::temp_dir().join(format!("sf-audit-cost-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("audit.jsonl");
+        let rec = Record {
+            event_id: Some("evt_0123456789abcdef0123456789abcdef"),
+            destination: "crm",
+            order_id: Some("123456"),
+            attempt: 3,
+            outcome: Outcome::Retry,
+            http_status: Some(503),
+            latency_ms: Some(41),
+            error: Some("api.example.com: server error (503)"),
+            key_fp: Some("3f2a9c01b7de".into()),
+        };
+        let n = 20_000u32;
+        let mut times = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let t = std::time::Instant::now();
+            append(&p, 10 * 1024 * 1024, 5, &rec.to_line(&rfc3339_now())).unwrap();
+            times.push(t.elapsed());
+        }
+        times.sort();
+        let pct = |q: f64| times[((times.len() as f64 - 1.0) * q) as usize];
+        println!("audit line (format + open + flock + write): median {:?}, p99 {:?}", pct(0.5), pct(0.99));
+        let msg = "tls: certificate issued by an untrusted CA for api.example.com (order 1234)";
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(crate::redact::redact(std::hint::black_box(msg)));
+        }
+        println!("redact of a {}-byte message: {:?} each", msg.len(), t.elapsed() / n);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
