@@ -12,7 +12,7 @@ pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
         let path = crate::config_path().display().to_string();
         let parsed = match crate::load_config() {
             Ok(c) => (format!("yes ({} destinations)", c.destinations.len()), Some(c)),
-            Err(e) => (clean(&format!("no: {e}")), None),
+            Err(e) => (clean(&secure_forward_core::redact::redact(&format!("no: {e}"))), None),
         };
         info_table_start!();
         info_table_row!("secure_forward support", "enabled");
@@ -28,7 +28,10 @@ pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
                 let key = d.key.as_ref().map_or_else(
                     || "none".to_owned(),
                     |k| {
-                        let fp = k.load().map_or_else(|e| format!("unusable: {e}"), |s| format!("fingerprint {}", s.fingerprint()));
+                        let fp = k.load().map_or_else(
+                            |e| secure_forward_core::redact::redact(&format!("unusable: {e}")),
+                            |s| format!("fingerprint {}", s.fingerprint()),
+                        );
                         format!("{} {} ({fp})", k.kind(), k.location())
                     },
                 );
@@ -41,7 +44,20 @@ pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
             }
         }
         if let Ok(cfg) = crate::load_config() {
-            info_table_row!("outbox", clean(&cfg.outbox.path.display().to_string()));
+            let counts = secure_forward_core::outbox::status(&cfg).map_or_else(
+                |e| secure_forward_core::redact::redact(&format!("unreadable: {e}")),
+                |s| {
+                    let n = |k: &str| s.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                    format!("queued {}, dead {}", n("queued"), n("dead"))
+                },
+            );
+            info_table_row!("outbox", clean(&format!("{} ({counts})", cfg.outbox.path.display())));
+            let audit = match &cfg.audit {
+                Some(secure_forward_core::config::AuditConfig { path: Some(p), .. }) => p.display().to_string(),
+                Some(a) => format!("PHP error log ({})", a.level),
+                None => format!("PHP error log ({})", secure_forward_core::audit::DEFAULT_LEVEL),
+            };
+            info_table_row!("audit log", clean(&audit));
             for (name, w) in &cfg.webhooks {
                 let fps = secure_forward_core::webhook::webhook_fingerprints(&cfg, name)
                     .map_or_else(|e| format!("unusable: {e}"), |f| f.join(", "));

@@ -9,6 +9,7 @@ mod convert;
 mod errors;
 mod info;
 mod node;
+mod sink;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -55,11 +56,12 @@ extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
         if errors::register().is_err() {
             return false;
         }
+        secure_forward_core::audit::set_sink(Box::new(sink::ErrorLog));
         let path = read_ini_config_path();
         if let Err(e) = config::Config::load_uncached(&path) {
             ext_php_rs::error::php_error(
                 &ext_php_rs::flags::ErrorType::CoreWarning,
-                &format!("secure_forward: {e}"),
+                &secure_forward_core::redact::redact(&format!("secure_forward: {e}")),
             );
         }
         let _ = CONFIG_PATH.set(path);
@@ -82,7 +84,7 @@ pub fn secure_forward_order(
         PhpNode::with_array(order, |node| outbox::submit_order(&cfg, &destination, node, &event))
     };
     let receipt = run().map_err(|e| errors::to_php(&e))?;
-    receipt_array(&receipt).map_err(|_| PhpException::from_message("cannot build the receipt".to_owned()))
+    receipt_array(&receipt).map_err(|_| errors::internal("cannot build the receipt"))
 }
 
 fn receipt_array(r: &forward::Receipt) -> ext_php_rs::error::Result<ext_php_rs::boxed::ZBox<ZendHashTable>> {
@@ -91,7 +93,7 @@ fn receipt_array(r: &forward::Receipt) -> ext_php_rs::error::Result<ext_php_rs::
     ht.insert("status", r.status)?;
     ht.insert("http_status", r.http_status.map(i64::from))?;
     ht.insert("attempts", i64::from(r.attempts))?;
-    ht.insert("reason", r.reason.as_deref())?;
+    ht.insert("reason", r.reason.as_deref().map(secure_forward_core::redact::redact))?;
     Ok(ht)
 }
 
@@ -111,7 +113,7 @@ pub fn secure_forward_prepare(order: &ZendHashTable, destination: String) -> Php
 fn json_array(v: &serde_json::Value) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     match v {
         serde_json::Value::Object(m) => convert::json_object_to_array(m)
-            .map_err(|_| PhpException::from_message("cannot convert the result".to_owned())),
+            .map_err(|_| errors::internal("cannot convert the result")),
         _ => Ok(ZendHashTable::new()),
     }
 }
@@ -201,7 +203,7 @@ pub fn secure_forward_verify_webhook(
             return Err(errors::to_php(&e));
         }
     };
-    converted.map_err(|_| PhpException::from_message("cannot convert the webhook body".to_owned()))
+    converted.map_err(|_| errors::internal("cannot convert the webhook body"))
 }
 
 #[php_module]

@@ -23,6 +23,9 @@ namespace {
      * @throws SecureForward\ValidationException The order was refused; nothing was stored or sent.
      * Remote failures never throw: the receipt says `queued` (it will be retried) or
      * `dead` (4xx/redirect: not retried), with a redacted `reason`.
+     * Exceptions thrown by the extension carry redacted messages and no argument
+     * values in their traces (even with zend.exception_ignore_args=Off).
+     * Each attempt and terminal event is written to the audit log (`[audit]`).
      */
     function secure_forward_order(array $order, string $destination = "default", string $event = "order.updated"): array {}
 
@@ -43,9 +46,23 @@ namespace {
     function secure_forward_flush(int $max = 100, float $seconds = 10.0): array {}
 
     /**
-     * Outbox totals at the top level (`queued`, `dead`, `delivered` (last 24 h),
-     * `oldest_queued_age_s`, `last_success_at`, `last_error`, `circuit`) and the same
-     * per destination under `destinations`. Facts only: never a key or order data.
+     * Outbox totals at the top level (`queued`, `dead`, `undecryptable`, `delivered`
+     * (last 24 h), `oldest_queued_age_s`, `last_success_at`, `last_error`,
+     * `last_error_at`, `circuit`) and the same per destination under `destinations`,
+     * where each destination also has:
+     * - `key_fp`: first 12 hex of SHA-256 of its API key (null without a key or when unreadable);
+     * - `key_source` (`file`, `env` or null) and `key_path` (file path or variable name);
+     * - `signing_fp`: fingerprints of its signing secrets (`[]` without signing, null when unreadable);
+     * - `attempts`: its last 10 delivery attempts, newest first, each
+     *   `{ts: RFC 3339 UTC string, outcome: "delivered"|"retry"|"dead", http_status: ?int, latency_ms: ?int}`.
+     * Facts only: never a key, a secret or order data; `last_error` is redacted.
+     *
+     * @return array{queued: int, dead: int, undecryptable: int, delivered: int, oldest_queued_age_s: ?int,
+     *     last_success_at: ?int, last_error: ?string, last_error_at: ?int, circuit: string,
+     *     destinations: array<string, array{queued: int, dead: int, undecryptable: int, delivered: int,
+     *         oldest_queued_age_s: ?int, last_success_at: ?int, last_error: ?string, last_error_at: ?int,
+     *         circuit: string, attempts: list<array{ts: string, outcome: string, http_status: ?int, latency_ms: ?int}>,
+     *         key_fp: ?string, key_source: ?string, key_path: ?string, signing_fp: list<string>|null}>}
      */
     function secure_forward_status(): array {}
 

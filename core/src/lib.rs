@@ -6,6 +6,7 @@
 //! parent crate only converts arguments and maps [`Error`] to exceptions.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod forward;
@@ -13,6 +14,7 @@ pub mod luhn;
 pub mod node;
 pub mod outbox;
 pub mod policy;
+pub mod redact;
 pub mod secret;
 pub mod signing;
 pub mod transport;

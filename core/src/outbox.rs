@@ -29,13 +29,17 @@
 //! at once; its metadata (ids, attempts, status, times) is kept for status and
 //! audit, and pruned after [`DELIVERED_RETENTION_MS`].
 //!
-//! # Schema (`user_version` 1)
+//! # Schema (`user_version` 2)
 //! `events(id PK = event id = Idempotency-Key, destination, order_id, event,
 //! state ∈ queued|delivered|dead|undecryptable, key_id, payload (NULL once
 //! delivered), attempts, created_at_ms, next_at_ms, updated_at_ms, lease_owner,
 //! lease_until_ms, http_status, reason, delivered_at_ms)`;
 //! `circuits(destination PK, failures, opened_at_ms, probe_until_ms,
-//! last_success_ms, last_error, last_error_ms)`.
+//! last_success_ms, last_error, last_error_ms)`; since version 2 also
+//! `attempts(id PK, destination, at_ms, outcome, http_status, latency_ms)` (the
+//! last [`ATTEMPTS_KEPT`] per destination, for [`status`]) and
+//! `webhook_seen(id PK, seen_at)` (inbound webhook replay store, see
+//! [`record_webhook_once`]).
 //!
 //! # Concurrency
 //! Each process has one cached connection (re-opened after `fork` or when the path
@@ -74,6 +78,7 @@ use rusqlite::{params, Connection, OptionalExtension as _, Transaction, Transact
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
+use crate::audit;
 use crate::config::{Config, Delivery, Destination, OutboxConfig};
 use crate::error::{Error, Result};
 use crate::forward::{self, Outcome, Receipt};
@@ -104,7 +109,7 @@ const NO_DESTINATION_DELAY_MS: i64 = 3_600_000;
 const RECENT_MS: i64 = 86_400_000;
 
 /// `PRAGMA user_version` of the schema below.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     id              TEXT PRIMARY KEY,
@@ -136,8 +141,24 @@ CREATE TABLE IF NOT EXISTS circuits (
     last_error      TEXT,
     last_error_ms   INTEGER
 );
-PRAGMA user_version = 1;
+CREATE TABLE IF NOT EXISTS attempts (
+    id              INTEGER PRIMARY KEY,
+    destination     TEXT NOT NULL,
+    at_ms           INTEGER NOT NULL,
+    outcome         TEXT NOT NULL,
+    http_status     INTEGER,
+    latency_ms      INTEGER
+);
+CREATE INDEX IF NOT EXISTS attempts_destination ON attempts(destination, id);
+CREATE TABLE IF NOT EXISTS webhook_seen (
+    id              TEXT PRIMARY KEY,
+    seen_at         INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_seen_at ON webhook_seen(seen_at);
+PRAGMA user_version = 2;
 ";
+/// Attempts kept per destination in the `attempts` table (for [`status`]).
+pub const ATTEMPTS_KEPT: i64 = 10;
 
 // ---------------------------------------------------------------------------
 // Schedule
@@ -539,13 +560,33 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
         Err(existing) => return Ok(existing),
         Ok(d) => d,
     };
+    let key_fp = audit::key_fp(dest);
+    audit::emit(
+        config,
+        &audit::Record {
+            event_id: Some(&id),
+            destination: &dest.name,
+            order_id: Some(&prepared.order_id),
+            attempt: 0,
+            outcome: audit::Outcome::Queued,
+            http_status: None,
+            latency_ms: None,
+            error: (!inline).then_some(why),
+            key_fp: key_fp.clone(),
+        },
+    );
     if !inline {
         return Ok(Receipt { event_id: id, status: "queued", http_status: None, attempts: 0, reason: Some(why.to_owned()) });
     }
+    let started = Instant::now();
     let outcome = forward::attempt(dest, &id, event, &prepared.body, &[]);
-    let recorded = with_db(outbox, |db| record(db, &outbox.retry_schedule, &id, &dest.name, &outcome));
+    let latency = elapsed_ms(started);
+    let recorded = with_db(outbox, |db| record(db, &outbox.retry_schedule, &id, &dest.name, &outcome, latency));
     match recorded {
-        Ok((receipt, _)) => Ok(receipt),
+        Ok((receipt, how)) => {
+            audit_attempt(config, &dest.name, &prepared.order_id, &receipt, how, latency, key_fp);
+            Ok(receipt)
+        }
         // The event is durably queued; failing to record the attempt only means it
         // will be retried (same Idempotency-Key) once its lease expires.
         Err(e) => Ok(Receipt {
@@ -564,13 +605,81 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
 pub fn submit_order<N: crate::node::Node>(config: &Config, destination: &str, order: &N, event: &str) -> Result<Receipt> {
     forward::check_event(event)?;
     let dest = config.destination(destination)?;
-    let prepared = forward::prepare(dest, order)?;
-    // An unusable key (missing, loose permissions) is the operator's to fix: refuse
-    // before storing, so the caller sees a ConfigException now, not a queue later.
-    if let Some(key) = &dest.key {
-        key.load()?;
-    }
+    let checked = forward::prepare(dest, order).and_then(|prepared| {
+        // An unusable key (missing, loose permissions) is the operator's to fix: refuse
+        // before storing, so the caller sees a ConfigException now, not a queue later.
+        if let Some(key) = &dest.key {
+            key.load()?;
+        }
+        Ok(prepared)
+    });
+    let prepared = match checked {
+        Ok(p) => p,
+        Err(e) => {
+            audit_refusal(config, dest, order, &e);
+            return Err(e);
+        }
+    };
     submit(config, dest, &prepared, event)
+}
+
+/// The order id of an order that was refused, when it has a plain one.
+fn refused_order_id<N: crate::node::Node>(order: &N) -> Option<String> {
+    use crate::node::Scalar;
+    match order.get("id").map(crate::node::Node::scalar) {
+        Some(Scalar::Int(i)) if i > 0 => Some(i.to_string()),
+        Some(Scalar::Str(s)) if !s.is_empty() && s.len() <= 20 && s.iter().all(u8::is_ascii_digit) => {
+            std::str::from_utf8(s).ok().map(str::to_owned)
+        }
+        _ => None,
+    }
+}
+
+fn audit_refusal<N: crate::node::Node>(config: &Config, dest: &Destination, order: &N, e: &Error) {
+    let order_id = refused_order_id(order);
+    let error = e.to_string();
+    audit::emit(
+        config,
+        &audit::Record {
+            event_id: None,
+            destination: &dest.name,
+            order_id: order_id.as_deref(),
+            attempt: 0,
+            outcome: audit::Outcome::Refused,
+            http_status: None,
+            latency_ms: None,
+            error: Some(&error),
+            key_fp: audit::key_fp(dest),
+        },
+    );
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The audit line of one recorded attempt (none when the event was gone).
+fn audit_attempt(config: &Config, destination: &str, order_id: &str, r: &Receipt, how: Recorded, latency: u64, key_fp: Option<String>) {
+    let outcome = match how {
+        Recorded::Delivered => audit::Outcome::Delivered,
+        Recorded::Retried => audit::Outcome::Retry,
+        Recorded::Dead => audit::Outcome::Dead,
+        Recorded::Gone => return,
+    };
+    audit::emit(
+        config,
+        &audit::Record {
+            event_id: Some(&r.event_id),
+            destination,
+            order_id: Some(order_id),
+            attempt: r.attempts,
+            outcome,
+            http_status: r.http_status,
+            latency_ms: Some(latency),
+            error: r.reason.as_deref(),
+            key_fp,
+        },
+    );
 }
 
 fn outcome_status(o: &Outcome) -> Option<u16> {
@@ -591,7 +700,7 @@ enum Recorded {
 }
 
 /// Records one attempt's outcome on a queued event and its destination's circuit.
-fn record(db: &mut Db, schedule: &[u64], id: &str, destination: &str, outcome: &Outcome) -> Result<(Receipt, Recorded)> {
+fn record(db: &mut Db, schedule: &[u64], id: &str, destination: &str, outcome: &Outcome, latency_ms: u64) -> Result<(Receipt, Recorded)> {
     let path = db.path.clone();
     let err = sql_error(&path);
     let tx = db.immediate()?;
@@ -661,6 +770,22 @@ fn record(db: &mut Db, schedule: &[u64], id: &str, destination: &str, outcome: &
         }
     };
     store_circuit(&tx, &path, destination, &circuit)?;
+    let attempt_outcome = match recorded {
+        Recorded::Delivered => "delivered",
+        Recorded::Dead => "dead",
+        _ => "retry",
+    };
+    tx.execute(
+        "INSERT INTO attempts (destination, at_ms, outcome, http_status, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![destination, now, attempt_outcome, status, i64::try_from(latency_ms).unwrap_or(i64::MAX)],
+    )
+    .map_err(&err)?;
+    tx.execute(
+        "DELETE FROM attempts WHERE destination = ?1 AND id NOT IN
+            (SELECT id FROM attempts WHERE destination = ?1 ORDER BY id DESC LIMIT ?2)",
+        params![destination, ATTEMPTS_KEPT],
+    )
+    .map_err(&err)?;
     if success {
         tx.execute("UPDATE circuits SET last_success_ms = ?2 WHERE destination = ?1", params![destination, now])
             .map_err(&err)?;
@@ -717,7 +842,7 @@ impl FlushCounts {
 }
 
 enum Claim {
-    Ready { rowid: i64, id: String, dest: Arc<Destination>, event: String, body: Zeroizing<Vec<u8>> },
+    Ready { rowid: i64, id: String, dest: Arc<Destination>, event: String, order_id: String, body: Zeroizing<Vec<u8>> },
     Skipped,
 }
 
@@ -796,7 +921,7 @@ fn claim(db: &mut Db, config: &Config, tried: &HashSet<i64>, owner: &str) -> Res
     )
     .map_err(&err)?;
     tx.commit().map_err(&err)?;
-    Ok(Some(Claim::Ready { rowid, id, dest: Arc::clone(dest), event, body }))
+    Ok(Some(Claim::Ready { rowid, id, dest: Arc::clone(dest), event, order_id, body }))
 }
 
 /// Sends due queued events, at most `max` of them and for at most about `seconds`
@@ -816,11 +941,15 @@ pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
         handled = handled.saturating_add(1);
         match claimed {
             Claim::Skipped => counts.skipped = counts.skipped.saturating_add(1),
-            Claim::Ready { rowid, id, dest, event, body } => {
+            Claim::Ready { rowid, id, dest, event, order_id, body } => {
+                let started = Instant::now();
                 let outcome = forward::attempt(&dest, &id, &event, &body, &[]);
+                let latency = elapsed_ms(started);
                 drop(body);
-                let (_, recorded) =
-                    with_db(&config.outbox, |db| record(db, &config.outbox.retry_schedule, &id, &dest.name, &outcome))?;
+                let (receipt, recorded) = with_db(&config.outbox, |db| {
+                    record(db, &config.outbox.retry_schedule, &id, &dest.name, &outcome, latency)
+                })?;
+                audit_attempt(config, &dest.name, &order_id, &receipt, recorded, latency, audit::key_fp(&dest));
                 let slot = match recorded {
                     Recorded::Delivered => &mut counts.delivered,
                     Recorded::Retried => &mut counts.retried,
@@ -867,7 +996,7 @@ impl DestStatus {
             "delivered": self.delivered,
             "oldest_queued_age_s": self.oldest_queued_ms.map(|t| now.saturating_sub(t).max(0) / 1000),
             "last_success_at": self.last_success_ms.map(|t| t / 1000),
-            "last_error": self.last_error.as_ref().map(|(_, e)| e.as_str()),
+            "last_error": self.last_error.as_ref().map(|(_, e)| crate::redact::redact(e)),
             "last_error_at": self.last_error.as_ref().map(|(t, _)| t / 1000),
             "circuit": self.circuit.unwrap_or(CircuitState::Closed).as_str(),
         })
@@ -903,6 +1032,7 @@ pub fn status(config: &Config) -> Result<Value> {
     let now = now_ms();
     let mut per: BTreeMap<String, DestStatus> =
         config.destinations.keys().map(|k| (k.clone(), DestStatus::default())).collect();
+    let mut attempts: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     with_db(&config.outbox, |db| {
         let err = sql_error(&db.path);
         let mut stmt = db
@@ -953,19 +1083,96 @@ pub fn status(config: &Config) -> Result<Value> {
             s.last_success_ms = last_success;
             s.last_error = last_error;
         }
+        let mut stmt = db
+            .conn
+            .prepare_cached(
+                "SELECT CAST(destination AS TEXT), at_ms, CAST(outcome AS TEXT), http_status, latency_ms FROM attempts
+                 ORDER BY id DESC",
+            )
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                ))
+            })
+            .map_err(&err)?;
+        for row in rows {
+            let (dest, at, outcome, http_status, latency_ms) = row.map_err(&err)?;
+            let list = attempts.entry(dest).or_default();
+            if list.len() < usize::try_from(ATTEMPTS_KEPT).unwrap_or(10) {
+                list.push(json!({
+                    "ts": audit::rfc3339_ms(at),
+                    "outcome": outcome,
+                    "http_status": http_status,
+                    "latency_ms": latency_ms,
+                }));
+            }
+        }
         Ok(())
     })?;
     let mut total = DestStatus::default();
     let mut dests = serde_json::Map::new();
     for (name, s) in &per {
         total.merge(s);
-        dests.insert(name.clone(), s.to_json(now));
+        let mut v = s.to_json(now);
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("attempts".to_owned(), Value::Array(attempts.remove(name).unwrap_or_default()));
+            if let Some(dest) = config.destinations.get(name) {
+                for (k, val) in secret_facts(dest) {
+                    obj.insert(k.to_owned(), val);
+                }
+            }
+        }
+        dests.insert(name.clone(), v);
     }
     let mut out = total.to_json(now);
     if let Some(obj) = out.as_object_mut() {
         obj.insert("destinations".to_owned(), Value::Object(dests));
     }
     Ok(out)
+}
+
+/// Facts about a destination's secrets for [`status`]: `key_fp`, `key_source`
+/// (`file`/`env`/null), `key_path` (path or variable name) and `signing_fp` (the
+/// fingerprints of its signing secrets, `[]` without signing). A secret that
+/// cannot be read has a null fingerprint.
+fn secret_facts(dest: &Destination) -> [(&'static str, Value); 4] {
+    let signing = if dest.signing_secret_file.is_some() {
+        crate::signing::signing_fingerprints(dest).map_or(Value::Null, |f| json!(f))
+    } else {
+        json!([])
+    };
+    [
+        ("key_fp", json!(audit::key_fp(dest))),
+        ("key_source", json!(dest.key.as_ref().map(crate::secret::SecretSource::kind))),
+        ("key_path", json!(dest.key.as_ref().map(crate::secret::SecretSource::location))),
+        ("signing_fp", signing),
+    ]
+}
+
+/// Records an accepted inbound webhook id (`key`) at `now_s` (unix seconds) in the
+/// `webhook_seen` table, atomically across processes; `Ok(false)` when it was
+/// already there (a replay). Entries older than `keep_s` seconds are pruned first,
+/// so the table stays bounded.
+pub fn record_webhook_once(config: &OutboxConfig, key: &str, now_s: u64, keep_s: u64) -> Result<bool> {
+    with_db(config, |db| {
+        let path = db.path.clone();
+        let err = sql_error(&path);
+        let now = i64::try_from(now_s).unwrap_or(i64::MAX);
+        let cutoff = i64::try_from(now_s.saturating_sub(keep_s)).unwrap_or(i64::MAX);
+        let tx = db.immediate()?;
+        tx.execute("DELETE FROM webhook_seen WHERE seen_at < ?1", [cutoff]).map_err(&err)?;
+        let inserted = tx
+            .execute("INSERT OR IGNORE INTO webhook_seen (id, seen_at) VALUES (?1, ?2)", params![key, now])
+            .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(inserted == 1)
+    })
 }
 
 /// Puts a dead (or undecryptable) event back in the queue, due now, with a fresh
@@ -992,14 +1199,43 @@ pub fn requeue(config: &Config, event_id: &str) -> Result<bool> {
 /// pages). Delivered events hold no payload and keep their metadata. Returns the
 /// number of rows removed. An attempt already in flight still completes.
 pub fn purge(config: &Config, order_id: &str) -> Result<u64> {
-    with_durable_db(&config.outbox, |db| {
-        let err = sql_error(&db.path);
-        let n = db
-            .conn
-            .execute("DELETE FROM events WHERE order_id = ?1 AND state != 'delivered'", [order_id])
-            .map_err(&err)?;
-        Ok(n as u64)
-    })
+    let removed = with_durable_db(&config.outbox, |db| {
+        let path = db.path.clone();
+        let err = sql_error(&path);
+        let tx = db.immediate()?;
+        let mut removed: Vec<(String, String)> = Vec::new();
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT CAST(id AS TEXT), CAST(destination AS TEXT) FROM events WHERE order_id = ?1 AND state != 'delivered'",
+                )
+                .map_err(&err)?;
+            let rows = stmt.query_map([order_id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&err)?;
+            for row in rows {
+                removed.push(row.map_err(&err)?);
+            }
+        }
+        tx.execute("DELETE FROM events WHERE order_id = ?1 AND state != 'delivered'", [order_id]).map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(removed)
+    })?;
+    for (id, destination) in &removed {
+        audit::emit(
+            config,
+            &audit::Record {
+                event_id: Some(id),
+                destination,
+                order_id: Some(order_id),
+                attempt: 0,
+                outcome: audit::Outcome::Purged,
+                http_status: None,
+                latency_ms: None,
+                error: None,
+                key_fp: None,
+            },
+        );
+    }
+    Ok(removed.len() as u64)
 }
 
 #[cfg(test)]

@@ -111,7 +111,12 @@ impl SecretSource {
                 if bytes.is_empty() {
                     return Err(Error::config(format!("${var}"), None, "environment variable is empty"));
                 }
-                Ok(Arc::new(Secret::new(bytes)))
+                let secret = Arc::new(Secret::new(bytes));
+                env_registry()
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(var.clone(), Arc::clone(&secret));
+                Ok(secret)
             }
         }
     }
@@ -176,6 +181,26 @@ pub fn load_file_cached(path: &Path) -> Result<Arc<Secret>> {
 /// Forgets every cached secret (tests, and `secure_forward` shutdown).
 pub fn clear_cache() {
     cache().lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    env_registry().lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+}
+
+/// Secrets read from environment variables, by variable (they have no file cache).
+fn env_registry() -> &'static Mutex<HashMap<String, Arc<Secret>>> {
+    static ENV: OnceLock<Mutex<HashMap<String, Arc<Secret>>>> = OnceLock::new();
+    ENV.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Calls `f` with every secret value this process currently holds (API keys,
+/// signing and webhook secrets, peppers, outbox keys: everything read through
+/// [`load_file_cached`] or [`SecretSource::load`]), for the redaction layer.
+/// The values stay in their zeroizing buffers; `f` only borrows them.
+pub fn for_each_loaded(mut f: impl FnMut(&[u8])) {
+    for c in cache().lock().unwrap_or_else(std::sync::PoisonError::into_inner).values() {
+        f(c.secret.expose());
+    }
+    for s in env_registry().lock().unwrap_or_else(std::sync::PoisonError::into_inner).values() {
+        f(s.expose());
+    }
 }
 
 /// Checks that a secret file is a regular file, not group/world accessible, and

@@ -21,18 +21,13 @@
 //! expected signature.
 //!
 //! Replay store: table `webhook_seen(id TEXT PRIMARY KEY, seen_at INTEGER)` in
-//! the SQLite file `<outbox.path>.webhooks`, shared by every PHP worker. The id
-//! stored is `<len(source)>:<source>:<webhook-id>`, so two sources cannot collide.
-//! Entries are kept for twice the largest tolerance (a message stamped up to
-//! `tolerance` in the future stays acceptable for `2 × tolerance` after it was
-//! seen), then pruned.
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
-
+//! the outbox database (see [`crate::outbox::record_webhook_once`]), shared by
+//! every PHP worker. The id stored is `<len(source)>:<source>:<webhook-id>`, so
+//! two sources cannot collide. Entries are kept for twice the largest tolerance
+//! (a message stamped up to `tolerance` in the future stays acceptable for
+//! `2 × tolerance` after it was seen), then pruned.
 use base64::Engine as _;
 use ring::hmac;
-use rusqlite::{params, Connection};
 
 use crate::config::{Config, WebhookConfig, WebhookFormat};
 use crate::error::{Error, Result};
@@ -171,8 +166,8 @@ where
 
     let value = parse_json(body)?;
     let max_tolerance = config.webhooks.values().map(|w| w.tolerance.as_secs()).max().unwrap_or(tolerance);
-    let store = replay_store_path(&config.outbox.path);
-    if !record_once(&store, &format!("{}:{source}:{id}", source.len()), now, max_tolerance.saturating_mul(2))? {
+    let key = format!("{}:{source}:{id}", source.len());
+    if !crate::outbox::record_webhook_once(&config.outbox, &key, now, max_tolerance.saturating_mul(2))? {
         return Err(refuse("replay: this webhook-id was already accepted"));
     }
     Ok(value)
@@ -228,93 +223,10 @@ where
     }
 }
 
-/// `<outbox.path>.webhooks`.
-pub fn replay_store_path(outbox: &Path) -> PathBuf {
-    let mut p = outbox.as_os_str().to_owned();
-    p.push(".webhooks");
-    PathBuf::from(p)
-}
-
-struct Store {
-    pid: u32,
-    path: PathBuf,
-    conn: Connection,
-}
-
-fn store() -> &'static Mutex<Option<Store>> {
-    static STORE: OnceLock<Mutex<Option<Store>>> = OnceLock::new();
-    STORE.get_or_init(|| Mutex::new(None))
-}
-
-fn store_error(path: &Path, reason: impl std::fmt::Display) -> Error {
-    Error::config(path.display().to_string(), None, format!("webhook replay store: {reason}"))
-}
-
-fn open_store(path: &Path) -> Result<Connection> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)
-            .map_err(|e| store_error(path, crate::secret::io_reason(&e)))?;
-    }
-    // Create it 0600 before SQLite does (its -wal/-shm files copy these permissions).
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| store_error(path, crate::secret::io_reason(&e)))?;
-    let conn = Connection::open(path).map_err(|_| store_error(path, "cannot open database"))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .and_then(|()| conn.pragma_update(None, "journal_mode", "WAL"))
-        .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
-        .and_then(|()| {
-            conn.execute_batch(
-                "CREATE TABLE IF NOT EXISTS webhook_seen(id TEXT PRIMARY KEY, seen_at INTEGER NOT NULL);
-                 CREATE INDEX IF NOT EXISTS webhook_seen_at ON webhook_seen(seen_at);",
-            )
-        })
-        .map_err(|_| store_error(path, "cannot initialise database (is it writable?)"))?;
-    Ok(conn)
-}
-
-/// Records `key` as seen at `now`, atomically across processes. `Ok(false)` when
-/// it was already recorded (a replay). Prunes entries older than `keep` seconds.
-fn record_once(path: &Path, key: &str, now: u64, keep: u64) -> Result<bool> {
-    let mut slot = store().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let pid = std::process::id();
-    if slot.as_ref().is_some_and(|s| s.pid != pid) {
-        // Inherited across fork: SQLite forbids using or even closing it here.
-        if let Some(inherited) = slot.take() {
-            std::mem::forget(inherited.conn);
-        }
-    }
-    let store = match slot.take() {
-        Some(s) if s.path == path => s,
-        _ => Store { pid, path: path.to_path_buf(), conn: open_store(path)? },
-    };
-    let now_i = i64::try_from(now).unwrap_or(i64::MAX);
-    let cutoff = i64::try_from(now.saturating_sub(keep)).unwrap_or(i64::MAX);
-    let conn = &store.conn;
-    let result = conn
-        .execute("DELETE FROM webhook_seen WHERE seen_at < ?1", params![cutoff])
-        .and_then(|_| conn.execute("INSERT OR IGNORE INTO webhook_seen(id, seen_at) VALUES (?1, ?2)", params![key, now_i]));
-    match result {
-        Ok(inserted) => {
-            *slot = Some(store);
-            Ok(inserted == 1)
-        }
-        // The connection is dropped: the next call reopens.
-        Err(_) => Err(store_error(path, "cannot write to database (is it writable?)")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::{Path, PathBuf};
     use crate::signing::tests::{random_whsec, tempdir, write_secret, SPEC_BODY, SPEC_ID, SPEC_SECRET, SPEC_SIG, SPEC_TS};
     use crate::signing::{parse_whsec_secrets, sign};
 
@@ -367,10 +279,11 @@ mod tests {
         let v = verify_webhook(&c, "shop", SPEC_BODY, &spec_headers(SPEC_ID), SPEC_TS + 10).unwrap();
         assert_eq!(v, serde_json::json!({"test": 2_432_232_314_u64}));
         assert_refused(verify_webhook(&c, "shop", SPEC_BODY, &spec_headers(SPEC_ID), SPEC_TS + 20), "replay");
-        // Store created 0600 beside the outbox path.
+        // Recorded in the outbox database (0600), no separate file.
         use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(dir.join("db/outbox.sqlite.webhooks")).unwrap();
+        let meta = std::fs::metadata(dir.join("db/outbox.sqlite")).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert!(!dir.join("db/outbox.sqlite.webhooks").exists());
     }
 
     #[test]
@@ -490,21 +403,22 @@ mod tests {
         let c = Config::parse(Path::new("/etc/sf.toml"), &text).unwrap();
         let e = verify_webhook(&c, "shop", SPEC_BODY, &spec_headers(SPEC_ID), SPEC_TS).unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::Config);
-        assert!(e.to_string().contains("blocker/outbox.sqlite.webhooks"), "{e}");
+        assert!(e.to_string().contains("blocker/outbox.sqlite"), "{e}");
     }
 
     #[test]
     fn replay_store_is_shared_across_connections_and_pruned() {
         let dir = tempdir("wh-prune");
-        let store = dir.join("s/outbox.sqlite.webhooks");
-        assert!(record_once(&store, "a", 1000, 600).unwrap());
-        assert!(!record_once(&store, "a", 1001, 600).unwrap());
-        // A second process sees the same table.
-        let other = Connection::open(&store).unwrap();
+        let p = write_secret(&dir, "wh.key", SPEC_SECRET);
+        let c = config(&dir.join("s"), &p, "");
+        assert!(crate::outbox::record_webhook_once(&c.outbox, "a", 1000, 600).unwrap());
+        assert!(!crate::outbox::record_webhook_once(&c.outbox, "a", 1001, 600).unwrap());
+        // A second process sees the same table, in the outbox database.
+        let other = rusqlite::Connection::open(&c.outbox.path).unwrap();
         let n: i64 = other.query_row("SELECT count(*) FROM webhook_seen WHERE id = 'a'", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 1);
         // Much later: pruned, so the table stays bounded.
-        assert!(record_once(&store, "b", 5000, 600).unwrap());
+        assert!(crate::outbox::record_webhook_once(&c.outbox, "b", 5000, 600).unwrap());
         let n: i64 = other.query_row("SELECT count(*) FROM webhook_seen", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 1);
     }
@@ -568,6 +482,7 @@ mod tests {
 mod e2e {
     use super::*;
     use crate::signing::tests::{random_whsec, tempdir, write_secret};
+    use std::path::Path;
 
     #[test]
     #[ignore = "needs tools/receiver.py; set SF_TEST_RECEIVER, SF_TEST_CA, SF_TEST_RECEIVER_LOG"]

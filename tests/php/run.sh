@@ -36,6 +36,7 @@ dest() { # name url [extra lines]
   dest signed "https://localhost:$port/ok" "signing_secret_file = \"$work/signing.secrets\""
   printf '[webhooks.default]\nsecret_file = "%s"\ntolerance_s = 300\n\n' "$work/signing.secrets"
   printf '[outbox]\npath = "%s"\nretry_schedule = [0, 0]\n' "$work/outbox.sqlite"
+  printf '[audit]\npath = "%s"\n' "$work/audit.jsonl"
 } > "$work/config.toml"
 export SF_TEST_DIR=$work SF_TEST_PORT=$port SF_TEST_ROGUE_PORT=$rogue SF_FIXTURES=$fixtures
 export SF_EXTENSION=$so SF_ROOT=$root

@@ -153,6 +153,9 @@ ca_file = "$ca/ca.pem"
 [outbox]
 path = "$sf/outbox.sqlite"
 retry_schedule = [0, 3600]
+
+[audit]
+path = "$sf/audit.jsonl"
 TOML
   phpargs=(-d "extension=$SF_EXTENSION" -d "secure_forward.config=$sf/secure-forward.toml")
   php "${phpargs[@]}" -r 'exit(extension_loaded("secure_forward") ? 0 : 1);' \
