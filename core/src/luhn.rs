@@ -46,30 +46,44 @@ fn scan(s: &[u8], mut found: impl FnMut(usize, usize)) {
     if s.iter().filter(|b| b.is_ascii_digit()).count() < MIN_DIGITS {
         return;
     }
-    // Groups of the current run: (start, end) byte ranges of digit sequences.
-    let mut groups: Vec<(usize, usize)> = Vec::new();
-    let mut i = 0;
     let n = s.len();
     let digit = |j: usize| s.get(j).is_some_and(u8::is_ascii_digit);
+    // Groups of a candidate run: (start, end) byte ranges of digit sequences.
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
     while i < n {
         if !digit(i) {
             i += 1;
             continue;
         }
-        groups.clear();
-        // Collect one run.
+        // One run: digit groups joined by single spaces or dashes. Count its
+        // digits first; only a run long enough to hold a card number (not a date,
+        // a phone number or a price) is collected and checked.
+        let run_start = i;
+        let mut digits = 0usize;
         loop {
-            let start = i;
             while digit(i) {
                 i += 1;
+                digits += 1;
             }
-            groups.push((start, i));
-            let sep = matches!(s.get(i), Some(b' ' | b'-'));
-            if sep && digit(i + 1) {
+            if matches!(s.get(i), Some(b' ' | b'-')) && digit(i + 1) {
                 i += 1;
             } else {
                 break;
             }
+        }
+        if digits < MIN_DIGITS {
+            continue;
+        }
+        groups.clear();
+        let mut j = run_start;
+        while j < i {
+            let start = j;
+            while j < i && digit(j) {
+                j += 1;
+            }
+            groups.push((start, j));
+            j += 1; // the separator
         }
         check_run(s, &groups, &mut found);
     }
