@@ -40,10 +40,30 @@ pub fn luhn_valid(digits: &[u8]) -> bool {
     !digits.is_empty() && sum % 10 == 0
 }
 
+/// Digits in the longest run of digit groups joined by single spaces or dashes
+/// (what [`scan`] treats as one candidate), in one pass: a date, a phone number
+/// or a price never reaches the Luhn work. Never less than what `scan` counts.
+fn longest_run(s: &[u8]) -> usize {
+    let (mut longest, mut run, mut after_sep) = (0usize, 0usize, false);
+    for &c in s {
+        if c.is_ascii_digit() {
+            run += 1;
+            after_sep = false;
+        } else if matches!(c, b' ' | b'-') && run > 0 && !after_sep {
+            after_sep = true;
+        } else {
+            longest = longest.max(run);
+            run = 0;
+            after_sep = false;
+        }
+    }
+    longest.max(run)
+}
+
 /// Calls `found(start, end)` with the byte range of every card number in `s`
 /// (ranges may overlap). Allocation-free for strings with fewer than 13 digits.
 fn scan(s: &[u8], mut found: impl FnMut(usize, usize)) {
-    if s.iter().filter(|b| b.is_ascii_digit()).count() < MIN_DIGITS {
+    if longest_run(s) < MIN_DIGITS {
         return;
     }
     let n = s.len();
@@ -196,5 +216,19 @@ mod tests {
         assert_eq!(redact_card_numbers("card 4111 1111 1111 1111.").as_deref(), Some("card **** **** **** ****."));
         assert_eq!(redact_card_numbers("4111-1111-1111-1111 ok 42").as_deref(), Some("****-****-****-**** ok 42"));
         assert_eq!(redact_card_numbers("nothing 123"), None);
+    }
+
+    #[test]
+    fn longest_run_never_undercounts_what_scan_checks() {
+        assert_eq!(longest_run(b"2026-11-22T03:17:20+00:00"), 8);
+        assert_eq!(longest_run(b"4111 1111 1111 1111"), 16);
+        assert_eq!(longest_run(b"4111-1111 1111--1111"), 12);
+        assert_eq!(longest_run(b"x 12 -34"), 2);
+        assert_eq!(longest_run(b""), 0);
+        // Every card number the detector finds sits in a run at least that long.
+        for s in ["4111111111111111", "pay with 4111 1111 1111 1111 please", "12 4111 1111 1111 1111"] {
+            assert!(longest_run(s.as_bytes()) >= MIN_DIGITS, "{s}");
+            assert!(contains_card_number(s), "{s}");
+        }
     }
 }
