@@ -77,5 +77,4 @@ clean:
 	cargo clean
 
 bench-prepare: build
-	@work=$$(mktemp -d); printf '[destinations.default]\nurl = "https://localhost/"\n[outbox]\npath = "%s/o.sqlite"\n' "$$work" > $$work/c.toml; \
-	php -d extension=$(abspath $(SO)) -d secure_forward.config=$$work/c.toml tools/bench-prepare.php $(FIXTURES)
+	bash tools/bench-prepare.sh $(SO) $(FIXTURES)

@@ -1,14 +1,92 @@
 //! [`Node`] over PHP values: the order is read in place from PHP's hash tables.
+//!
+//! The walk reads the engine's `zend_array` layout directly (packed `zval`
+//! vectors and `Bucket` arrays), as php-src's own `ZEND_HASH_FOREACH_*` macros
+//! do, instead of going through the engine's iterator API: nothing is copied,
+//! no key is converted to a `zval`, and no engine function is called per element.
+//! This needs PHP ≥ 8.2 (packed arrays store bare `zval`s since 8.2).
 use std::mem::ManuallyDrop;
 
+use ext_php_rs::ffi::{zend_hash_index_find, zend_hash_str_find, zend_string, Bucket};
 use ext_php_rs::flags::ZvalTypeFlags;
-use ext_php_rs::types::{ZendHashTable, Zval};
-use secure_forward_core::node::{Key, Node, Scalar};
+use ext_php_rs::types::{ZendHashTable, ZendStr, Zval};
+use secure_forward_core::node::{Key, Limits, Node, Scalar};
 use secure_forward_core::Result;
+
+/// `HASH_FLAG_PACKED` from Zend/zend_hash.h.
+const HASH_FLAG_PACKED: u32 = 1 << 2;
+// Type bytes from Zend/zend_types.h.
+const IS_UNDEF: u8 = 0;
+const IS_NULL: u8 = 1;
+const IS_FALSE: u8 = 2;
+const IS_TRUE: u8 = 3;
+const IS_LONG: u8 = 4;
+const IS_DOUBLE: u8 = 5;
+const IS_STRING: u8 = 6;
+const IS_ARRAY: u8 = 7;
+const IS_OBJECT: u8 = 8;
+const IS_RESOURCE: u8 = 9;
+const IS_REFERENCE: u8 = 10;
+const IS_INDIRECT: u8 = 12;
 
 /// A PHP value seen through the core's [`Node`] trait.
 #[repr(transparent)]
 pub struct PhpNode(Zval);
+
+/// The type byte of a `zval` (`Z_TYPE`).
+#[inline]
+fn type_of(zv: &Zval) -> u8 {
+    // SAFETY: every variant of the `u1` union is plain integer data of the same
+    // size; `type_info`'s low byte is the type (Z_TYPE_INFO & 0xff) on every
+    // platform PHP supports, as zend_types.h defines it.
+    let info = unsafe { zv.u1.type_info };
+    info.to_le_bytes()[0]
+}
+
+/// Follows `IS_REFERENCE` and `IS_INDIRECT` (ZVAL_DEREF / Z_INDIRECT) to the value.
+#[inline]
+fn deref(zv: &Zval) -> &Zval {
+    match type_of(zv) {
+        // SAFETY: an IS_REFERENCE zval's `ref` points at a live zend_reference
+        // owned by the array that holds `zv`; its `val` lives as long as that array,
+        // which outlives the borrow of `zv`.
+        IS_REFERENCE => unsafe { zv.value.ref_.as_ref() }.map_or(zv, |r| &r.val),
+        // SAFETY: an IS_INDIRECT zval (symbol tables) points at a live zval of the
+        // same table or of the executing frame, alive while the array is borrowed.
+        IS_INDIRECT => unsafe { zv.value.zv.as_ref() }.map_or(zv, |z| z),
+        _ => zv,
+    }
+}
+
+/// The bytes of a `zend_string`.
+#[inline]
+fn str_bytes<'a>(s: *mut zend_string) -> Option<&'a [u8]> {
+    // SAFETY: `s` is either null or a live zend_string owned by the array (or
+    // value) being read; `ZendStr` is ext-php-rs's view of `zend_string`.
+    unsafe { s.cast::<ZendStr>().as_ref() }.map(ZendStr::as_bytes)
+}
+
+/// The array of an `IS_ARRAY` zval.
+#[inline]
+fn array_of(zv: &Zval) -> Option<&ZendHashTable> {
+    if type_of(zv) != IS_ARRAY {
+        return None;
+    }
+    // SAFETY: the type byte says `value.arr` is a live zend_array, owned (or
+    // borrowed, for the root) for at least as long as `zv`.
+    unsafe { zv.value.arr.as_ref() }
+}
+
+/// A canonical decimal integer key (PHP stores "12" as the integer key 12).
+fn integer_key(key: &str) -> Option<i64> {
+    let b = key.as_bytes();
+    let digits = b.strip_prefix(b"-").unwrap_or(b);
+    let first = *digits.first()?;
+    if !first.is_ascii_digit() || (first == b'0' && (digits.len() > 1 || b.len() > 1)) {
+        return None;
+    }
+    key.parse().ok()
+}
 
 impl PhpNode {
     /// Views a `zval` as a node (references are followed on access).
@@ -33,60 +111,186 @@ impl PhpNode {
     }
 
     fn zv(&self) -> &Zval {
-        self.0.dereference()
+        deref(&self.0)
     }
 }
 
 impl Node for PhpNode {
     fn scalar(&self) -> Scalar<'_> {
         let zv = self.zv();
-        if zv.is_null() {
-            Scalar::Null
-        } else if zv.is_true() {
-            Scalar::Bool(true)
-        } else if zv.is_false() {
-            Scalar::Bool(false)
-        } else if let Some(i) = zv.long() {
-            Scalar::Int(i)
-        } else if let Some(f) = zv.double() {
-            Scalar::Float(f)
-        } else if let Some(s) = zv.zend_str() {
-            Scalar::Str(s.as_bytes())
-        } else if zv.is_array() {
-            Scalar::Array
-        } else if zv.is_object() {
-            Scalar::Other("an object")
-        } else if zv.is_resource() {
-            Scalar::Other("a resource")
-        } else {
-            Scalar::Other("an unsupported type")
+        match type_of(zv) {
+            IS_NULL | IS_UNDEF => Scalar::Null,
+            IS_FALSE => Scalar::Bool(false),
+            IS_TRUE => Scalar::Bool(true),
+            // SAFETY: the type byte says which `value` member is live.
+            IS_LONG => Scalar::Int(unsafe { zv.value.lval }),
+            // SAFETY: as above.
+            IS_DOUBLE => Scalar::Float(unsafe { zv.value.dval }),
+            // SAFETY: as above: `value.str` is a live zend_string.
+            IS_STRING => str_bytes(unsafe { zv.value.str_ }).map_or(Scalar::Null, Scalar::Str),
+            IS_ARRAY => Scalar::Array,
+            IS_OBJECT => Scalar::Other("an object"),
+            IS_RESOURCE => Scalar::Other("a resource"),
+            _ => Scalar::Other("an unsupported type"),
         }
     }
 
     fn get(&self, key: &str) -> Option<&Self> {
-        self.zv().array()?.get(key).map(PhpNode::from_zval)
+        let ht = array_of(self.zv())?;
+        let found = match integer_key(key) {
+            // SAFETY: `ht` is a live array; zend_hash_index_find only reads it.
+            // Negative keys are stored as their two's-complement zend_ulong.
+            Some(i) => unsafe { zend_hash_index_find(ht, i as u64) },
+            // SAFETY: `ht` is a live array; `key` is valid for `key.len()` bytes
+            // (zend_hash_str_find takes a length and needs no terminator).
+            None => unsafe { zend_hash_str_find(ht, key.as_ptr().cast(), key.len()) },
+        };
+        // SAFETY: a non-null result points at a zval inside `ht`, alive while
+        // `self` (which owns or borrows `ht`) is borrowed.
+        unsafe { found.as_ref() }.map(PhpNode::from_zval)
     }
 
     fn len(&self) -> usize {
-        self.zv().array().map_or(0, ext_php_rs::types::ZendHashTable::len)
+        array_of(self.zv()).map_or(0, |ht| ht.nNumOfElements as usize)
     }
 
     fn for_each<F>(&self, mut f: F) -> Result<()>
     where
         F: FnMut(Key<'_>, &Self) -> Result<()>,
     {
-        let Some(ht) = self.zv().array() else { return Ok(()) };
-        let mut iter = ht.iter();
-        while let Some((key, value)) = iter.next_zval() {
-            let k = if let Some(i) = key.long() {
-                Key::Int(i)
-            } else if let Some(s) = key.zend_str() {
-                Key::Str(s.as_bytes())
-            } else {
-                Key::Int(0)
+        let Some(ht) = array_of(self.zv()) else { return Ok(()) };
+        slots(ht, |key, zv| {
+            let key = match key {
+                Slot::Int(i) => Key::Int(i),
+                Slot::Str(s) => Key::Str(str_bytes(s).unwrap_or_default()),
             };
-            f(k, PhpNode::from_zval(value))?;
+            f(key, PhpNode::from_zval(zv))
+        })
+    }
+
+    fn within_limits(&self, limits: &Limits) -> bool {
+        /// Text seen so far: total bytes and the longest string.
+        struct Text {
+            total: usize,
+            longest: usize,
         }
-        Ok(())
+        impl Text {
+            #[inline(always)]
+            fn add(&mut self, len: usize) {
+                self.total += len;
+                self.longest = self.longest.max(len);
+            }
+        }
+        #[inline(always)]
+        fn value(zv: &Zval, depth: usize, t: &mut Text, l: &Limits) -> bool {
+            let zv = deref(zv);
+            match type_of(zv) {
+                IS_STRING => {
+                    // SAFETY: the type byte says `value.str_` is a live zend_string.
+                    t.add(str_len(unsafe { zv.value.str_ }));
+                    true
+                }
+                IS_ARRAY => array_of(zv).is_some_and(|child| walk(child, depth + 1, t, l)),
+                _ => true,
+            }
+        }
+        fn walk(ht: &ZendHashTable, depth: usize, t: &mut Text, l: &Limits) -> bool {
+            if depth > l.max_depth || ht.nNumOfElements as usize > l.max_elements {
+                return false;
+            }
+            let used = ht.nNumUsed as usize;
+            if used > 0 {
+                // SAFETY: reading the flags word of the `u` union (plain integers).
+                if unsafe { ht.u.flags } & HASH_FLAG_PACKED != 0 {
+                    // SAFETY: as in `slots`: `nNumUsed` zvals at `arPacked`.
+                    let zvals = unsafe { std::slice::from_raw_parts(ht.__bindgen_anon_1.arPacked.cast_const(), used) };
+                    for zv in zvals {
+                        if !value(zv, depth, t, l) {
+                            return false;
+                        }
+                    }
+                } else {
+                    // SAFETY: as in `slots`: `nNumUsed` Buckets at `arData`.
+                    let buckets: &[Bucket] =
+                        unsafe { std::slice::from_raw_parts(ht.__bindgen_anon_1.arData.cast_const(), used) };
+                    for b in buckets {
+                        // A deleted slot is IS_UNDEF; its key may already be freed.
+                        if type_of(&b.val) == IS_UNDEF {
+                            continue;
+                        }
+                        t.add(str_len(b.key));
+                        if !value(&b.val, depth, t, l) {
+                            return false;
+                        }
+                    }
+                }
+            }
+            t.longest <= l.max_string_bytes && t.total <= l.max_total_string_bytes
+        }
+        let mut t = Text { total: 0, longest: 0 };
+        array_of(self.zv()).is_some_and(|ht| walk(ht, 1, &mut t, limits))
+    }
+}
+
+/// The key of a slot: an integer, or a (non-null) zend_string.
+enum Slot {
+    Int(i64),
+    Str(*mut zend_string),
+}
+
+/// Length of a zend_string (0 for null).
+#[inline]
+fn str_len(s: *mut zend_string) -> usize {
+    // SAFETY: `s` is null or a live zend_string of the array being read.
+    unsafe { s.as_ref() }.map_or(0, |z| z.len)
+}
+
+/// Calls `f` for every live slot of `ht`, in order, reading the engine's layout
+/// directly (`ZEND_HASH_FOREACH_*`); stops at the first error.
+#[inline]
+fn slots<E>(ht: &ZendHashTable, mut f: impl FnMut(Slot, &Zval) -> std::result::Result<(), E>) -> std::result::Result<(), E> {
+    let used = ht.nNumUsed as usize;
+    if used == 0 {
+        return Ok(());
+    }
+    // SAFETY: reading the flags word of the `u` union (plain integers).
+    let packed = unsafe { ht.u.flags } & HASH_FLAG_PACKED != 0;
+    if packed {
+        // SAFETY: a packed array (PHP ≥ 8.2) stores `nNumUsed` zvals at
+        // `arPacked`; slots that were unset are IS_UNDEF and skipped.
+        let zvals = unsafe { std::slice::from_raw_parts(ht.__bindgen_anon_1.arPacked.cast_const(), used) };
+        for (zv, i) in zvals.iter().zip(0i64..) {
+            if type_of(zv) != IS_UNDEF {
+                f(Slot::Int(i), zv)?;
+            }
+        }
+    } else {
+        // SAFETY: a hash (non-packed) array stores `nNumUsed` Buckets at
+        // `arData` in insertion order; deleted slots are IS_UNDEF and skipped.
+        let buckets: &[Bucket] = unsafe { std::slice::from_raw_parts(ht.__bindgen_anon_1.arData.cast_const(), used) };
+        for b in buckets {
+            if type_of(&b.val) == IS_UNDEF {
+                continue;
+            }
+            // A bucket's key is a zend_string, or null for an integer key `h`.
+            let key = if b.key.is_null() { Slot::Int(b.h as i64) } else { Slot::Str(b.key) };
+            f(key, &b.val)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::integer_key;
+
+    #[test]
+    fn integer_keys_are_canonical_decimals() {
+        assert_eq!(integer_key("12"), Some(12));
+        assert_eq!(integer_key("0"), Some(0));
+        assert_eq!(integer_key("-3"), Some(-3));
+        for s in ["", "-", "012", "-0", "1.5", "1e3", "billing", " 1", "99999999999999999999"] {
+            assert_eq!(integer_key(s), None, "{s}");
+        }
     }
 }

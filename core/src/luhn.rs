@@ -40,36 +40,70 @@ pub fn luhn_valid(digits: &[u8]) -> bool {
     !digits.is_empty() && sum % 10 == 0
 }
 
+/// Digits in the longest run of digit groups joined by single spaces or dashes
+/// (what [`scan`] treats as one candidate), in one pass: a date, a phone number
+/// or a price never reaches the Luhn work. Never less than what `scan` counts.
+fn longest_run(s: &[u8]) -> usize {
+    let (mut longest, mut run, mut after_sep) = (0usize, 0usize, false);
+    for &c in s {
+        if c.is_ascii_digit() {
+            run += 1;
+            after_sep = false;
+        } else if matches!(c, b' ' | b'-') && run > 0 && !after_sep {
+            after_sep = true;
+        } else {
+            longest = longest.max(run);
+            run = 0;
+            after_sep = false;
+        }
+    }
+    longest.max(run)
+}
+
 /// Calls `found(start, end)` with the byte range of every card number in `s`
 /// (ranges may overlap). Allocation-free for strings with fewer than 13 digits.
 fn scan(s: &[u8], mut found: impl FnMut(usize, usize)) {
-    if s.iter().filter(|b| b.is_ascii_digit()).count() < MIN_DIGITS {
+    if longest_run(s) < MIN_DIGITS {
         return;
     }
-    // Groups of the current run: (start, end) byte ranges of digit sequences.
-    let mut groups: Vec<(usize, usize)> = Vec::new();
-    let mut i = 0;
     let n = s.len();
     let digit = |j: usize| s.get(j).is_some_and(u8::is_ascii_digit);
+    // Groups of a candidate run: (start, end) byte ranges of digit sequences.
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
     while i < n {
         if !digit(i) {
             i += 1;
             continue;
         }
-        groups.clear();
-        // Collect one run.
+        // One run: digit groups joined by single spaces or dashes. Count its
+        // digits first; only a run long enough to hold a card number (not a date,
+        // a phone number or a price) is collected and checked.
+        let run_start = i;
+        let mut digits = 0usize;
         loop {
-            let start = i;
             while digit(i) {
                 i += 1;
+                digits += 1;
             }
-            groups.push((start, i));
-            let sep = matches!(s.get(i), Some(b' ' | b'-'));
-            if sep && digit(i + 1) {
+            if matches!(s.get(i), Some(b' ' | b'-')) && digit(i + 1) {
                 i += 1;
             } else {
                 break;
             }
+        }
+        if digits < MIN_DIGITS {
+            continue;
+        }
+        groups.clear();
+        let mut j = run_start;
+        while j < i {
+            let start = j;
+            while j < i && digit(j) {
+                j += 1;
+            }
+            groups.push((start, j));
+            j += 1; // the separator
         }
         check_run(s, &groups, &mut found);
     }
@@ -182,5 +216,19 @@ mod tests {
         assert_eq!(redact_card_numbers("card 4111 1111 1111 1111.").as_deref(), Some("card **** **** **** ****."));
         assert_eq!(redact_card_numbers("4111-1111-1111-1111 ok 42").as_deref(), Some("****-****-****-**** ok 42"));
         assert_eq!(redact_card_numbers("nothing 123"), None);
+    }
+
+    #[test]
+    fn longest_run_never_undercounts_what_scan_checks() {
+        assert_eq!(longest_run(b"2026-11-22T03:17:20+00:00"), 8);
+        assert_eq!(longest_run(b"4111 1111 1111 1111"), 16);
+        assert_eq!(longest_run(b"4111-1111 1111--1111"), 12);
+        assert_eq!(longest_run(b"x 12 -34"), 2);
+        assert_eq!(longest_run(b""), 0);
+        // Every card number the detector finds sits in a run at least that long.
+        for s in ["4111111111111111", "pay with 4111 1111 1111 1111 please", "12 4111 1111 1111 1111"] {
+            assert!(longest_run(s.as_bytes()) >= MIN_DIGITS, "{s}");
+            assert!(contains_card_number(s), "{s}");
+        }
     }
 }

@@ -50,6 +50,26 @@ pub trait Node {
     fn for_each<F>(&self, f: F) -> Result<()>
     where
         F: FnMut(Key<'_>, &Self) -> Result<()>;
+    /// A fast answer to "is this whole tree within `limits`?": `true` only when it
+    /// certainly is; `false` sends the caller to the generic walk, which names the
+    /// failing path. An implementation that can walk its storage faster than
+    /// through [`Node::for_each`] overrides this (the PHP binding does).
+    fn within_limits(&self, _limits: &Limits) -> bool {
+        false
+    }
+}
+
+/// The bounds every input must keep (see [`crate::policy`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Deepest nesting of arrays (the root array is at depth 1).
+    pub max_depth: usize,
+    /// Longest string, keys included, in bytes.
+    pub max_string_bytes: usize,
+    /// All strings of the input together, keys included, in bytes.
+    pub max_total_string_bytes: usize,
+    /// Most entries of one array.
+    pub max_elements: usize,
 }
 
 impl Node for serde_json::Value {

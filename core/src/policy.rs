@@ -34,7 +34,6 @@
 //! Every violation is a `Validation` error naming the path (`line_items[3].total`,
 //! indices counted by position); there is never a partial result or a panic.
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};
@@ -52,6 +51,13 @@ pub const MAX_STRING_BYTES: usize = 64 * 1024;
 pub const MAX_TOTAL_STRING_BYTES: usize = 1024 * 1024;
 /// Most entries in one array.
 pub const MAX_ELEMENTS: usize = 1000;
+/// The four bounds together.
+pub const LIMITS: crate::node::Limits = crate::node::Limits {
+    max_depth: MAX_DEPTH,
+    max_string_bytes: MAX_STRING_BYTES,
+    max_total_string_bytes: MAX_TOTAL_STRING_BYTES,
+    max_elements: MAX_ELEMENTS,
+};
 
 /// Last keys that are ids (besides `id`): integers or digit strings.
 pub const ID_KEYS: &[&str] =
@@ -626,7 +632,14 @@ enum Val<'a> {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(&'a str),
+    /// Valid UTF-8 (checked, or ASCII).
+    Str(&'a [u8]),
+}
+
+/// Bytes already known to be UTF-8 as `&str` (empty if they were not, which the
+/// callers rule out before).
+fn utf8(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or_default()
 }
 
 impl Emit<'_> {
@@ -728,13 +741,37 @@ impl Emit<'_> {
     }
 
     fn str(&mut self, s: &str) -> Result<()> {
-        serde_json::to_writer(&mut self.buf, s).map_err(|_| Error::validation("", "cannot be serialised"))
+        let facts = Facts::of(s.as_bytes());
+        self.str_with(s.as_bytes(), facts)
     }
 
-    /// Writes `s` after the card-number scan.
+    /// Writes `s` as a JSON string. Most strings need no escaping: they are
+    /// copied as they are (the same bytes serde_json writes); the others are
+    /// escaped by serde_json.
+    fn str_with(&mut self, s: &[u8], facts: Facts) -> Result<()> {
+        if !facts.escape {
+            self.buf.reserve(s.len() + 2);
+            self.buf.push(b'"');
+            self.buf.extend_from_slice(s);
+            self.buf.push(b'"');
+            return Ok(());
+        }
+        serde_json::to_writer(&mut self.buf, utf8(s)).map_err(|_| Error::validation("", "cannot be serialised"))
+    }
+
+    /// Writes `s` after the card-number scan (skipped when `s` has too few
+    /// digits to hold a card number).
     fn scanned(&mut self, fi: usize, s: &str) -> Result<()> {
-        match luhn::redact_card_numbers(s) {
-            None => self.str(s),
+        self.scanned_with(fi, s.as_bytes(), Facts::of(s.as_bytes()))
+    }
+
+    /// As [`Emit::scanned`], for UTF-8 bytes already classified.
+    fn scanned_with(&mut self, fi: usize, s: &[u8], facts: Facts) -> Result<()> {
+        if facts.digits < luhn::MIN_DIGITS {
+            return self.str_with(s, facts);
+        }
+        match luhn::redact_card_numbers(utf8(s)) {
+            None => self.str_with(s, facts),
             Some(_) if self.policy.on_card == OnCardNumber::Refuse => {
                 Err(Error::validation(self.path(fi, None), "contains a payment card number"))
             }
@@ -750,6 +787,7 @@ impl Emit<'_> {
         }
         let Some(f) = self.policy.fields.get(fi) else { return Ok(false) };
         let bad = |me: &Self, reason: &str| Error::validation(me.path(fi, None), reason);
+        let mut facts = Facts::default();
         let v = match node.scalar() {
             Scalar::Null => Val::Null,
             Scalar::Bool(b) => match f.kind {
@@ -773,18 +811,26 @@ impl Emit<'_> {
                 Val::Float(x)
             }
             Scalar::Str(bytes) => {
-                let s = std::str::from_utf8(bytes).map_err(|_| bad(self, "is not valid UTF-8"))?;
-                if s.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n')) {
+                // One pass classifies the bytes; ASCII (almost every value) needs
+                // no UTF-8 decoding at all.
+                facts = Facts::of(bytes);
+                let control = if facts.ascii {
+                    facts.control
+                } else {
+                    let s = std::str::from_utf8(bytes).map_err(|_| bad(self, "is not valid UTF-8"))?;
+                    has_control(s)
+                };
+                if control {
                     return Err(bad(self, "contains control characters"));
                 }
                 match f.kind {
-                    Kind::Money if !is_decimal(s) => return Err(bad(self, "must be a decimal amount")),
-                    Kind::Id if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) => {
+                    Kind::Money if !is_decimal(bytes) => return Err(bad(self, "must be a decimal amount")),
+                    Kind::Id if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) => {
                         return Err(bad(self, "must be a non-negative integer id"))
                     }
                     _ => {}
                 }
-                Val::Str(s)
+                Val::Str(bytes)
             }
             Scalar::Array => return Err(bad(self, "must be a scalar (select its fields instead)")),
             Scalar::Other(t) => return Err(bad(self, &format!("must be a scalar, not {t}"))),
@@ -795,7 +841,7 @@ impl Emit<'_> {
                 Val::Bool(b) => b.to_string(),
                 Val::Int(i) => i.to_string(),
                 Val::Float(x) => serde_json::to_string(x).unwrap_or_default(),
-                Val::Str(s) => (*s).to_owned(),
+                Val::Str(s) => utf8(s).to_owned(),
             }
         };
         if matches!(v, Val::Null) {
@@ -805,7 +851,7 @@ impl Emit<'_> {
                 return Err(bad(self, "no pepper to pseudonymize with"));
             };
             let p = match v {
-                Val::Str(s) => pseudonym(pepper, s),
+                Val::Str(s) => pseudonym(pepper, utf8(s)),
                 ref other => pseudonym(pepper, &text(other)),
             };
             self.str(&p)?;
@@ -822,9 +868,9 @@ impl Emit<'_> {
             match v {
                 Val::Null => {}
                 Val::Bool(b) => self.buf.extend_from_slice(if b { b"true" } else { b"false" }),
-                Val::Str(s) => self.scanned(fi, s)?,
+                Val::Str(s) => self.scanned_with(fi, s, facts)?,
                 Val::Int(i) if i.unsigned_abs() < 1_000_000_000_000 => {
-                    let _ = write!(self.buf, "{i}");
+                    self.buf.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
                 }
                 Val::Int(i) => {
                     let s = i.to_string();
@@ -846,15 +892,86 @@ impl Emit<'_> {
     }
 }
 
-fn is_decimal(s: &str) -> bool {
-    let s = s.strip_prefix('-').unwrap_or(s);
-    let (int, frac) = match s.split_once('.') {
-        Some((a, b)) => (a, Some(b)),
-        None => (s, None),
-    };
-    !int.is_empty()
-        && int.bytes().all(|b| b.is_ascii_digit())
-        && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+/// `-?[0-9]+(\.[0-9]+)?`, in one pass.
+fn is_decimal(s: &[u8]) -> bool {
+    let b = s.strip_prefix(b"-").unwrap_or(s);
+    let mut int_digits = 0usize;
+    let mut frac_digits = 0usize;
+    let mut dot = false;
+    for &c in b {
+        match c {
+            b'0'..=b'9' if dot => frac_digits += 1,
+            b'0'..=b'9' => int_digits += 1,
+            b'.' if !dot && int_digits > 0 => dot = true,
+            _ => return false,
+        }
+    }
+    int_digits > 0 && (!dot || frac_digits > 0)
+}
+
+/// What one pass over a string's bytes tells (written to vectorise: no early exit).
+#[derive(Debug, Clone, Copy, Default)]
+struct Facts {
+    /// Needs JSON escaping: a C0 byte, `"` or `\`.
+    escape: bool,
+    /// Has a C0 control other than tab/CR/LF, or DEL (meaningful when `ascii`).
+    control: bool,
+    /// Only ASCII bytes.
+    ascii: bool,
+    /// Number of ASCII digits.
+    digits: usize,
+}
+
+/// Byte classes for [`Facts`]: bit 0 digit, bit 1 needs JSON escaping, bit 2
+/// control character (C0 but tab/LF/CR, and DEL), bit 3 non-ASCII.
+static CLASS: [u8; 256] = byte_classes();
+
+// Evaluated at compile time: an index out of range would fail the build, never
+// run, and `i < 256` bounds every index anyway.
+#[allow(clippy::indexing_slicing)]
+const fn byte_classes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let mut k = 0;
+        if c.is_ascii_digit() {
+            k |= 1;
+        }
+        if c < 0x20 || c == b'"' || c == b'\\' {
+            k |= 2;
+        }
+        if (c < 0x20 && c != b'\t' && c != b'\n' && c != b'\r') || c == 0x7f {
+            k |= 4;
+        }
+        if c >= 0x80 {
+            k |= 8;
+        }
+        t[i] = k;
+        i += 1;
+    }
+    t
+}
+
+impl Facts {
+    fn of(b: &[u8]) -> Facts {
+        let (mut any, mut digits) = (0u8, 0usize);
+        for &c in b {
+            let k = CLASS.get(usize::from(c)).copied().unwrap_or(0);
+            any |= k;
+            digits += usize::from(k & 1);
+        }
+        Facts { escape: any & 2 != 0, control: any & 4 != 0, ascii: any & 8 == 0, digits }
+    }
+}
+
+/// Control characters other than tab, CR and LF (C0, DEL and C1).
+fn has_control(s: &str) -> bool {
+    if s.is_ascii() {
+        s.bytes().any(|b| (b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n')) || b == 0x7f)
+    } else {
+        s.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
+    }
 }
 
 
@@ -956,40 +1073,56 @@ fn under(key: Key<'_>, e: Error) -> Error {
     }
 }
 
+#[inline(always)]
 fn check_string(len: usize, b: &mut Bounds) -> Result<()> {
-    if len > MAX_STRING_BYTES {
-        return Err(Error::validation("", format!("string longer than {MAX_STRING_BYTES} bytes")));
-    }
     b.total += len;
-    if b.total > MAX_TOTAL_STRING_BYTES {
-        return Err(Error::validation("", format!("more than {MAX_TOTAL_STRING_BYTES} bytes of text in the order")));
+    if len > MAX_STRING_BYTES || b.total > MAX_TOTAL_STRING_BYTES {
+        return Err(string_bound_error(len));
     }
     Ok(())
 }
 
+#[cold]
+#[inline(never)]
+fn string_bound_error(len: usize) -> Error {
+    if len > MAX_STRING_BYTES {
+        Error::validation("", format!("string longer than {MAX_STRING_BYTES} bytes"))
+    } else {
+        Error::validation("", format!("more than {MAX_TOTAL_STRING_BYTES} bytes of text in the order"))
+    }
+}
+
 /// Walks the whole order once, without allocating unless it fails.
 fn check_bounds<N: Node>(order: &N) -> Result<()> {
-    fn rec<N: Node>(n: &N, depth: usize, b: &mut Bounds) -> Result<()> {
-        match n.scalar() {
-            Scalar::Str(s) => check_string(s.len(), b),
-            Scalar::Array => {
-                if depth > MAX_DEPTH {
-                    return Err(Error::validation("", format!("nested deeper than {MAX_DEPTH} levels")));
-                }
-                if n.len() > MAX_ELEMENTS {
-                    return Err(Error::validation("", format!("more than {MAX_ELEMENTS} elements")));
-                }
-                n.for_each(|k, child| {
-                    if let Key::Str(s) = k {
-                        check_string(s.len(), b).map_err(|e| under(k, e))?;
-                    }
-                    rec(child, depth + 1, b).map_err(|e| under(k, e))
-                })
-            }
-            _ => Ok(()),
-        }
+    if order.within_limits(&LIMITS) {
+        return Ok(());
     }
-    rec(order, 1, &mut Bounds { total: 0 })
+    /// Checks the array `n` at `depth`; scalar children are checked in the loop
+    /// (no call per leaf), arrays recursively.
+    fn array<N: Node>(n: &N, depth: usize, b: &mut Bounds) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(Error::validation("", format!("nested deeper than {MAX_DEPTH} levels")));
+        }
+        if n.len() > MAX_ELEMENTS {
+            return Err(Error::validation("", format!("more than {MAX_ELEMENTS} elements")));
+        }
+        n.for_each(|k, child| {
+            if let Key::Str(s) = k {
+                check_string(s.len(), b).map_err(|e| under(k, e))?;
+            }
+            match child.scalar() {
+                Scalar::Str(s) => check_string(s.len(), b).map_err(|e| under(k, e)),
+                Scalar::Array => array(child, depth + 1, b).map_err(|e| under(k, e)),
+                _ => Ok(()),
+            }
+        })
+    }
+    let mut b = Bounds { total: 0 };
+    match order.scalar() {
+        Scalar::Array => array(order, 1, &mut b),
+        Scalar::Str(s) => check_string(s.len(), &mut b),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -1020,10 +1153,35 @@ mod tests {
     #[test]
     fn decimals() {
         for ok in ["0", "108", "-5", "13.45", "0.946125"] {
-            assert!(is_decimal(ok), "{ok}");
+            assert!(is_decimal(ok.as_bytes()), "{ok}");
         }
         for bad in ["", "-", "1.", ".5", "1e5", "1,5", " 1", "abc"] {
-            assert!(!is_decimal(bad), "{bad}");
+            assert!(!is_decimal(bad.as_bytes()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn byte_classes_match_their_definitions() {
+        for b in 0u8..=255 {
+            let f = Facts::of(&[b]);
+            assert_eq!(f.digits, usize::from(b.is_ascii_digit()), "{b}");
+            assert_eq!(f.escape, b < 0x20 || b == b'"' || b == b'\\', "{b}");
+            assert_eq!(f.ascii, b.is_ascii(), "{b}");
+            if b.is_ascii() {
+                assert_eq!(f.control, has_control(&char::from(b).to_string()), "{b}");
+            }
+        }
+        let f = Facts::of("4111 1111 1111 1111 \"x\" é".as_bytes());
+        assert_eq!((f.digits, f.escape, f.ascii, f.control), (16, true, false, false));
+    }
+
+    #[test]
+    fn fast_string_writer_writes_what_serde_json_writes() {
+        let policy = Policy::compile(None, "t.toml", "destinations.x.policy").unwrap();
+        for s in ["", "plain", "quote \" here", "back\\slash", "tab\tnew\nline", "\u{1}", "日本語 ✓", "/slash/"] {
+            let mut e = Emit { policy: &policy, pepper: None, granted: &[], idx: [0; MAX_DEPTH + 1], depth: 0, buf: Vec::new() };
+            e.str(s).unwrap();
+            assert_eq!(e.buf, serde_json::to_vec(s).unwrap(), "{s:?}");
         }
     }
 }
