@@ -64,6 +64,19 @@ namespace {
     function secure_forward_policy(string $destination = "default"): array {}
 
     /**
+     * Checks that a destination's credentials are usable now: loads its key, or obtains an
+     * OAuth2 access token (from the in-process cache, the outbox database, or the token endpoint).
+     *
+     * @return array{auth: string, credential: bool, token_host?: string, client_id?: string, token_fingerprint?: string, token_expires_in_s?: int}
+     *         Facts only: never a key, client secret or token.
+     * @throws SecureForward\ConfigException Unknown destination, unusable key or client secret file.
+     * @throws SecureForward\RejectedException The token endpoint refused the client credentials
+     *         (the message names its host and the OAuth `error` code, e.g. `invalid_client`).
+     * @throws SecureForward\TransportException The token endpoint could not be reached or failed.
+     */
+    function secure_forward_auth_check(string $destination = "default"): array {}
+
+    /**
      * Verifies an inbound webhook against `[webhooks.SOURCE]` and returns its decoded
      * JSON body. Standard Webhooks (`webhook-id`, `webhook-timestamp`,
      * `webhook-signature`; `svix-*` accepted) with a replay check, or WooCommerce's

@@ -6,6 +6,7 @@
 //! parent crate only converts arguments and maps [`Error`] to exceptions.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod forward;

@@ -29,7 +29,7 @@
 //! at once; its metadata (ids, attempts, status, times) is kept for status and
 //! audit, and pruned after [`DELIVERED_RETENTION_MS`].
 //!
-//! # Schema (`user_version` 1)
+//! # Schema (`user_version` 2; 2 added `limits` and `tokens`, see [`shared`])
 //! `events(id PK = event id = Idempotency-Key, destination, order_id, event,
 //! state ∈ queued|delivered|dead|undecryptable, key_id, payload (NULL once
 //! delivered), attempts, created_at_ms, next_at_ms, updated_at_ms, lease_owner,
@@ -62,6 +62,7 @@
 //! keeps the event queued on the schedule without touching the circuit, since
 //! the operator can fix it.
 pub mod keys;
+pub mod shared;
 
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
@@ -104,7 +105,7 @@ const NO_DESTINATION_DELAY_MS: i64 = 3_600_000;
 const RECENT_MS: i64 = 86_400_000;
 
 /// `PRAGMA user_version` of the schema below.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     id              TEXT PRIMARY KEY,
@@ -136,7 +137,21 @@ CREATE TABLE IF NOT EXISTS circuits (
     last_error      TEXT,
     last_error_ms   INTEGER
 );
-PRAGMA user_version = 1;
+CREATE TABLE IF NOT EXISTS limits (
+    destination     TEXT PRIMARY KEY,
+    tokens          REAL,
+    updated_ms      INTEGER,
+    paused_until_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    cache_key       TEXT PRIMARY KEY,
+    key_id          TEXT NOT NULL,
+    blob            BLOB NOT NULL,
+    token_fp        TEXT NOT NULL,
+    refresh_at_ms   INTEGER NOT NULL,
+    expires_at_ms   INTEGER NOT NULL
+);
+PRAGMA user_version = 2;
 ";
 
 // ---------------------------------------------------------------------------
@@ -518,11 +533,22 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
         } else {
             let mut circuit = load_circuit(&tx, &path, &dest.name)?;
             let before = circuit;
-            let admitted = circuit.admit(now, lease);
-            if circuit != before {
-                store_circuit(&tx, &path, &dest.name, &circuit)?;
+            if !circuit.admit(now, lease) {
+                (false, "circuit open")
+            } else {
+                // Checkout never waits: no token (or a paused destination) means
+                // the event stays queued for flush, which paces itself.
+                match shared::admit(&tx, &path, dest, now)? {
+                    shared::Admission::Go => {
+                        if circuit != before {
+                            store_circuit(&tx, &path, &dest.name, &circuit)?;
+                        }
+                        (true, "")
+                    }
+                    shared::Admission::Wait { paused: false, .. } => (false, "rate limited"),
+                    shared::Admission::Wait { paused: true, .. } => (false, "destination paused (Retry-After or rate-limit headers)"),
+                }
             }
-            (admitted, "circuit open")
         };
         let (lease_owner, lease_until) = if inline { (Some(owner.as_str()), Some(now.saturating_add(lease))) } else { (None, None) };
         tx.execute(
@@ -542,7 +568,7 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
     if !inline {
         return Ok(Receipt { event_id: id, status: "queued", http_status: None, attempts: 0, reason: Some(why.to_owned()) });
     }
-    let outcome = forward::attempt(dest, &id, event, &prepared.body, &[]);
+    let outcome = forward::attempt_with(dest, Some(outbox), &id, event, &prepared.body, &[]);
     let recorded = with_db(outbox, |db| record(db, &outbox.retry_schedule, &id, &dest.name, &outcome));
     match recorded {
         Ok((receipt, _)) => Ok(receipt),
@@ -570,12 +596,15 @@ pub fn submit_order<N: crate::node::Node>(config: &Config, destination: &str, or
     if let Some(key) = &dest.key {
         key.load()?;
     }
+    if let crate::auth::AuthMode::OAuth2(o) = &dest.auth {
+        crate::secret::load_file_cached(&o.client_secret_file)?;
+    }
     submit(config, dest, &prepared, event)
 }
 
 fn outcome_status(o: &Outcome) -> Option<u16> {
     match o {
-        Outcome::Delivered { status } => Some(*status),
+        Outcome::Delivered { status, .. } => Some(*status),
         Outcome::Retry { status, .. } | Outcome::Dead { status, .. } => *status,
     }
 }
@@ -596,6 +625,7 @@ fn record(db: &mut Db, schedule: &[u64], id: &str, destination: &str, outcome: &
     let err = sql_error(&path);
     let tx = db.immediate()?;
     let now = now_ms();
+    shared::note_outcome(&tx, &path, destination, outcome, now)?;
     let attempts: Option<u32> = tx
         .query_row("SELECT attempts FROM events WHERE id = ?1 AND state = 'queued'", [id], |r| r.get(0))
         .optional()
@@ -614,7 +644,7 @@ fn record(db: &mut Db, schedule: &[u64], id: &str, destination: &str, outcome: &
     let mut circuit = load_circuit(&tx, &path, destination)?;
     let mut success = false;
     let (state, status, reason, recorded) = match outcome {
-        Outcome::Delivered { status } => {
+        Outcome::Delivered { status, .. } => {
             tx.execute(
                 "UPDATE events SET state = 'delivered', payload = NULL, attempts = ?2, http_status = ?3, reason = NULL,
                         delivered_at_ms = ?4, updated_at_ms = ?4, lease_owner = NULL, lease_until_ms = NULL WHERE id = ?1",
@@ -719,9 +749,13 @@ impl FlushCounts {
 enum Claim {
     Ready { rowid: i64, id: String, dest: Arc<Destination>, event: String, body: Zeroizing<Vec<u8>> },
     Skipped,
+    /// The destination's bucket is empty or it is paused: not before `until_ms`.
+    Limited { destination: String, until_ms: i64 },
 }
 
-fn claim(db: &mut Db, config: &Config, tried: &HashSet<i64>, owner: &str) -> Result<Option<Claim>> {
+/// Claims the next due event, skipping destinations in `blocked` (rate-limited
+/// or paused for the rest of this pass).
+fn claim(db: &mut Db, config: &Config, tried: &HashSet<i64>, owner: &str, blocked: &BTreeMap<String, i64>) -> Result<Option<Claim>> {
     let ring = db.keyring(&config.outbox.key_file)?;
     let path = db.path.clone();
     let err = sql_error(&path);
@@ -735,11 +769,12 @@ fn claim(db: &mut Db, config: &Config, tried: &HashSet<i64>, owner: &str) -> Res
             .prepare_cached(
                 "SELECT rowid, id, destination, order_id, event, key_id, payload FROM events
                  WHERE state = 'queued' AND next_at_ms <= ?1 AND (lease_until_ms IS NULL OR lease_until_ms <= ?1)
+                   AND destination NOT IN (SELECT value FROM json_each(?3))
                  ORDER BY next_at_ms, created_at_ms LIMIT ?2",
             )
             .map_err(&err)?;
         let rows = stmt
-            .query_map(params![now, tried.len().saturating_add(1)], |r| {
+            .query_map(params![now, tried.len().saturating_add(1), Value::from(blocked.keys().cloned().collect::<Vec<String>>()).to_string()], |r| {
                 let text = |i: usize| r.get::<_, Option<String>>(i).ok().flatten();
                 Ok((r.get(0)?, text(1), text(2), text(3), text(4), text(5), r.get::<_, Option<Vec<u8>>>(6).ok().flatten()))
             })
@@ -790,6 +825,10 @@ fn claim(db: &mut Db, config: &Config, tried: &HashSet<i64>, owner: &str) -> Res
         tx.commit().map_err(&err)?;
         return Ok(Some(Claim::Skipped));
     };
+    if let shared::Admission::Wait { until_ms, .. } = shared::admit(&tx, &path, dest, now)? {
+        tx.commit().map_err(&err)?;
+        return Ok(Some(Claim::Limited { destination, until_ms }));
+    }
     tx.execute(
         "UPDATE events SET lease_owner = ?2, lease_until_ms = ?3 WHERE id = ?1",
         params![id, owner, now.saturating_add(lease_ms(dest))],
@@ -809,15 +848,31 @@ pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
     let mut tried = HashSet::new();
     let mut counts = FlushCounts::default();
     let mut handled: u32 = 0;
+    // Destinations without a token (or paused) → when to look at them again.
+    let mut blocked: BTreeMap<String, i64> = BTreeMap::new();
     while handled < max && started.elapsed() < budget {
-        let Some(claimed) = with_db(&config.outbox, |db| claim(db, config, &tried, &owner))? else {
-            break;
+        let now = now_ms();
+        blocked.retain(|_, until| *until > now);
+        let Some(claimed) = with_db(&config.outbox, |db| claim(db, config, &tried, &owner, &blocked))? else {
+            // Nothing else to do: pace ourselves until the earliest blocked
+            // destination may go again, within the time budget.
+            let Some(until) = blocked.values().min().copied() else { break };
+            let wait = Duration::from_millis(u64::try_from(until.saturating_sub(now_ms()).max(1)).unwrap_or(1));
+            if started.elapsed().saturating_add(wait) > budget {
+                break;
+            }
+            std::thread::sleep(wait);
+            continue;
         };
+        if let Claim::Limited { destination, until_ms } = claimed {
+            blocked.insert(destination, until_ms);
+            continue;
+        }
         handled = handled.saturating_add(1);
         match claimed {
-            Claim::Skipped => counts.skipped = counts.skipped.saturating_add(1),
+            Claim::Skipped | Claim::Limited { .. } => counts.skipped = counts.skipped.saturating_add(1),
             Claim::Ready { rowid, id, dest, event, body } => {
-                let outcome = forward::attempt(&dest, &id, &event, &body, &[]);
+                let outcome = forward::attempt_with(&dest, Some(&config.outbox), &id, &event, &body, &[]);
                 drop(body);
                 let (_, recorded) =
                     with_db(&config.outbox, |db| record(db, &config.outbox.retry_schedule, &id, &dest.name, &outcome))?;
