@@ -44,7 +44,7 @@ namespace {
 
     /**
      * Outbox totals at the top level (`queued`, `dead`, `delivered` (last 24 h),
-     * `oldest_queued_age_s`, `last_success_at`, `last_error`, `circuit`) and the same
+     * `oldest_queued_age_s`, `last_success_at`, `last_error`, `circuit`, `paused_until`) and the same
      * per destination under `destinations`. Facts only: never a key or order data.
      */
     function secure_forward_status(): array {}

@@ -8,6 +8,7 @@ so tests can check exactly what left the store) and answers as the path says:
   /status/NNN               that status
   /seq/S1,S2,...            the n-th request to this exact path gets S_n (the last repeats);
                             an entry like 429r2 adds "Retry-After: 2"
+  /ratelimit/R              200 with X-RateLimit-Remaining: R-1-n (n-th request, floor 0), X-RateLimit-Reset: 1
   /redirect                 302 to https://other.invalid/ (must never be followed)
   /slow/MS                  sleeps MS milliseconds, then 200
   /stall                    reads the request, never answers
@@ -158,6 +159,9 @@ class Handler(BaseHTTPRequestHandler):
                 item, ra = item.split("r", 1)
                 headers.append(("Retry-After", ra))
             return self.reply(int(item), headers=headers)
+        if kind == "ratelimit" and len(parts) > 1:
+            left = max(0, int(parts[1]) - 1 - n)
+            return self.reply(200, headers=[("X-RateLimit-Remaining", str(left)), ("X-RateLimit-Reset", "1")])
         if kind == "redirect":
             return self.reply(302, b"", [("Location", "https://other.invalid/steal")])
         if kind == "slow" and len(parts) > 1:

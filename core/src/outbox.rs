@@ -911,6 +911,7 @@ struct DestStatus {
     last_success_ms: Option<i64>,
     last_error: Option<(i64, String)>,
     circuit: Option<CircuitState>,
+    paused_until_ms: Option<i64>,
 }
 
 impl DestStatus {
@@ -925,6 +926,7 @@ impl DestStatus {
             "last_error": self.last_error.as_ref().map(|(_, e)| e.as_str()),
             "last_error_at": self.last_error.as_ref().map(|(t, _)| t / 1000),
             "circuit": self.circuit.unwrap_or(CircuitState::Closed).as_str(),
+            "paused_until": self.paused_until_ms.map(|t| t / 1000),
         })
     }
 
@@ -939,6 +941,7 @@ impl DestStatus {
             self.last_error.clone_from(&o.last_error);
         }
         self.circuit = self.circuit.max(o.circuit);
+        self.paused_until_ms = self.paused_until_ms.max(o.paused_until_ms);
     }
 }
 
@@ -952,7 +955,8 @@ fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 /// The outbox at a glance: totals (`queued`, `dead`, `undecryptable`, `delivered`
 /// in the last 24 h, `oldest_queued_age_s`, `last_success_at` in unix seconds,
 /// `last_error` (the most recent failure's short reason, kept after a success) and
-/// `last_error_at`, worst `circuit`) and the same per destination under
+/// `last_error_at`, worst `circuit`, `paused_until` (unix seconds, while a
+/// `Retry-After` or rate-limit headers pause it)) and the same per destination under
 /// `destinations`. No payload, key or customer value appears.
 pub fn status(config: &Config) -> Result<Value> {
     let now = now_ms();
@@ -1007,6 +1011,15 @@ pub fn status(config: &Config) -> Result<Value> {
             s.circuit = Some(c.state(now));
             s.last_success_ms = last_success;
             s.last_error = last_error;
+        }
+        let mut stmt = db
+            .conn
+            .prepare_cached("SELECT destination, paused_until_ms FROM limits WHERE paused_until_ms > ?1")
+            .map_err(&err)?;
+        let rows = stmt.query_map([now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(&err)?;
+        for row in rows {
+            let (dest, until) = row.map_err(&err)?;
+            per.entry(dest).or_default().paused_until_ms = Some(until);
         }
         Ok(())
     })?;
