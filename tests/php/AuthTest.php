@@ -189,6 +189,22 @@ final class AuthTest extends SecureForwardTestCase
         }
     }
 
+    public function testLooseClientSecretFileIsRefusedBeforeAnythingIsStored(): void
+    {
+        $loose = self::dir() . '/loose-client.secret';
+        copy(self::dir() . '/client.secret', $loose);
+        chmod($loose, 0644);
+        $cfg = self::writeConfig('oauthloose', "[destinations.default]\nurl = \"https://localhost:" . self::port() . "/bearer/loose\"\n"
+            . "ca_file = \"" . self::dir() . "/ca/ca.pem\"\nauth = \"oauth2\"\ntoken_url = \"https://localhost:" . self::port() . "/oauth/token?tag=loose\"\n"
+            . "client_id = \"sf-test-client\"\nclient_secret_file = \"$loose\"\n[outbox]\npath = \"" . self::dir() . "/loose-outbox.sqlite\"\n");
+        $before = count(self::received());
+        [, $out] = self::runPhp('try { secure_forward_order(["id" => 7, "total" => "1"]); echo "SENT"; } catch (SecureForward\Exception $e) { echo get_class($e), "|", $e->getMessage(); }', $cfg);
+        self::assertStringStartsWith('SecureForward\ConfigException|', $out);
+        self::assertStringContainsString("$loose: secret file is readable by group or others", $out);
+        self::assertStringNotContainsString(self::clientSecret(), $out);
+        self::assertCount(0, self::receivedSince($before), 'no token request with a loose secret file');
+    }
+
     public function testNoTokenOrSecretInAnyOutput(): void
     {
         $outputs = [];
