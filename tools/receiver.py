@@ -14,7 +14,7 @@ so tests can check exactly what left the store) and answers as the path says:
   /stall                    reads the request, never answers
   /big                      200 with a 64 MiB body
   /reset                    closes the connection without answering
-  /oauth/token?ttl=S&tag=T  OAuth2 client-credentials token endpoint (needs --oauth-client-id and
+  /oauth/token?ttl=S&tag=T[&delay_ms=D]  OAuth2 client-credentials token endpoint (answers after D ms) (needs --oauth-client-id and
                             --oauth-secret-file): client auth by HTTP Basic or in the form body;
                             issues a random Bearer token valid S seconds (default 300), remembered
                             under tag T; bad credentials → 401 {"error":"invalid_client"}. The log
@@ -127,6 +127,7 @@ class Handler(BaseHTTPRequestHandler):
             ok = oauth_client_ok(self.headers, form) and form.get("grant_type") == ["client_credentials"]
             entry["issued"] = ok
             entry["form_keys"] = sorted(form.keys())
+            time.sleep(int((query.get("delay_ms") or ["0"])[0]) / 1000.0)
             if ok:
                 ttl = int((query.get("ttl") or ["300"])[0])
                 token = "tok_" + secrets.token_urlsafe(24)

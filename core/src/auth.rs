@@ -21,7 +21,9 @@
 //! `min(60 s, 10 % of expires_in)` of its life remains, and once when the
 //! destination answers 401 (the event is then retried once with the new token
 //! before the 401 counts as a rejection). Two workers meeting an expired token at
-//! the same instant may each fetch one; both are valid.
+//! the same instant do not both fetch one: the first claims the fetch in the
+//! database (`token_fetches`) and the others wait for its token (at most the
+//! destination's timeout), then fetch their own only if none came.
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -38,6 +40,8 @@ use crate::secret::Secret;
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(300);
 /// Longest lifetime a token is cached for, whatever `expires_in` says.
 pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(86_400);
+/// How often a worker waiting for another's token fetch looks for it.
+const FETCH_POLL: Duration = Duration::from_millis(20);
 /// At most this much before expiry a token is refreshed (see [`refresh_margin`]).
 pub const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
@@ -347,19 +351,50 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
             None => {}
         }
     }
+    let shared_usable = |store: &OutboxConfig| -> Result<Option<Credential>> {
+        match crate::outbox::shared::token_load(store, &key)? {
+            Some(t) if usable(&t, now_ms()) => {
+                let cred = as_credential(&t);
+                local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.clone(), t);
+                Ok(Some(cred))
+            }
+            _ => Ok(None),
+        }
+    };
+    let mut claimed = false;
     if let Some(store) = store {
         if let Some(stale) = stale {
             crate::outbox::shared::token_forget(store, &key, stale)?;
         }
-        if let Some(t) = crate::outbox::shared::token_load(store, &key)? {
-            if usable(&t, now) {
-                let cred = as_credential(&t);
-                local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, t);
-                return Ok(cred);
+        if let Some(cred) = shared_usable(store)? {
+            return Ok(cred);
+        }
+        // Single flight: while another worker fetches, wait for its token (at
+        // most one request timeout), then fetch ourselves only if none came.
+        let lease = dest.timeout.saturating_add(Duration::from_secs(1));
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        claimed = crate::outbox::shared::token_fetch_begin(store, &key, lease_ms)?;
+        if !claimed {
+            let deadline = std::time::Instant::now() + lease;
+            while std::time::Instant::now() < deadline {
+                std::thread::sleep(FETCH_POLL);
+                if let Some(cred) = shared_usable(store)? {
+                    return Ok(cred);
+                }
+                if !crate::outbox::shared::token_fetch_pending(store, &key)? {
+                    break;
+                }
             }
+            claimed = crate::outbox::shared::token_fetch_begin(store, &key, lease_ms)?;
         }
     }
-    let (bare, expires_in) = fetch(dest, o, &secret)?;
+    let fetched = fetch(dest, o, &secret);
+    if let (Some(store), true) = (store, claimed) {
+        if fetched.is_err() {
+            let _ = crate::outbox::shared::token_fetch_end(store, &key);
+        }
+    }
+    let (bare, expires_in) = fetched?;
     let now = now_ms();
     let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     let t = Token {
@@ -372,6 +407,9 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
         // Sharing is an optimisation: a store that cannot be written only means
         // other workers fetch their own token.
         let _ = crate::outbox::shared::token_save(store, &key, &bare, &t);
+        if claimed {
+            let _ = crate::outbox::shared::token_fetch_end(store, &key);
+        }
     }
     let cred = as_credential(&t);
     local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, t);

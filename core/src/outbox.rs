@@ -29,7 +29,7 @@
 //! at once; its metadata (ids, attempts, status, times) is kept for status and
 //! audit, and pruned after [`DELIVERED_RETENTION_MS`].
 //!
-//! # Schema (`user_version` 2; 2 added `limits` and `tokens`, see [`shared`])
+//! # Schema (`user_version` 2; 2 added `limits`, `tokens` and `token_fetches`, see [`shared`])
 //! `events(id PK = event id = Idempotency-Key, destination, order_id, event,
 //! state ∈ queued|delivered|dead|undecryptable, key_id, payload (NULL once
 //! delivered), attempts, created_at_ms, next_at_ms, updated_at_ms, lease_owner,
@@ -150,6 +150,11 @@ CREATE TABLE IF NOT EXISTS tokens (
     token_fp        TEXT NOT NULL,
     refresh_at_ms   INTEGER NOT NULL,
     expires_at_ms   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS token_fetches (
+    cache_key       TEXT PRIMARY KEY,
+    owner           TEXT NOT NULL,
+    until_ms        INTEGER NOT NULL
 );
 PRAGMA user_version = 2;
 ";

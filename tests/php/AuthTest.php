@@ -82,6 +82,22 @@ final class AuthTest extends SecureForwardTestCase
         self::assertSame(['grant_type', 'scope'], $token['form_keys']);
     }
 
+    public function testWorkersStartingTogetherShareOneTokenFetch(): void
+    {
+        // The token endpoint takes 500 ms: four workers all miss the cache at once.
+        $before = count(self::received());
+        $codes = [];
+        for ($i = 0; $i < 4; $i++) {
+            $o = base64_encode(json_encode(self::freshOrder()));
+            $codes[] = "\$r = secure_forward_order(json_decode(base64_decode('$o'), true), 'oauthherd'); echo \$r['status'];";
+        }
+        foreach (self::runPhpParallel($codes, self::mainConfig()) as [$exit, $out, $err]) {
+            self::assertSame([0, 'delivered'], [$exit, $out], $err);
+        }
+        self::assertSame(1, self::issued('herd', $before), 'one worker fetched, the others waited for its token');
+        self::assertCount(4, self::to('/bearer/herd', $before));
+    }
+
     public function testClientSecretPostSendsCredentialsInTheBody(): void
     {
         $before = count(self::received());

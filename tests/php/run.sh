@@ -51,6 +51,7 @@ dest() { # name url [extra lines]
   oauth oauth401 /status/401 always401
   oauth oauthpost /bearer/post post 300 "$work/client.secret" 'token_auth = "client_secret_post"'
   oauth oauthbad /bearer/bad bad 300 "$work/bad-client.secret"
+  oauth oauthherd /bearer/herd 'herd&delay_ms=500' 300
   dest limited "https://localhost:$port/ok/limited" 'rate_limit = { requests = 50, per_s = 1 }'
   dest pausing "https://localhost:$port/seq/200,200,200,200,200,429r2,200"
   printf '[webhooks.default]\nsecret_file = "%s"\ntolerance_s = 300\n\n' "$work/signing.secrets"

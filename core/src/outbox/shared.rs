@@ -16,11 +16,14 @@
 //! `tokens(cache_key PK, key_id, blob, token_fp, refresh_at_ms, expires_at_ms)`:
 //! the token sealed like a payload (ChaCha20-Poly1305 with the outbox key, the
 //! cache key as associated data). Never in plaintext on disk.
+//! `token_fetches(cache_key PK, owner, until_ms)`: single flight — while one
+//! process fetches a token, the others wait for it (at most `until_ms`) instead
+//! of each asking the token endpoint.
 use std::path::Path;
 
 use rusqlite::{params, OptionalExtension as _, Transaction};
 
-use super::{now_ms, sql_error, with_db, Config, Destination, OutboxConfig, Result, MAX_RETRY_AFTER};
+use super::{lease_owner, now_ms, sql_error, with_db, Config, Destination, OutboxConfig, Result, MAX_RETRY_AFTER};
 use crate::auth::Token;
 use crate::secret::Secret;
 
@@ -175,6 +178,46 @@ pub fn token_forget(cfg: &OutboxConfig, cache_key: &str, fp: &str) -> Result<()>
     with_db(cfg, |db| {
         db.conn
             .execute("DELETE FROM tokens WHERE cache_key = ?1 AND token_fp = ?2", params![cache_key, fp])
+            .map_err(sql_error(&db.path))?;
+        Ok(())
+    })
+}
+
+/// Claims the right to fetch the token under `cache_key` for `lease_ms`.
+/// `false` when another process holds an unexpired claim (wait for its token).
+pub fn token_fetch_begin(cfg: &OutboxConfig, cache_key: &str, lease_ms: i64) -> Result<bool> {
+    with_db(cfg, |db| {
+        let now = now_ms();
+        let n = db
+            .conn
+            .execute(
+                "INSERT INTO token_fetches (cache_key, owner, until_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(cache_key) DO UPDATE SET owner = ?2, until_ms = ?3 WHERE until_ms <= ?4",
+                params![cache_key, lease_owner(), now.saturating_add(lease_ms), now],
+            )
+            .map_err(sql_error(&db.path))?;
+        Ok(n > 0)
+    })
+}
+
+/// Whether another process is still fetching the token under `cache_key`.
+pub fn token_fetch_pending(cfg: &OutboxConfig, cache_key: &str) -> Result<bool> {
+    with_db(cfg, |db| {
+        db.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM token_fetches WHERE cache_key = ?1 AND until_ms > ?2)",
+                params![cache_key, now_ms()],
+                |r| r.get(0),
+            )
+            .map_err(sql_error(&db.path))
+    })
+}
+
+/// Releases this process's claim on fetching the token under `cache_key`.
+pub fn token_fetch_end(cfg: &OutboxConfig, cache_key: &str) -> Result<()> {
+    with_db(cfg, |db| {
+        db.conn
+            .execute("DELETE FROM token_fetches WHERE cache_key = ?1 AND owner = ?2", params![cache_key, lease_owner()])
             .map_err(sql_error(&db.path))?;
         Ok(())
     })
