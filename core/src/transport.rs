@@ -205,13 +205,13 @@ pub fn post_token(
     }
     let mut resp = req.send(form.expose()).map_err(|e| transport_error(host, &e))?;
     let status = resp.status().as_u16();
-    let body = resp
-        .body_mut()
-        .with_config()
-        .limit(RESPONSE_CAP)
-        .read_to_vec()
-        .map_err(|e| transport_error(host, &e))?;
-    Ok((status, zeroize::Zeroizing::new(body)))
+    // Read into a buffer that never reallocates (no stray copy of a token is
+    // left behind) and is zeroized on drop.
+    let cap = usize::try_from(RESPONSE_CAP).unwrap_or(usize::MAX);
+    let mut body = zeroize::Zeroizing::new(Vec::with_capacity(cap.saturating_add(1)));
+    let mut reader = resp.body_mut().with_config().limit(RESPONSE_CAP).reader();
+    std::io::Read::read_to_end(&mut reader, &mut body).map_err(|e| transport_error(host, &ureq::Error::Io(e)))?;
+    Ok((status, body))
 }
 
 /// A short, value-free reason for a ureq error.
