@@ -446,7 +446,13 @@ fn aad(id: &str, destination: &str, event: &str, order_id: &str) -> Vec<u8> {
 }
 
 fn lease_ms(dest: &Destination) -> i64 {
-    i64::try_from(dest.timeout.as_millis()).unwrap_or(i64::MAX).saturating_add(LEASE_MARGIN_MS)
+    // An OAuth2 attempt may make up to four requests (token, send, token after
+    // a 401, resend), each bounded by the destination's timeout.
+    let requests = if matches!(dest.auth, crate::auth::AuthMode::OAuth2(_)) { 4 } else { 1 };
+    i64::try_from(dest.timeout.as_millis())
+        .unwrap_or(i64::MAX)
+        .saturating_mul(requests)
+        .saturating_add(LEASE_MARGIN_MS)
 }
 
 fn lease_owner() -> String {
