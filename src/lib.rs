@@ -177,6 +177,22 @@ pub fn secure_forward_policy(destination: String) -> PhpResult<ext_php_rs::boxed
     json_array(&value)
 }
 
+/// Checks that a destination's credentials are usable now: loads its key, or
+/// obtains an OAuth2 access token (cached, shared, or from the token endpoint).
+/// Returns facts only (`auth`, `credential`, `token_host`, `client_id`,
+/// `token_fingerprint`, `token_expires_in_s`), never a secret or token.
+#[php_function]
+#[php(defaults(destination = "\"default\""))]
+pub fn secure_forward_auth_check(destination: String) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
+    let value = load_config()
+        .and_then(|cfg| {
+            let dest = cfg.destination(&destination)?;
+            secure_forward_core::auth::check(dest, Some(&cfg.outbox))
+        })
+        .map_err(|e| errors::to_php(&e))?;
+    json_array(&value)
+}
+
 /// Verifies an inbound webhook (Standard Webhooks / Svix, or WooCommerce) against
 /// `[webhooks.SOURCE]` and returns its decoded JSON body.
 #[php_function]
@@ -219,4 +235,5 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .function(wrap_function!(secure_forward_requeue))
         .function(wrap_function!(secure_forward_purge))
         .function(wrap_function!(secure_forward_policy))
+        .function(wrap_function!(secure_forward_auth_check))
 }

@@ -48,7 +48,8 @@ namespace {
     /**
      * Outbox totals at the top level (`queued`, `dead`, `undecryptable`, `delivered`
      * (last 24 h), `oldest_queued_age_s`, `last_success_at`, `last_error`,
-     * `last_error_at`, `circuit`) and the same per destination under `destinations`,
+     * `last_error_at`, `circuit`, `paused_until` (Unix seconds while a `Retry-After` or rate-limit
+     * header pauses the destination, else null)) and the same per destination under `destinations`,
      * where each destination also has:
      * - `key_fp`: first 12 hex of SHA-256 of its API key (null without a key or when unreadable);
      * - `key_source` (`file`, `env` or null) and `key_path` (file path or variable name);
@@ -58,10 +59,10 @@ namespace {
      * Facts only: never a key, a secret or order data; `last_error` is redacted.
      *
      * @return array{queued: int, dead: int, undecryptable: int, delivered: int, oldest_queued_age_s: ?int,
-     *     last_success_at: ?int, last_error: ?string, last_error_at: ?int, circuit: string,
+     *     last_success_at: ?int, last_error: ?string, last_error_at: ?int, circuit: string, paused_until: ?int,
      *     destinations: array<string, array{queued: int, dead: int, undecryptable: int, delivered: int,
      *         oldest_queued_age_s: ?int, last_success_at: ?int, last_error: ?string, last_error_at: ?int,
-     *         circuit: string, attempts: list<array{ts: string, outcome: string, http_status: ?int, latency_ms: ?int}>,
+     *         circuit: string, paused_until: ?int, attempts: list<array{ts: string, outcome: string, http_status: ?int, latency_ms: ?int}>,
      *         key_fp: ?string, key_source: ?string, key_path: ?string, signing_fp: list<string>|null}>}
      */
     function secure_forward_status(): array {}
@@ -79,6 +80,19 @@ namespace {
 
     /** The effective policy of a destination: fields, output names, transforms — never the pepper. */
     function secure_forward_policy(string $destination = "default"): array {}
+
+    /**
+     * Checks that a destination's credentials are usable now: loads its key, or obtains an
+     * OAuth2 access token (from the in-process cache, the outbox database, or the token endpoint).
+     *
+     * @return array{auth: string, credential: bool, token_host?: string, client_id?: string, token_fingerprint?: string, token_expires_in_s?: int}
+     *         Facts only: never a key, client secret or token.
+     * @throws SecureForward\ConfigException Unknown destination, unusable key or client secret file.
+     * @throws SecureForward\RejectedException The token endpoint refused the client credentials
+     *         (the message names its host and the OAuth `error` code, e.g. `invalid_client`).
+     * @throws SecureForward\TransportException The token endpoint could not be reached or failed.
+     */
+    function secure_forward_auth_check(string $destination = "default"): array {}
 
     /**
      * Verifies an inbound webhook against `[webhooks.SOURCE]` and returns its decoded

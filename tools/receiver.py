@@ -8,17 +8,29 @@ so tests can check exactly what left the store) and answers as the path says:
   /status/NNN               that status
   /seq/S1,S2,...            the n-th request to this exact path gets S_n (the last repeats);
                             an entry like 429r2 adds "Retry-After: 2"
+  /ratelimit/R              200 with X-RateLimit-Remaining: R-1-n (n-th request, floor 0), X-RateLimit-Reset: 1
   /redirect                 302 to https://other.invalid/ (must never be followed)
   /slow/MS                  sleeps MS milliseconds, then 200
   /stall                    reads the request, never answers
   /big                      200 with a 64 MiB body
   /reset                    closes the connection without answering
+  /oauth/token?ttl=S&tag=T[&delay_ms=D]  OAuth2 client-credentials token endpoint (answers after D ms) (needs --oauth-client-id and
+                            --oauth-secret-file): client auth by HTTP Basic or in the form body;
+                            issues a random Bearer token valid S seconds (default 300), remembered
+                            under tag T; bad credentials → 401 {"error":"invalid_client"}. The log
+                            entry gets "issued": true/false.
+  /bearer/...               200 only with "Authorization: Bearer <token>" of a token issued here,
+                            not expired and not revoked; else 401 (WWW-Authenticate: Bearer)
+  /ok/... /anything         (any other path) 200
   GET /_log                 the log so far, as a JSON list
   POST /_reset              clears log and counters
+  POST /_revoke?tag=T       revokes every token issued under tag T
 
 Usage: receiver.py --cert C --key K --log FILE [--port 0] [--port-file F]
+                   [--oauth-client-id ID --oauth-secret-file FILE]
 """
-import argparse, json, os, socket, ssl, sys, threading, time
+import argparse, base64, json, os, secrets, socket, ssl, sys, threading, time
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
@@ -26,6 +38,33 @@ COUNTERS = {}
 LOG = []
 CONN_IDS = {}
 NEXT_CONN = [0]
+TOKENS = {}  # token -> (expires_at, tag)
+OAUTH = {"id": None, "secret": None}
+
+
+def oauth_client_ok(headers, form):
+    """Client authentication: HTTP Basic (client_secret_basic) or form body (client_secret_post)."""
+    cid = csec = None
+    auth = headers.get("Authorization") or ""
+    if auth.startswith("Basic "):
+        try:
+            pair = base64.b64decode(auth[6:].strip()).decode()
+            cid, csec = (unquote_plus(x) for x in pair.split(":", 1))
+        except Exception:
+            return False
+    else:
+        cid = (form.get("client_id") or [None])[0]
+        csec = (form.get("client_secret") or [None])[0]
+    return OAUTH["id"] is not None and cid == OAUTH["id"] and csec == OAUTH["secret"]
+
+
+def bearer_ok(headers):
+    auth = headers.get("Authorization") or ""
+    if not auth.startswith("Bearer "):
+        return False
+    with LOCK:
+        known = TOKENS.get(auth[7:])
+    return known is not None and known[0] > time.time()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -64,7 +103,15 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         if self.path == "/_reset":
             with LOCK:
-                LOG.clear(); COUNTERS.clear()
+                LOG.clear(); COUNTERS.clear(); TOKENS.clear()
+            return self.reply(200)
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        if url.path == "/_revoke":
+            tag = (query.get("tag") or [""])[0]
+            with LOCK:
+                for t in [t for t, (_, g) in TOKENS.items() if g == tag]:
+                    del TOKENS[t]
             return self.reply(200)
         with LOCK:
             n = COUNTERS.get(self.path, 0)
@@ -72,15 +119,37 @@ class Handler(BaseHTTPRequestHandler):
         entry = {
             "t": time.time(), "conn": self.conn_id(), "method": "POST", "path": self.path,
             "headers": {k.lower(): v for k, v in self.headers.items()},
-            "body": body.decode("utf-8", "replace"),
+            "body": body.decode("utf-8", "replace"), "n": n,
         }
+        token_reply = None
+        if url.path == "/oauth/token":
+            form = parse_qs(body.decode("utf-8", "replace"))
+            ok = oauth_client_ok(self.headers, form) and form.get("grant_type") == ["client_credentials"]
+            entry["issued"] = ok
+            entry["form_keys"] = sorted(form.keys())
+            time.sleep(int((query.get("delay_ms") or ["0"])[0]) / 1000.0)
+            if ok:
+                ttl = int((query.get("ttl") or ["300"])[0])
+                token = "tok_" + secrets.token_urlsafe(24)
+                with LOCK:
+                    TOKENS[token] = (time.time() + ttl, (query.get("tag") or [""])[0])
+                token_reply = (200, json.dumps({"access_token": token, "token_type": "Bearer", "expires_in": ttl}).encode(), [])
+            else:
+                token_reply = (401, b'{"error":"invalid_client","error_description":"client authentication failed"}',
+                               [("WWW-Authenticate", 'Basic realm="token"')])
         with LOCK:
             LOG.append(entry)
             if self.server.log_file:
                 with open(self.server.log_file, "a") as f:
                     f.write(json.dumps(entry) + "\n")
+        if token_reply:
+            return self.reply(*token_reply)
         parts = self.path.split("?")[0].strip("/").split("/")
         kind = parts[0] if parts else ""
+        if kind == "bearer":
+            if bearer_ok(self.headers):
+                return self.reply(200)
+            return self.reply(401, b'{"error":"invalid_token"}', [("WWW-Authenticate", 'Bearer error="invalid_token"')])
         if kind == "status" and len(parts) > 1:
             return self.reply(int(parts[1]))
         if kind == "seq" and len(parts) > 1:
@@ -91,6 +160,9 @@ class Handler(BaseHTTPRequestHandler):
                 item, ra = item.split("r", 1)
                 headers.append(("Retry-After", ra))
             return self.reply(int(item), headers=headers)
+        if kind == "ratelimit" and len(parts) > 1:
+            left = max(0, int(parts[1]) - 1 - n)
+            return self.reply(200, headers=[("X-RateLimit-Remaining", str(left)), ("X-RateLimit-Reset", "1")])
         if kind == "redirect":
             return self.reply(302, b"", [("Location", "https://other.invalid/steal")])
         if kind == "slow" and len(parts) > 1:
@@ -126,7 +198,13 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
     ap.add_argument("--max-seconds", type=int, default=3600, help="stop by itself after this long")
+    ap.add_argument("--oauth-client-id")
+    ap.add_argument("--oauth-secret-file")
     a = ap.parse_args()
+    if a.oauth_client_id and a.oauth_secret_file:
+        OAUTH["id"] = a.oauth_client_id
+        with open(a.oauth_secret_file) as f:
+            OAUTH["secret"] = f.read().strip()
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     srv.daemon_threads = True
     srv.log_file = a.log

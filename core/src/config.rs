@@ -46,6 +46,14 @@ struct RawDestination {
     #[serde(default)]
     pin_sha256: Vec<String>,
     policy: Option<toml::Table>,
+    auth: Option<String>,
+    token_url: Option<String>,
+    client_id: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    scope: Option<String>,
+    audience: Option<String>,
+    token_auth: Option<String>,
+    rate_limit: Option<crate::auth::RawRateLimit>,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +122,10 @@ pub struct Destination {
     pub pin_sha256: Vec<[u8; 32]>,
     /// What leaves the store.
     pub policy: Policy,
+    /// `auth = "header" | "bearer" | "oauth2"` (see [`crate::auth`]).
+    pub auth: crate::auth::AuthMode,
+    /// `rate_limit = { requests, per_s }`, shared by all workers of the machine.
+    pub rate_limit: Option<crate::auth::RateLimit>,
 }
 
 /// How `secure_forward_order()` delivers.
@@ -237,6 +249,22 @@ impl Destination {
             return Err(Error::config(file, Some(&format!("destinations.{name}")), "destination names may only use letters, digits, '-', '_' and '.'"));
         }
         let host = https_host(&d.url).map_err(|reason| Error::config(file, Some(&key_of("url")), reason))?;
+        let auth = crate::auth::build(
+            file,
+            name,
+            crate::auth::RawAuth {
+                auth: d.auth,
+                token_url: d.token_url,
+                client_id: d.client_id,
+                client_secret_file: d.client_secret_file,
+                scope: d.scope,
+                audience: d.audience,
+                token_auth: d.token_auth,
+                has_key: d.key_file.is_some() || d.key_env.is_some(),
+                has_key_header: d.key_header.is_some(),
+            },
+        )?;
+        let rate_limit = crate::auth::build_rate_limit(file, name, d.rate_limit)?;
         let key = match (d.key_file, d.key_env) {
             (Some(_), Some(_)) => {
                 return Err(Error::config(file, Some(&key_of("key_env")), "set either key_file or key_env, not both"))
@@ -284,6 +312,8 @@ impl Destination {
             signing_secret_file: d.signing_secret_file,
             pin_sha256: pins,
             policy,
+            auth,
+            rate_limit,
         })
     }
 }

@@ -50,6 +50,8 @@ pub enum Outcome {
     Delivered {
         /// HTTP status.
         status: u16,
+        /// The destination's rate-limit headers ask to slow down: pause it this long.
+        throttle: Option<Duration>,
     },
     /// Worth retrying: 408, 429, 5xx, timeouts, connection and TLS handshake failures.
     Retry {
@@ -73,10 +75,10 @@ pub enum Outcome {
 pub fn classify(host: &str, answer: &Answer) -> Outcome {
     let status = answer.status;
     match status {
-        200..=299 => Outcome::Delivered { status },
+        200..=299 => Outcome::Delivered { status, throttle: throttle(answer) },
         408 | 425 | 429 | 500..=599 => Outcome::Retry {
             status: Some(status),
-            retry_after: answer.retry_after,
+            retry_after: answer.retry_after.or(if answer.rate_remaining == Some(0) { answer.rate_reset } else { None }),
             error: Error::Transport {
                 host: host.to_owned(),
                 reason: match status {
@@ -109,13 +111,60 @@ pub fn classify(host: &str, answer: &Answer) -> Outcome {
     }
 }
 
+/// Below this many remaining requests (`X-RateLimit-Remaining` /
+/// `RateLimit-Remaining`) with a known reset, requests are spread evenly over
+/// the rest of the window.
+pub const LOW_REMAINING: u64 = 10;
+
+/// How long the destination's own rate-limit headers ask us to hold off after a
+/// successful request: until the reset when nothing remains (1 s when the reset
+/// is unknown), `reset / (remaining + 1)` when few requests remain.
+pub fn throttle(answer: &Answer) -> Option<Duration> {
+    match (answer.rate_remaining?, answer.rate_reset) {
+        (0, reset) => Some(reset.unwrap_or(Duration::from_secs(1))),
+        (r, Some(reset)) if r < LOW_REMAINING => {
+            let steps = u32::try_from(r.saturating_add(1)).unwrap_or(u32::MAX);
+            Some(reset / steps).filter(|d| !d.is_zero())
+        }
+        _ => None,
+    }
+}
+
+/// How long an outcome asks to pause the whole destination: `Retry-After` on a
+/// 429 or 503, or the throttle of a success.
+pub fn pause_hint(outcome: &Outcome) -> Option<Duration> {
+    match outcome {
+        Outcome::Retry { status: Some(429 | 503), retry_after, .. } => *retry_after,
+        Outcome::Delivered { throttle, .. } => *throttle,
+        _ => None,
+    }
+}
+
 /// One delivery attempt of a prepared body (key loaded here, at send time).
 /// With `signing_secret_file`, the request also carries the Standard Webhooks
 /// `webhook-id` (= `event_id`), `webhook-timestamp` (now) and `webhook-signature`.
+/// OAuth2 tokens are cached in-process only; see [`attempt_with`].
 pub fn attempt(dest: &Destination, event_id: &str, event: &str, body: &[u8], extra: &[(&str, &str)]) -> Outcome {
-    let key = match dest.key.as_ref().map(crate::secret::SecretSource::load).transpose() {
-        Ok(k) => k,
-        Err(error) => return Outcome::Dead { status: None, error },
+    attempt_with(dest, None, event_id, event, body, extra)
+}
+
+/// [`attempt`], sharing OAuth2 tokens through the outbox database of `store`.
+/// A 401 answered to an OAuth2 token fetches a new token once and resends once.
+/// A token endpoint failure is retryable (the operator can fix the client
+/// credentials without losing orders); its reason names the token host and the
+/// OAuth `error` code.
+pub fn attempt_with(
+    dest: &Destination,
+    store: Option<&crate::config::OutboxConfig>,
+    event_id: &str,
+    event: &str,
+    body: &[u8],
+    extra: &[(&str, &str)],
+) -> Outcome {
+    let credential = match crate::auth::credential(dest, store) {
+        Ok(c) => c,
+        Err(error @ Error::Config { .. }) => return Outcome::Dead { status: None, error },
+        Err(error) => return Outcome::Retry { status: None, retry_after: None, error },
     };
     let signed = match crate::signing::signing_headers(dest, event_id, body, crate::secret::unix_now()) {
         Ok(s) => s,
@@ -128,7 +177,20 @@ pub fn attempt(dest: &Destination, event_id: &str, event: &str, body: &[u8], ext
         headers.extend_from_slice(&s.pairs());
     }
     headers.extend_from_slice(extra);
-    match transport::send(dest, key.as_deref(), &Outgoing { body, headers: &headers }) {
+    let send = |c: Option<&crate::auth::Credential>| {
+        transport::send_authorized(dest, c.map(|c| (c.header.as_str(), &*c.value)), &Outgoing { body, headers: &headers })
+    };
+    let mut sent = send(credential.as_ref());
+    if let (Ok(Answer { status: 401, .. }), Some(used)) = (&sent, &credential) {
+        if used.refreshable() {
+            match crate::auth::refresh(dest, store, used) {
+                Ok(fresh) => sent = send(Some(&fresh)),
+                Err(error @ Error::Config { .. }) => return Outcome::Dead { status: None, error },
+                Err(error) => return Outcome::Retry { status: None, retry_after: None, error },
+            }
+        }
+    }
+    match sent {
         Ok(answer) => classify(&dest.host, &answer),
         Err(error @ Error::Config { .. }) => Outcome::Dead { status: None, error },
         Err(error) => Outcome::Retry { status: None, retry_after: None, error },
@@ -169,8 +231,8 @@ mod tests {
 
     #[test]
     fn classification() {
-        let ans = |status| Answer { status, retry_after: None, rate_remaining: None, latency: Duration::ZERO };
-        assert!(matches!(classify("h", &ans(200)), Outcome::Delivered { status: 200 }));
+        let ans = |status| Answer { status, retry_after: None, rate_remaining: None, rate_reset: None, latency: Duration::ZERO };
+        assert!(matches!(classify("h", &ans(200)), Outcome::Delivered { status: 200, throttle: None }));
         assert!(matches!(classify("h", &ans(204)), Outcome::Delivered { .. }));
         for s in [408, 429, 500, 502, 503, 504] {
             assert!(matches!(classify("h", &ans(s)), Outcome::Retry { .. }), "{s}");
@@ -184,6 +246,30 @@ mod tests {
             }
             o => panic!("{o:?}"),
         }
+    }
+
+    #[test]
+    fn rate_limit_headers_throttle() {
+        let ans = |status, remaining, reset: Option<u64>| Answer {
+            status,
+            retry_after: None,
+            rate_remaining: remaining,
+            rate_reset: reset.map(Duration::from_secs),
+            latency: Duration::ZERO,
+        };
+        assert_eq!(throttle(&ans(200, None, Some(5))), None);
+        assert_eq!(throttle(&ans(200, Some(100), Some(5))), None);
+        assert_eq!(throttle(&ans(200, Some(0), Some(7))), Some(Duration::from_secs(7)));
+        assert_eq!(throttle(&ans(200, Some(0), None)), Some(Duration::from_secs(1)));
+        assert_eq!(throttle(&ans(200, Some(3), Some(8))), Some(Duration::from_secs(2)));
+        assert_eq!(pause_hint(&classify("h", &ans(200, Some(0), Some(7)))), Some(Duration::from_secs(7)));
+        // A 429 without Retry-After but with an exhausted window waits for the reset.
+        assert_eq!(pause_hint(&classify("h", &ans(429, Some(0), Some(9)))), Some(Duration::from_secs(9)));
+        let mut a = ans(503, None, None);
+        a.retry_after = Some(Duration::from_secs(2));
+        assert_eq!(pause_hint(&classify("h", &a)), Some(Duration::from_secs(2)));
+        a.status = 500;
+        assert_eq!(pause_hint(&classify("h", &a)), None, "only 429 and 503 pause the destination");
     }
 
     #[test]

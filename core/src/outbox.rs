@@ -29,7 +29,8 @@
 //! at once; its metadata (ids, attempts, status, times) is kept for status and
 //! audit, and pruned after [`DELIVERED_RETENTION_MS`].
 //!
-//! # Schema (`user_version` 2)
+//! # Schema (`user_version` 2; 2 added `attempts` and `webhook_seen`, and `limits`, `tokens` and
+//! `token_fetches` (see [`shared`]))
 //! `events(id PK = event id = Idempotency-Key, destination, order_id, event,
 //! state ∈ queued|delivered|dead|undecryptable, key_id, payload (NULL once
 //! delivered), attempts, created_at_ms, next_at_ms, updated_at_ms, lease_owner,
@@ -66,6 +67,7 @@
 //! keeps the event queued on the schedule without touching the circuit, since
 //! the operator can fix it.
 pub mod keys;
+pub mod shared;
 
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
@@ -155,6 +157,25 @@ CREATE TABLE IF NOT EXISTS webhook_seen (
     seen_at         INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS webhook_seen_at ON webhook_seen(seen_at);
+CREATE TABLE IF NOT EXISTS limits (
+    destination     TEXT PRIMARY KEY,
+    tokens          REAL,
+    updated_ms      INTEGER,
+    paused_until_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    cache_key       TEXT PRIMARY KEY,
+    key_id          TEXT NOT NULL,
+    blob            BLOB NOT NULL,
+    token_fp        TEXT NOT NULL,
+    refresh_at_ms   INTEGER NOT NULL,
+    expires_at_ms   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS token_fetches (
+    cache_key       TEXT PRIMARY KEY,
+    owner           TEXT NOT NULL,
+    until_ms        INTEGER NOT NULL
+);
 PRAGMA user_version = 2;
 ";
 /// Attempts kept per destination in the `attempts` table (for [`status`]).
@@ -447,7 +468,13 @@ fn aad(id: &str, destination: &str, event: &str, order_id: &str) -> Vec<u8> {
 }
 
 fn lease_ms(dest: &Destination) -> i64 {
-    i64::try_from(dest.timeout.as_millis()).unwrap_or(i64::MAX).saturating_add(LEASE_MARGIN_MS)
+    // An OAuth2 attempt may make up to four requests (token, send, token after
+    // a 401, resend), each bounded by the destination's timeout.
+    let requests = if matches!(dest.auth, crate::auth::AuthMode::OAuth2(_)) { 4 } else { 1 };
+    i64::try_from(dest.timeout.as_millis())
+        .unwrap_or(i64::MAX)
+        .saturating_mul(requests)
+        .saturating_add(LEASE_MARGIN_MS)
 }
 
 fn lease_owner() -> String {
@@ -539,11 +566,22 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
         } else {
             let mut circuit = load_circuit(&tx, &path, &dest.name)?;
             let before = circuit;
-            let admitted = circuit.admit(now, lease);
-            if circuit != before {
-                store_circuit(&tx, &path, &dest.name, &circuit)?;
+            if !circuit.admit(now, lease) {
+                (false, "circuit open")
+            } else {
+                // Checkout never waits: no token (or a paused destination) means
+                // the event stays queued for flush, which paces itself.
+                match shared::admit(&tx, &path, dest, now)? {
+                    shared::Admission::Go => {
+                        if circuit != before {
+                            store_circuit(&tx, &path, &dest.name, &circuit)?;
+                        }
+                        (true, "")
+                    }
+                    shared::Admission::Wait { paused: false, .. } => (false, "rate limited"),
+                    shared::Admission::Wait { paused: true, .. } => (false, "destination paused (Retry-After or rate-limit headers)"),
+                }
             }
-            (admitted, "circuit open")
         };
         let (lease_owner, lease_until) = if inline { (Some(owner.as_str()), Some(now.saturating_add(lease))) } else { (None, None) };
         tx.execute(
@@ -579,7 +617,7 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
         return Ok(Receipt { event_id: id, status: "queued", http_status: None, attempts: 0, reason: Some(why.to_owned()) });
     }
     let started = Instant::now();
-    let outcome = forward::attempt(dest, &id, event, &prepared.body, &[]);
+    let outcome = forward::attempt_with(dest, Some(outbox), &id, event, &prepared.body, &[]);
     let latency = elapsed_ms(started);
     let recorded = with_db(outbox, |db| record(db, &outbox.retry_schedule, &id, &dest.name, &outcome, latency));
     match recorded {
@@ -606,10 +644,14 @@ pub fn submit_order<N: crate::node::Node>(config: &Config, destination: &str, or
     forward::check_event(event)?;
     let dest = config.destination(destination)?;
     let checked = forward::prepare(dest, order).and_then(|prepared| {
-        // An unusable key (missing, loose permissions) is the operator's to fix: refuse
-        // before storing, so the caller sees a ConfigException now, not a queue later.
+        // An unusable key or client secret (missing, loose permissions) is the
+        // operator's to fix: refuse before storing, so the caller sees a
+        // ConfigException now, not a queue later.
         if let Some(key) = &dest.key {
             key.load()?;
+        }
+        if let crate::auth::AuthMode::OAuth2(o) = &dest.auth {
+            crate::secret::load_file_cached(&o.client_secret_file)?;
         }
         Ok(prepared)
     });
@@ -684,7 +726,7 @@ fn audit_attempt(config: &Config, destination: &str, order_id: &str, r: &Receipt
 
 fn outcome_status(o: &Outcome) -> Option<u16> {
     match o {
-        Outcome::Delivered { status } => Some(*status),
+        Outcome::Delivered { status, .. } => Some(*status),
         Outcome::Retry { status, .. } | Outcome::Dead { status, .. } => *status,
     }
 }
@@ -705,6 +747,7 @@ fn record(db: &mut Db, schedule: &[u64], id: &str, destination: &str, outcome: &
     let err = sql_error(&path);
     let tx = db.immediate()?;
     let now = now_ms();
+    shared::note_outcome(&tx, &path, destination, outcome, now)?;
     let attempts: Option<u32> = tx
         .query_row("SELECT attempts FROM events WHERE id = ?1 AND state = 'queued'", [id], |r| r.get(0))
         .optional()
@@ -723,7 +766,7 @@ fn record(db: &mut Db, schedule: &[u64], id: &str, destination: &str, outcome: &
     let mut circuit = load_circuit(&tx, &path, destination)?;
     let mut success = false;
     let (state, status, reason, recorded) = match outcome {
-        Outcome::Delivered { status } => {
+        Outcome::Delivered { status, .. } => {
             tx.execute(
                 "UPDATE events SET state = 'delivered', payload = NULL, attempts = ?2, http_status = ?3, reason = NULL,
                         delivered_at_ms = ?4, updated_at_ms = ?4, lease_owner = NULL, lease_until_ms = NULL WHERE id = ?1",
@@ -844,9 +887,13 @@ impl FlushCounts {
 enum Claim {
     Ready { rowid: i64, id: String, dest: Arc<Destination>, event: String, order_id: String, body: Zeroizing<Vec<u8>> },
     Skipped,
+    /// The destination's bucket is empty or it is paused: not before `until_ms`.
+    Limited { destination: String, until_ms: i64 },
 }
 
-fn claim(db: &mut Db, config: &Config, tried: &HashSet<i64>, owner: &str) -> Result<Option<Claim>> {
+/// Claims the next due event, skipping destinations in `blocked` (rate-limited
+/// or paused for the rest of this pass).
+fn claim(db: &mut Db, config: &Config, tried: &HashSet<i64>, owner: &str, blocked: &BTreeMap<String, i64>) -> Result<Option<Claim>> {
     let ring = db.keyring(&config.outbox.key_file)?;
     let path = db.path.clone();
     let err = sql_error(&path);
@@ -860,11 +907,12 @@ fn claim(db: &mut Db, config: &Config, tried: &HashSet<i64>, owner: &str) -> Res
             .prepare_cached(
                 "SELECT rowid, id, destination, order_id, event, key_id, payload FROM events
                  WHERE state = 'queued' AND next_at_ms <= ?1 AND (lease_until_ms IS NULL OR lease_until_ms <= ?1)
+                   AND destination NOT IN (SELECT value FROM json_each(?3))
                  ORDER BY next_at_ms, created_at_ms LIMIT ?2",
             )
             .map_err(&err)?;
         let rows = stmt
-            .query_map(params![now, tried.len().saturating_add(1)], |r| {
+            .query_map(params![now, tried.len().saturating_add(1), Value::from(blocked.keys().cloned().collect::<Vec<String>>()).to_string()], |r| {
                 let text = |i: usize| r.get::<_, Option<String>>(i).ok().flatten();
                 Ok((r.get(0)?, text(1), text(2), text(3), text(4), text(5), r.get::<_, Option<Vec<u8>>>(6).ok().flatten()))
             })
@@ -915,6 +963,10 @@ fn claim(db: &mut Db, config: &Config, tried: &HashSet<i64>, owner: &str) -> Res
         tx.commit().map_err(&err)?;
         return Ok(Some(Claim::Skipped));
     };
+    if let shared::Admission::Wait { until_ms, .. } = shared::admit(&tx, &path, dest, now)? {
+        tx.commit().map_err(&err)?;
+        return Ok(Some(Claim::Limited { destination, until_ms }));
+    }
     tx.execute(
         "UPDATE events SET lease_owner = ?2, lease_until_ms = ?3 WHERE id = ?1",
         params![id, owner, now.saturating_add(lease_ms(dest))],
@@ -934,16 +986,32 @@ pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
     let mut tried = HashSet::new();
     let mut counts = FlushCounts::default();
     let mut handled: u32 = 0;
+    // Destinations without a token (or paused) → when to look at them again.
+    let mut blocked: BTreeMap<String, i64> = BTreeMap::new();
     while handled < max && started.elapsed() < budget {
-        let Some(claimed) = with_db(&config.outbox, |db| claim(db, config, &tried, &owner))? else {
-            break;
+        let now = now_ms();
+        blocked.retain(|_, until| *until > now);
+        let Some(claimed) = with_db(&config.outbox, |db| claim(db, config, &tried, &owner, &blocked))? else {
+            // Nothing else to do: pace ourselves until the earliest blocked
+            // destination may go again, within the time budget.
+            let Some(until) = blocked.values().min().copied() else { break };
+            let wait = Duration::from_millis(u64::try_from(until.saturating_sub(now_ms()).max(1)).unwrap_or(1));
+            if started.elapsed().saturating_add(wait) > budget {
+                break;
+            }
+            std::thread::sleep(wait);
+            continue;
         };
+        if let Claim::Limited { destination, until_ms } = claimed {
+            blocked.insert(destination, until_ms);
+            continue;
+        }
         handled = handled.saturating_add(1);
         match claimed {
-            Claim::Skipped => counts.skipped = counts.skipped.saturating_add(1),
+            Claim::Skipped | Claim::Limited { .. } => counts.skipped = counts.skipped.saturating_add(1),
             Claim::Ready { rowid, id, dest, event, order_id, body } => {
                 let started = Instant::now();
-                let outcome = forward::attempt(&dest, &id, &event, &body, &[]);
+                let outcome = forward::attempt_with(&dest, Some(&config.outbox), &id, &event, &body, &[]);
                 let latency = elapsed_ms(started);
                 drop(body);
                 let (receipt, recorded) = with_db(&config.outbox, |db| {
@@ -985,6 +1053,7 @@ struct DestStatus {
     last_success_ms: Option<i64>,
     last_error: Option<(i64, String)>,
     circuit: Option<CircuitState>,
+    paused_until_ms: Option<i64>,
 }
 
 impl DestStatus {
@@ -999,6 +1068,7 @@ impl DestStatus {
             "last_error": self.last_error.as_ref().map(|(_, e)| crate::redact::redact(e)),
             "last_error_at": self.last_error.as_ref().map(|(t, _)| t / 1000),
             "circuit": self.circuit.unwrap_or(CircuitState::Closed).as_str(),
+            "paused_until": self.paused_until_ms.map(|t| t / 1000),
         })
     }
 
@@ -1013,6 +1083,7 @@ impl DestStatus {
             self.last_error.clone_from(&o.last_error);
         }
         self.circuit = self.circuit.max(o.circuit);
+        self.paused_until_ms = self.paused_until_ms.max(o.paused_until_ms);
     }
 }
 
@@ -1026,7 +1097,8 @@ fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 /// The outbox at a glance: totals (`queued`, `dead`, `undecryptable`, `delivered`
 /// in the last 24 h, `oldest_queued_age_s`, `last_success_at` in unix seconds,
 /// `last_error` (the most recent failure's short reason, kept after a success) and
-/// `last_error_at`, worst `circuit`) and the same per destination under
+/// `last_error_at`, worst `circuit`, `paused_until` (unix seconds, while a
+/// `Retry-After` or rate-limit headers pause it)) and the same per destination under
 /// `destinations`. No payload, key or customer value appears.
 pub fn status(config: &Config) -> Result<Value> {
     let now = now_ms();
@@ -1112,6 +1184,15 @@ pub fn status(config: &Config) -> Result<Value> {
                     "latency_ms": latency_ms,
                 }));
             }
+        }
+        let mut stmt = db
+            .conn
+            .prepare_cached("SELECT destination, paused_until_ms FROM limits WHERE paused_until_ms > ?1")
+            .map_err(&err)?;
+        let rows = stmt.query_map([now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(&err)?;
+        for row in rows {
+            let (dest, until) = row.map_err(&err)?;
+            per.entry(dest).or_default().paused_until_ms = Some(until);
         }
         Ok(())
     })?;

@@ -38,6 +38,9 @@ pub struct Answer {
     pub retry_after: Option<Duration>,
     /// `X-RateLimit-Remaining` / `RateLimit-Remaining`, when present.
     pub rate_remaining: Option<u64>,
+    /// `X-RateLimit-Reset` / `RateLimit-Reset` as a delay from now (delta seconds,
+    /// or a Unix time when the number is that large), when present.
+    pub rate_reset: Option<Duration>,
     /// Time from sending to the response head plus the (capped) body.
     pub latency: Duration,
 }
@@ -130,39 +133,85 @@ fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>
 
 /// Sends one POST to `dest`, with the key (if any) in its header.
 pub fn send(dest: &Destination, key: Option<&Secret>, out: &Outgoing<'_>) -> Result<Answer> {
+    send_authorized(dest, key.map(|k| (dest.key_header.as_str(), k)), out)
+}
+
+fn sensitive_value(dest: &Destination, value: &Secret) -> Result<HeaderValue> {
+    let mut value = HeaderValue::from_bytes(value.expose()).map_err(|_| {
+        Error::config(
+            dest.key.as_ref().map_or_else(String::new, crate::secret::SecretSource::location),
+            None,
+            "the key contains characters not allowed in an HTTP header",
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Sends one POST to `dest` with `auth` = (header name, secret value), if any.
+pub fn send_authorized(dest: &Destination, auth: Option<(&str, &Secret)>, out: &Outgoing<'_>) -> Result<Answer> {
     let agent = agent_for(dest)?;
     let mut req = agent.post(&dest.url).header("Content-Type", "application/json");
     for (name, value) in out.headers {
         req = req.header(*name, *value);
     }
-    if let Some(key) = key {
-        let mut value = HeaderValue::from_bytes(key.expose()).map_err(|_| {
-            Error::config(
-                dest.key.as_ref().map_or_else(String::new, crate::secret::SecretSource::location),
-                None,
-                "the key contains characters not allowed in an HTTP header",
-            )
-        })?;
-        value.set_sensitive(true);
-        req = req.header(dest.key_header.as_str(), value);
+    if let Some((name, value)) = auth {
+        req = req.header(name, sensitive_value(dest, value)?);
     }
     let started = Instant::now();
     let mut resp = req.send(out.body).map_err(|e| transport_error(&dest.host, &e))?;
     let status = resp.status().as_u16();
     let headers = resp.headers();
-    let retry_after = headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-    let rate_remaining = headers
-        .get("x-ratelimit-remaining")
-        .or_else(|| headers.get("ratelimit-remaining"))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok());
+    let text = |names: &[&str]| names.iter().find_map(|n| headers.get(*n)).and_then(|v| v.to_str().ok()).map(str::trim);
+    let now = std::time::SystemTime::now();
+    let retry_after = text(&["retry-after"]).and_then(|v| parse_retry_after(v, now));
+    let rate_remaining = text(&["x-ratelimit-remaining", "ratelimit-remaining"]).and_then(|v| v.parse().ok());
+    let rate_reset = text(&["x-ratelimit-reset", "ratelimit-reset"]).and_then(|v| parse_rate_reset(v, now));
     // Drain (capped) so the connection can be reused; an oversized body only
     // costs the connection, never the verdict the status already gave.
     let _ = resp.body_mut().with_config().limit(RESPONSE_CAP).read_to_vec();
-    Ok(Answer { status, retry_after, rate_remaining, latency: started.elapsed() })
+    Ok(Answer { status, retry_after, rate_remaining, rate_reset, latency: started.elapsed() })
+}
+
+/// `RateLimit-Reset`: delta seconds, or (GitHub-style `X-RateLimit-Reset`) a Unix
+/// time when the number is past 10^9.
+pub fn parse_rate_reset(v: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let n: u64 = v.trim().parse().ok()?;
+    if n < 1_000_000_000 {
+        return Some(Duration::from_secs(n));
+    }
+    let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(n.saturating_sub(now)))
+}
+
+/// POSTs an OAuth2 token request (`application/x-www-form-urlencoded` `form`,
+/// optional `Authorization: Basic` value) to `url` on `host`, with `dest`'s TLS
+/// settings and timeouts. Returns the status and the (capped) body, which holds
+/// a token on success and is zeroized on drop.
+pub fn post_token(
+    dest: &Destination,
+    url: &str,
+    host: &str,
+    form: &Secret,
+    basic: Option<&Secret>,
+) -> Result<(u16, zeroize::Zeroizing<Vec<u8>>)> {
+    let agent = agent_for(dest)?;
+    let mut req = agent.post(url).header("Content-Type", "application/x-www-form-urlencoded");
+    if let Some(basic) = basic {
+        let mut value = HeaderValue::from_bytes(basic.expose())
+            .map_err(|_| Error::transport(host, "client credentials cannot be sent in a header"))?;
+        value.set_sensitive(true);
+        req = req.header("Authorization", value);
+    }
+    let mut resp = req.send(form.expose()).map_err(|e| transport_error(host, &e))?;
+    let status = resp.status().as_u16();
+    // Read into a buffer that never reallocates (no stray copy of a token is
+    // left behind) and is zeroized on drop.
+    let cap = usize::try_from(RESPONSE_CAP).unwrap_or(usize::MAX);
+    let mut body = zeroize::Zeroizing::new(Vec::with_capacity(cap.saturating_add(1)));
+    let mut reader = resp.body_mut().with_config().limit(RESPONSE_CAP).reader();
+    std::io::Read::read_to_end(&mut reader, &mut body).map_err(|e| transport_error(host, &ureq::Error::Io(e)))?;
+    Ok((status, body))
 }
 
 /// A short, value-free reason for a ureq error.

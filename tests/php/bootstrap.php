@@ -79,6 +79,42 @@ abstract class SecureForwardTestCase extends PHPUnit\Framework\TestCase
         return [proc_close($p), $out, $err];
     }
 
+    /**
+     * Runs several PHP children at once (same options as runPhp) and waits for all.
+     * @param list<string> $codes
+     * @return list<array{0:int,1:string,2:string}>
+     */
+    protected static function runPhpParallel(array $codes, string $config): array
+    {
+        $procs = [];
+        foreach ($codes as $code) {
+            $cmd = [PHP_BINARY, '-n', '-d', 'extension=' . getenv('SF_EXTENSION'), '-d', 'secure_forward.config=' . $config, '-d', 'display_errors=stderr', '-r', $code];
+            $p = proc_open($cmd, [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
+            $procs[] = [$p, $pipes];
+        }
+        $out = [];
+        foreach ($procs as [$p, $pipes]) {
+            $o = stream_get_contents($pipes[1]);
+            $e = stream_get_contents($pipes[2]);
+            fclose($pipes[1]);
+            fclose($pipes[2]);
+            $out[] = [proc_close($p), $o, $e];
+        }
+        return $out;
+    }
+
+    /** The main config file written by run.sh. */
+    protected static function mainConfig(): string
+    {
+        return self::dir() . '/config.toml';
+    }
+
+    /** Requests since $before whose path starts with $prefix. @return list<array<string, mixed>> */
+    protected static function to(string $prefix, int $before = 0): array
+    {
+        return array_values(array_filter(self::receivedSince($before), fn($r) => str_starts_with($r['path'], $prefix)));
+    }
+
     protected static function writeConfig(string $name, string $toml): string
     {
         $path = self::dir() . "/$name.toml";

@@ -9,9 +9,13 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 "$root/tools/make-test-ca.sh" "$work/ca"
+# OAuth2 client credentials: the main receiver is also the token endpoint.
+(umask 077; printf 'cs_%s' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$work/client.secret"
+ printf 'cs_wrong_%s' "$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$work/bad-client.secret")
 start_receiver() { # name cert
   python3 "$root/tools/receiver.py" --cert "$work/ca/$2.pem" --key "$work/ca/$2.key" \
-    --port-file "$work/$1.port" --log "$work/$1.jsonl" --max-seconds 1800 >/dev/null &
+    --port-file "$work/$1.port" --log "$work/$1.jsonl" --max-seconds 1800 \
+    --oauth-client-id sf-test-client --oauth-secret-file "$work/client.secret" >/dev/null &
   pids+=($!)
 }
 start_receiver main server
@@ -34,6 +38,22 @@ dest() { # name url [extra lines]
   printf '[destinations.loosekey]\nurl = "https://localhost:%s/ok"\nkey_file = "%s"\nca_file = "%s"\n\n' "$port" "$work/loose.key" "$work/ca/ca.pem"
   printf '[destinations.webpki]\nurl = "https://localhost:%s/ok"\nkey_file = "%s"\n\n' "$port" "$work/api.key"
   dest signed "https://localhost:$port/ok" "signing_secret_file = \"$work/signing.secrets\""
+  dest bearer "https://localhost:$port/ok/bearer" 'auth = "bearer"'
+  oauth() { # name resource-path tag [ttl] [secret file] [extra]
+    printf '[destinations.%s]\nurl = "https://localhost:%s%s"\nca_file = "%s"\nauth = "oauth2"\n' "$1" "$port" "$2" "$work/ca/ca.pem"
+    printf 'token_url = "https://localhost:%s/oauth/token?ttl=%s&tag=%s"\nclient_id = "sf-test-client"\n' "$port" "${4:-300}" "$3"
+    printf 'client_secret_file = "%s"\nscope = "orders.write"\n%s\n\n' "${5:-$work/client.secret}" "${6:-}"
+  }
+  oauth oauth /bearer/oauth oauth
+  oauth oauthshared /bearer/shared shared
+  oauth oauthshort /bearer/short short 2
+  oauth oauthrevoke /bearer/revoke revoke
+  oauth oauth401 /status/401 always401
+  oauth oauthpost /bearer/post post 300 "$work/client.secret" 'token_auth = "client_secret_post"'
+  oauth oauthbad /bearer/bad bad 300 "$work/bad-client.secret"
+  oauth oauthherd /bearer/herd 'herd&delay_ms=500' 300
+  dest limited "https://localhost:$port/ok/limited" 'rate_limit = { requests = 50, per_s = 1 }'
+  dest pausing "https://localhost:$port/seq/200,200,200,200,200,429r2,200"
   printf '[webhooks.default]\nsecret_file = "%s"\ntolerance_s = 300\n\n' "$work/signing.secrets"
   printf '[outbox]\npath = "%s"\nretry_schedule = [0, 0]\n' "$work/outbox.sqlite"
   printf '[audit]\npath = "%s"\n' "$work/audit.jsonl"
