@@ -158,6 +158,44 @@ pub struct Policy {
     pepper_file: Option<PathBuf>,
     needs_pepper: bool,
     is_default: bool,
+    /// The HMAC key schedule of the current pepper, kept while the pepper file
+    /// is unchanged (rebuilding it costs two SHA-256 blocks per pseudonym).
+    hmac: HmacCache,
+}
+
+/// The pepper's HMAC key, cached next to the `Arc<Secret>` it was made from: a
+/// replaced pepper file gives a new `Arc` (see [`load_file_cached`]) and so a
+/// new key. A clone starts empty.
+#[derive(Default)]
+struct HmacCache(std::sync::Mutex<Option<(std::sync::Arc<Secret>, ring::hmac::Key)>>);
+
+impl HmacCache {
+    fn key(&self, pepper: &std::sync::Arc<Secret>) -> ring::hmac::Key {
+        let mut slot = match self.0.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match &*slot {
+            Some((p, k)) if std::sync::Arc::ptr_eq(p, pepper) => k.clone(),
+            _ => {
+                let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, pepper.expose());
+                *slot = Some((std::sync::Arc::clone(pepper), k.clone()));
+                k
+            }
+        }
+    }
+}
+
+impl Clone for HmacCache {
+    fn clone(&self) -> Self {
+        HmacCache::default()
+    }
+}
+
+impl std::fmt::Debug for HmacCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacCache([REDACTED])")
+    }
 }
 
 /// The minimised order, ready to send.
@@ -421,7 +459,16 @@ impl Policy {
         }
         let out = build_out(&fields);
         let any_consent = fields.iter().any(|f| f.consent.is_some());
-        Ok(Policy { fields, out, any_consent, on_card, pepper_file, needs_pepper, is_default: raw.is_none() })
+        Ok(Policy {
+            fields,
+            out,
+            any_consent,
+            on_card,
+            pepper_file,
+            needs_pepper,
+            is_default: raw.is_none(),
+            hmac: HmacCache::default(),
+        })
     }
 
     /// What the policy sends and how, for `secure_forward_policy()`. Shows the
@@ -492,8 +539,8 @@ impl Policy {
             Some(_) => return Err(Error::validation("id", "must be a positive integer")),
             None => return Err(Error::validation("id", "is required")),
         };
-        let pepper = match &self.pepper_file {
-            Some(p) if self.needs_pepper => Some(load_file_cached(p)?),
+        let hmac = match &self.pepper_file {
+            Some(p) if self.needs_pepper => Some(self.hmac.key(&load_file_cached(p)?)),
             _ => None,
         };
         let granted: Vec<bool> = if self.any_consent {
@@ -506,7 +553,7 @@ impl Policy {
         };
         let mut st = Emit {
             policy: self,
-            pepper: pepper.as_deref(),
+            hmac: hmac.as_ref(),
             granted: &granted,
             idx: [0; MAX_DEPTH + 1],
             depth: 0,
@@ -618,7 +665,8 @@ fn resolve<'n, N: Node>(mut node: &'n N, keys: &[String]) -> Option<&'n N> {
 /// One run of the policy over one order: writes JSON straight into `buf`.
 struct Emit<'p> {
     policy: &'p Policy,
-    pepper: Option<&'p Secret>,
+    /// The pepper's HMAC key (when the policy pseudonymises).
+    hmac: Option<&'p ring::hmac::Key>,
     granted: &'p [bool],
     /// Indices of the enclosing list elements (for error paths only).
     idx: [usize; MAX_DEPTH + 1],
@@ -847,12 +895,12 @@ impl Emit<'_> {
         if matches!(v, Val::Null) {
             self.buf.extend_from_slice(b"null");
         } else if f.pseudonymize {
-            let Some(pepper) = self.pepper else {
+            let Some(pepper) = self.hmac else {
                 return Err(bad(self, "no pepper to pseudonymize with"));
             };
             let p = match v {
-                Val::Str(s) => pseudonym(pepper, utf8(s)),
-                ref other => pseudonym(pepper, &text(other)),
+                Val::Str(s) => pseudonym_with(pepper, utf8(s)),
+                ref other => pseudonym_with(pepper, &text(other)),
             };
             self.str(&p)?;
         } else if f.truncate.is_some() || f.mask.is_some() {
@@ -978,11 +1026,15 @@ fn has_control(s: &str) -> bool {
 /// HMAC-SHA256 of `input` under `pepper`, lower-case hex. A value containing `@`
 /// (an email) is trimmed and lower-cased first.
 pub fn pseudonym(pepper: &Secret, input: &str) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, pepper.expose());
+    pseudonym_with(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, pepper.expose()), input)
+}
+
+/// [`pseudonym`] with the pepper's HMAC key already scheduled.
+fn pseudonym_with(key: &ring::hmac::Key, input: &str) -> String {
     let tag = if input.contains('@') {
-        ring::hmac::sign(&key, input.trim().to_lowercase().as_bytes())
+        ring::hmac::sign(key, input.trim().to_lowercase().as_bytes())
     } else {
-        ring::hmac::sign(&key, input.as_bytes())
+        ring::hmac::sign(key, input.as_bytes())
     };
     hex(tag.as_ref())
 }
@@ -1179,7 +1231,7 @@ mod tests {
     fn fast_string_writer_writes_what_serde_json_writes() {
         let policy = Policy::compile(None, "t.toml", "destinations.x.policy").unwrap();
         for s in ["", "plain", "quote \" here", "back\\slash", "tab\tnew\nline", "\u{1}", "日本語 ✓", "/slash/"] {
-            let mut e = Emit { policy: &policy, pepper: None, granted: &[], idx: [0; MAX_DEPTH + 1], depth: 0, buf: Vec::new() };
+            let mut e = Emit { policy: &policy, hmac: None, granted: &[], idx: [0; MAX_DEPTH + 1], depth: 0, buf: Vec::new() };
             e.str(s).unwrap();
             assert_eq!(e.buf, serde_json::to_vec(s).unwrap(), "{s:?}");
         }

@@ -563,3 +563,24 @@ fn output_follows_fields_order_byte_for_byte() {
     assert_eq!(b, br#"{"total":"1.50","billing":{"country":"DE"},"id":9,"status":"done"}"#);
     assert_eq!(p.apply(&order).unwrap().body, b);
 }
+
+#[test]
+fn replaced_pepper_takes_effect_in_a_running_policy() {
+    // The HMAC key schedule is cached per pepper; replacing the file (atomic
+    // rename) must still switch pseudonyms within the 1 s re-check.
+    let path = pepper("rotating", "pepper-one\n");
+    let p = policy(&format!(
+        "fields = [\"id\", \"billing.email\"]\npseudonymize = [\"billing.email\"]\npepper_file = \"{}\"",
+        path.display()
+    ))
+    .unwrap();
+    let order = json!({"id": 7, "billing": {"email": "maria.gonzalez@example.com"}});
+    let one = "375a4b92bca79201cc45337c0de792566b6402045e24e9c7ba74e8fd8f057bc8";
+    let two = "5d2a3425892c7ac5aebc1d66195fc02a83c22c4a9b185584b87f1d5a17b07d23";
+    assert_eq!(body(&p, &order)["billing"]["email"], one);
+    assert_eq!(body(&p, &order)["billing"]["email"], one, "the cached key gives the same pseudonym");
+    let tmp = pepper("rotating.new", "pepper-two");
+    std::fs::rename(&tmp, &path).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(body(&p, &order)["billing"]["email"], two);
+}
