@@ -173,15 +173,25 @@ pub fn send_authorized(dest: &Destination, auth: Option<(&str, &Secret)>, out: &
     Ok(Answer { status, retry_after, rate_remaining, rate_reset, latency: started.elapsed() })
 }
 
-/// `RateLimit-Reset`: delta seconds, or (GitHub-style `X-RateLimit-Reset`) a Unix
-/// time when the number is past 10^9.
+/// `RateLimit-Reset`: delta seconds (up to a day), or (GitHub-style
+/// `X-RateLimit-Reset`) a Unix time in seconds or milliseconds. Anything else
+/// — a millisecond delta, a time more than a day ahead — is not understood and
+/// ignored rather than read as a pause of days.
 pub fn parse_rate_reset(v: &str, now: std::time::SystemTime) -> Option<Duration> {
+    const DAY: u64 = 86_400;
     let n: u64 = v.trim().parse().ok()?;
-    if n < 1_000_000_000 {
+    if n <= DAY {
         return Some(Duration::from_secs(n));
     }
-    let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(n.saturating_sub(now)))
+    let now = now.duration_since(std::time::UNIX_EPOCH).ok()?;
+    let delay = if n >= 1_000_000_000_000 {
+        Duration::from_millis(n).saturating_sub(now)
+    } else if n >= 1_000_000_000 {
+        Duration::from_secs(n).saturating_sub(now)
+    } else {
+        return None;
+    };
+    (delay <= Duration::from_secs(DAY)).then_some(delay)
 }
 
 /// POSTs an OAuth2 token request (`application/x-www-form-urlencoded` `form`,
@@ -331,6 +341,21 @@ mod tests {
         assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+    }
+
+    #[test]
+    fn rate_reset_forms() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_rate_reset("30", now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_rate_reset("1700000045", now), Some(Duration::from_secs(45)));
+        assert_eq!(parse_rate_reset("1700000045500", now), Some(Duration::from_millis(45_500)));
+        assert_eq!(parse_rate_reset("1699999990", now), Some(Duration::ZERO));
+        // Small numbers cannot be told from seconds; past a day (e.g. a millisecond
+        // delta of 90 s) or more than a day ahead, the header is ignored, never a pause of days.
+        assert_eq!(parse_rate_reset("1500", now), Some(Duration::from_secs(1500)));
+        assert_eq!(parse_rate_reset("90000", now), None);
+        assert_eq!(parse_rate_reset("1800000000", now), None);
+        assert_eq!(parse_rate_reset("soon", now), None);
     }
 
     #[test]
