@@ -42,6 +42,9 @@ pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(300);
 pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(86_400);
 /// How often a worker waiting for another's token fetch looks for it.
 const FETCH_POLL: Duration = Duration::from_millis(20);
+/// How long a failed token fetch is answered from memory of the failure: a
+/// failing token endpoint sees one request per hold from the whole machine.
+pub const FAILED_FETCH_HOLD: Duration = Duration::from_secs(5);
 /// At most this much before expiry a token is refreshed (see [`refresh_margin`]).
 pub const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
@@ -334,6 +337,8 @@ pub fn refresh_margin(expires_in: Duration) -> Duration {
     (expires_in / 10).min(MAX_REFRESH_MARGIN)
 }
 
+use crate::outbox::shared::FetchState;
+
 fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Option<&str>) -> Result<Credential> {
     let secret = crate::secret::load_file_cached(&o.client_secret_file)?;
     let key = cache_key(o, &secret);
@@ -369,6 +374,9 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
         if let Some(cred) = shared_usable(store)? {
             return Ok(cred);
         }
+        if let FetchState::Failed(e) = crate::outbox::shared::token_fetch_state(store, &key)? {
+            return Err(e);
+        }
         // Single flight: while another worker fetches, wait for its token (at
         // most one request timeout), then fetch ourselves only if none came.
         let lease = dest.timeout.saturating_add(Duration::from_secs(1));
@@ -381,18 +389,20 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
                 if let Some(cred) = shared_usable(store)? {
                     return Ok(cred);
                 }
-                if !crate::outbox::shared::token_fetch_pending(store, &key)? {
-                    break;
+                match crate::outbox::shared::token_fetch_state(store, &key)? {
+                    FetchState::Pending => {}
+                    FetchState::Idle => break,
+                    FetchState::Failed(e) => return Err(e),
                 }
             }
             claimed = crate::outbox::shared::token_fetch_begin(store, &key, lease_ms)?;
         }
     }
     let fetched = fetch(dest, o, &secret);
-    if let (Some(store), true) = (store, claimed) {
-        if fetched.is_err() {
-            let _ = crate::outbox::shared::token_fetch_end(store, &key);
-        }
+    if let (Some(store), Err(e)) = (store, &fetched) {
+        // Hold the failure so other workers do not stampede a failing endpoint.
+        let hold_ms = i64::try_from(FAILED_FETCH_HOLD.as_millis()).unwrap_or(i64::MAX);
+        let _ = crate::outbox::shared::token_fetch_failed(store, &key, hold_ms, e);
     }
     let (bare, expires_in) = fetched?;
     let now = now_ms();

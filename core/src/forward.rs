@@ -184,6 +184,15 @@ pub fn attempt_with(
     if let (Ok(Answer { status: 401, .. }), Some(used)) = (&sent, &credential) {
         if used.refreshable() {
             match crate::auth::refresh(dest, store, used) {
+                // The resend is one more request to the destination: it takes
+                // a token of the shared bucket like any other, or waits for the flusher.
+                Ok(_) if !resend_admitted(dest, store) => {
+                    return Outcome::Retry {
+                        status: Some(401),
+                        retry_after: None,
+                        error: Error::transport(&dest.host, "rate limit: resend after a token refresh deferred"),
+                    }
+                }
                 Ok(fresh) => sent = send(Some(&fresh)),
                 Err(error @ Error::Config { .. }) => return Outcome::Dead { status: None, error },
                 Err(error) => return Outcome::Retry { status: None, retry_after: None, error },
@@ -194,6 +203,14 @@ pub fn attempt_with(
         Ok(answer) => classify(&dest.host, &answer),
         Err(error @ Error::Config { .. }) => Outcome::Dead { status: None, error },
         Err(error) => Outcome::Retry { status: None, retry_after: None, error },
+    }
+}
+
+/// Whether a resend may go now under `dest`'s shared `rate_limit` (always, without one).
+fn resend_admitted(dest: &Destination, store: Option<&crate::config::OutboxConfig>) -> bool {
+    match (&dest.rate_limit, store) {
+        (Some(_), Some(store)) => crate::outbox::shared::take_token_from(store, dest).unwrap_or(false),
+        _ => true,
     }
 }
 

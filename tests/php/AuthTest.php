@@ -169,6 +169,16 @@ final class AuthTest extends SecureForwardTestCase
         self::assertStringContainsString('localhost', $r['reason']);
         self::assertCount(0, self::to('/bearer/bad', $before), 'nothing reaches the resource without a token');
         self::assertSame(0, self::issued('bad', $before));
+        // No stampede: for a few seconds after a failed fetch, every worker gets
+        // that failure at once instead of asking the token endpoint again.
+        $o = base64_encode(json_encode(self::freshOrder()));
+        $code = "\$r = secure_forward_order(json_decode(base64_decode('$o'), true), 'oauthbad'); echo \$r['status'], ' ', \$r['reason'];";
+        foreach (self::runPhpParallel([$code, $code, $code], self::mainConfig()) as [$exit, $out, $err]) {
+            self::assertSame(0, $exit, $err);
+            self::assertStringStartsWith('queued ', $out);
+            self::assertStringContainsString('invalid_client', $out);
+        }
+        self::assertCount(1, self::tokenRequests('bad', $before), 'one token request for the check, the order and three workers');
         $s = secure_forward_status()['destinations']['oauthbad'];
         self::assertStringContainsString('invalid_client', $s['last_error']);
         self::assertSame('closed', $s['circuit']);

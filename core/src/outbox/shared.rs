@@ -113,7 +113,13 @@ pub fn paused_until(config: &Config, destination: &str) -> Result<Option<i64>> {
 /// bucket costs by itself; `submit` and `flush` take it inside the transaction
 /// they already hold). `true` when a request may go now.
 pub fn take_token(config: &Config, dest: &Destination) -> Result<bool> {
-    with_db(&config.outbox, |db| {
+    take_token_from(&config.outbox, dest)
+}
+
+/// [`take_token`] given only the outbox settings (what a send in progress has,
+/// e.g. for the resend after a 401).
+pub fn take_token_from(outbox: &OutboxConfig, dest: &Destination) -> Result<bool> {
+    with_db(outbox, |db| {
         let path = db.path.clone();
         let tx = db.immediate()?;
         let admitted = admit(&tx, &path, dest, now_ms())?;
@@ -202,15 +208,78 @@ pub fn token_fetch_begin(cfg: &OutboxConfig, cache_key: &str, lease_ms: i64) -> 
 
 /// Whether another process is still fetching the token under `cache_key`.
 pub fn token_fetch_pending(cfg: &OutboxConfig, cache_key: &str) -> Result<bool> {
+    Ok(matches!(token_fetch_state(cfg, cache_key)?, FetchState::Pending))
+}
+
+/// What the workers of this machine know about fetching a token.
+#[derive(Debug)]
+pub enum FetchState {
+    /// Nobody is fetching it: whoever needs it may claim the fetch.
+    Idle,
+    /// Another process holds an unexpired claim: wait for its token.
+    Pending,
+    /// The last fetch failed moments ago: this is its error; do not ask the
+    /// token endpoint again before the hold ends.
+    Failed(crate::Error),
+}
+
+/// Prefix of the `owner` column of a failed fetch's hold (never a process id).
+const FAILED: &str = "!failed";
+
+/// [`FetchState`] of the token under `cache_key`.
+pub fn token_fetch_state(cfg: &OutboxConfig, cache_key: &str) -> Result<FetchState> {
     with_db(cfg, |db| {
-        db.conn
+        let owner: Option<String> = db
+            .conn
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM token_fetches WHERE cache_key = ?1 AND until_ms > ?2)",
+                "SELECT owner FROM token_fetches WHERE cache_key = ?1 AND until_ms > ?2",
                 params![cache_key, now_ms()],
                 |r| r.get(0),
             )
-            .map_err(sql_error(&db.path))
+            .optional()
+            .map_err(sql_error(&db.path))?;
+        Ok(match owner {
+            None => FetchState::Idle,
+            Some(o) => o.strip_prefix(FAILED).and_then(decode_failure).map_or(FetchState::Pending, FetchState::Failed),
+        })
     })
+}
+
+/// Records that fetching the token under `cache_key` failed with `error` (a
+/// redacted error naming the token host and the OAuth error code, never a
+/// secret): for `hold_ms` every worker gets this error at once instead of
+/// asking the token endpoint again — a failing endpoint sees one request per
+/// hold, not one per checkout.
+pub fn token_fetch_failed(cfg: &OutboxConfig, cache_key: &str, hold_ms: i64, error: &crate::Error) -> Result<()> {
+    let (kind, host, status, reason) = match error {
+        crate::Error::Rejected { host, status, reason } => ("rejected", host, Some(*status), reason),
+        crate::Error::Transport { host, status, reason } => ("transport", host, *status, reason),
+        _ => return token_fetch_end(cfg, cache_key),
+    };
+    let clean = |s: &str| s.replace(['\t', '\n'], " ");
+    let owner = format!("{FAILED}\t{kind}\t{}\t{}\t{}", status.unwrap_or(0), clean(host), clean(reason));
+    with_db(cfg, |db| {
+        db.conn
+            .execute(
+                "INSERT INTO token_fetches (cache_key, owner, until_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(cache_key) DO UPDATE SET owner = ?2, until_ms = ?3",
+                params![cache_key, owner, now_ms().saturating_add(hold_ms)],
+            )
+            .map_err(sql_error(&db.path))?;
+        Ok(())
+    })
+}
+
+fn decode_failure(rest: &str) -> Option<crate::Error> {
+    let mut parts = rest.strip_prefix('\t')?.splitn(4, '\t');
+    let (kind, status, host, reason) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let status: u16 = status.parse().ok()?;
+    let reason = format!("{reason} (the token endpoint failed moments ago; asked again shortly)");
+    match kind {
+        "rejected" => Some(crate::Error::Rejected { host: host.to_owned(), status, reason }),
+        "transport" => Some(crate::Error::Transport { host: host.to_owned(), status: (status != 0).then_some(status), reason }),
+        _ => None,
+    }
 }
 
 /// Releases this process's claim on fetching the token under `cache_key`.
