@@ -1,0 +1,174 @@
+<?php
+// Bounded PHP-level fuzz of secure_forward_prepare(): random nested arrays of
+// random bytes, seeded. Usage: php fuzz-orders.php SEED COUNT DESTINATION...
+// Prints one JSON line: {"accepted":n,"refused":n,"failures":[...]}. A crash
+// shows as a non-zero exit code; anything but a string or a
+// SecureForward\ValidationException is a failure.
+declare(strict_types=1);
+
+[$seed, $count] = [(int) ($argv[1] ?? 1), (int) ($argv[2] ?? 500)];
+$destinations = array_slice($argv, 3) ?: ['default'];
+mt_srand($seed);
+
+const KEYS = ['id', 'number', 'status', 'currency', 'total', 'subtotal', 'total_tax', 'billing', 'shipping', 'country',
+    'email', 'phone', 'postcode', 'customer_note', 'line_items', 'sku', 'name', 'quantity', 'product_id', 'meta_data',
+    'key', 'value', 'date_created', 'payment_method', 'refunds', 'amount', 'coupon_lines', 'code'];
+const STRINGS = ['4111111111111111', '4111 1111 1111 1111', '4111-1111-1111-1111', '4111111111111112',
+    'note: 5555 5555 5555 4444 thanks', 'jane@example.com', '12.50', '-0', '1e309', '', "\0", "caf\xC3\xA9", "\xFF\xFE"];
+
+function rbytes(int $n): string
+{
+    $s = '';
+    for ($i = 0; $i < $n; $i++) {
+        $s .= chr(mt_rand(0, 255));
+    }
+    return $s;
+}
+
+function rstring(): string
+{
+    switch (mt_rand(0, 4)) {
+        case 0: return STRINGS[mt_rand(0, count(STRINGS) - 1)];
+        case 1: // digit runs with separators, often card-number length
+            $s = '';
+            for ($i = mt_rand(0, 24); $i > 0; $i--) {
+                $r = mt_rand(0, 12);
+                $s .= $r < 10 ? (string) $r : ($r === 10 ? ' ' : '-');
+            }
+            return $s;
+        case 2: return rbytes(mt_rand(0, 40));
+        case 3: return str_repeat('a', mt_rand(0, 15) === 0 ? 70000 : mt_rand(0, 100));
+        default: return bin2hex(rbytes(mt_rand(0, 8)));
+    }
+}
+
+function rkey(): int|string
+{
+    return match (mt_rand(0, 4)) {
+        0 => mt_rand(-3, 50),
+        1 => rstring(),
+        default => KEYS[mt_rand(0, count(KEYS) - 1)],
+    };
+}
+
+function rvalue(int $depth): mixed
+{
+    $r = mt_rand(0, 11);
+    if ($depth > 20 && $r >= 8) {
+        $r = 0;
+    }
+    switch ($r) {
+        case 0: return null;
+        case 1: return (bool) mt_rand(0, 1);
+        case 2: return mt_rand(PHP_INT_MIN, PHP_INT_MAX);
+        case 3: return [INF, -INF, NAN, 0.1, -1e300, 12.5][mt_rand(0, 5)];
+        case 4: case 5: case 6: return rstring();
+        case 7: return mt_rand(0, 3) === 0 ? new stdClass() : rstring();
+        case 8: // a list; a long one (past the 1,000-element bound) of scalars only
+            $a = [];
+            if (mt_rand(0, 7) === 0) {
+                for ($i = mt_rand(900, 1100); $i > 0; $i--) {
+                    $a[] = mt_rand(0, 1) ? mt_rand() : bin2hex(rbytes(mt_rand(0, 4)));
+                }
+                return $a;
+            }
+            for ($i = mt_rand(0, max(1, 6 - $depth)); $i > 0; $i--) {
+                $a[] = rvalue($depth + 1);
+            }
+            return $a;
+        default: // a map, sometimes shaped like an order
+            $a = [];
+            for ($i = mt_rand(0, max(2, 10 - 2 * $depth)); $i > 0; $i--) {
+                $a[rkey()] = rvalue($depth + 1);
+            }
+            return $a;
+    }
+}
+
+/**
+ * The card-number rule of the README, written independently: in a run of digit
+ * groups joined by single spaces or dashes, any window of whole groups holding
+ * 13 to 19 digits that passes the Luhn check.
+ */
+function strings_have_card(mixed $v): bool
+{
+    if (is_string($v)) {
+        preg_match_all('/\d+(?:[ -]\d+)*/', $v, $m);
+        foreach ($m[0] as $run) {
+            $groups = preg_split('/[ -]/', $run);
+            for ($a = 0; $a < count($groups); $a++) {
+                $digits = '';
+                for ($b = $a; $b < count($groups) && strlen($digits . $groups[$b]) <= 19; $b++) {
+                    $digits .= $groups[$b];
+                    if (strlen($digits) >= 13 && luhn($digits)) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
+    }
+    if (is_array($v)) {
+        foreach ($v as $k => $x) {
+            if (strings_have_card((string) $k) || strings_have_card($x)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+function luhn(string $d): bool
+{
+    $sum = 0;
+    $alt = false;
+    for ($i = strlen($d) - 1; $i >= 0; $i--) {
+        $n = (int) $d[$i];
+        if ($alt) {
+            $n *= 2;
+            if ($n > 9) {
+                $n -= 9;
+            }
+        }
+        $sum += $n;
+        $alt = !$alt;
+    }
+    return $sum % 10 === 0;
+}
+
+// The checker itself must see what it is looking for.
+if (!strings_have_card('ref x 4111-1111-1111-1111 y') || !strings_have_card(['a' => ['4242424242424242']]) || strings_have_card('4111111111111112 20261231')) {
+    fwrite(STDERR, "fuzz-orders: the card-number checker is broken\n");
+    exit(3);
+}
+$stats = ['accepted' => 0, 'refused' => 0, 'failures' => []];
+for ($i = 0; $i < $count; $i++) {
+    $order = rvalue(0);
+    if (!is_array($order)) {
+        $order = ['id' => mt_rand(1, 99999), 'customer_note' => $order];
+    }
+    if (mt_rand(0, 1)) {
+        $order['id'] = mt_rand(1, 99999);
+    }
+    foreach ($destinations as $dest) {
+        try {
+            $body = secure_forward_prepare($order, $dest);
+            $decoded = json_decode($body, true, 512, JSON_THROW_ON_ERROR);
+            if (strings_have_card($decoded)) {
+                $stats["failures"][] = "#$i $dest: a card number would leave" . (getenv("SF_FUZZ_SHOW") ? ": $body" : "");
+            }
+            if (secure_forward_prepare($order, $dest) !== $body) {
+                $stats['failures'][] = "#$i $dest: not deterministic";
+            }
+            $stats['accepted']++;
+        } catch (SecureForward\ValidationException $e) {
+            if (strings_have_card($e->getMessage()) || str_contains($e->getTraceAsString(), '4111')) {
+                $stats['failures'][] = "#$i $dest: a refusal shows a card number";
+            }
+            $stats['refused']++;
+        } catch (Throwable $e) {
+            $stats['failures'][] = "#$i $dest: " . get_class($e) . ': ' . $e->getMessage();
+        }
+    }
+}
+echo json_encode($stats), "\n";
