@@ -1104,9 +1104,44 @@ fn push_key(key: Key<'_>, path: &mut String) {
             if !path.is_empty() {
                 path.push('.');
             }
-            path.push_str(&String::from_utf8_lossy(s));
+            path.push_str(&shown_key(s));
         }
     }
+}
+
+/// Longest key shown in an error path, in characters.
+const SHOWN_KEY_CHARS: usize = 64;
+
+/// A key as an error path shows it. Keys come from the order too: a key outside
+/// the path grammar (letters, digits, `_`, `-`) is quoted, with control
+/// characters escaped (no log injection), a long key is cut, and card numbers
+/// and emails in it are masked like in every other message.
+fn shown_key(raw: &[u8]) -> String {
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-';
+    if !raw.is_empty() && raw.len() <= SHOWN_KEY_CHARS && raw.iter().all(plain) {
+        return crate::redact::redact(&String::from_utf8_lossy(raw));
+    }
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len().min(SHOWN_KEY_CHARS + 5));
+    out.push('"');
+    for (n, c) in text.chars().enumerate() {
+        if n == SHOWN_KEY_CHARS {
+            out.push('…');
+            break;
+        }
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    crate::redact::redact(&out)
 }
 
 /// Prefixes the failing path with `key` on the way out (only on error).

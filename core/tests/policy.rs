@@ -290,6 +290,20 @@ fn bounds() {
     };
     assert!(p.apply(&nest(16)).is_ok());
     refused(&p, &nest(17), "deep[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]");
+    // Keys are order data too: in a path, a card number or an email in a key is
+    // masked, control characters are escaped and a long key is cut (found by `make fuzz`).
+    let mut deep = json!("x");
+    for _ in 0..16 {
+        deep = json!([deep]);
+    }
+    let odd = json!({"id": 1, "4111 1111 1111 1111": {"jane@example.com\nforged": deep}, &"k".repeat(200): 1});
+    let e = p.apply(&odd).unwrap_err().to_string();
+    assert!(e.starts_with(r#"order refused: "**** **** **** ****"."[email]\u{a}forged"[0]"#), "{e}");
+    let mut long_key = serde_json::Map::new();
+    long_key.insert("k".repeat(200), json!([[[[[[[[[[[[[[[[["x"]]]]]]]]]]]]]]]]]));
+    long_key.insert("id".into(), json!(1));
+    let e = p.apply(&Value::Object(long_key)).unwrap_err().to_string();
+    assert!(e.contains(&format!("\"{}…\"[0]", "k".repeat(64))) && !e.contains(&"k".repeat(65)), "{e}");
     let long = "a".repeat(64 * 1024 + 1);
     refused(&p, &json!({"id": 1, "meta_data": [{"value": long}]}), "meta_data[0].value");
     let chunk = "a".repeat(60 * 1024);
