@@ -78,3 +78,13 @@ clean:
 
 bench-prepare: build
 	bash tools/bench-prepare.sh $(SO) $(FIXTURES)
+
+# cargo-fuzz targets (fuzz/): order validation + policy, inbound webhook headers.
+# Bounded run, not part of `make test`. FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@rustup toolchain list | grep -q nightly || { echo "cargo fuzz needs the nightly toolchain: rustup toolchain install nightly"; exit 1; }
+	cd fuzz && for t in policy webhook; do \
+	  mkdir -p corpus/$$t && cargo +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
+	done
