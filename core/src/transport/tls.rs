@@ -180,6 +180,16 @@ impl Verifier {
     }
 }
 
+impl Verifier {
+    /// A certificate that names itself as issuer and is not one of our anchors.
+    fn self_signed_stranger(&self, cert: &CertificateDer<'_>) -> bool {
+        cert_parts(cert.as_ref()).is_some_and(|p| {
+            let spki = spki_sha256(p.spki);
+            p.issuer == p.subject && !self.anchors.iter().any(|(subject, key)| subject.as_slice() == p.subject && *key == spki)
+        })
+    }
+}
+
 impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
@@ -190,7 +200,9 @@ impl ServerCertVerifier for Verifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
-            Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) if is_self_signed(end_entity) => {
+            // webpki says "unknown issuer" (or "CA used as end entity", as
+            // `openssl req -x509` sets CA:TRUE): name the actual fault.
+            Err(rustls::Error::InvalidCertificate(_)) if self.self_signed_stranger(end_entity) => {
                 Err(rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(SelfSigned)))))
             }
             Err(e) => Err(e),
@@ -234,9 +246,6 @@ fn spki_sha256(spki_der: &[u8]) -> [u8; 32] {
     out
 }
 
-fn is_self_signed(cert: &CertificateDer<'_>) -> bool {
-    cert_parts(cert.as_ref()).is_some_and(|p| p.issuer == p.subject)
-}
 
 /// The parts of an X.509 certificate the verifier needs.
 #[derive(Debug, PartialEq, Eq)]
@@ -250,7 +259,9 @@ struct CertParts<'a> {
 }
 
 /// One DER element: (tag, contents, whole element, what follows).
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+
+fn tlv(input: &[u8]) -> Option<Tlv<'_>> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, rest) = if first < 0x80 {
