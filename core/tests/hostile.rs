@@ -129,14 +129,19 @@ impl Server {
 
     /// tools/receiver.py with the good certificate, plus `extra` options.
     fn receiver(dir: &Path, extra: &[&std::ffi::OsStr]) -> Server {
+        Server::receiver_with(dir, "server", extra)
+    }
+
+    /// tools/receiver.py presenting `cert_name` (a chain file may hold intermediates).
+    fn receiver_with(dir: &Path, cert_name: &str, extra: &[&std::ffi::OsStr]) -> Server {
         let port_file = dir.join("port");
         let log = dir.join("receiver.log");
         let child = Command::new("python3")
             .arg(tools().join("receiver.py"))
             .arg("--cert")
-            .arg(cert("server"))
+            .arg(cert(cert_name))
             .arg("--key")
-            .arg(key("server"))
+            .arg(key(cert_name))
             .arg("--port-file")
             .arg(&port_file)
             .arg("--log")
@@ -275,6 +280,23 @@ fn pinned_leaf_or_ca_delivers_and_other_pins_refuse() {
         }
     }
     assert_eq!(rx.requests().len(), 3, "nothing was sent over a connection whose key is not pinned");
+}
+
+#[test]
+fn any_key_of_a_chain_with_an_intermediate_can_be_pinned() {
+    let dir = temp("chain");
+    let rx = Server::receiver_with(&dir, "chain", &[]);
+    let url = format!("https://localhost:{}/ok", rx.port);
+    for (pin, ok) in [("chain", true), ("inter", true), ("ca", true), ("server", false), ("rogue-ca", false)] {
+        let c = config(&dir, &url, &format!("pin_sha256 = [\"{}\"]", pin_of(pin)));
+        let got = send(&c);
+        if ok {
+            assert_eq!(got, Ok(200), "pin of {pin}");
+        } else {
+            assert_eq!(got, Err("localhost: tls: certificate key matches no pin_sha256 (pin mismatch)".into()), "pin of {pin}");
+        }
+    }
+    assert_eq!(rx.requests().len(), 3);
 }
 
 #[test]
