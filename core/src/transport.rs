@@ -106,7 +106,11 @@ fn build_agent(dest: &Destination, pins: &[[u8; 32]]) -> Result<ureq::Agent> {
         None => tls::Roots::WebPki,
         Some(path) => tls::Roots::Certs(load_ca(path)?.iter().map(|c| c.der().to_vec().into()).collect()),
     };
-    let tls = tls::TlsConnector::new(roots, pins).map_err(|e| Error::transport(&dest.host, tls_reason(&e)))?;
+    // Only an empty root store fails here (load_ca already refused an empty file).
+    let tls = tls::TlsConnector::new(roots, pins).map_err(|_| match &dest.ca_file {
+        Some(p) => Error::config(p.display().to_string(), None, "ca_file: no usable CA certificate"),
+        None => Error::transport(&dest.host, "tls: no trust roots"),
+    })?;
     let config = ureq::Agent::config_builder()
         .https_only(true)
         .max_redirects(0)

@@ -413,3 +413,15 @@ fn a_reset_mid_response_is_retried_per_the_schedule() {
     assert_eq!(reqs.len(), 3);
     assert!(reqs.iter().all(|q| q["headers"]["idempotency-key"] == r.event_id.as_str()), "one event, one key");
 }
+
+#[test]
+fn a_ca_file_without_a_usable_certificate_is_a_config_error() {
+    let dir = temp("badca");
+    let ca = dir.join("junk.pem");
+    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n").unwrap();
+    let text = format!("[destinations.d]\nurl = \"https://localhost:1/ok\"\nca_file = \"{}\"\n", ca.display());
+    let c = Config::parse(&dir.join("c.toml"), &text).unwrap();
+    let e = transport::send(&dest(&c), None, &Outgoing { body: b"{}", headers: &[] }).unwrap_err();
+    assert_eq!(e.kind(), secure_forward_core::ErrorKind::Config);
+    assert!(e.to_string().ends_with("junk.pem: ca_file: no usable CA certificate"), "{e}");
+}
