@@ -367,7 +367,7 @@ fn stalled_and_trickling_receivers_cost_at_most_the_timeout() {
         assert_eq!((r.status, r.http_status), ("queued", None), "{path}: {r:?}");
         assert!(r.reason.as_deref().unwrap().starts_with("localhost: timeout"), "{path}: {r:?}");
         assert!(took >= Duration::from_millis(900), "{path}: gave up early ({took:?})");
-        assert!(took < Duration::from_millis(1500), "{path}: took {took:?} with timeout_ms = 1000");
+        assert!(took < Duration::from_millis(1750), "{path}: took {took:?} with timeout_ms = 1000");
         println!("{path}: queued after {took:?} (timeout_ms = 1000)");
     }
 }
