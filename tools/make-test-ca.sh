@@ -7,11 +7,14 @@
 #   expired.pem / expired.key  localhost, signed by the CA, expired
 #   future.pem / future.key    localhost, signed by the CA, not yet valid
 #   wrongname.pem / wrongname.key  signed by the CA for another host name
+#   inter.pem / inter.key      an intermediate CA under the test CA
+#   chain.pem / chain.key      localhost + 127.0.0.1 signed by the intermediate; chain.pem holds
+#                              the leaf then the intermediate (what a server sends)
 set -euo pipefail
 dir=${1:?usage: make-test-ca.sh DIR}
 mkdir -p "$dir"
 cd "$dir"
-[ -f server.pem ] && [ -f ca.pem ] && exit 0
+[ -f server.pem ] && [ -f ca.pem ] && [ -f chain.pem ] && exit 0
 umask 077
 q() { openssl "$@" 2>/dev/null; }
 ext() { printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=%s\n' "$1"; }
@@ -33,6 +36,12 @@ mkca rogue-ca "some other CA"
 leaf server ca "DNS:localhost,IP:127.0.0.1" -days 30
 leaf rogue rogue-ca "DNS:localhost,IP:127.0.0.1" -days 30
 leaf wrongname ca "DNS:not-this-host.example" -days 30
+q req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=secure_forward test intermediate" -keyout inter.key -out inter.csr
+printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n' > inter.ext
+q x509 -req -in inter.csr -CA ca.pem -CAkey ca.key -CAcreateserial -extfile inter.ext -out inter.pem -days 30
+rm -f inter.csr inter.ext
+leaf chainleaf inter "DNS:localhost,IP:127.0.0.1" -days 30
+cat chainleaf.pem inter.pem > chain.pem && mv chainleaf.key chain.key && rm -f chainleaf.pem
 # expired / not yet valid: openssl 3 x509 takes -not_before/-not_after in 3.4+, else use `ca`
 if openssl x509 -help 2>&1 | grep -q not_after; then
   leaf expired ca "DNS:localhost,IP:127.0.0.1" -not_before 20200101000000Z -not_after 20200201000000Z

@@ -14,6 +14,10 @@ so tests can check exactly what left the store) and answers as the path says:
   /stall                    reads the request, never answers
   /big                      200 with a 64 MiB body
   /reset                    closes the connection without answering
+  /trickle                  sends a status line, then one header byte every 100 ms, forever
+  /endless                  200 with an endless chunked body (64 KiB chunks, as fast as read)
+  /cut/N                    the first N requests to this exact path get half a response head,
+                            then a TCP reset (RST); later ones 200
   /oauth/token?ttl=S&tag=T[&delay_ms=D]  OAuth2 client-credentials token endpoint (answers after D ms) (needs --oauth-client-id and
                             --oauth-secret-file): client auth by HTTP Basic or in the form body;
                             issues a random Bearer token valid S seconds (default 300), remembered
@@ -172,6 +176,34 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(3600)
             return
         if kind == "reset":
+            self.close_connection = True
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.connection.close()
+            return
+        if kind == "trickle":
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                while True:
+                    self.wfile.write(b"X")
+                    time.sleep(0.1)
+            except OSError:
+                pass
+            self.close_connection = True
+            return
+        if kind == "endless":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b"%x\r\n%s\r\n" % (65536, b"y" * 65536)
+            try:
+                while True:
+                    self.wfile.write(chunk)
+            except OSError:
+                pass
+            self.close_connection = True
+            return
+        if kind == "cut" and len(parts) > 1 and n < int(parts[1]):
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: applica")
             self.close_connection = True
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             self.connection.close()

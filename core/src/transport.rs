@@ -13,6 +13,8 @@ use crate::config::Destination;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
+mod tls;
+
 /// Most response body bytes read (the rest is dropped with the connection).
 pub const RESPONSE_CAP: u64 = 64 * 1024;
 /// Largest response head accepted.
@@ -51,6 +53,7 @@ struct AgentKey {
     ca_stamp: Option<(u64, i64)>,
     timeout: Duration,
     connect_timeout: Duration,
+    pins: Vec<[u8; 32]>,
 }
 
 fn agents() -> &'static Mutex<HashMap<AgentKey, ureq::Agent>> {
@@ -64,6 +67,12 @@ pub fn reset_agents() {
 }
 
 fn agent_for(dest: &Destination) -> Result<ureq::Agent> {
+    agent_pinned(dest, &dest.pin_sha256)
+}
+
+/// The agent for `dest`'s TLS settings and timeouts, enforcing `pins` (those of
+/// `dest` for its own host, none for another host such as a token endpoint's).
+fn agent_pinned(dest: &Destination, pins: &[[u8; 32]]) -> Result<ureq::Agent> {
     let ca_stamp = match &dest.ca_file {
         Some(p) => {
             use std::os::unix::fs::MetadataExt;
@@ -79,23 +88,29 @@ fn agent_for(dest: &Destination) -> Result<ureq::Agent> {
         ca_stamp,
         timeout: dest.timeout,
         connect_timeout: dest.connect_timeout,
+        pins: pins.to_vec(),
     };
     let mut map = agents().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(a) = map.get(&key) {
         return Ok(a.clone());
     }
-    let agent = build_agent(dest)?;
+    let agent = build_agent(dest, pins)?;
     map.insert(key, agent.clone());
     Ok(agent)
 }
 
-fn build_agent(dest: &Destination) -> Result<ureq::Agent> {
-    use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+fn build_agent(dest: &Destination, pins: &[[u8; 32]]) -> Result<ureq::Agent> {
+    use ureq::unversioned::resolver::DefaultResolver;
+    use ureq::unversioned::transport::{Connector as _, TcpConnector};
     let roots = match &dest.ca_file {
-        None => RootCerts::WebPki,
-        Some(path) => RootCerts::new_with_certs(&load_ca(path)?),
+        None => tls::Roots::WebPki,
+        Some(path) => tls::Roots::Certs(load_ca(path)?.iter().map(|c| c.der().to_vec().into()).collect()),
     };
-    let tls = TlsConfig::builder().provider(TlsProvider::Rustls).root_certs(roots).build();
+    // Only an empty root store fails here (load_ca already refused an empty file).
+    let tls = tls::TlsConnector::new(roots, pins).map_err(|_| match &dest.ca_file {
+        Some(p) => Error::config(p.display().to_string(), None, "ca_file: no usable CA certificate"),
+        None => Error::transport(&dest.host, "tls: no trust roots"),
+    })?;
     let config = ureq::Agent::config_builder()
         .https_only(true)
         .max_redirects(0)
@@ -108,9 +123,8 @@ fn build_agent(dest: &Destination) -> Result<ureq::Agent> {
         .max_response_header_size(RESPONSE_HEADER_CAP)
         .user_agent(USER_AGENT)
         .accept("application/json")
-        .tls_config(tls)
         .build();
-    Ok(config.new_agent())
+    Ok(ureq::Agent::with_parts(config, TcpConnector::default().chain(tls), DefaultResolver::default()))
 }
 
 fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
@@ -205,7 +219,8 @@ pub fn post_token(
     form: &Secret,
     basic: Option<&Secret>,
 ) -> Result<(u16, zeroize::Zeroizing<Vec<u8>>)> {
-    let agent = agent_for(dest)?;
+    let pins: &[[u8; 32]] = if host.eq_ignore_ascii_case(&dest.host) { &dest.pin_sha256 } else { &[] };
+    let agent = agent_pinned(dest, pins)?;
     let mut req = agent.post(url).header("Content-Type", "application/x-www-form-urlencoded");
     if let Some(basic) = basic {
         let mut value = HeaderValue::from_bytes(basic.expose())
@@ -263,7 +278,7 @@ fn io_kind_reason(io: &std::io::Error) -> String {
 
 /// A distinct, clear message per TLS failure.
 pub fn tls_reason(e: &rustls::Error) -> String {
-    use rustls::{AlertDescription as A, CertificateError as C, Error as R};
+    use rustls::{AlertDescription as A, CertificateError as C, Error as R, PeerIncompatible as P};
     let what = match e {
         R::InvalidCertificate(c) => match c {
             C::Expired | C::ExpiredContext { .. } => "certificate expired",
@@ -273,12 +288,19 @@ pub fn tls_reason(e: &rustls::Error) -> String {
             C::Revoked => "certificate revoked",
             C::BadSignature => "certificate has a bad signature",
             C::InvalidPurpose | C::InvalidPurposeContext { .. } => "certificate not valid for TLS servers",
-            C::ApplicationVerificationFailure => "certificate pin mismatch",
+            C::ApplicationVerificationFailure => "certificate key matches no pin_sha256 (pin mismatch)",
+            C::Other(o) if o.0.downcast_ref::<tls::SelfSigned>().is_some() => "certificate is self-signed",
             _ => "certificate rejected",
         },
-        R::AlertReceived(A::ProtocolVersion) | R::PeerIncompatible(_) => {
-            "server does not support TLS 1.2 or later"
-        }
+        R::AlertReceived(A::ProtocolVersion)
+        | R::PeerIncompatible(
+            P::ServerDoesNotSupportTls12Or13
+            | P::ServerTlsVersionIsDisabledByOurConfig
+            | P::SupportedVersionsExtensionRequired
+            | P::Tls12NotOffered
+            | P::Tls12NotOfferedOrEnabled,
+        ) => "server does not support TLS 1.2 or later",
+        R::PeerIncompatible(_) => "server has no TLS parameters in common with us",
         R::AlertReceived(A::HandshakeFailure) => "handshake failure (no common cipher suite or protocol)",
         R::AlertReceived(_) => "alert received from server",
         R::InvalidMessage(_) | R::PeerMisbehaved(_) => "server sent an invalid TLS message",
@@ -361,10 +383,19 @@ mod tests {
     #[test]
     fn tls_reasons_are_distinct() {
         use rustls::CertificateError as C;
-        let reasons: Vec<String> = [C::Expired, C::NotValidYet, C::NotValidForName, C::UnknownIssuer, C::ApplicationVerificationFailure]
-            .into_iter()
-            .map(|c| tls_reason(&rustls::Error::InvalidCertificate(c)))
-            .collect();
+        let self_signed = C::Other(rustls::OtherError(std::sync::Arc::new(tls::SelfSigned)));
+        let mut reasons: Vec<String> =
+            [C::Expired, C::NotValidYet, C::NotValidForName, C::UnknownIssuer, C::ApplicationVerificationFailure, self_signed]
+                .into_iter()
+                .map(|c| tls_reason(&rustls::Error::InvalidCertificate(c)))
+                .collect();
+        reasons.push(tls_reason(&rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion)));
+        assert!(reasons.iter().all(|r| r.starts_with("tls: ") && !r.ends_with("rejected")), "{reasons:?}");
+        // Either way a TLS 1.0/1.1-only server shows itself, the message is the same.
+        assert_eq!(
+            reasons.last(),
+            Some(&tls_reason(&rustls::Error::PeerIncompatible(rustls::PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig)))
+        );
         let mut dedup = reasons.clone();
         dedup.sort();
         dedup.dedup();
