@@ -4,9 +4,9 @@
 //! Certificates are made at test time by tools/make-test-ca.sh.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secure_forward_core::config::{Config, Destination};
@@ -15,34 +15,8 @@ use secure_forward_core::outbox;
 use secure_forward_core::policy::Prepared;
 use secure_forward_core::transport::{self, Outgoing};
 
-fn tools() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools")
-}
-
-/// The test CA and its good and bad certificates, remade when older than a week.
-fn ca_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile-test-ca");
-        let fresh = std::fs::metadata(dir.join("server.pem"))
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < Duration::from_secs(7 * 86_400)));
-        if !fresh {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        let ok = Command::new("bash").arg(tools().join("make-test-ca.sh")).arg(&dir).status().unwrap();
-        assert!(ok.success(), "make-test-ca.sh failed");
-        dir
-    })
-}
-
-fn cert(name: &str) -> PathBuf {
-    ca_dir().join(format!("{name}.pem"))
-}
-
-fn key(name: &str) -> PathBuf {
-    ca_dir().join(format!("{name}.key"))
-}
+mod common;
+use common::{cert, temp, Server};
 
 /// base64 SHA-256 of a certificate's SubjectPublicKeyInfo, computed by openssl
 /// (the recipe the README gives operators), not by the code under test.
@@ -58,117 +32,6 @@ fn pin_of(name: &str) -> String {
     let pin = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert_eq!(pin.len(), 44, "{pin}");
     pin
-}
-
-struct TempDir(PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp(name: &str) -> TempDir {
-    let d = std::env::temp_dir().join(format!("sf-hostile-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    TempDir(d)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A child process killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-    log: Option<PathBuf>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// `openssl s_server` on a free port with `cert`, plus `extra` options.
-    fn openssl(cert_name: &str, extra: &[&str]) -> Server {
-        let port = free_port();
-        let child = Command::new("openssl")
-            .arg("s_server")
-            .arg("-accept")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("-cert")
-            .arg(cert(cert_name))
-            .arg("-key")
-            .arg(key(cert_name))
-            .args(["-www", "-quiet"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(10), "s_server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Server { child, port, log: None }
-    }
-
-    /// tools/receiver.py with the good certificate, plus `extra` options.
-    fn receiver(dir: &Path, extra: &[&std::ffi::OsStr]) -> Server {
-        Server::receiver_with(dir, "server", extra)
-    }
-
-    /// tools/receiver.py presenting `cert_name` (a chain file may hold intermediates).
-    fn receiver_with(dir: &Path, cert_name: &str, extra: &[&std::ffi::OsStr]) -> Server {
-        let port_file = dir.join("port");
-        let log = dir.join("receiver.log");
-        let child = Command::new("python3")
-            .arg(tools().join("receiver.py"))
-            .arg("--cert")
-            .arg(cert(cert_name))
-            .arg("--key")
-            .arg(key(cert_name))
-            .arg("--port-file")
-            .arg(&port_file)
-            .arg("--log")
-            .arg(&log)
-            .args(["--max-seconds", "120"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        let port = loop {
-            if let Ok(p) = std::fs::read_to_string(&port_file) {
-                break p.trim().parse().unwrap();
-            }
-            assert!(started.elapsed() < Duration::from_secs(10), "receiver did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Server { child, port, log: Some(log) }
-    }
-
-    fn requests(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.log.as_ref().unwrap())
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
 }
 
 /// A config with destination `d` at `url` (trusting the test CA) plus `extra` lines.

@@ -1,137 +1,18 @@
 //! The outbox against a real HTTPS receiver (tools/receiver.py, python3 + openssl).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secure_forward_core::config::Config;
 use secure_forward_core::outbox::{self, FlushCounts};
 use secure_forward_core::policy::Prepared;
 
-fn tools() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools")
-}
-
-/// The test CA (tools/make-test-ca.sh), kept under the target directory and
-/// remade when older than a week (its certificates last 30 days).
-fn ca_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("outbox-test-ca");
-        let fresh = std::fs::metadata(dir.join("server.pem"))
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < Duration::from_secs(7 * 86_400)));
-        if !fresh {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        let ok = Command::new("bash").arg(tools().join("make-test-ca.sh")).arg(&dir).status().unwrap();
-        assert!(ok.success(), "make-test-ca.sh failed");
-        dir
-    })
-}
-
-/// A test's own directory, removed when the test ends.
-struct TempDir(PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for TempDir {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp(name: &str) -> TempDir {
-    let d = std::env::temp_dir().join(format!("sf-outbox-it-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    TempDir(d)
-}
-
-/// A real HTTPS receiver, killed on drop.
-struct Receiver {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Receiver {
-    fn start(dir: &Path, port: u16) -> Receiver {
-        let ca = ca_dir();
-        let port_file = dir.join(format!("port-{port}"));
-        let log = dir.join("receiver.log");
-        let child = Command::new("python3")
-            .arg(tools().join("receiver.py"))
-            .arg("--cert")
-            .arg(ca.join("server.pem"))
-            .arg("--key")
-            .arg(ca.join("server.key"))
-            .arg("--port")
-            .arg(port.to_string())
-            .arg("--port-file")
-            .arg(&port_file)
-            .arg("--log")
-            .arg(&log)
-            .arg("--max-seconds")
-            .arg("120")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        let port = loop {
-            if let Ok(p) = std::fs::read_to_string(&port_file) {
-                break p.trim().parse().unwrap();
-            }
-            assert!(started.elapsed() < Duration::from_secs(10), "receiver did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Receiver { child, port, log }
-    }
-
-    /// Logged requests as JSON values.
-    fn requests(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    /// Requests per Idempotency-Key.
-    fn keys(&self) -> HashMap<String, usize> {
-        let mut m = HashMap::new();
-        for r in self.requests() {
-            *m.entry(r["headers"]["idempotency-key"].as_str().unwrap().to_owned()).or_insert(0) += 1;
-        }
-        m
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+mod common;
+use common::{ca_dir, free_port, temp, Server, TempDir};
 
 fn config(dir: &Path, port: u16, path: &str, outbox_extra: &str) -> Config {
     let text = format!(
@@ -185,7 +66,7 @@ fn outage_queues_fast_then_flush_delivers_all_exactly_once() {
     assert_eq!(s["destinations"]["crm"]["circuit"], "open");
     assert!(s["last_error"].as_str().unwrap().contains("localhost"), "{s}");
 
-    let rx = Receiver::start(&dir, port);
+    let rx = Server::receiver_on(&dir, port);
     assert_eq!(rx.port, port);
     let f = flush(&c);
     assert_eq!((f.delivered, f.retried, f.dead, f.remaining), (8, 0, 0, 0), "{f:?}");
@@ -203,7 +84,7 @@ fn outage_queues_fast_then_flush_delivers_all_exactly_once() {
 #[test]
 fn server_errors_are_retried_with_one_idempotency_key() {
     let dir = temp("seq");
-    let rx = Receiver::start(&dir, 0);
+    let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/seq/503,503,503,200", "retry_schedule = [0, 0, 0]");
     let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
     assert_eq!((r.status, r.http_status, r.attempts), ("queued", Some(503), 1), "{r:?}");
@@ -227,7 +108,7 @@ fn server_errors_are_retried_with_one_idempotency_key() {
 #[test]
 fn retries_past_the_schedule_go_dead() {
     let dir = temp("exhaust");
-    let rx = Receiver::start(&dir, 0);
+    let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/status/500", "retry_schedule = [0]");
     let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
     assert_eq!(r.status, "queued");
@@ -241,7 +122,7 @@ fn retries_past_the_schedule_go_dead() {
 #[test]
 fn retry_after_is_honoured() {
     let dir = temp("429");
-    let rx = Receiver::start(&dir, 0);
+    let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/seq/429r2,200", "retry_schedule = [0, 0]");
     let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
     assert_eq!((r.status, r.http_status), ("queued", Some(429)));
@@ -257,7 +138,7 @@ fn retry_after_is_honoured() {
 #[test]
 fn unauthorized_is_dead_lettered_without_retry_and_requeue_works() {
     let dir = temp("401");
-    let rx = Receiver::start(&dir, 0);
+    let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/status/401", "retry_schedule = [0, 0, 0]");
     let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
     assert_eq!((r.status, r.http_status, r.attempts), ("dead", Some(401), 1), "{r:?}");
@@ -280,7 +161,7 @@ fn unauthorized_is_dead_lettered_without_retry_and_requeue_works() {
 #[test]
 fn redirect_is_dead() {
     let dir = temp("302");
-    let rx = Receiver::start(&dir, 0);
+    let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/redirect", "");
     let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
     assert_eq!((r.status, r.http_status), ("dead", Some(302)));
@@ -289,7 +170,7 @@ fn redirect_is_dead() {
 #[test]
 fn same_order_state_is_enqueued_once() {
     let dir = temp("dedupe");
-    let rx = Receiver::start(&dir, 0);
+    let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
     let d = dest(&c);
     let a = outbox::submit(&c, &d, &order(5, ""), "order.processing").unwrap();
@@ -312,7 +193,7 @@ fn same_order_state_is_enqueued_once() {
 #[test]
 fn no_plaintext_at_rest_and_files_are_0600() {
     let dir = temp("pii");
-    let rx = Receiver::start(&dir, 0);
+    let rx = Server::receiver_on(&dir, 0);
     let pii = "alice.pii.marker@example.com";
     let c = config(&dir, rx.port, "/status/503", "retry_schedule = [3600]");
     let r = outbox::submit(&c, &dest(&c), &order(1, &format!(",\"email\":\"{pii}\"")), "order.processing").unwrap();
@@ -379,7 +260,7 @@ fn key_file_is_generated_in_a_new_dir_and_unwritable_path_is_a_config_error() {
 #[test]
 fn tampered_row_is_skipped_and_reported_others_flow() {
     let dir = temp("tamper");
-    let rx = Receiver::start(&dir, 0);
+    let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
     let d = dest(&c);
     let ids: Vec<String> =
@@ -414,7 +295,7 @@ fn tampered_row_is_skipped_and_reported_others_flow() {
 #[test]
 fn rotated_key_still_decrypts_old_rows() {
     let dir = temp("rotate");
-    let rx = Receiver::start(&dir, 0);
+    let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
     let d = dest(&c);
     outbox::submit(&c, &d, &order(1, ""), "order.processing").unwrap();
@@ -441,7 +322,7 @@ fn rotated_key_still_decrypts_old_rows() {
 #[test]
 fn missing_api_key_file_keeps_the_event_queued() {
     let dir = temp("nokey");
-    let rx = Receiver::start(&dir, 0);
+    let rx = Server::receiver_on(&dir, 0);
     let text = format!(
         "[destinations.crm]\nurl = \"https://localhost:{}/ok\"\nca_file = \"{}\"\nkey_file = \"{}\"\n\n[outbox]\npath = \"{}\"\nretry_schedule = [0, 0]\n",
         rx.port,
@@ -466,7 +347,7 @@ fn missing_api_key_file_keeps_the_event_queued() {
 #[test]
 fn a_leased_event_is_not_sent_until_the_lease_expires() {
     let dir = temp("lease");
-    let rx = Receiver::start(&dir, 0);
+    let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
     let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
     let conn = rusqlite::Connection::open(&c.outbox.path).unwrap();
@@ -527,7 +408,7 @@ fn child_flusher() {
 #[test]
 fn concurrent_processes_deliver_each_event_exactly_once() {
     let dir = temp("concurrent");
-    let rx = Receiver::start(&dir, 0);
+    let rx = Server::receiver_on(&dir, 0);
     let c = Arc::new(config(&dir, rx.port, "/slow/5", "delivery = \"deferred\""));
     let file = dir.join("secure-forward.toml");
     let _ = std::fs::remove_file(format!("{}.done", file.display()));
@@ -645,7 +526,7 @@ fn enqueue_cost_with_circuit_open() {
 #[test]
 fn submit_order_minimises_and_submits() {
     let dir = temp("order");
-    let rx = Receiver::start(&dir, 0);
+    let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/ok", "");
     let o = serde_json::json!({"id": 42, "status": "processing", "currency": "EUR", "total": "9.99",
                                "billing": {"email": "bob.marker@example.com"}});
@@ -672,7 +553,7 @@ fn child_enqueue_then_abort() {
 #[test]
 fn an_order_enqueued_before_a_crash_is_delivered_after_it() {
     let dir = temp("crash");
-    let rx = Receiver::start(&dir, 0);
+    let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
     let file = dir.join("secure-forward.toml");
     let st = Command::new(std::env::current_exe().unwrap())

@@ -2,99 +2,16 @@
 //! (tools/receiver.py). These pace by the wall clock by nature; bounds are generous.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
 
 use secure_forward_core::config::Config;
 use secure_forward_core::outbox::{self, shared};
 use secure_forward_core::policy::Prepared;
 
-fn tools() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools")
-}
-
-fn ca_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ratelimit-test-ca");
-        let fresh = std::fs::metadata(dir.join("server.pem"))
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < Duration::from_secs(7 * 86_400)));
-        if !fresh {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        let ok = Command::new("bash").arg(tools().join("make-test-ca.sh")).arg(&dir).status().unwrap();
-        assert!(ok.success(), "make-test-ca.sh failed");
-        dir
-    })
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp(name: &str) -> TempDir {
-    let d = std::env::temp_dir().join(format!("sf-ratelimit-it-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    TempDir(d)
-}
-
-struct Receiver {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Receiver {
-    fn start(dir: &Path) -> Receiver {
-        let ca = ca_dir();
-        let port_file = dir.join("port");
-        let log = dir.join("receiver.log");
-        let child = Command::new("python3")
-            .arg(tools().join("receiver.py"))
-            .args(["--cert", &ca.join("server.pem").display().to_string()])
-            .args(["--key", &ca.join("server.key").display().to_string()])
-            .args(["--port-file", &port_file.display().to_string()])
-            .args(["--log", &log.display().to_string(), "--max-seconds", "120"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        let port = loop {
-            if let Ok(p) = std::fs::read_to_string(&port_file) {
-                break p.trim().parse().unwrap();
-            }
-            assert!(started.elapsed() < Duration::from_secs(10), "receiver did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Receiver { child, port, log }
-    }
-
-    /// Arrival times (seconds), in order.
-    fn times(&self) -> Vec<f64> {
-        let mut t: Vec<f64> = std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["t"].as_f64().unwrap())
-            .collect();
-        t.sort_by(f64::total_cmp);
-        t
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod common;
+use common::{ca_dir, temp, Server};
 
 fn config(dir: &Path, port: u16, path: &str, dest_extra: &str) -> Config {
     let text = format!(
@@ -129,8 +46,8 @@ fn max_in_window(times: &[f64], w: f64) -> usize {
 #[test]
 fn flush_paces_itself_to_the_bucket() {
     let dir = temp("pace");
-    let r = Receiver::start(&dir.0);
-    let c = config(&dir.0, r.port, "/ok", "rate_limit = { requests = 5, per_s = 1 }");
+    let r = Server::receiver(&dir, &[]);
+    let c = config(&dir, r.port, "/ok", "rate_limit = { requests = 5, per_s = 1 }");
     enqueue(&c, 15);
     let counts = outbox::flush(&c, 1000, 20.0).unwrap();
     assert_eq!((counts.delivered, counts.remaining), (15, 0), "{counts:?}");
@@ -146,8 +63,8 @@ fn flush_paces_itself_to_the_bucket() {
 #[test]
 fn flush_skips_a_paused_destination_then_resumes_after_retry_after() {
     let dir = temp("pause");
-    let r = Receiver::start(&dir.0);
-    let c = config(&dir.0, r.port, "/seq/429r1,200", "");
+    let r = Server::receiver(&dir, &[]);
+    let c = config(&dir, r.port, "/seq/429r1,200", "");
     enqueue(&c, 3);
     // The first request is answered 429 + Retry-After: 1: the whole destination
     // pauses, and a flush with less time than that sends nothing more.
@@ -168,10 +85,10 @@ fn flush_skips_a_paused_destination_then_resumes_after_retry_after() {
 #[test]
 fn rate_limit_headers_slow_the_flusher_before_the_limit() {
     let dir = temp("headers");
-    let r = Receiver::start(&dir.0);
+    let r = Server::receiver(&dir, &[]);
     // Remaining 1 then 0, reset in 1 s: the second request waits half the window,
     // the third the whole reset.
-    let c = config(&dir.0, r.port, "/ratelimit/2", "");
+    let c = config(&dir, r.port, "/ratelimit/2", "");
     enqueue(&c, 3);
     let counts = outbox::flush(&c, 1000, 10.0).unwrap();
     assert_eq!(counts.delivered, 3, "{counts:?}");
@@ -183,7 +100,7 @@ fn rate_limit_headers_slow_the_flusher_before_the_limit() {
 #[test]
 fn a_version_1_database_gets_the_new_tables() {
     let dir = temp("upgrade");
-    let db = dir.0.join("outbox.sqlite");
+    let db = dir.join("outbox.sqlite");
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(
@@ -198,7 +115,7 @@ fn a_version_1_database_gets_the_new_tables() {
         )
         .unwrap();
     }
-    let c = config(&dir.0, 9, "/ok", "rate_limit = { requests = 1, per_s = 60 }");
+    let c = config(&dir, 9, "/ok", "rate_limit = { requests = 1, per_s = 60 }");
     let d = c.destination("crm").unwrap();
     assert!(shared::take_token(&c, d).unwrap());
     assert!(!shared::take_token(&c, d).unwrap(), "a bucket of one is empty after one request");
@@ -209,7 +126,7 @@ fn a_version_1_database_gets_the_new_tables() {
 #[ignore = "benchmark"]
 fn bucket_cost() {
     let dir = temp("bench");
-    let c = config(&dir.0, 9, "/ok", "rate_limit = { requests = 1000000, per_s = 1 }");
+    let c = config(&dir, 9, "/ok", "rate_limit = { requests = 1000000, per_s = 1 }");
     let d = c.destination("crm").unwrap();
     let n = 2000;
     let mut times = Vec::with_capacity(n);
