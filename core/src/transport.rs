@@ -8,6 +8,11 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ureq::http::HeaderValue;
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{Connector, DefaultConnector};
+
+mod wipe;
+use wipe::WipeSentConnector;
 
 use crate::config::Destination;
 use crate::error::{Error, Result};
@@ -110,7 +115,7 @@ fn build_agent(dest: &Destination) -> Result<ureq::Agent> {
         .accept("application/json")
         .tls_config(tls)
         .build();
-    Ok(config.new_agent())
+    Ok(ureq::Agent::with_parts(config, DefaultConnector::new().chain(WipeSentConnector), DefaultResolver::default()))
 }
 
 fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
@@ -137,15 +142,13 @@ pub fn send(dest: &Destination, key: Option<&Secret>, out: &Outgoing<'_>) -> Res
 }
 
 fn sensitive_value(dest: &Destination, value: &Secret) -> Result<HeaderValue> {
-    let mut value = HeaderValue::from_bytes(value.expose()).map_err(|_| {
+    wipe::zeroizing_header(value.expose()).ok_or_else(|| {
         Error::config(
             dest.key.as_ref().map_or_else(String::new, crate::secret::SecretSource::location),
             None,
             "the key contains characters not allowed in an HTTP header",
         )
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
+    })
 }
 
 /// Sends one POST to `dest` with `auth` = (header name, secret value), if any.
@@ -198,9 +201,8 @@ pub fn post_token(
     let agent = agent_for(dest)?;
     let mut req = agent.post(url).header("Content-Type", "application/x-www-form-urlencoded");
     if let Some(basic) = basic {
-        let mut value = HeaderValue::from_bytes(basic.expose())
-            .map_err(|_| Error::transport(host, "client credentials cannot be sent in a header"))?;
-        value.set_sensitive(true);
+        let value = wipe::zeroizing_header(basic.expose())
+            .ok_or_else(|| Error::transport(host, "client credentials cannot be sent in a header"))?;
         req = req.header("Authorization", value);
     }
     let mut resp = req.send(form.expose()).map_err(|e| transport_error(host, &e))?;
