@@ -14,6 +14,7 @@ FIXTURES   ?= $(abspath ../shared/fixtures/woocommerce-10.0.2)
 APT_BUILD  := php8.2-cli php8.2-dev libclang-dev clang phpunit python3 openssl
 APT_WP     := wordpress mariadb-server php8.2-mysql
 APT_BENCH  := nginx-light php8.2-curl
+APT_LEAK   := valgrind
 
 .PHONY: test-residue test-leak bench-prepare build debug deps deps-wp demo test test-rust test-php test-stubs test-wordpress install lint bench fuzz clean
 
@@ -57,6 +58,11 @@ test-php: build
 
 test-residue: build
 	bash tests/residue/run.sh $(abspath $(SO)) $(FIXTURES)
+
+# valgrind memcheck over ROUNDS x 8 calls (default 400: 3,200 calls, ~40 s).
+test-leak: build
+	$(call apt_ensure,$(APT_LEAK))
+	bash tests/leak/run.sh $(abspath $(SO)) $(FIXTURES)
 
 test-wordpress: build deps-wp
 	@if [ -x tests/wordpress/run.sh ]; then SF_EXTENSION=$(abspath $(SO)) SF_FIXTURES=$(FIXTURES) bash tests/wordpress/run.sh; \
