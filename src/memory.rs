@@ -11,6 +11,7 @@
 //!   `Secret` are locked in RAM (mlock: never swapped) and excluded from core
 //!   dumps (`MADV_DONTDUMP`) while it exists, at most [`MAX_PAGES`] pages at a
 //!   time; failures (e.g. `RLIMIT_MEMLOCK`) are counted and shown in phpinfo.
+#![cfg_attr(feature = "plain-alloc", allow(dead_code))]
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::ffi::c_void;
@@ -82,6 +83,7 @@ unsafe impl GlobalAlloc for ZeroingAlloc {
     }
 }
 
+#[cfg(not(feature = "plain-alloc"))]
 #[global_allocator]
 static GLOBAL: ZeroingAlloc = ZeroingAlloc;
 
@@ -174,8 +176,9 @@ pub fn install_guard() {
 /// The phpinfo "secret memory" row.
 pub fn describe() -> String {
     let p = pages();
+    let alloc = if cfg!(feature = "plain-alloc") { "off (plain-alloc build)" } else { "on" };
     format!(
-        "zeroing allocator on; secret pages mlocked + MADV_DONTDUMP: {} now (peak {}, limit {MAX_PAGES}, {} locked so far), {} mlock/madvise failures, {} pages over the limit",
+        "zeroing allocator {alloc}; secret pages mlocked + MADV_DONTDUMP: {} now (peak {}, limit {MAX_PAGES}, {} locked so far), {} mlock/madvise failures, {} pages over the limit",
         p.count.len(),
         p.peak,
         p.locked_total,
