@@ -11,6 +11,9 @@
 //!   `Secret` are locked in RAM (mlock: never swapped) and excluded from core
 //!   dumps (`MADV_DONTDUMP`) while it exists, at most [`MAX_PAGES`] pages at a
 //!   time; failures (e.g. `RLIMIT_MEMLOCK`) are counted and shown in phpinfo.
+//!   A page whose secrets are gone stays locked (it holds only zeros by then)
+//!   until its slot is needed for another page: the allocator hands the same
+//!   chunks out again, so in steady state a send makes no mlock/madvise call.
 #![cfg_attr(feature = "plain-alloc", allow(dead_code))]
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
@@ -91,7 +94,7 @@ static GLOBAL: ZeroingAlloc = ZeroingAlloc;
 pub const MAX_PAGES: usize = 256;
 
 struct Pages {
-    /// Page address -> live secrets on it.
+    /// Locked page address -> live secrets on it (0: kept locked for reuse).
     count: BTreeMap<usize, u32>,
     peak: usize,
     failures: u64,
@@ -124,8 +127,17 @@ pub fn guard_lock(addr: usize, len: usize) {
             continue;
         }
         if p.count.len() >= MAX_PAGES {
-            p.over_limit += 1;
-            continue;
+            // Free a slot: unlock a page no live secret uses, if there is one.
+            match p.count.iter().find(|(_, c)| **c == 0).map(|(page, _)| *page) {
+                Some(idle) => {
+                    p.count.remove(&idle);
+                    release(idle, size);
+                }
+                None => {
+                    p.over_limit += 1;
+                    continue;
+                }
+            }
         }
         let at = page as *mut c_void;
         // SAFETY: `page` is page-aligned and inside a live heap allocation of
@@ -139,28 +151,31 @@ pub fn guard_lock(addr: usize, len: usize) {
         }
         p.locked_total += 1;
         p.count.insert(page, 1);
-        p.peak = p.peak.max(p.count.len());
+    }
+    let live = p.count.values().filter(|c| **c > 0).count();
+    p.peak = p.peak.max(live);
+}
+
+/// Unlocks a page (`munlock`, `MADV_DODUMP`).
+fn release(page: usize, size: usize) {
+    let at = page as *mut c_void;
+    // SAFETY: `page` was locked by `guard_lock` while it belonged to a live
+    // allocation; munlock and MADV_DODUMP only change its lock and dump flags,
+    // never content or mapping, and fail harmlessly (ignored) if it has since
+    // been unmapped.
+    unsafe {
+        let _ = rustix::mm::munlock(at, size);
+        let _ = rustix::mm::madvise(at, size, rustix::mm::Advice::LinuxDoDump);
     }
 }
 
-/// Unlocks the pages of a secret buffer that was just zeroized.
+/// A secret buffer was just zeroized: its pages no longer count it. They stay
+/// locked (zeros only) until their slot is needed; see [`guard_lock`].
 pub fn guard_unlock(addr: usize, len: usize) {
-    let size = rustix::param::page_size();
     let mut p = pages();
     for page in span(addr, len) {
-        let Some(c) = p.count.get_mut(&page) else { continue };
-        *c = c.saturating_sub(1);
-        if *c > 0 {
-            continue;
-        }
-        p.count.remove(&page);
-        let at = page as *mut c_void;
-        // SAFETY: the page was locked above while it belonged to a live
-        // allocation and is still mapped (the buffer is freed only after this
-        // returns); munlock and MADV_DODUMP leave content and mapping unchanged.
-        unsafe {
-            let _ = rustix::mm::munlock(at, size);
-            let _ = rustix::mm::madvise(at, size, rustix::mm::Advice::LinuxDoDump);
+        if let Some(c) = p.count.get_mut(&page) {
+            *c = c.saturating_sub(1);
         }
     }
 }
@@ -178,9 +193,10 @@ pub fn describe() -> String {
     let p = pages();
     let alloc = if cfg!(feature = "plain-alloc") { "off (plain-alloc build)" } else { "on" };
     format!(
-        "zeroing allocator {alloc}; secret pages mlocked + MADV_DONTDUMP: {} now (peak {}, limit {MAX_PAGES}, {} locked so far), {} mlock/madvise failures, {} pages over the limit",
-        p.count.len(),
+        "zeroing allocator {alloc}; secret pages mlocked + MADV_DONTDUMP: {} with live secrets (peak {}), {} locked (limit {MAX_PAGES}, {} locks so far), {} mlock/madvise failures, {} pages over the limit",
+        p.count.values().filter(|c| **c > 0).count(),
         p.peak,
+        p.count.len(),
         p.locked_total,
         p.failures,
         p.over_limit

@@ -171,6 +171,15 @@ impl SecretSource {
         }
     }
 
+    /// Checks that the secret is usable without keeping it: for a key file
+    /// read before and unchanged since, the permission checks and one `stat`.
+    pub fn check(&self) -> Result<()> {
+        match self {
+            SecretSource::File(path) => witness::check(path),
+            SecretSource::Env(_) => self.load().map(drop),
+        }
+    }
+
     /// The secret's fingerprint; for a key file, without reading it again
     /// when it has not changed since it was last read.
     pub fn fingerprint(&self) -> Result<String> {

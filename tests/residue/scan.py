@@ -5,7 +5,8 @@ through /proc/<pid>/mem while the child waits after its orders.
 
 usage: scan.py NAME=EXPECT:VALUE_FILE ... -- php args...
   EXPECT is 0 (must not be found), + (must be found: a control) or ? (report only).
-  VALUE_FILE may be @LOG.jsonl: every Bearer token in the receiver's log (read
+  VALUE_FILE may be @LOG.jsonl: every Bearer token sent to /bearer/... (OAuth2
+  access tokens issued by the receiver) in the receiver's log (read
   when the child is ready, so tokens it obtained count).
 Exits 1 when an expectation fails. Prints one line per needle, with where any
 hit was found (region and offset), never the value.
@@ -59,7 +60,9 @@ def main():
         expect[name] = exp
         if path.startswith("@"):
             with open(path[1:]) as f:
-                auths = [json.loads(l).get("headers", {}).get("authorization", "") for l in f if l.strip()]
+                entries = [json.loads(l) for l in f if l.strip()]
+            auths = [e.get("headers", {}).get("authorization", "") for e in entries
+                     if e.get("path", "").startswith("/bearer/")]
             tokens = sorted({a[7:].encode() for a in auths if a.startswith("Bearer ")})
             for i, t in enumerate(tokens):
                 needles[f"{name}#{i + 1}"], expect[f"{name}#{i + 1}"] = t, exp

@@ -169,6 +169,16 @@ pub fn fingerprint(path: &Path) -> Result<String> {
     read_key_file(path).map(|s| s.fingerprint())
 }
 
+/// [`read_key_file`] without the read when the file is unchanged since the last
+/// one (same identity; the permission checks are made again).
+pub fn check(path: &Path) -> Result<()> {
+    let stamp = FileStamp::of(&super::check_secret_file(path)?);
+    if lock().get(path).is_some_and(|w| w.stamp == stamp) {
+        return Ok(());
+    }
+    read_key_file(path).map(drop)
+}
+
 /// Replaces in `buf` every occurrence of a key file's value (or of one of its
 /// tokens) read by this process by `mask`.
 pub fn mask_key_files(buf: &mut Vec<u8>, mask: &[u8]) {
@@ -232,6 +242,7 @@ mod tests {
         let s = read_key_file(&p).unwrap();
         assert_eq!(s.expose(), b"sk_live_0123456789abcdef\nwhsec_QUJDREVGR0hJSktM");
         assert_eq!(fingerprint(&p).unwrap(), s.fingerprint());
+        check(&p).unwrap();
         drop(s);
         let mut msg = b"server said sk_live_0123456789abcdef twice: sk_live_0123456789abcdef; QUJDREVGR0hJSktM; sk_live_0123456789abcdeX".to_vec();
         mask_key_files(&mut msg, b"[REDACTED]");
