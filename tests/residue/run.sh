@@ -2,7 +2,10 @@
 # make test-residue: after secure_forward_order() returns, no copy of a key_file
 # key remains in the PHP process's memory. A PHP child sends orders over real
 # HTTPS (test CA, tools/receiver.py), then waits while scan.py reads every
-# readable region of /proc/<pid>/mem and counts the key's bytes. Controls: a key
+# readable region of /proc/<pid>/mem and counts the key's bytes. The last
+# requests have a body shorter than their head, so a key left in ureq's output
+# buffer would not be overwritten (a build without WipeSentConnector and without
+# the zeroing allocator fails here: 1 copy). Controls: a key
 # given by key_env (in the environment by design) and a copy PHP keeps in a
 # variable must be found, so the scanner provably sees the heap and the stack.
 set -euo pipefail
@@ -32,11 +35,28 @@ url = "https://localhost:$port/ok"
 key_file = "$work/api.key"
 ca_file = "$work/ca/ca.pem"
 
+# A body shorter than the request head: without WipeSentConnector the key
+# would stay in ureq's output buffer (the body no longer overwrites it).
+[destinations.tiny]
+url = "https://localhost:$port/ok/tiny"
+key_file = "$work/api.key"
+ca_file = "$work/ca/ca.pem"
+[destinations.tiny.policy]
+fields = ["id"]
+
 [destinations.bearer]
 url = "https://localhost:$port/ok/bearer"
 key_file = "$work/bearer.key"
 auth = "bearer"
 ca_file = "$work/ca/ca.pem"
+
+[destinations.tinybearer]
+url = "https://localhost:$port/ok/tinybearer"
+key_file = "$work/bearer.key"
+auth = "bearer"
+ca_file = "$work/ca/ca.pem"
+[destinations.tinybearer.policy]
+fields = ["id"]
 
 [destinations.envkey]
 url = "https://localhost:$port/ok/env"
@@ -60,13 +80,13 @@ TOML
 php_child=(php -n -d extension="$so" -d secure_forward.config="$work/config.toml" "$here/child.php" "$fixtures")
 export SF_CONTROL_FILE="$work/control.key" SF_RESIDUE_ENV_KEY; SF_RESIDUE_ENV_KEY=$(cat "$work/env.key")
 fail=0
-echo "residue: header mode (X-API-KEY from key_file), 3 orders, then one key_env order"
+echo "residue: header mode (X-API-KEY from key_file): one key_env order, then 3 orders + 3 with a tiny body"
 SF_ENV_DESTINATION=envkey python3 "$here/scan.py" \
   api_key=0:"$work/api.key" env_key=+:"$work/env.key" php_kept_copy=+:"$work/control.key" \
-  -- "${php_child[@]}" default 3 || fail=1
-echo "residue: bearer mode (Authorization: Bearer from key_file), 3 orders"
+  -- "${php_child[@]}" default,tiny 3 || fail=1
+echo "residue: bearer mode (Authorization: Bearer from key_file), 3 orders + 3 with a tiny body"
 python3 "$here/scan.py" bearer_key=0:"$work/bearer.key" php_kept_copy=+:"$work/control.key" \
-  -- "${php_child[@]}" bearer 3 || fail=1
+  -- "${php_child[@]}" bearer,tinybearer 3 || fail=1
 echo "residue: oauth2 mode, 3 orders (client secret and access token are cached by design: reported, not asserted)"
 python3 "$here/scan.py" client_secret=?:"$work/client.secret" access_token=?:@"$work/log.jsonl" \
   php_kept_copy=+:"$work/control.key" -- "${php_child[@]}" oauth 3 || fail=1
