@@ -419,6 +419,31 @@ mod tests {
     }
 
     #[test]
+    fn memory_guard_sees_each_secret_buffer_locked_then_unlocked() {
+        static EVENTS: Mutex<Vec<(bool, usize, usize)>> = Mutex::new(Vec::new());
+        fn lock(at: usize, len: usize) {
+            EVENTS.lock().unwrap().push((true, at, len));
+        }
+        fn unlock(at: usize, len: usize) {
+            EVENTS.lock().unwrap().push((false, at, len));
+        }
+        set_memory_guard(MemoryGuard { lock, unlock });
+        let mut bytes = Vec::with_capacity(40);
+        bytes.extend_from_slice(b"sk_guarded_0123456789");
+        let span = (bytes.as_ptr() as usize, 40);
+        let s = Secret::new(bytes);
+        let copy = s.clone();
+        let copy_span = (copy.expose().as_ptr() as usize, copy.len());
+        let seen = |e: (bool, usize, usize)| EVENTS.lock().unwrap().contains(&e);
+        assert!(seen((true, span.0, span.1)));
+        assert!(seen((true, copy_span.0, copy_span.1)), "a clone is guarded too");
+        assert!(!seen((false, span.0, span.1)));
+        drop(s);
+        drop(copy);
+        assert!(seen((false, span.0, span.1)) && seen((false, copy_span.0, copy_span.1)));
+    }
+
+    #[test]
     fn env_source() {
         std::env::set_var("SF_TEST_KEY_ENV", "envkey\n");
         let s = SecretSource::Env("SF_TEST_KEY_ENV".into()).load().unwrap();

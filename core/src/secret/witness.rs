@@ -238,17 +238,21 @@ mod tests {
         let d = std::env::temp_dir().join(format!("sf-witness-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
-        let p = crate::secret::tests::temp_secret(&d, "k", b"sk_live_0123456789abcdef\nwhsec_QUJDREVGR0hJSktM\n", 0o600);
+        let p = crate::secret::tests::temp_secret(&d, "k", b"sk_wtns_0123456789abcdef\nwhsec_QUJDREVGR0hJSktM\n", 0o600);
         let s = read_key_file(&p).unwrap();
-        assert_eq!(s.expose(), b"sk_live_0123456789abcdef\nwhsec_QUJDREVGR0hJSktM");
+        assert_eq!(s.expose(), b"sk_wtns_0123456789abcdef\nwhsec_QUJDREVGR0hJSktM");
         assert_eq!(fingerprint(&p).unwrap(), s.fingerprint());
         check(&p).unwrap();
         drop(s);
-        let mut msg = b"server said sk_live_0123456789abcdef twice: sk_live_0123456789abcdef; QUJDREVGR0hJSktM; sk_live_0123456789abcdeX".to_vec();
+        // Not kept: no cache holds the key once the caller dropped it.
+        let source = crate::secret::SecretSource::File(p.clone());
+        assert_eq!(source.load().unwrap().fingerprint(), fingerprint(&p).unwrap());
+        crate::secret::for_each_loaded(|v| assert!(!v.starts_with(b"sk_wtns_0123456789abcdef")));
+        let mut msg = b"server said sk_wtns_0123456789abcdef twice: sk_wtns_0123456789abcdef; QUJDREVGR0hJSktM; sk_wtns_0123456789abcdeX".to_vec();
         mask_key_files(&mut msg, b"[REDACTED]");
         assert_eq!(
             String::from_utf8(msg).unwrap(),
-            "server said [REDACTED] twice: [REDACTED]; [REDACTED]; sk_live_0123456789abcdeX"
+            "server said [REDACTED] twice: [REDACTED]; [REDACTED]; sk_wtns_0123456789abcdeX"
         );
         let mut short = b"sk_".to_vec();
         mask_key_files(&mut short, b"[REDACTED]");
