@@ -14,8 +14,9 @@ FIXTURES   ?= $(abspath ../shared/fixtures/woocommerce-10.0.2)
 APT_BUILD  := php8.2-cli php8.2-dev libclang-dev clang phpunit python3 openssl
 APT_WP     := wordpress mariadb-server php8.2-mysql
 APT_BENCH  := nginx-light php8.2-curl
+APT_LEAK   := valgrind
 
-.PHONY: bench-prepare build debug deps deps-wp demo test test-rust test-php test-stubs test-wordpress install lint bench fuzz clean
+.PHONY: test-residue test-leak bench-prepare build debug deps deps-wp demo test test-rust test-php test-stubs test-wordpress install lint bench fuzz clean
 
 # Installs Debian packages that are missing (as root; otherwise says what to run).
 define apt_ensure
@@ -46,7 +47,7 @@ debug: deps
 demo: build
 	@bash tools/demo.sh $(SO) $(FIXTURES)
 
-test: build test-rust test-php test-wordpress
+test: build test-rust test-php test-residue test-leak test-wordpress
 	@echo "make test: all suites passed"
 
 test-rust: deps
@@ -54,6 +55,14 @@ test-rust: deps
 
 test-php: build
 	bash tests/php/run.sh $(abspath $(SO)) $(FIXTURES)
+
+test-residue: build
+	bash tests/residue/run.sh $(abspath $(SO)) $(FIXTURES)
+
+# valgrind memcheck over ROUNDS x 8 calls (default 400: 3,200 calls, ~40 s).
+test-leak: build
+	$(call apt_ensure,$(APT_LEAK))
+	bash tests/leak/run.sh $(abspath $(SO)) $(FIXTURES)
 
 test-wordpress: build deps-wp
 	@if [ -x tests/wordpress/run.sh ]; then SF_EXTENSION=$(abspath $(SO)) SF_FIXTURES=$(FIXTURES) bash tests/wordpress/run.sh; \

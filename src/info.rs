@@ -21,6 +21,7 @@ pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
         info_table_row!("ext-php-rs", clean(env!("SF_BUILD_EXT_PHP_RS")));
         info_table_row!("TLS provider", clean(env!("SF_BUILD_TLS_PROVIDER")));
         info_table_row!("HTTP client", clean(&format!("ureq {}", env!("SF_BUILD_UREQ"))));
+        info_table_row!("secret memory", clean(&crate::memory::describe()));
         info_table_row!("config", clean(&path));
         info_table_row!("config parsed", parsed.0);
         if let Some(cfg) = parsed.1 {
@@ -28,9 +29,9 @@ pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
                 let key = d.key.as_ref().map_or_else(
                     || "none".to_owned(),
                     |k| {
-                        let fp = k.load().map_or_else(
+                        let fp = k.fingerprint().map_or_else(
                             |e| secure_forward_core::redact::redact(&format!("unusable: {e}")),
-                            |s| format!("fingerprint {}", s.fingerprint()),
+                            |fp| format!("fingerprint {fp}"),
                         );
                         format!("{} {} ({fp})", k.kind(), k.location())
                     },

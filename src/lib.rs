@@ -8,6 +8,7 @@
 mod convert;
 mod errors;
 mod info;
+mod memory;
 mod node;
 mod sink;
 
@@ -57,6 +58,7 @@ extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
             return false;
         }
         secure_forward_core::audit::set_sink(Box::new(sink::ErrorLog));
+        memory::install_guard();
         let path = read_ini_config_path();
         if let Err(e) = config::Config::load_uncached(&path) {
             ext_php_rs::error::php_error(

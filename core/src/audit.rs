@@ -125,7 +125,7 @@ fn to_sink(level: &str, line: &str) {
 
 /// The key fingerprint of `dest` (`None` without a key or when it cannot be read).
 pub fn key_fp(dest: &Destination) -> Option<String> {
-    dest.key.as_ref().and_then(|k| k.load().ok()).map(|s| s.fingerprint())
+    dest.key.as_ref().and_then(|k| k.fingerprint().ok())
 }
 
 /// Writes `rec` where `config` says. Never fails: a line that cannot go to the

@@ -648,7 +648,7 @@ pub fn submit_order<N: crate::node::Node>(config: &Config, destination: &str, or
         // operator's to fix: refuse before storing, so the caller sees a
         // ConfigException now, not a queue later.
         if let Some(key) = &dest.key {
-            key.load()?;
+            key.check()?;
         }
         if let crate::auth::AuthMode::OAuth2(o) = &dest.auth {
             crate::secret::load_file_cached(&o.client_secret_file)?;

@@ -25,6 +25,7 @@ pub const EMAIL_MASK: &str = "[email]";
 pub fn redact(text: &str) -> String {
     let mut bytes = text.as_bytes().to_vec();
     crate::secret::for_each_loaded(|secret| mask_secret(&mut bytes, secret));
+    crate::secret::witness::mask_key_files(&mut bytes, SECRET_MASK.as_bytes());
     let text = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     let text = crate::luhn::redact_card_numbers(&text).unwrap_or(text);
     mask_emails(&text)

@@ -12,18 +12,48 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result};
 
+pub mod witness;
+
 /// Longest secret file accepted (a key, a token, a handful of signing secrets).
 const MAX_SECRET_FILE: u64 = 64 * 1024;
 /// How often a cached secret file is re-checked (stat) for rotation.
 pub const RECHECK: Duration = Duration::from_secs(1);
 
 /// Secret bytes. Zeroized on drop, `[REDACTED]` in `Debug`, never `Display`.
-#[derive(Clone, PartialEq, Eq)]
+/// While it exists, its buffer is locked in RAM and kept out of core dumps when
+/// the binding installed a [`MemoryGuard`].
+#[derive(PartialEq, Eq)]
 pub struct Secret(Zeroizing<Vec<u8>>);
+
+/// Page protection for secret buffers, installed by the PHP binding (the core
+/// has no `unsafe`): `lock(address, length)` when a [`Secret`] is made (mlock,
+/// `MADV_DONTDUMP`), `unlock(address, length)` after it was zeroized.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryGuard {
+    /// Called with the buffer's address and capacity when a secret is made.
+    pub lock: fn(usize, usize),
+    /// Called with the same address and capacity once the buffer is zeroized.
+    pub unlock: fn(usize, usize),
+}
+
+static GUARD: OnceLock<MemoryGuard> = OnceLock::new();
+
+/// Installs the page guard (once; later calls are ignored).
+pub fn set_memory_guard(guard: MemoryGuard) {
+    let _ = GUARD.set(guard);
+}
+
+fn span(v: &[u8], capacity: usize) -> (usize, usize) {
+    (v.as_ptr() as usize, capacity)
+}
 
 impl Secret {
     /// Takes ownership of `bytes` (the caller's buffer is moved, not copied).
     pub fn new(bytes: Vec<u8>) -> Self {
+        if let (Some(g), true) = (GUARD.get(), bytes.capacity() > 0) {
+            let (at, len) = span(&bytes, bytes.capacity());
+            (g.lock)(at, len);
+        }
         Secret(Zeroizing::new(bytes))
     }
 
@@ -68,6 +98,23 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+impl Clone for Secret {
+    fn clone(&self) -> Self {
+        Secret::new(self.0.to_vec())
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        let (at, len) = span(&self.0, self.0.capacity());
+        // Zeroes the whole capacity (zeroize's `Vec` impl), then unlocks.
+        self.0.zeroize();
+        if let (Some(g), true) = (GUARD.get(), len > 0) {
+            (g.unlock)(at, len);
+        }
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[REDACTED]")
@@ -100,10 +147,12 @@ impl SecretSource {
         }
     }
 
-    /// Reads the secret, through the process-wide cache for files.
+    /// Reads the secret. A key file is read afresh on every call and never
+    /// cached (see [`witness`]): once the caller drops the returned value, no
+    /// copy of the key remains in this process.
     pub fn load(&self) -> Result<Arc<Secret>> {
         match self {
-            SecretSource::File(path) => load_file_cached(path),
+            SecretSource::File(path) => witness::read_key_file(path).map(Arc::new),
             SecretSource::Env(var) => {
                 let value = std::env::var_os(var).ok_or_else(|| {
                     Error::config(format!("${var}"), None, "environment variable is not set")
@@ -119,6 +168,24 @@ impl SecretSource {
                     .insert(var.clone(), Arc::clone(&secret));
                 Ok(secret)
             }
+        }
+    }
+
+    /// Checks that the secret is usable without keeping it: for a key file
+    /// read before and unchanged since, the permission checks and one `stat`.
+    pub fn check(&self) -> Result<()> {
+        match self {
+            SecretSource::File(path) => witness::check(path),
+            SecretSource::Env(_) => self.load().map(drop),
+        }
+    }
+
+    /// The secret's fingerprint; for a key file, without reading it again
+    /// when it has not changed since it was last read.
+    pub fn fingerprint(&self) -> Result<String> {
+        match self {
+            SecretSource::File(path) => witness::fingerprint(path),
+            SecretSource::Env(_) => self.load().map(|s| s.fingerprint()),
         }
     }
 }
@@ -181,6 +248,7 @@ pub fn load_file_cached(path: &Path) -> Result<Arc<Secret>> {
 
 /// Forgets every cached secret (tests, and `secure_forward` shutdown).
 pub fn clear_cache() {
+    witness::clear();
     cache().lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     env_registry().lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
 }
@@ -191,9 +259,10 @@ fn env_registry() -> &'static Mutex<HashMap<String, Arc<Secret>>> {
     ENV.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// Calls `f` with every secret value this process currently holds (API keys,
-/// signing and webhook secrets, peppers, outbox keys: everything read through
-/// [`load_file_cached`] or [`SecretSource::load`]), for the redaction layer.
+/// Calls `f` with every secret value this process keeps (signing and webhook
+/// secrets, peppers, outbox keys, client secrets: everything read through
+/// [`load_file_cached`]; keys from `key_env`), for the redaction layer. Key
+/// files are not kept: [`witness::mask_key_files`] masks them instead.
 /// The values stay in their zeroizing buffers; `f` only borrows them.
 pub fn for_each_loaded(mut f: impl FnMut(&[u8])) {
     for c in cache().lock().unwrap_or_else(std::sync::PoisonError::into_inner).values() {
@@ -207,8 +276,13 @@ pub fn for_each_loaded(mut f: impl FnMut(&[u8])) {
 /// Checks that a secret file is a regular file, not group/world accessible, and
 /// owned by the effective user or root. Returns its metadata.
 pub fn check_secret_file(path: &Path) -> Result<std::fs::Metadata> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::config(path.display().to_string(), None, io_reason(&e)))?;
+    check_meta(path, meta)
+}
+
+/// The checks of [`check_secret_file`] on metadata already at hand (of an open file).
+fn check_meta(path: &Path, meta: std::fs::Metadata) -> Result<std::fs::Metadata> {
     let shown = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| Error::config(&shown, None, io_reason(&e)))?;
     if !meta.is_file() {
         return Err(Error::config(&shown, None, "secret file is not a regular file"));
     }
@@ -342,6 +416,31 @@ mod tests {
         std::fs::rename(&tmp, &p).unwrap();
         std::thread::sleep(RECHECK + Duration::from_millis(50));
         assert_eq!(load_file_cached(&p).unwrap().expose(), b"new");
+    }
+
+    #[test]
+    fn memory_guard_sees_each_secret_buffer_locked_then_unlocked() {
+        static EVENTS: Mutex<Vec<(bool, usize, usize)>> = Mutex::new(Vec::new());
+        fn lock(at: usize, len: usize) {
+            EVENTS.lock().unwrap().push((true, at, len));
+        }
+        fn unlock(at: usize, len: usize) {
+            EVENTS.lock().unwrap().push((false, at, len));
+        }
+        set_memory_guard(MemoryGuard { lock, unlock });
+        let mut bytes = Vec::with_capacity(40);
+        bytes.extend_from_slice(b"sk_guarded_0123456789");
+        let span = (bytes.as_ptr() as usize, 40);
+        let s = Secret::new(bytes);
+        let copy = s.clone();
+        let copy_span = (copy.expose().as_ptr() as usize, copy.len());
+        let seen = |e: (bool, usize, usize)| EVENTS.lock().unwrap().contains(&e);
+        assert!(seen((true, span.0, span.1)));
+        assert!(seen((true, copy_span.0, copy_span.1)), "a clone is guarded too");
+        assert!(!seen((false, span.0, span.1)));
+        drop(s);
+        drop(copy);
+        assert!(seen((false, span.0, span.1)) && seen((false, copy_span.0, copy_span.1)));
     }
 
     #[test]

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use ureq::http::HeaderValue;
 
+mod wipe;
+use wipe::WipeSentConnector;
+
 use crate::config::Destination;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -124,7 +127,8 @@ fn build_agent(dest: &Destination, pins: &[[u8; 32]]) -> Result<ureq::Agent> {
         .user_agent(USER_AGENT)
         .accept("application/json")
         .build();
-    Ok(ureq::Agent::with_parts(config, TcpConnector::default().chain(tls), DefaultResolver::default()))
+    // WipeSentConnector last: it wraps the transport ureq writes the request into.
+    Ok(ureq::Agent::with_parts(config, TcpConnector::default().chain(tls).chain(WipeSentConnector), DefaultResolver::default()))
 }
 
 fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
@@ -151,15 +155,13 @@ pub fn send(dest: &Destination, key: Option<&Secret>, out: &Outgoing<'_>) -> Res
 }
 
 fn sensitive_value(dest: &Destination, value: &Secret) -> Result<HeaderValue> {
-    let mut value = HeaderValue::from_bytes(value.expose()).map_err(|_| {
+    wipe::zeroizing_header(value.expose()).ok_or_else(|| {
         Error::config(
             dest.key.as_ref().map_or_else(String::new, crate::secret::SecretSource::location),
             None,
             "the key contains characters not allowed in an HTTP header",
         )
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
+    })
 }
 
 /// Sends one POST to `dest` with `auth` = (header name, secret value), if any.
@@ -223,9 +225,8 @@ pub fn post_token(
     let agent = agent_pinned(dest, pins)?;
     let mut req = agent.post(url).header("Content-Type", "application/x-www-form-urlencoded");
     if let Some(basic) = basic {
-        let mut value = HeaderValue::from_bytes(basic.expose())
-            .map_err(|_| Error::transport(host, "client credentials cannot be sent in a header"))?;
-        value.set_sensitive(true);
+        let value = wipe::zeroizing_header(basic.expose())
+            .ok_or_else(|| Error::transport(host, "client credentials cannot be sent in a header"))?;
         req = req.header("Authorization", value);
     }
     let mut resp = req.send(form.expose()).map_err(|e| transport_error(host, &e))?;
