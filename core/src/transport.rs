@@ -106,6 +106,8 @@ fn build_agent(dest: &Destination) -> Result<ureq::Agent> {
         .timeout_global(Some(dest.timeout))
         .timeout_connect(Some(dest.connect_timeout))
         .max_response_header_size(RESPONSE_HEADER_CAP)
+        .max_idle_connections_per_host(16)
+        .max_idle_connections(64)
         .user_agent(USER_AGENT)
         .accept("application/json")
         .tls_config(tls)
