@@ -1212,11 +1212,14 @@ pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
     let mut lanes: BTreeMap<String, Lane> = BTreeMap::new();
     let result = std::thread::scope(|scope| {
         let mut spawned = 0;
-        for _ in 0..senders {
+        for n in 1..=senders {
             let (jobs, done, paused) = (&job_rx, done_tx.clone(), &paused);
             let ok = std::thread::Builder::new()
                 .name("sf-flush".to_owned())
-                .spawn_scoped(scope, move || sender(config, jobs, &done, paused))
+                .spawn_scoped(scope, move || {
+                    crate::transport::use_pool(n);
+                    sender(config, jobs, &done, paused);
+                })
                 .is_ok();
             spawned += usize::from(ok);
         }

@@ -51,6 +51,19 @@ struct AgentKey {
     ca_stamp: Option<(u64, i64)>,
     timeout: Duration,
     connect_timeout: Duration,
+    pool: usize,
+}
+
+thread_local! {
+    static POOL: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Makes this thread's requests use agent (connection pool) number `n`; 0, the
+/// default, is the one `secure_forward_order()` uses. Each flush sender thread
+/// takes its own, so it keeps its own keep-alive connection and the inline path
+/// keeps reusing one connection (ureq hands out idle connections oldest first).
+pub fn use_pool(n: usize) {
+    POOL.with(|p| p.set(n));
 }
 
 fn agents() -> &'static Mutex<HashMap<AgentKey, ureq::Agent>> {
@@ -79,6 +92,7 @@ fn agent_for(dest: &Destination) -> Result<ureq::Agent> {
         ca_stamp,
         timeout: dest.timeout,
         connect_timeout: dest.connect_timeout,
+        pool: POOL.with(std::cell::Cell::get),
     };
     let mut map = agents().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(a) = map.get(&key) {
@@ -106,8 +120,6 @@ fn build_agent(dest: &Destination) -> Result<ureq::Agent> {
         .timeout_global(Some(dest.timeout))
         .timeout_connect(Some(dest.connect_timeout))
         .max_response_header_size(RESPONSE_HEADER_CAP)
-        .max_idle_connections_per_host(16)
-        .max_idle_connections(64)
         .user_agent(USER_AGENT)
         .accept("application/json")
         .tls_config(tls)
