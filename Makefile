@@ -78,3 +78,8 @@ clean:
 
 bench-prepare: build
 	bash tools/bench-prepare.sh $(SO) $(FIXTURES)
+
+# One table of figures against a local nginx HTTPS receiver (not part of `make test`).
+bench: build
+	$(call apt_ensure,$(APT_BENCH))
+	bash tools/bench.sh $(SO) $(FIXTURES)

@@ -124,7 +124,8 @@ fn build_agent(dest: &Destination) -> Result<ureq::Agent> {
         .accept("application/json")
         .tls_config(tls)
         .build();
-    Ok(config.new_agent())
+    // ureq resolves the host on every request, on a new thread: cache the answer.
+    Ok(ureq::Agent::with_parts(config, ureq::unversioned::transport::DefaultConnector::new(), crate::dns::CachingResolver::default()))
 }
 
 fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
