@@ -229,25 +229,29 @@ switch ($phase) {
         $r = results($resultsFile);
         $prep = (string) @file_get_contents("$work/prepare.txt");
         $us = fn ($v) => $v >= 1000 ? sprintf('%.2f ms', $v / 1000) : sprintf('%.0f µs', $v);
-        $row = fn ($what, $fig, $goal = '', $verdict = '') => printf("| %-52s | %-24s | %-26s | %-8s |\n", $what, $fig, $goal, $verdict);
+        // Pads by characters, not bytes (µ, × and ≥ are two or three bytes).
+        $pad = fn (string $s, int $w) => $s . str_repeat(' ', max(0, $w - preg_match_all('/./us', $s)));
+        $row = fn ($what, $fig, $goal = '', $verdict = '') => print('| ' . $pad($what, 52) . ' | ' . $pad($fig, 34) . ' | '
+            . $pad($goal, 26) . ' | ' . $pad($verdict, 13) . " |\n");
         $met = fn (bool $ok) => $ok ? 'met' : 'NOT met';
         echo "\n";
         $row('measure', 'figure', 'goal / ratio', 'verdict');
-        echo '|' . str_repeat('-', 54) . '|' . str_repeat('-', 26) . '|' . str_repeat('-', 28) . '|' . str_repeat('-', 10) . "|\n";
+        echo '|' . str_repeat('-', 54) . '|' . str_repeat('-', 36) . '|' . str_repeat('-', 28) . '|' . str_repeat('-', 15) . "|\n";
+        $lat = fn (array $x) => $us($x['median_us']) . ' / ' . $us($x['p99_us']) . ' (cpu ' . $us($x['cpu_us']) . ')';
         $in = $r['inline'];
         $new = $r['curl-new'];
         $reu = $r['curl-reused'];
-        $row('secure_forward_order() inline, delivered (median/p99)', $us($in['median_us']) . ' / ' . $us($in['p99_us']));
-        $row('plain PHP cURL, new handle per order (median/p99)', $us($new['median_us']) . ' / ' . $us($new['p99_us']),
+        $row('secure_forward_order() inline, delivered (median/p99)', $lat($in));
+        $row('plain PHP cURL, new handle per order (median/p99)', $lat($new),
             sprintf('%.1f× inline, goal ≥ 10×', $new['median_us'] / $in['median_us']), $met($new['median_us'] / $in['median_us'] >= 10));
-        $row('plain PHP cURL, one reused handle (median/p99)', $us($reu['median_us']) . ' / ' . $us($reu['p99_us']),
+        $row('plain PHP cURL, one reused handle (median/p99)', $lat($reu),
             sprintf('%.2f× inline, goal ≥ 1×', $reu['median_us'] / $in['median_us']), $met($reu['median_us'] / $in['median_us'] >= 1));
         $d = $r['deferred'];
-        $row('enqueue only, delivery = "deferred" (median/p99)', $us($d['median_us']) . ' / ' . $us($d['p99_us']));
+        $row('enqueue only, delivery = "deferred" (median/p99)', $lat($d));
         $f = $r['deferred-full'];
-        $row('  same, synchronous = "full" (median/p99)', $us($f['median_us']) . ' / ' . $us($f['p99_us']), 'fsync per order');
+        $row('  same, synchronous = "full" (median/p99)', $lat($f), 'fsync per order');
         $dn = $r['down'];
-        $row('endpoint down, circuit open (median/p99)', $us($dn['median_us']) . ' / ' . $us($dn['p99_us']),
+        $row('endpoint down, circuit open (median/p99)', $lat($dn),
             'goal < 1 ms', $met($dn['median_us'] < 1000) . ($dn['p99_us'] >= 1000 ? ' (p99 not)' : ''));
         $dr = $r['drain'];
         $row(sprintf('drain of a %d-event backlog (flush)', $dr['events']), sprintf('%.0f events/s', $dr['per_s']),
@@ -271,7 +275,7 @@ switch ($phase) {
         $row(sprintf('RSS (VmRSS) after %d / %d sends', $keys[1], $keys[2]), sprintf('%d / %d KiB', $tenth, $last),
             sprintf('growth %+d KiB, goal ≈ 0', $growth), $met($growth <= 1024));
         $row(sprintf('  %d inline sends took', $rs['sends']), sprintf('%.1f s (%.0f/s)', $rs['seconds'], $rs['sends'] / $rs['seconds']));
-        echo "\n'≈ 0' is taken as at most 1 MiB between the 10% mark and the end. cURL loops send bodies prepared\n";
+        echo "\ncpu = CPU time (user + system) of the PHP process per call, all its threads. '≈ 0' is taken as at most 1 MiB between the 10% mark and the end. cURL loops send bodies prepared\n";
         echo "beforehand (by secure_forward_prepare) with the same headers; the extension's figures include the\n";
         echo "policy, the encrypted outbox write, the audit lines and the attempt bookkeeping.\n";
         break;

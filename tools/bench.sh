@@ -3,7 +3,7 @@
 # receiver (Debian's nginx-light) with a test CA made on the spot. Not part of `make test`.
 #   usage: tools/bench.sh path/to/libsecure_forward.so FIXTURES_DIR
 # Environment: N (orders per latency figure, default 2000), DRAIN (backlog, default 10000),
-#   RSS_SENDS (default 100000), PREP_ROUNDS (default 5000), PHASES (a subset, for development:
+#   RSS_SENDS (default 100000), PREP_ROUNDS (default 20000), PHASES (a subset, for development:
 #   prints the raw figures instead of the table).
 set -euo pipefail
 so=$(realpath "$1"); fixtures=$(realpath "$2")
@@ -114,7 +114,7 @@ for phase in $phases; do
     deferred-full) run "$work/full.toml" deferred-full ;;
     drain) run "$work/drain.toml" drain ;;
     rss) run "$work/rss.toml" rss ;;
-    prepare) ROUNDS=${PREP_ROUNDS:-5000} bash "$root/tools/bench-prepare.sh" "$so" "$fixtures" > "$work/prepare.txt" ;;
+    prepare) ROUNDS=${PREP_ROUNDS:-20000} bash "$root/tools/bench-prepare.sh" "$so" "$fixtures" > "$work/prepare.txt" ;;
   esac
 done
 [ -z "${PHASES:-}" ] || { cat "$work/results.json"; exit 0; }

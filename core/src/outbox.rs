@@ -119,6 +119,13 @@ const RECENT_MS: i64 = 86_400_000;
 /// with a passive one.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 
+/// Page size of a new database: every commit writes whole pages to the WAL, so
+/// smaller pages mean fewer bytes written (and checksummed) per order. An outbox
+/// row (the encrypted minimised order plus metadata) is typically 0.8-1.3 KB: it
+/// still fits in a 2 KiB page, while 1 KiB pages would push most rows into
+/// overflow pages (measured: cheaper inline, slower drain).
+const PAGE_SIZE: i64 = 2048;
+
 /// Prepared statements kept per connection (every hot statement fits).
 const STATEMENT_CACHE: usize = 64;
 
@@ -357,6 +364,8 @@ fn with_db<T>(cfg: &OutboxConfig, f: impl FnOnce(&mut Db) -> Result<T>) -> Resul
 
 /// Journal mode, pragmas and schema of a fresh connection; `false` if WAL is refused.
 fn setup(conn: &Connection) -> rusqlite::Result<bool> {
+    // Only takes effect on a new, empty database (before WAL mode and the schema).
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
