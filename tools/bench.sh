@@ -104,12 +104,12 @@ run() { # config phase
     "$root/tools/bench.php" "$2"
 }
 echo "secure_forward benchmark — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), nginx $(/usr/sbin/nginx -v 2>&1 | cut -d/ -f2)"
-phases=${PHASES:-inline down curl-new curl-reused deferred deferred-full drain rss prepare}
+phases=${PHASES:-compare down deferred deferred-full drain rss prepare}
 echo "phases: $phases" >&2
 for phase in $phases; do
   echo "  $phase" >&2
   case $phase in
-    inline|down|curl-new|curl-reused) run "$work/inline.toml" "$phase" ;;
+    compare|inline|down|curl-new|curl-reused) run "$work/inline.toml" "$phase" ;;
     deferred) run "$work/deferred.toml" deferred ;;
     deferred-full) run "$work/full.toml" deferred-full ;;
     drain) run "$work/drain.toml" drain ;;
