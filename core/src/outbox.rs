@@ -987,6 +987,10 @@ fn dead(tx: &Transaction<'_>, path: &Path, id: &str, attempts: u32, status: Opti
 pub const FLUSH_SENDERS: usize = 4;
 /// Events in flight per sender thread (claimed ahead, in one transaction).
 const FLUSH_DEPTH: usize = 8;
+/// A claimed event is sent within this long of its claim or handed back: its
+/// lease (timeout + [`LEASE_MARGIN_MS`]) then outlasts the attempt.
+const LEASE_SEND_WITHIN_MS: u64 = 15_000;
+const _: () = assert!(LEASE_SEND_WITHIN_MS < LEASE_MARGIN_MS.unsigned_abs());
 
 /// What a [`flush`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -1016,6 +1020,8 @@ impl FlushCounts {
 
 /// A claimed (leased, decrypted) event for a sender thread.
 struct Job {
+    /// When it was claimed (its lease runs from then).
+    claimed: Instant,
     rowid: i64,
     id: String,
     dest: Arc<Destination>,
@@ -1164,7 +1170,7 @@ fn claim_batch(
         )
         .map_err(&err)?;
         out.progress = true;
-        out.jobs.push(Job { rowid, id, dest: Arc::clone(dest), event, order_id, body });
+        out.jobs.push(Job { claimed: Instant::now(), rowid, id, dest: Arc::clone(dest), event, order_id, body });
     }
     tx.commit().map_err(&err)?;
     Ok(out)
@@ -1207,8 +1213,11 @@ fn sender(config: &Config, jobs: &Mutex<std::sync::mpsc::Receiver<Job>>, done: &
     loop {
         let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
         let Ok(job) = job else { return };
-        let Job { rowid, id, dest, event, order_id, body } = job;
-        let hold = paused.lock().unwrap_or_else(PoisonError::into_inner).get(&dest.name).is_some_and(|t| *t > Instant::now());
+        let Job { claimed, rowid, id, dest, event, order_id, body } = job;
+        // A job that waited too long for its lane might outlive its lease while in
+        // flight (another process could then claim it): hand it back instead.
+        let stale = claimed.elapsed() > Duration::from_millis(LEASE_SEND_WITHIN_MS);
+        let hold = stale || paused.lock().unwrap_or_else(PoisonError::into_inner).get(&dest.name).is_some_and(|t| *t > Instant::now());
         let (outcome, latency) = if hold {
             (None, 0)
         } else {
