@@ -803,7 +803,8 @@ struct DestBook {
     circuit: Option<Circuit>,
     last_success_ms: Option<i64>,
     last_error: Option<(String, i64)>,
-    attempts: bool,
+    /// `attempts` rows of this batch (at_ms, outcome, http_status, latency_ms), in order.
+    attempts: Vec<(i64, &'static str, Option<u16>, i64)>,
 }
 
 /// Records one attempt's outcome on a queued event and its destination's circuit
@@ -822,10 +823,22 @@ fn record_in(
 ) -> Result<(Receipt, Recorded)> {
     let err = sql_error(path);
     shared::note_outcome(tx, path, destination, outcome, now)?;
-    let attempts: Option<u32> = tx
-        .prepare_cached("SELECT attempts FROM events WHERE id = ?1 AND state = 'queued'")
-        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
-        .map_err(&err)?;
+    // A delivery is one statement (the row is updated and its new count read back);
+    // other outcomes need the count first (it picks the retry delay).
+    let attempts: Option<u32> = match outcome {
+        Outcome::Delivered { status, .. } => tx
+            .prepare_cached(
+                "UPDATE events SET state = 'delivered', payload = NULL, attempts = attempts + 1, http_status = ?2, reason = NULL,
+                        delivered_at_ms = ?3, updated_at_ms = ?3, lease_owner = NULL, lease_until_ms = NULL
+                 WHERE id = ?1 AND state = 'queued' RETURNING attempts - 1",
+            )
+            .and_then(|mut s| s.query_row(params![id, status, now], |r| r.get(0)).optional())
+            .map_err(&err)?,
+        _ => tx
+            .prepare_cached("SELECT attempts FROM events WHERE id = ?1 AND state = 'queued'")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+            .map_err(&err)?,
+    };
     let Some(attempts) = attempts.map(|a| a.saturating_add(1)) else {
         let receipt = existing_receipt(tx, path, id)?.unwrap_or(Receipt {
             event_id: id.to_owned(),
@@ -857,13 +870,7 @@ fn record_in(
     };
     let (state, status, reason, recorded) = match outcome {
         Outcome::Delivered { status, .. } => {
-            exec(
-                tx,
-                "UPDATE events SET state = 'delivered', payload = NULL, attempts = ?2, http_status = ?3, reason = NULL,
-                        delivered_at_ms = ?4, updated_at_ms = ?4, lease_owner = NULL, lease_until_ms = NULL WHERE id = ?1",
-                params![id, attempts, status, now],
-            )
-            .map_err(&err)?;
+            // Already updated above.
             circuit.on_success();
             entry.last_success_ms = Some(now);
             ("delivered", Some(*status), None, Recorded::Delivered)
@@ -908,18 +915,12 @@ fn record_in(
     if let Some(r) = &reason {
         entry.last_error = Some((r.clone(), now));
     }
-    entry.attempts = true;
     let attempt_outcome = match recorded {
         Recorded::Delivered => "delivered",
         Recorded::Dead => "dead",
         _ => "retry",
     };
-    exec(
-        tx,
-        "INSERT INTO attempts (destination, at_ms, outcome, http_status, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![destination, now, attempt_outcome, status, i64::try_from(latency_ms).unwrap_or(i64::MAX)],
-    )
-    .map_err(&err)?;
+    entry.attempts.push((now, attempt_outcome, status, i64::try_from(latency_ms).unwrap_or(i64::MAX)));
     Ok((Receipt { event_id: id.to_owned(), status: state, http_status: status, attempts, reason }, recorded))
 }
 
@@ -934,7 +935,17 @@ fn finish_book(tx: &Transaction<'_>, path: &Path, book: &BTreeMap<String, DestBo
         if let Some(c) = b.circuit.filter(|c| !known || *c != stored) {
             store_circuit(tx, path, destination, &c)?;
         }
-        if b.attempts {
+        if !b.attempts.is_empty() {
+            // Only the newest ATTEMPTS_KEPT of the batch could survive the trim below.
+            let keep = usize::try_from(ATTEMPTS_KEPT).unwrap_or(10);
+            for (at, outcome, status, latency) in b.attempts.iter().skip(b.attempts.len().saturating_sub(keep)) {
+                exec(
+                    tx,
+                    "INSERT INTO attempts (destination, at_ms, outcome, http_status, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![destination, at, outcome, status, latency],
+                )
+                .map_err(&err)?;
+            }
             // The 11th newest and older go (ATTEMPTS_KEPT = 10, asserted below).
             exec(
                 tx,
@@ -1116,6 +1127,9 @@ fn claim_batch(
         found
     };
     let mut out = Claimed { jobs: Vec::with_capacity(rows.len()), skipped: 0, progress: false };
+    // Destinations without a rate limit found unpaused in this transaction: their
+    // admission cannot change before it commits.
+    let mut open: HashSet<String> = HashSet::new();
     for (rowid, id, destination, order_id, event, key_id, payload) in rows {
         let (Some(id), Some(destination), Some(order_id), Some(event)) = (id, destination, order_id, event) else {
             exec(
@@ -1158,10 +1172,15 @@ fn claim_batch(
             out.progress = true;
             continue;
         };
-        if let shared::Admission::Wait { until_ms, .. } = shared::admit(&tx, &path, dest, now)? {
-            blocked.insert(destination, until_ms);
-            out.progress = true;
-            continue;
+        if !open.contains(&destination) {
+            if let shared::Admission::Wait { until_ms, .. } = shared::admit(&tx, &path, dest, now)? {
+                blocked.insert(destination, until_ms);
+                out.progress = true;
+                continue;
+            }
+            if dest.rate_limit.is_none() {
+                open.insert(destination.clone());
+            }
         }
         exec(
             &tx,
