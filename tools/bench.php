@@ -237,9 +237,11 @@ switch ($phase) {
         secure_forward_status()['queued'] === $backlog || fail('backlog not queued');
         clearstatcache();
         $logBefore = filesize($log);
+        $c = cpu_us();
         $s = hrtime(true);
         $f = secure_forward_flush($backlog, 120.0);
         $secs = (hrtime(true) - $s) / 1e9;
+        $flushCpu = (cpu_us() - $c) / $backlog;
         ($f['delivered'] === $backlog && $f['remaining'] === 0) || fail('drain: ' . json_encode($f));
         // nginx flushes its access log every second: wait for every line, then count keys.
         $seen = [];
@@ -259,7 +261,7 @@ switch ($phase) {
             $once += (int) (($seen[$id] ?? 0) === 1);
         }
         save($resultsFile, 'drain', [
-            'events' => $backlog, 'seconds' => $secs, 'per_s' => $backlog / $secs,
+            'events' => $backlog, 'seconds' => $secs, 'per_s' => $backlog / $secs, 'cpu_us' => $flushCpu,
             'enqueue_per_s' => $backlog / $enqueue, 'received_once' => $once, 'received_total' => array_sum($seen),
         ]);
         $once === $backlog || fail("drain: only $once of $backlog events received exactly once");
@@ -308,7 +310,7 @@ switch ($phase) {
         $row('endpoint down, circuit open (median/p99)', $lat($dn),
             'goal < 1 ms', $met($dn['median_us'] < 1000) . ($dn['p99_us'] >= 1000 ? ' (p99 not)' : ''));
         $dr = $r['drain'];
-        $row(sprintf('drain of a %d-event backlog (flush)', $dr['events']), sprintf('%.0f events/s', $dr['per_s']),
+        $row(sprintf('drain of a %d-event backlog (flush)', $dr['events']), sprintf('%.0f events/s (cpu %s/event)', $dr['per_s'], $us($dr['cpu_us'])),
             'goal ≥ 10,000/s', $met($dr['per_s'] >= 10000));
         $row('  each event received exactly once (nginx log)', sprintf('%d of %d', $dr['received_once'], $dr['events']));
         $row('  enqueue rate while building the backlog', sprintf('%.0f orders/s', $dr['enqueue_per_s']));
