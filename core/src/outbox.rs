@@ -47,6 +47,8 @@
 //! [`record_webhook_once`]).
 //!
 //! # Concurrency
+//! A leased event's `next_at_ms` is its lease's end (when it is due again if its
+//! claimer died), so claims walking `events_queue` never visit events in flight.
 //! Each process has one cached connection (re-opened after `fork` or when the path
 //! changes); claims run in `BEGIN IMMEDIATE` transactions with a busy timeout, and
 //! a claimed event is leased for the destination's timeout plus
@@ -125,6 +127,10 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 /// still fits in a 2 KiB page, while 1 KiB pages would push most rows into
 /// overflow pages (measured: cheaper inline, slower drain).
 const PAGE_SIZE: i64 = 2048;
+
+/// The WAL may grow to this many pages during a flush before a commit checkpoints
+/// it (a bound, not a target: a flush checkpoints once at its end).
+const FLUSH_AUTOCHECKPOINT_PAGES: i64 = 100_000;
 
 /// Prepared statements kept per connection (every hot statement fits).
 const STATEMENT_CACHE: usize = 64;
@@ -376,6 +382,8 @@ fn setup(conn: &Connection) -> rusqlite::Result<bool> {
     conn.pragma_update(None, "synchronous", BOOKKEEPING_SYNC)?;
     conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+    // After a checkpoint, a WAL file grown past this is truncated back.
+    let _: i64 = conn.query_row("PRAGMA journal_size_limit = 67108864", [], |r| r.get(0))?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < SCHEMA_VERSION {
         let created = conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"));
@@ -622,7 +630,7 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
             &tx,
             "INSERT INTO events (id, destination, order_id, event, state, key_id, payload, attempts,
                                  created_at_ms, next_at_ms, updated_at_ms, lease_owner, lease_until_ms, reason)
-             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, 0, ?7, ?7, ?7, ?8, ?9, ?10)",
+             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, 0, ?7, COALESCE(?9, ?7), ?7, ?8, ?9, ?10)",
             params![id, dest.name, prepared.order_id, event, key_id, blob, now, lease_owner, lease_until, (!inline).then_some(why)],
         )
         .map_err(&err)?;
@@ -1184,7 +1192,7 @@ fn claim_batch(
         }
         exec(
             &tx,
-            "UPDATE events SET lease_owner = ?2, lease_until_ms = ?3 WHERE id = ?1",
+            "UPDATE events SET lease_owner = ?2, lease_until_ms = ?3, next_at_ms = ?3 WHERE id = ?1",
             params![id, owner, now.saturating_add(lease_ms(dest))],
         )
         .map_err(&err)?;
@@ -1212,8 +1220,8 @@ fn record_batch(db: &mut Db, schedule: &[u64], owner: &str, done: &[Done]) -> Re
             None => {
                 exec(
                     &tx,
-                    "UPDATE events SET lease_owner = NULL, lease_until_ms = NULL WHERE id = ?1 AND lease_owner = ?2",
-                    params![d.id, owner],
+                    "UPDATE events SET lease_owner = NULL, lease_until_ms = NULL, next_at_ms = ?3 WHERE id = ?1 AND lease_owner = ?2",
+                    params![d.id, owner, now],
                 )
                 .map_err(&err)?;
                 out.push(None);
@@ -1284,6 +1292,11 @@ pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
     // Claimed, not yet handed to a sender (a destination's lane is full).
     let mut pending: VecDeque<Job> = VecDeque::new();
     let mut lanes: BTreeMap<String, Lane> = BTreeMap::new();
+    // No checkpoint (two fsyncs each) in the middle of a flush: one at its end
+    // copies each page once, however often the flush rewrote it.
+    with_db(&config.outbox, |db| {
+        db.conn.pragma_update(None, "wal_autocheckpoint", FLUSH_AUTOCHECKPOINT_PAGES).map_err(sql_error(&db.path))
+    })?;
     let result = std::thread::scope(|scope| {
         let mut spawned = 0;
         for n in 1..=senders {
@@ -1400,7 +1413,11 @@ pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
         }
         result
     });
+    let restored = with_db(&config.outbox, |db| {
+        db.conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES).map_err(sql_error(&db.path))
+    });
     result?;
+    restored?;
     counts.remaining = with_db(&config.outbox, |db| {
         let err = sql_error(&db.path);
         let cutoff = now_ms().saturating_sub(DELIVERED_RETENTION_MS);
