@@ -103,6 +103,7 @@ run() { # config phase
   php -n -d extension="$so" -d secure_forward.config="$1" -d extension=curl.so -d memory_limit=1G \
     "$root/tools/bench.php" "$2"
 }
+echo "load average (1/5/15 min) at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "secure_forward benchmark — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), nginx $(/usr/sbin/nginx -v 2>&1 | cut -d/ -f2)"
 phases=${PHASES:-compare down deferred deferred-full drain rss prepare}
 echo "phases: $phases" >&2
@@ -118,6 +119,7 @@ for phase in $phases; do
   esac
 done
 [ -z "${PHASES:-}" ] || { cat "$work/results.json"; exit 0; }
+echo "load average (1/5/15 min) at the end: $(cut -d' ' -f1-3 /proc/loadavg) — other work on the machine moves every figure"
 run "$work/inline.toml" report
 echo
 echo "secure_forward_prepare() vs plain PHP (tools/bench-prepare.sh, as printed):"
