@@ -160,3 +160,40 @@ fn max_bounds_the_attempts_and_failures_are_each_recorded() {
     assert_eq!(status["circuit"], "open", "consecutive failures open the circuit");
     assert!(status["last_error"].as_str().unwrap().contains("503"));
 }
+
+#[test]
+fn a_version_2_database_gets_the_partial_indexes_and_keeps_its_rows() {
+    let dir = temp("v2");
+    let db = dir.0.join("outbox.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE events (id TEXT PRIMARY KEY, destination TEXT NOT NULL, order_id TEXT NOT NULL, event TEXT NOT NULL,
+               state TEXT NOT NULL, key_id TEXT, payload BLOB, attempts INTEGER NOT NULL DEFAULT 0, created_at_ms INTEGER NOT NULL,
+               next_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL, lease_owner TEXT, lease_until_ms INTEGER,
+               http_status INTEGER, reason TEXT, delivered_at_ms INTEGER);
+             CREATE INDEX events_due ON events(state, next_at_ms);
+             CREATE INDEX events_order ON events(order_id);
+             CREATE INDEX events_delivered ON events(state, delivered_at_ms);
+             INSERT INTO events (id, destination, order_id, event, state, created_at_ms, next_at_ms, updated_at_ms, delivered_at_ms)
+               VALUES ('evt_old', 'crm', '1', 'order.processing', 'delivered', 1, 1, 1, 1);
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    }
+    let c = config(&dir.0, 9, "/ok");
+    assert_eq!(outbox::status(&c).unwrap()["queued"], 0);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let indexes: HashSet<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let want: HashSet<String> = ["events_order", "events_queue", "events_delivered_at"].map(String::from).into();
+    assert_eq!(indexes, want);
+    assert_eq!(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), 3);
+    assert_eq!(conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0)).unwrap(), 1);
+}
