@@ -97,3 +97,8 @@ fuzz:
 	cd fuzz && for t in policy webhook; do \
 	  mkdir -p corpus/$$t && cargo +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
 	done
+
+# One table of figures against a local nginx HTTPS receiver (not part of `make test`).
+bench: build
+	$(call apt_ensure,$(APT_BENCH))
+	bash tools/bench.sh $(SO) $(FIXTURES)

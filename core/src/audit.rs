@@ -144,6 +144,31 @@ pub fn emit(config: &Config, rec: &Record<'_>) {
     }
 }
 
+/// Writes several records where `config` says: to the audit file, all lines in
+/// one `write(2)` under one lock (each line whole, in order), or one by one to
+/// the sink. Never fails, like [`emit`].
+pub fn emit_many(config: &Config, recs: &[Record<'_>]) {
+    match recs {
+        [] => return,
+        [one] => return emit(config, one),
+        _ => {}
+    }
+    let ts = rfc3339_now();
+    match &config.audit {
+        Some(a @ AuditConfig { path: Some(path), .. }) => {
+            let joined = recs.iter().map(|r| r.to_line(&ts)).collect::<Vec<_>>().join("\n");
+            if let Err(e) = append(path, a.max_bytes, a.keep, &joined) {
+                to_sink("warning", &format!("cannot write the audit log {}: {}", path.display(), crate::secret::io_reason(&e)));
+                for line in joined.lines() {
+                    to_sink(&a.level, line);
+                }
+            }
+        }
+        Some(a) => recs.iter().for_each(|r| to_sink(&a.level, &r.to_line(&ts))),
+        None => recs.iter().for_each(|r| to_sink(DEFAULT_LEVEL, &r.to_line(&ts))),
+    }
+}
+
 fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
     let open = || std::fs::OpenOptions::new().append(true).create(true).mode(0o600).open(path);
     match open() {

@@ -63,6 +63,7 @@ struct RawOutbox {
     key_file: Option<PathBuf>,
     retry_schedule: Option<Vec<u64>>,
     delivery: Option<String>,
+    synchronous: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -148,6 +149,28 @@ pub struct OutboxConfig {
     pub retry_schedule: Vec<u64>,
     /// Inline or deferred.
     pub delivery: Delivery,
+    /// SQLite `synchronous` of the enqueue (and requeue) commits; purge is always FULL.
+    pub synchronous: Synchronous,
+}
+
+/// `[outbox] synchronous`: how hard an enqueue commit presses the order onto the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    /// WAL + `synchronous=NORMAL` (default): survives a crash or `kill -9` of the
+    /// process; a power loss may lose the last commits (the database stays consistent).
+    Normal,
+    /// `synchronous=FULL`: one fsync of the WAL per enqueue; survives a power loss.
+    Full,
+}
+
+impl Synchronous {
+    /// The `PRAGMA synchronous` value.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
 }
 
 /// `[audit]`.
@@ -341,7 +364,7 @@ pub fn https_host(url: &str) -> std::result::Result<String, String> {
 }
 
 fn build_outbox(file: &str, raw: Option<RawOutbox>) -> Result<OutboxConfig> {
-    let raw = raw.unwrap_or(RawOutbox { path: None, key_file: None, retry_schedule: None, delivery: None });
+    let raw = raw.unwrap_or(RawOutbox { path: None, key_file: None, retry_schedule: None, delivery: None, synchronous: None });
     let path = raw.path.unwrap_or_else(|| PathBuf::from(DEFAULT_OUTBOX));
     let key_file = raw.key_file.unwrap_or_else(|| {
         let mut p = path.clone().into_os_string();
@@ -357,7 +380,12 @@ fn build_outbox(file: &str, raw: Option<RawOutbox>) -> Result<OutboxConfig> {
         Some("deferred") => Delivery::Deferred,
         Some(_) => return Err(Error::config(file, Some("outbox.delivery"), "must be \"inline\" or \"deferred\"")),
     };
-    Ok(OutboxConfig { path, key_file, retry_schedule, delivery })
+    let synchronous = match raw.synchronous.as_deref() {
+        None | Some("normal") => Synchronous::Normal,
+        Some("full") => Synchronous::Full,
+        Some(_) => return Err(Error::config(file, Some("outbox.synchronous"), "must be \"normal\" or \"full\"")),
+    };
+    Ok(OutboxConfig { path, key_file, retry_schedule, delivery, synchronous })
 }
 
 fn build_audit(file: &str, raw: RawAudit) -> Result<AuditConfig> {
@@ -473,6 +501,10 @@ mod tests {
         assert!(e.to_string().contains("either key_file or key_env"));
         let e = parse("[outbox]\ndelivery = \"later\"\n").unwrap_err();
         assert!(e.to_string().contains("outbox.delivery"));
+        assert_eq!(parse("[outbox]\nsynchronous = \"full\"\n").unwrap().outbox.synchronous, Synchronous::Full);
+        assert_eq!(parse("[outbox]\nsynchronous = \"normal\"\n").unwrap().outbox.synchronous, Synchronous::Normal);
+        let e = parse("[outbox]\nsynchronous = \"FULL\"\n").unwrap_err();
+        assert!(e.to_string().contains("outbox.synchronous"), "{e}");
         let e = parse("[destinations.d]\nurl = \"https://x.example/\"\npin_sha256 = [\"abc\"]\n").unwrap_err();
         assert!(e.to_string().contains("pin_sha256"));
     }

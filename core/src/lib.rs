@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod dns;
 pub mod error;
 pub mod forward;
 pub mod luhn;

@@ -7,19 +7,20 @@
 //! schedule until it is `delivered` or `dead`.
 //!
 //! # Durability
-//! The writes that make a promise run with `PRAGMA synchronous=FULL` ([`ENQUEUE_SYNC`]):
-//! the enqueue (a `queued` receipt means the order is on stable storage: it
-//! survives a PHP crash, `kill -9` and a power loss), [`purge`] (an erasure must
-//! not come back) and [`requeue`]. In WAL mode FULL fsyncs the WAL at each
-//! commit, which costs one fsync per order: a whole `submit` with the circuit
-//! open measured ≈4 ms median, 8-11 ms p99 on this project's virtio disk (release
-//! build), against ≈63 µs median (p99 ≈4 ms, from WAL checkpoints) with NORMAL;
-//! see the ignored `enqueue_cost_with_circuit_open` test. Making this
-//! operator-selectable (`[outbox] synchronous`) would need a config key. Bookkeeping writes (claims, attempt
-//! results, circuit) run with `NORMAL`, which in WAL mode survives process death
-//! but may lose the last commits on power loss: the worst case is that a
-//! delivered event is sent again, with the same `Idempotency-Key`, or gets one
-//! extra retry. A FULL commit also makes every earlier NORMAL commit durable.
+//! The enqueue commit (a `queued` receipt) and [`requeue`] run with
+//! `PRAGMA synchronous` = `[outbox] synchronous` (`"normal"` by default, or
+//! `"full"`); [`purge`] (an erasure must not come back) always runs with FULL
+//! ([`PURGE_SYNC`]). In WAL mode NORMAL writes the commit to the WAL without an
+//! fsync: it survives a PHP crash and `kill -9` (the OS has the data), but a power
+//! loss or kernel crash may lose the last commits (the database stays
+//! consistent). FULL fsyncs the WAL at each commit: the order survives a power loss
+//! too, at one fsync per order (≈4 ms median, 8-11 ms p99 on this project's
+//! virtio disk, against ≈60 µs with NORMAL; see the ignored
+//! `enqueue_cost_with_circuit_open` test and `make bench`). Bookkeeping writes
+//! (claims, attempt results, circuit) always run with `NORMAL`: the worst a power
+//! loss does to them is that a delivered event is sent again, with the same
+//! `Idempotency-Key`, or gets one extra retry. A FULL commit also makes every
+//! earlier NORMAL commit durable.
 //!
 //! # Files
 //! The database is created 0600 (in a directory created 0700 if missing); the
@@ -29,7 +30,10 @@
 //! at once; its metadata (ids, attempts, status, times) is kept for status and
 //! audit, and pruned after [`DELIVERED_RETENTION_MS`].
 //!
-//! # Schema (`user_version` 2; 2 added `attempts` and `webhook_seen`, and `limits`, `tokens` and
+//! # Schema (`user_version` 3; 3 replaced the indexes on `(state, …)` by the partial
+//! indexes `events_queue` (what claims walk) and `events_delivered_at` (pruning), so an
+//! attempt's commit rewrites fewer index pages;
+//! 2 added `attempts` and `webhook_seen`, and `limits`, `tokens` and
 //! `token_fetches` (see [`shared`]))
 //! `events(id PK = event id = Idempotency-Key, destination, order_id, event,
 //! state ∈ queued|delivered|dead|undecryptable, key_id, payload (NULL once
@@ -43,6 +47,8 @@
 //! [`record_webhook_once`]).
 //!
 //! # Concurrency
+//! A leased event's `next_at_ms` is its lease's end (when it is due again if its
+//! claimer died), so claims walking `events_queue` never visit events in flight.
 //! Each process has one cached connection (re-opened after `fork` or when the path
 //! changes); claims run in `BEGIN IMMEDIATE` transactions with a busy timeout, and
 //! a claimed event is leased for the destination's timeout plus
@@ -69,7 +75,7 @@
 pub mod keys;
 pub mod shared;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -101,8 +107,8 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 pub const DELIVERED_RETENTION_MS: i64 = 30 * 86_400_000;
 /// How long a writer waits for another process's lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// `synchronous` of the writes that promise durability (enqueue, purge, requeue).
-pub const ENQUEUE_SYNC: &str = "FULL";
+/// `synchronous` of a purge (right to erasure), whatever `[outbox] synchronous` says.
+pub const PURGE_SYNC: &str = "FULL";
 /// `synchronous` of bookkeeping writes (claims, attempt results, circuit).
 pub const BOOKKEEPING_SYNC: &str = "NORMAL";
 /// An event whose destination is no longer configured is looked at again after this.
@@ -110,8 +116,27 @@ const NO_DESTINATION_DELAY_MS: i64 = 3_600_000;
 /// The "recent" window of `delivered` in [`status`].
 const RECENT_MS: i64 = 86_400_000;
 
+/// A commit that finds the WAL this long (pages) checkpoints it (SQLite's default
+/// is 1000). The checkout path seldom pays for a checkpoint: every [`flush`] ends
+/// with a passive one.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+
+/// Page size of a new database: every commit writes whole pages to the WAL, so
+/// smaller pages mean fewer bytes written (and checksummed) per order. An outbox
+/// row (the encrypted minimised order plus metadata) is typically 0.8-1.3 KB: it
+/// still fits in a 2 KiB page, while 1 KiB pages would push most rows into
+/// overflow pages (measured: cheaper inline, slower drain).
+const PAGE_SIZE: i64 = 2048;
+
+/// The WAL may grow to this many pages during a flush before a commit checkpoints
+/// it (a bound, not a target: a flush checkpoints once at its end).
+const FLUSH_AUTOCHECKPOINT_PAGES: i64 = 100_000;
+
+/// Prepared statements kept per connection (every hot statement fits).
+const STATEMENT_CACHE: usize = 64;
+
 /// `PRAGMA user_version` of the schema below.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     id              TEXT PRIMARY KEY,
@@ -131,9 +156,11 @@ CREATE TABLE IF NOT EXISTS events (
     reason          TEXT,
     delivered_at_ms INTEGER
 );
-CREATE INDEX IF NOT EXISTS events_due ON events(state, next_at_ms);
 CREATE INDEX IF NOT EXISTS events_order ON events(order_id);
-CREATE INDEX IF NOT EXISTS events_delivered ON events(state, delivered_at_ms);
+DROP INDEX IF EXISTS events_due;
+DROP INDEX IF EXISTS events_delivered;
+CREATE INDEX IF NOT EXISTS events_queue ON events(next_at_ms, created_at_ms) WHERE state = 'queued';
+CREATE INDEX IF NOT EXISTS events_delivered_at ON events(delivered_at_ms) WHERE state = 'delivered';
 CREATE TABLE IF NOT EXISTS circuits (
     destination     TEXT PRIMARY KEY,
     failures        INTEGER NOT NULL DEFAULT 0,
@@ -176,10 +203,12 @@ CREATE TABLE IF NOT EXISTS token_fetches (
     owner           TEXT NOT NULL,
     until_ms        INTEGER NOT NULL
 );
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
 ";
 /// Attempts kept per destination in the `attempts` table (for [`status`]).
 pub const ATTEMPTS_KEPT: i64 = 10;
+// The trim statement in `finish_book` spells the number out (OFFSET 10).
+const _: () = assert!(ATTEMPTS_KEPT == 10);
 
 // ---------------------------------------------------------------------------
 // Schedule
@@ -341,6 +370,8 @@ fn with_db<T>(cfg: &OutboxConfig, f: impl FnOnce(&mut Db) -> Result<T>) -> Resul
 
 /// Journal mode, pragmas and schema of a fresh connection; `false` if WAL is refused.
 fn setup(conn: &Connection) -> rusqlite::Result<bool> {
+    // Only takes effect on a new, empty database (before WAL mode and the schema).
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
@@ -350,6 +381,9 @@ fn setup(conn: &Connection) -> rusqlite::Result<bool> {
     }
     conn.pragma_update(None, "synchronous", BOOKKEEPING_SYNC)?;
     conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+    // After a checkpoint, a WAL file grown past this is truncated back.
+    let _: i64 = conn.query_row("PRAGMA journal_size_limit = 67108864", [], |r| r.get(0))?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < SCHEMA_VERSION {
         let created = conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"));
@@ -376,11 +410,15 @@ fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result
     }
 }
 
-/// [`with_db`], with the writes of `f` committed under [`ENQUEUE_SYNC`].
-fn with_durable_db<T>(cfg: &OutboxConfig, f: impl FnOnce(&mut Db) -> Result<T>) -> Result<T> {
+/// [`with_db`], with the writes of `f` committed under `synchronous` = `sync`
+/// (`NORMAL`, the connection's default, costs nothing extra).
+fn with_durable_db<T>(cfg: &OutboxConfig, sync: &str, f: impl FnOnce(&mut Db) -> Result<T>) -> Result<T> {
+    if sync == BOOKKEEPING_SYNC {
+        return with_db(cfg, f);
+    }
     with_db(cfg, |db| {
         let err = sql_error(&cfg.path);
-        db.conn.pragma_update(None, "synchronous", ENQUEUE_SYNC).map_err(&err)?;
+        db.conn.pragma_update(None, "synchronous", sync).map_err(&err)?;
         let result = f(db);
         let reset = db.conn.pragma_update(None, "synchronous", BOOKKEEPING_SYNC).map_err(&err);
         let value = result?;
@@ -416,6 +454,7 @@ impl Db {
         let err = sql_error(path);
         let conn = Connection::open(path).map_err(&err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // Some of these statements (journal mode, schema) can meet SQLITE_BUSY
         // without the busy handler being called while another process opens or
         // writes the database: retry them, within the busy timeout.
@@ -489,18 +528,18 @@ fn lease_owner() -> String {
 
 fn load_circuit(tx: &Transaction<'_>, path: &Path, destination: &str) -> Result<Circuit> {
     Ok(tx
-        .query_row(
-            "SELECT failures, opened_at_ms, probe_until_ms FROM circuits WHERE destination = ?1",
-            [destination],
-            |r| Ok(Circuit { failures: r.get(0)?, opened_at_ms: r.get(1)?, probe_until_ms: r.get(2)? }),
-        )
-        .optional()
+        .prepare_cached("SELECT failures, opened_at_ms, probe_until_ms FROM circuits WHERE destination = ?1")
+        .and_then(|mut s| {
+            s.query_row([destination], |r| Ok(Circuit { failures: r.get(0)?, opened_at_ms: r.get(1)?, probe_until_ms: r.get(2)? }))
+                .optional()
+        })
         .map_err(sql_error(path))?
         .unwrap_or_default())
 }
 
 fn store_circuit(tx: &Transaction<'_>, path: &Path, destination: &str, c: &Circuit) -> Result<()> {
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO circuits (destination, failures, opened_at_ms, probe_until_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(destination) DO UPDATE SET failures = ?2, opened_at_ms = ?3, probe_until_ms = ?4",
         params![destination, c.failures, c.opened_at_ms, c.probe_until_ms],
@@ -510,18 +549,21 @@ fn store_circuit(tx: &Transaction<'_>, path: &Path, destination: &str, c: &Circu
 }
 
 fn existing_receipt(tx: &Transaction<'_>, path: &Path, id: &str) -> Result<Option<Receipt>> {
-    tx.query_row("SELECT state, http_status, attempts, reason FROM events WHERE id = ?1", [id], |r| {
-        let state: String = r.get(0)?;
-        Ok(Receipt {
-            event_id: id.to_owned(),
-            status: receipt_status(&state),
-            http_status: r.get(1)?,
-            attempts: r.get(2)?,
-            reason: r.get(3)?,
+    tx.prepare_cached("SELECT state, http_status, attempts, reason FROM events WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row([id], |r| {
+                let state: String = r.get(0)?;
+                Ok(Receipt {
+                    event_id: id.to_owned(),
+                    status: receipt_status(&state),
+                    http_status: r.get(1)?,
+                    attempts: r.get(2)?,
+                    reason: r.get(3)?,
+                })
+            })
+            .optional()
         })
-    })
-    .optional()
-    .map_err(sql_error(path))
+        .map_err(sql_error(path))
 }
 
 fn receipt_status(state: &str) -> &'static str {
@@ -550,7 +592,7 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
     let id = forward::event_id(&dest.name, &prepared.order_id, event, &prepared.body);
     let lease = lease_ms(dest);
     let owner = lease_owner();
-    let decision = with_durable_db(outbox, |db| {
+    let decision = with_durable_db(outbox, outbox.synchronous.pragma(), |db| {
         let ring = db.keyring(&outbox.key_file)?;
         let (key_id, blob) = ring.seal(&aad(&id, &dest.name, event, &prepared.order_id), &prepared.body)?;
         let path = db.path.clone();
@@ -584,10 +626,11 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
             }
         };
         let (lease_owner, lease_until) = if inline { (Some(owner.as_str()), Some(now.saturating_add(lease))) } else { (None, None) };
-        tx.execute(
+        exec(
+            &tx,
             "INSERT INTO events (id, destination, order_id, event, state, key_id, payload, attempts,
                                  created_at_ms, next_at_ms, updated_at_ms, lease_owner, lease_until_ms, reason)
-             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, 0, ?7, ?7, ?7, ?8, ?9, ?10)",
+             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, 0, ?7, COALESCE(?9, ?7), ?7, ?8, ?9, ?10)",
             params![id, dest.name, prepared.order_id, event, key_id, blob, now, lease_owner, lease_until, (!inline).then_some(why)],
         )
         .map_err(&err)?;
@@ -702,26 +745,37 @@ fn elapsed_ms(started: Instant) -> u64 {
 
 /// The audit line of one recorded attempt (none when the event was gone).
 fn audit_attempt(config: &Config, destination: &str, order_id: &str, r: &Receipt, how: Recorded, latency: u64, key_fp: Option<String>) {
+    if let Some(rec) = attempt_record(destination, order_id, r, how, latency, key_fp) {
+        audit::emit(config, &rec);
+    }
+}
+
+/// The audit record of one recorded attempt (none when the event was gone).
+fn attempt_record<'a>(
+    destination: &'a str,
+    order_id: &'a str,
+    r: &'a Receipt,
+    how: Recorded,
+    latency: u64,
+    key_fp: Option<String>,
+) -> Option<audit::Record<'a>> {
     let outcome = match how {
         Recorded::Delivered => audit::Outcome::Delivered,
         Recorded::Retried => audit::Outcome::Retry,
         Recorded::Dead => audit::Outcome::Dead,
-        Recorded::Gone => return,
+        Recorded::Gone => return None,
     };
-    audit::emit(
-        config,
-        &audit::Record {
-            event_id: Some(&r.event_id),
-            destination,
-            order_id: Some(order_id),
-            attempt: r.attempts,
-            outcome,
-            http_status: r.http_status,
-            latency_ms: Some(latency),
-            error: r.reason.as_deref(),
-            key_fp,
-        },
-    );
+    Some(audit::Record {
+        event_id: Some(&r.event_id),
+        destination,
+        order_id: Some(order_id),
+        attempt: r.attempts,
+        outcome,
+        http_status: r.http_status,
+        latency_ms: Some(latency),
+        error: r.reason.as_deref(),
+        key_fp,
+    })
 }
 
 fn outcome_status(o: &Outcome) -> Option<u16> {
@@ -741,40 +795,92 @@ enum Recorded {
     Gone,
 }
 
-/// Records one attempt's outcome on a queued event and its destination's circuit.
-fn record(db: &mut Db, schedule: &[u64], id: &str, destination: &str, outcome: &Outcome, latency_ms: u64) -> Result<(Receipt, Recorded)> {
-    let path = db.path.clone();
-    let err = sql_error(&path);
-    let tx = db.immediate()?;
-    let now = now_ms();
-    shared::note_outcome(&tx, &path, destination, outcome, now)?;
-    let attempts: Option<u32> = tx
-        .query_row("SELECT attempts FROM events WHERE id = ?1 AND state = 'queued'", [id], |r| r.get(0))
-        .optional()
-        .map_err(&err)?;
+/// `execute` through the connection's prepared-statement cache.
+fn exec<P: rusqlite::Params>(conn: &Connection, sql: &str, params: P) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// What a batch of recorded attempts changes about one destination, written once
+/// per batch (circuit, last success/error, the trimmed `attempts` list).
+#[derive(Default)]
+struct DestBook {
+    /// The circuit and `last_success_ms` as stored before this batch.
+    stored: Option<(Circuit, Option<i64>)>,
+    /// The destination has a `circuits` row.
+    exists: bool,
+    circuit: Option<Circuit>,
+    last_success_ms: Option<i64>,
+    last_error: Option<(String, i64)>,
+    /// `attempts` rows of this batch (at_ms, outcome, http_status, latency_ms), in order.
+    attempts: Vec<(i64, &'static str, Option<u16>, i64)>,
+}
+
+/// Records one attempt's outcome on a queued event and its destination's circuit
+/// (in `tx`; the destination-wide changes go to `book`, see [`finish_book`]).
+#[allow(clippy::too_many_arguments)]
+fn record_in(
+    tx: &Transaction<'_>,
+    path: &Path,
+    schedule: &[u64],
+    book: &mut BTreeMap<String, DestBook>,
+    id: &str,
+    destination: &str,
+    outcome: &Outcome,
+    latency_ms: u64,
+    now: i64,
+) -> Result<(Receipt, Recorded)> {
+    let err = sql_error(path);
+    shared::note_outcome(tx, path, destination, outcome, now)?;
+    // A delivery is one statement (the row is updated and its new count read back);
+    // other outcomes need the count first (it picks the retry delay).
+    let attempts: Option<u32> = match outcome {
+        Outcome::Delivered { status, .. } => tx
+            .prepare_cached(
+                "UPDATE events SET state = 'delivered', payload = NULL, attempts = attempts + 1, http_status = ?2, reason = NULL,
+                        delivered_at_ms = ?3, updated_at_ms = ?3, lease_owner = NULL, lease_until_ms = NULL
+                 WHERE id = ?1 AND state = 'queued' RETURNING attempts - 1",
+            )
+            .and_then(|mut s| s.query_row(params![id, status, now], |r| r.get(0)).optional())
+            .map_err(&err)?,
+        _ => tx
+            .prepare_cached("SELECT attempts FROM events WHERE id = ?1 AND state = 'queued'")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+            .map_err(&err)?,
+    };
     let Some(attempts) = attempts.map(|a| a.saturating_add(1)) else {
-        let receipt = existing_receipt(&tx, &path, id)?.unwrap_or(Receipt {
+        let receipt = existing_receipt(tx, path, id)?.unwrap_or(Receipt {
             event_id: id.to_owned(),
             status: "dead",
             http_status: outcome_status(outcome),
             attempts: 1,
             reason: Some("purged".to_owned()),
         });
-        tx.commit().map_err(&err)?;
         return Ok((receipt, Recorded::Gone));
     };
-    let mut circuit = load_circuit(&tx, &path, destination)?;
-    let mut success = false;
+    let entry = book.entry(destination.to_owned()).or_default();
+    let mut circuit = match (entry.circuit, entry.stored) {
+        (Some(c), _) | (None, Some((c, _))) => c,
+        (None, None) => {
+            let stored = tx
+                .prepare_cached("SELECT failures, opened_at_ms, probe_until_ms, last_success_ms FROM circuits WHERE destination = ?1")
+                .and_then(|mut s| {
+                    s.query_row([destination], |r| {
+                        Ok((Circuit { failures: r.get(0)?, opened_at_ms: r.get(1)?, probe_until_ms: r.get(2)? }, r.get(3)?))
+                    })
+                    .optional()
+                })
+                .map_err(&err)?;
+            entry.exists = stored.is_some();
+            let stored = stored.unwrap_or_default();
+            entry.stored = Some(stored);
+            stored.0
+        }
+    };
     let (state, status, reason, recorded) = match outcome {
         Outcome::Delivered { status, .. } => {
-            tx.execute(
-                "UPDATE events SET state = 'delivered', payload = NULL, attempts = ?2, http_status = ?3, reason = NULL,
-                        delivered_at_ms = ?4, updated_at_ms = ?4, lease_owner = NULL, lease_until_ms = NULL WHERE id = ?1",
-                params![id, attempts, status, now],
-            )
-            .map_err(&err)?;
+            // Already updated above.
             circuit.on_success();
-            success = true;
+            entry.last_success_ms = Some(now);
             ("delivered", Some(*status), None, Recorded::Delivered)
         }
         Outcome::Retry { status, error, .. } | Outcome::Dead { status, error: error @ Error::Config { .. } } => {
@@ -791,7 +897,8 @@ fn record(db: &mut Db, schedule: &[u64], id: &str, destination: &str, outcome: &
             match retry_delay(schedule, attempts, retry_after, jitter_unit()) {
                 Some(delay) => {
                     let next = now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-                    tx.execute(
+                    exec(
+                        tx,
                         "UPDATE events SET attempts = ?2, http_status = ?3, reason = ?4, next_at_ms = ?5,
                                 updated_at_ms = ?6, lease_owner = NULL, lease_until_ms = NULL WHERE id = ?1",
                         params![id, attempts, status, reason, next, now],
@@ -801,52 +908,89 @@ fn record(db: &mut Db, schedule: &[u64], id: &str, destination: &str, outcome: &
                 }
                 None => {
                     let reason = format!("retries exhausted: {reason}");
-                    dead(&tx, &path, id, attempts, *status, &reason, now)?;
+                    dead(tx, path, id, attempts, *status, &reason, now)?;
                     ("dead", *status, Some(reason), Recorded::Dead)
                 }
             }
         }
         Outcome::Dead { status, error } => {
             let reason = error.to_string();
-            dead(&tx, &path, id, attempts, *status, &reason, now)?;
+            dead(tx, path, id, attempts, *status, &reason, now)?;
             ("dead", *status, Some(reason), Recorded::Dead)
         }
     };
-    store_circuit(&tx, &path, destination, &circuit)?;
+    entry.circuit = Some(circuit);
+    if let Some(r) = &reason {
+        entry.last_error = Some((r.clone(), now));
+    }
     let attempt_outcome = match recorded {
         Recorded::Delivered => "delivered",
         Recorded::Dead => "dead",
         _ => "retry",
     };
-    tx.execute(
-        "INSERT INTO attempts (destination, at_ms, outcome, http_status, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![destination, now, attempt_outcome, status, i64::try_from(latency_ms).unwrap_or(i64::MAX)],
-    )
-    .map_err(&err)?;
-    tx.execute(
-        "DELETE FROM attempts WHERE destination = ?1 AND id NOT IN
-            (SELECT id FROM attempts WHERE destination = ?1 ORDER BY id DESC LIMIT ?2)",
-        params![destination, ATTEMPTS_KEPT],
-    )
-    .map_err(&err)?;
-    if success {
-        tx.execute("UPDATE circuits SET last_success_ms = ?2 WHERE destination = ?1", params![destination, now])
-            .map_err(&err)?;
-    }
-    if let Some(r) = &reason {
-        tx.execute(
-            "UPDATE circuits SET last_error = ?2, last_error_ms = ?3 WHERE destination = ?1",
-            params![destination, r, now],
-        )
-        .map_err(&err)?;
-    }
-    tx.commit().map_err(&err)?;
+    entry.attempts.push((now, attempt_outcome, status, i64::try_from(latency_ms).unwrap_or(i64::MAX)));
     Ok((Receipt { event_id: id.to_owned(), status: state, http_status: status, attempts, reason }, recorded))
+}
+
+/// Writes what [`record_in`] gathered per destination: circuit, last success and
+/// error, and the `attempts` list trimmed to the last [`ATTEMPTS_KEPT`].
+fn finish_book(tx: &Transaction<'_>, path: &Path, book: &BTreeMap<String, DestBook>) -> Result<()> {
+    let err = sql_error(path);
+    for (destination, b) in book {
+        let (stored, stored_success) = b.stored.unwrap_or_default();
+        let known = b.stored.is_some() && b.exists;
+        // Rows that would not change are not written (no page dirtied for nothing).
+        if let Some(c) = b.circuit.filter(|c| !known || *c != stored) {
+            store_circuit(tx, path, destination, &c)?;
+        }
+        if !b.attempts.is_empty() {
+            // Only the newest ATTEMPTS_KEPT of the batch could survive the trim below.
+            let keep = usize::try_from(ATTEMPTS_KEPT).unwrap_or(10);
+            for (at, outcome, status, latency) in b.attempts.iter().skip(b.attempts.len().saturating_sub(keep)) {
+                exec(
+                    tx,
+                    "INSERT INTO attempts (destination, at_ms, outcome, http_status, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![destination, at, outcome, status, latency],
+                )
+                .map_err(&err)?;
+            }
+            // The 11th newest and older go (ATTEMPTS_KEPT = 10, asserted below).
+            exec(
+                tx,
+                "DELETE FROM attempts WHERE destination = ?1 AND id <=
+                    (SELECT id FROM attempts WHERE destination = ?1 ORDER BY id DESC LIMIT 1 OFFSET 10)",
+                [destination],
+            )
+            .map_err(&err)?;
+        }
+        // `status` shows it in whole seconds: a newer success within the same
+        // second need not be written again.
+        if let Some(t) = b.last_success_ms.filter(|t| !known || stored_success.is_none_or(|s| t / 1000 != s / 1000)) {
+            exec(tx, "UPDATE circuits SET last_success_ms = ?2 WHERE destination = ?1", params![destination, t]).map_err(&err)?;
+        }
+        if let Some((r, t)) = &b.last_error {
+            exec(tx, "UPDATE circuits SET last_error = ?2, last_error_ms = ?3 WHERE destination = ?1", params![destination, r, t])
+                .map_err(&err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Records one attempt's outcome on a queued event and its destination's circuit.
+fn record(db: &mut Db, schedule: &[u64], id: &str, destination: &str, outcome: &Outcome, latency_ms: u64) -> Result<(Receipt, Recorded)> {
+    let path = db.path.clone();
+    let tx = db.immediate()?;
+    let mut book = BTreeMap::new();
+    let recorded = record_in(&tx, &path, schedule, &mut book, id, destination, outcome, latency_ms, now_ms())?;
+    finish_book(&tx, &path, &book)?;
+    tx.commit().map_err(sql_error(&path))?;
+    Ok(recorded)
 }
 
 fn dead(tx: &Transaction<'_>, path: &Path, id: &str, attempts: u32, status: Option<u16>, reason: &str, now: i64) -> Result<()> {
     // The payload is kept (encrypted) so that `requeue` can send it again.
-    tx.execute(
+    exec(
+        tx,
         "UPDATE events SET state = 'dead', attempts = ?2, http_status = ?3, reason = ?4, updated_at_ms = ?5,
                 lease_owner = NULL, lease_until_ms = NULL WHERE id = ?1",
         params![id, attempts, status, reason, now],
@@ -857,6 +1001,15 @@ fn dead(tx: &Transaction<'_>, path: &Path, id: &str, attempts: u32, status: Opti
 
 // ---------------------------------------------------------------------------
 // Flush
+
+/// Sender threads of one [`flush`] (each with its own keep-alive connection).
+pub const FLUSH_SENDERS: usize = 4;
+/// Events in flight per sender thread (claimed ahead, in one transaction).
+const FLUSH_DEPTH: usize = 8;
+/// A claimed event is sent within this long of its claim or handed back: its
+/// lease (timeout + [`LEASE_MARGIN_MS`]) then outlasts the attempt.
+const LEASE_SEND_WITHIN_MS: u64 = 15_000;
+const _: () = assert!(LEASE_SEND_WITHIN_MS < LEASE_MARGIN_MS.unsigned_abs());
 
 /// What a [`flush`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -884,16 +1037,66 @@ impl FlushCounts {
     }
 }
 
-enum Claim {
-    Ready { rowid: i64, id: String, dest: Arc<Destination>, event: String, order_id: String, body: Zeroizing<Vec<u8>> },
-    Skipped,
-    /// The destination's bucket is empty or it is paused: not before `until_ms`.
-    Limited { destination: String, until_ms: i64 },
+/// A claimed (leased, decrypted) event for a sender thread.
+struct Job {
+    /// When it was claimed (its lease runs from then).
+    claimed: Instant,
+    rowid: i64,
+    id: String,
+    dest: Arc<Destination>,
+    event: String,
+    order_id: String,
+    body: Zeroizing<Vec<u8>>,
 }
 
-/// Claims the next due event, skipping destinations in `blocked` (rate-limited
-/// or paused for the rest of this pass).
-fn claim(db: &mut Db, config: &Config, tried: &HashSet<i64>, owner: &str, blocked: &BTreeMap<String, i64>) -> Result<Option<Claim>> {
+/// A sender thread's result: `outcome` is `None` when the job was not attempted
+/// because its destination asked for a pause meanwhile.
+struct Done {
+    rowid: i64,
+    id: String,
+    dest: Arc<Destination>,
+    order_id: String,
+    outcome: Option<Outcome>,
+    latency: u64,
+}
+
+impl Done {
+    /// A job handed back without an attempt (its lease is released).
+    fn unattempted(j: Job) -> Done {
+        Done { rowid: j.rowid, id: j.id, dest: j.dest, order_id: j.order_id, outcome: None, latency: 0 }
+    }
+}
+
+/// How many of a destination's events one flush may have in flight: one at
+/// first, doubled by each plain success (up to the whole window), halved by a
+/// failure, and back to one when the destination asks for a pause (so a
+/// `Retry-After` or rate-limit header is seen before the next request goes).
+#[derive(Default)]
+struct Lane {
+    allowed: usize,
+    in_flight: usize,
+}
+
+/// What one claim transaction found.
+struct Claimed {
+    jobs: Vec<Job>,
+    skipped: u64,
+    /// Anything happened (a job, a skip, a newly blocked destination): worth claiming again.
+    progress: bool,
+}
+
+/// Claims up to `want` due events in one transaction, skipping destinations in
+/// `blocked` (rate-limited or paused for the rest of this pass) and adding to it
+/// the destinations whose bucket runs dry. Each claimed event took one token of
+/// its destination's bucket and is leased to `owner`.
+fn claim_batch(
+    db: &mut Db,
+    config: &Config,
+    tried: &HashSet<i64>,
+    owner: &str,
+    blocked: &mut BTreeMap<String, i64>,
+    want: usize,
+) -> Result<Claimed> {
     let ring = db.keyring(&config.outbox.key_file)?;
     let path = db.path.clone();
     let err = sql_error(&path);
@@ -902,7 +1105,7 @@ fn claim(db: &mut Db, config: &Config, tried: &HashSet<i64>, owner: &str, blocke
     // Read leniently: a row with damaged columns is set aside, not an error
     // that would stop the whole queue.
     type Row = (i64, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<Vec<u8>>);
-    let row: Option<Row> = {
+    let rows: Vec<Row> = {
         let mut stmt = tx
             .prepare_cached(
                 "SELECT rowid, id, destination, order_id, event, key_id, payload FROM events
@@ -911,133 +1114,358 @@ fn claim(db: &mut Db, config: &Config, tried: &HashSet<i64>, owner: &str, blocke
                  ORDER BY next_at_ms, created_at_ms LIMIT ?2",
             )
             .map_err(&err)?;
+        let limit = i64::try_from(want.saturating_add(tried.len())).unwrap_or(i64::MAX);
+        let skip = Value::from(blocked.keys().cloned().collect::<Vec<String>>()).to_string();
         let rows = stmt
-            .query_map(params![now, tried.len().saturating_add(1), Value::from(blocked.keys().cloned().collect::<Vec<String>>()).to_string()], |r| {
+            .query_map(params![now, limit, skip], |r| {
                 let text = |i: usize| r.get::<_, Option<String>>(i).ok().flatten();
                 Ok((r.get(0)?, text(1), text(2), text(3), text(4), text(5), r.get::<_, Option<Vec<u8>>>(6).ok().flatten()))
             })
             .map_err(&err)?;
-        let mut found = None;
+        let mut found = Vec::new();
         for r in rows {
             let r: Row = r.map_err(&err)?;
             if !tried.contains(&r.0) {
-                found = Some(r);
-                break;
+                found.push(r);
+                if found.len() >= want {
+                    break;
+                }
             }
         }
         found
     };
-    let Some((rowid, id, destination, order_id, event, key_id, payload)) = row else {
-        tx.commit().map_err(&err)?;
-        return Ok(None);
-    };
-    let (Some(id), Some(destination), Some(order_id), Some(event)) = (id, destination, order_id, event) else {
-        tx.execute(
-            "UPDATE events SET state = 'undecryptable', reason = 'corrupt row', updated_at_ms = ?2 WHERE rowid = ?1",
-            params![rowid, now],
+    let mut out = Claimed { jobs: Vec::with_capacity(rows.len()), skipped: 0, progress: false };
+    // Destinations without a rate limit found unpaused in this transaction: their
+    // admission cannot change before it commits.
+    let mut open: HashSet<String> = HashSet::new();
+    for (rowid, id, destination, order_id, event, key_id, payload) in rows {
+        let (Some(id), Some(destination), Some(order_id), Some(event)) = (id, destination, order_id, event) else {
+            exec(
+                &tx,
+                "UPDATE events SET state = 'undecryptable', reason = 'corrupt row', updated_at_ms = ?2 WHERE rowid = ?1",
+                params![rowid, now],
+            )
+            .map_err(&err)?;
+            out.skipped = out.skipped.saturating_add(1);
+            out.progress = true;
+            continue;
+        };
+        if blocked.contains_key(&destination) {
+            continue;
+        }
+        let Some(dest) = config.destinations.get(&destination) else {
+            exec(
+                &tx,
+                "UPDATE events SET reason = 'destination not configured', next_at_ms = ?2, updated_at_ms = ?3 WHERE id = ?1",
+                params![id, now.saturating_add(NO_DESTINATION_DELAY_MS), now],
+            )
+            .map_err(&err)?;
+            out.skipped = out.skipped.saturating_add(1);
+            out.progress = true;
+            continue;
+        };
+        let body = match (key_id, payload) {
+            (Some(k), Some(p)) => ring.open(&k, &aad(&id, &destination, &event, &order_id), &p),
+            _ => None,
+        };
+        let Some(body) = body else {
+            exec(
+                &tx,
+                "UPDATE events SET state = 'undecryptable', reason = 'payload cannot be decrypted with the outbox keys',
+                        updated_at_ms = ?2 WHERE id = ?1",
+                params![id, now],
+            )
+            .map_err(&err)?;
+            out.skipped = out.skipped.saturating_add(1);
+            out.progress = true;
+            continue;
+        };
+        if !open.contains(&destination) {
+            if let shared::Admission::Wait { until_ms, .. } = shared::admit(&tx, &path, dest, now)? {
+                blocked.insert(destination, until_ms);
+                out.progress = true;
+                continue;
+            }
+            if dest.rate_limit.is_none() {
+                open.insert(destination.clone());
+            }
+        }
+        exec(
+            &tx,
+            "UPDATE events SET lease_owner = ?2, lease_until_ms = ?3, next_at_ms = ?3 WHERE id = ?1",
+            params![id, owner, now.saturating_add(lease_ms(dest))],
         )
         .map_err(&err)?;
-        tx.commit().map_err(&err)?;
-        return Ok(Some(Claim::Skipped));
-    };
-    let Some(dest) = config.destinations.get(&destination) else {
-        tx.execute(
-            "UPDATE events SET reason = 'destination not configured', next_at_ms = ?2, updated_at_ms = ?3 WHERE id = ?1",
-            params![id, now.saturating_add(NO_DESTINATION_DELAY_MS), now],
-        )
-        .map_err(&err)?;
-        tx.commit().map_err(&err)?;
-        return Ok(Some(Claim::Skipped));
-    };
-    let body = match (key_id, payload) {
-        (Some(k), Some(p)) => ring.open(&k, &aad(&id, &destination, &event, &order_id), &p),
-        _ => None,
-    };
-    let Some(body) = body else {
-        tx.execute(
-            "UPDATE events SET state = 'undecryptable', reason = 'payload cannot be decrypted with the outbox keys',
-                    updated_at_ms = ?2 WHERE id = ?1",
-            params![id, now],
-        )
-        .map_err(&err)?;
-        tx.commit().map_err(&err)?;
-        return Ok(Some(Claim::Skipped));
-    };
-    if let shared::Admission::Wait { until_ms, .. } = shared::admit(&tx, &path, dest, now)? {
-        tx.commit().map_err(&err)?;
-        return Ok(Some(Claim::Limited { destination, until_ms }));
+        out.progress = true;
+        out.jobs.push(Job { claimed: Instant::now(), rowid, id, dest: Arc::clone(dest), event, order_id, body });
     }
-    tx.execute(
-        "UPDATE events SET lease_owner = ?2, lease_until_ms = ?3 WHERE id = ?1",
-        params![id, owner, now.saturating_add(lease_ms(dest))],
-    )
-    .map_err(&err)?;
     tx.commit().map_err(&err)?;
-    Ok(Some(Claim::Ready { rowid, id, dest: Arc::clone(dest), event, order_id, body }))
+    Ok(out)
+}
+
+/// Records a batch of sender results in one transaction; `None` for a job that was
+/// not attempted (its lease is released: it is due again at once).
+fn record_batch(db: &mut Db, schedule: &[u64], owner: &str, done: &[Done]) -> Result<Vec<Option<(Receipt, Recorded)>>> {
+    let path = db.path.clone();
+    let err = sql_error(&path);
+    let tx = db.immediate()?;
+    let now = now_ms();
+    let mut book = BTreeMap::new();
+    let mut out = Vec::with_capacity(done.len());
+    for d in done {
+        match &d.outcome {
+            Some(outcome) => {
+                out.push(Some(record_in(&tx, &path, schedule, &mut book, &d.id, &d.dest.name, outcome, d.latency, now)?));
+            }
+            None => {
+                exec(
+                    &tx,
+                    "UPDATE events SET lease_owner = NULL, lease_until_ms = NULL, next_at_ms = ?3 WHERE id = ?1 AND lease_owner = ?2",
+                    params![d.id, owner, now],
+                )
+                .map_err(&err)?;
+                out.push(None);
+            }
+        }
+    }
+    finish_book(&tx, &path, &book)?;
+    tx.commit().map_err(&err)?;
+    Ok(out)
+}
+
+/// A sender thread: attempts jobs until the queue closes. A destination that asks
+/// for a pause (Retry-After, rate-limit headers) gets no further attempt from this
+/// flush until the pause is over: its remaining jobs come back unattempted.
+fn sender(config: &Config, jobs: &Mutex<std::sync::mpsc::Receiver<Job>>, done: &std::sync::mpsc::Sender<Done>, paused: &Mutex<BTreeMap<String, Instant>>) {
+    loop {
+        let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(job) = job else { return };
+        let Job { claimed, rowid, id, dest, event, order_id, body } = job;
+        // A job that waited too long for its lane might outlive its lease while in
+        // flight (another process could then claim it): hand it back instead.
+        let stale = claimed.elapsed() > Duration::from_millis(LEASE_SEND_WITHIN_MS);
+        let hold = stale || paused.lock().unwrap_or_else(PoisonError::into_inner).get(&dest.name).is_some_and(|t| *t > Instant::now());
+        let (outcome, latency) = if hold {
+            (None, 0)
+        } else {
+            let started = Instant::now();
+            let outcome = forward::attempt_with(&dest, Some(&config.outbox), &id, &event, &body, &[]);
+            let latency = elapsed_ms(started);
+            if let Some(d) = forward::pause_hint(&outcome).filter(|d| !d.is_zero()) {
+                let until = Instant::now().checked_add(d.min(MAX_RETRY_AFTER)).unwrap_or_else(Instant::now);
+                paused.lock().unwrap_or_else(PoisonError::into_inner).insert(dest.name.clone(), until);
+            }
+            (Some(outcome), latency)
+        };
+        drop(body);
+        if done.send(Done { rowid, id, dest, order_id, outcome, latency }).is_err() {
+            return;
+        }
+    }
 }
 
 /// Sends due queued events, at most `max` of them and for at most about `seconds`
 /// (an attempt in flight is not interrupted), whatever the circuits say. Each event
 /// is attempted at most once per call.
+///
+/// Events are claimed in batches (one transaction each) and sent by up to
+/// [`FLUSH_SENDERS`] threads, each reusing keep-alive connections; results are
+/// recorded in batches (one transaction each). Every attempt still takes a token
+/// of its destination's bucket when claimed, is leased, timed, written to the
+/// `attempts` list and gets its audit line (written by the calling thread).
 pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
     let started = Instant::now();
     let budget = if seconds.is_finite() && seconds > 0.0 { Duration::from_secs_f64(seconds.min(1e9)) } else { Duration::ZERO };
     let owner = lease_owner();
+    let senders = FLUSH_SENDERS.min(usize::try_from(max).unwrap_or(usize::MAX)).max(1);
+    let window = senders.saturating_mul(FLUSH_DEPTH);
     let mut tried = HashSet::new();
     let mut counts = FlushCounts::default();
     let mut handled: u32 = 0;
     // Destinations without a token (or paused) → when to look at them again.
     let mut blocked: BTreeMap<String, i64> = BTreeMap::new();
-    while handled < max && started.elapsed() < budget {
-        let now = now_ms();
-        blocked.retain(|_, until| *until > now);
-        let Some(claimed) = with_db(&config.outbox, |db| claim(db, config, &tried, &owner, &blocked))? else {
-            // Nothing else to do: pace ourselves until the earliest blocked
-            // destination may go again, within the time budget.
-            let Some(until) = blocked.values().min().copied() else { break };
-            let wait = Duration::from_millis(u64::try_from(until.saturating_sub(now_ms()).max(1)).unwrap_or(1));
-            if started.elapsed().saturating_add(wait) > budget {
-                break;
+    let paused: Mutex<BTreeMap<String, Instant>> = Mutex::new(BTreeMap::new());
+    let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
+    let job_rx = Mutex::new(job_rx);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<Done>();
+    let mut in_flight: usize = 0;
+    // Claimed, not yet handed to a sender (a destination's lane is full).
+    let mut pending: VecDeque<Job> = VecDeque::new();
+    let mut lanes: BTreeMap<String, Lane> = BTreeMap::new();
+    // No checkpoint (two fsyncs each) in the middle of a flush: one at its end
+    // copies each page once, however often the flush rewrote it.
+    with_db(&config.outbox, |db| {
+        db.conn.pragma_update(None, "wal_autocheckpoint", FLUSH_AUTOCHECKPOINT_PAGES).map_err(sql_error(&db.path))
+    })?;
+    let result = std::thread::scope(|scope| {
+        let mut spawned = 0;
+        for n in 1..=senders {
+            let (jobs, done, paused) = (&job_rx, done_tx.clone(), &paused);
+            let ok = std::thread::Builder::new()
+                .name("sf-flush".to_owned())
+                .spawn_scoped(scope, move || {
+                    crate::transport::use_pool(n);
+                    sender(config, jobs, &done, paused);
+                })
+                .is_ok();
+            spawned += usize::from(ok);
+        }
+        drop(done_tx);
+        if spawned == 0 {
+            return Err(Error::config(config.outbox.path.display().to_string(), None, "cannot start a flush thread"));
+        }
+        let mut run = || -> Result<()> {
+            loop {
+                // Keep the senders busy: claim more once half the window is free.
+                let mut idle = false;
+                while in_flight.saturating_add(pending.len()) <= window / 2 && handled < max && started.elapsed() < budget {
+                    let now = now_ms();
+                    blocked.retain(|_, until| *until > now);
+                    let room = usize::try_from(max.saturating_sub(handled)).unwrap_or(usize::MAX);
+                    let want = window.saturating_sub(in_flight.saturating_add(pending.len())).min(room).max(1);
+                    let claimed = with_db(&config.outbox, |db| claim_batch(db, config, &tried, &owner, &mut blocked, want))?;
+                    counts.skipped = counts.skipped.saturating_add(claimed.skipped);
+                    let n = u32::try_from(claimed.jobs.len()).unwrap_or(u32::MAX);
+                    handled = handled.saturating_add(n).saturating_add(u32::try_from(claimed.skipped).unwrap_or(u32::MAX));
+                    if !claimed.progress {
+                        idle = true;
+                        break;
+                    }
+                    pending.extend(claimed.jobs);
+                }
+                // Hand jobs to the senders, within each destination's lane.
+                let mut held = VecDeque::with_capacity(pending.len());
+                while let Some(job) = pending.pop_front() {
+                    let lane = lanes.entry(job.dest.name.clone()).or_default();
+                    if lane.in_flight < lane.allowed.max(1) {
+                        lane.in_flight = lane.in_flight.saturating_add(1);
+                        if let Err(back) = job_tx.send(job) {
+                            lane.in_flight = lane.in_flight.saturating_sub(1);
+                            held.push_back(back.0);
+                            continue;
+                        }
+                        in_flight = in_flight.saturating_add(1);
+                    } else {
+                        held.push_back(job);
+                    }
+                }
+                pending = held;
+                if in_flight == 0 {
+                    if !idle || !pending.is_empty() {
+                        return Ok(());
+                    }
+                    // Nothing else to do: pace ourselves until the earliest blocked
+                    // destination may go again, within the time budget.
+                    let Some(until) = blocked.values().min().copied() else { return Ok(()) };
+                    let wait = Duration::from_millis(u64::try_from(until.saturating_sub(now_ms()).max(1)).unwrap_or(1));
+                    if started.elapsed().saturating_add(wait) > budget {
+                        return Ok(());
+                    }
+                    std::thread::sleep(wait);
+                    continue;
+                }
+                let Ok(first) = done_rx.recv() else { return Ok(()) };
+                let mut batch = vec![first];
+                while let Ok(d) = done_rx.try_recv() {
+                    batch.push(d);
+                }
+                in_flight = in_flight.saturating_sub(batch.len());
+                let now = now_ms();
+                let mut release = Vec::new();
+                for d in &batch {
+                    let lane = lanes.entry(d.dest.name.clone()).or_default();
+                    lane.in_flight = lane.in_flight.saturating_sub(1);
+                    let Some(outcome) = &d.outcome else { continue };
+                    if let Some(pause) = forward::pause_hint(outcome).filter(|p| !p.is_zero()) {
+                        // The destination asked for a pause: one request at a time
+                        // again, and what is waiting for it goes back to the queue.
+                        lane.allowed = 1;
+                        let until = now.saturating_add(i64::try_from(pause.min(MAX_RETRY_AFTER).as_millis()).unwrap_or(i64::MAX));
+                        let at = blocked.entry(d.dest.name.clone()).or_insert(until);
+                        *at = (*at).max(until);
+                        release.push(d.dest.name.clone());
+                    } else if matches!(outcome, Outcome::Delivered { .. }) {
+                        lane.allowed = lane.allowed.max(1).saturating_mul(2).min(window);
+                    } else {
+                        lane.allowed = (lane.allowed / 2).max(1);
+                    }
+                }
+                if !release.is_empty() {
+                    let (back, keep): (VecDeque<Job>, VecDeque<Job>) = pending.drain(..).partition(|j| release.contains(&j.dest.name));
+                    pending = keep;
+                    batch.extend(back.into_iter().map(Done::unattempted));
+                }
+                record_results(config, &owner, &batch, &mut counts, &mut tried, &mut handled)?;
             }
-            std::thread::sleep(wait);
-            continue;
         };
-        if let Claim::Limited { destination, until_ms } = claimed {
-            blocked.insert(destination, until_ms);
-            continue;
-        }
-        handled = handled.saturating_add(1);
-        match claimed {
-            Claim::Skipped | Claim::Limited { .. } => counts.skipped = counts.skipped.saturating_add(1),
-            Claim::Ready { rowid, id, dest, event, order_id, body } => {
-                let started = Instant::now();
-                let outcome = forward::attempt_with(&dest, Some(&config.outbox), &id, &event, &body, &[]);
-                let latency = elapsed_ms(started);
-                drop(body);
-                let (receipt, recorded) = with_db(&config.outbox, |db| {
-                    record(db, &config.outbox.retry_schedule, &id, &dest.name, &outcome, latency)
-                })?;
-                audit_attempt(config, &dest.name, &order_id, &receipt, recorded, latency, audit::key_fp(&dest));
-                let slot = match recorded {
-                    Recorded::Delivered => &mut counts.delivered,
-                    Recorded::Retried => &mut counts.retried,
-                    Recorded::Dead => &mut counts.dead,
-                    Recorded::Gone => &mut counts.skipped,
-                };
-                *slot = slot.saturating_add(1);
-                tried.insert(rowid);
+        let result = run();
+        // Stop the senders; whatever is still in flight is recorded, and claimed
+        // jobs never handed out are released (best effort after an error: an
+        // unrecorded attempt is retried when its lease expires).
+        drop(job_tx);
+        let mut rest: Vec<Done> = done_rx.iter().collect();
+        rest.extend(pending.drain(..).map(Done::unattempted));
+        if !rest.is_empty() {
+            let recorded = record_results(config, &owner, &rest, &mut counts, &mut tried, &mut handled);
+            if result.is_ok() {
+                recorded?;
             }
         }
-    }
+        result
+    });
+    let restored = with_db(&config.outbox, |db| {
+        db.conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES).map_err(sql_error(&db.path))
+    });
+    result?;
+    restored?;
     counts.remaining = with_db(&config.outbox, |db| {
         let err = sql_error(&db.path);
         let cutoff = now_ms().saturating_sub(DELIVERED_RETENTION_MS);
+        exec(&db.conn, "DELETE FROM events WHERE state = 'delivered' AND delivered_at_ms < ?1", [cutoff]).map_err(&err)?;
+        // Checkpoint here rather than in a checkout's commit (best effort: a
+        // busy database is checkpointed by a later flush or commit).
+        let _ = db.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
         db.conn
-            .execute("DELETE FROM events WHERE state = 'delivered' AND delivered_at_ms < ?1", [cutoff])
-            .map_err(&err)?;
-        db.conn.query_row("SELECT COUNT(*) FROM events WHERE state = 'queued'", [], |r| r.get(0)).map_err(&err)
+            .prepare_cached("SELECT COUNT(*) FROM events WHERE state = 'queued'")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(&err)
     })?;
     Ok(counts)
+}
+
+/// Records sender results, writes their audit lines and counts them.
+fn record_results(
+    config: &Config,
+    owner: &str,
+    batch: &[Done],
+    counts: &mut FlushCounts,
+    tried: &mut HashSet<i64>,
+    handled: &mut u32,
+) -> Result<()> {
+    let recorded = with_db(&config.outbox, |db| record_batch(db, &config.outbox.retry_schedule, owner, batch))?;
+    let mut key_fps: BTreeMap<&str, Option<String>> = BTreeMap::new();
+    let mut lines = Vec::with_capacity(batch.len());
+    for (d, r) in batch.iter().zip(&recorded) {
+        let Some((receipt, how)) = r else {
+            // Not attempted (paused meanwhile): it may be claimed again.
+            *handled = handled.saturating_sub(1);
+            continue;
+        };
+        let key_fp = key_fps.entry(&d.dest.name).or_insert_with(|| audit::key_fp(&d.dest)).clone();
+        if let Some(rec) = attempt_record(&d.dest.name, &d.order_id, receipt, *how, d.latency, key_fp) {
+            lines.push(rec);
+        }
+        let slot = match how {
+            Recorded::Delivered => &mut counts.delivered,
+            Recorded::Retried => &mut counts.retried,
+            Recorded::Dead => &mut counts.dead,
+            Recorded::Gone => &mut counts.skipped,
+        };
+        *slot = slot.saturating_add(1);
+        tried.insert(d.rowid);
+    }
+    audit::emit_many(config, &lines);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -1259,7 +1687,7 @@ pub fn record_webhook_once(config: &OutboxConfig, key: &str, now_s: u64, keep_s:
 /// Puts a dead (or undecryptable) event back in the queue, due now, with a fresh
 /// retry schedule. `false` when there is no such event or it has no payload.
 pub fn requeue(config: &Config, event_id: &str) -> Result<bool> {
-    with_durable_db(&config.outbox, |db| {
+    with_durable_db(&config.outbox, config.outbox.synchronous.pragma(), |db| {
         let err = sql_error(&db.path);
         let now = now_ms();
         let n = db
@@ -1280,7 +1708,7 @@ pub fn requeue(config: &Config, event_id: &str) -> Result<bool> {
 /// pages). Delivered events hold no payload and keep their metadata. Returns the
 /// number of rows removed. An attempt already in flight still completes.
 pub fn purge(config: &Config, order_id: &str) -> Result<u64> {
-    let removed = with_durable_db(&config.outbox, |db| {
+    let removed = with_durable_db(&config.outbox, PURGE_SYNC, |db| {
         let path = db.path.clone();
         let err = sql_error(&path);
         let tx = db.immediate()?;
@@ -1392,14 +1820,18 @@ mod tests {
     }
 
     #[test]
-    fn durable_writes_use_full_sync_and_bookkeeping_normal() {
+    fn durable_writes_use_configured_sync_purge_full_and_bookkeeping_normal() {
         let dir = std::env::temp_dir().join(format!("sf-outbox-sync-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let text = format!("[outbox]\npath = \"{}\"\n", dir.join("o.sqlite").display());
+        let text = format!("[outbox]\npath = \"{}\"\nsynchronous = \"full\"\n", dir.join("o.sqlite").display());
         let c = Config::parse(Path::new("/c.toml"), &text).unwrap();
         let sync = |db: &mut Db| Ok(db.conn.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)).unwrap());
-        assert_eq!(with_durable_db(&c.outbox, sync).unwrap(), 2, "FULL");
-        assert_eq!(with_db(&c.outbox, sync).unwrap(), 1, "NORMAL");
+        assert_eq!(with_durable_db(&c.outbox, c.outbox.synchronous.pragma(), sync).unwrap(), 2, "FULL");
+        assert_eq!(with_durable_db(&c.outbox, PURGE_SYNC, sync).unwrap(), 2, "FULL");
+        assert_eq!(with_db(&c.outbox, sync).unwrap(), 1, "NORMAL after a FULL write");
+        let normal = Config::parse(Path::new("/c.toml"), &text.replace("full", "normal")).unwrap();
+        assert_eq!(with_durable_db(&normal.outbox, normal.outbox.synchronous.pragma(), sync).unwrap(), 1, "NORMAL");
+        assert_eq!(with_durable_db(&normal.outbox, PURGE_SYNC, sync).unwrap(), 2, "purge is always FULL");
         let wal = with_db(&c.outbox, |db| Ok(db.conn.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)).unwrap()));
         assert_eq!(wal.unwrap(), "wal");
         let _ = std::fs::remove_dir_all(&dir);

@@ -57,6 +57,19 @@ struct AgentKey {
     timeout: Duration,
     connect_timeout: Duration,
     pins: Vec<[u8; 32]>,
+    pool: usize,
+}
+
+thread_local! {
+    static POOL: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Makes this thread's requests use agent (connection pool) number `n`; 0, the
+/// default, is the one `secure_forward_order()` uses. Each flush sender thread
+/// takes its own, so it keeps its own keep-alive connection and the inline path
+/// keeps reusing one connection (ureq hands out idle connections oldest first).
+pub fn use_pool(n: usize) {
+    POOL.with(|p| p.set(n));
 }
 
 fn agents() -> &'static Mutex<HashMap<AgentKey, ureq::Agent>> {
@@ -92,6 +105,7 @@ fn agent_pinned(dest: &Destination, pins: &[[u8; 32]]) -> Result<ureq::Agent> {
         timeout: dest.timeout,
         connect_timeout: dest.connect_timeout,
         pins: pins.to_vec(),
+        pool: POOL.with(std::cell::Cell::get),
     };
     let mut map = agents().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(a) = map.get(&key) {
@@ -103,7 +117,6 @@ fn agent_pinned(dest: &Destination, pins: &[[u8; 32]]) -> Result<ureq::Agent> {
 }
 
 fn build_agent(dest: &Destination, pins: &[[u8; 32]]) -> Result<ureq::Agent> {
-    use ureq::unversioned::resolver::DefaultResolver;
     use ureq::unversioned::transport::{Connector as _, TcpConnector};
     let roots = match &dest.ca_file {
         None => tls::Roots::WebPki,
@@ -128,7 +141,12 @@ fn build_agent(dest: &Destination, pins: &[[u8; 32]]) -> Result<ureq::Agent> {
         .accept("application/json")
         .build();
     // WipeSentConnector last: it wraps the transport ureq writes the request into.
-    Ok(ureq::Agent::with_parts(config, TcpConnector::default().chain(tls).chain(WipeSentConnector), DefaultResolver::default()))
+    // ureq resolves the host on every request, on a new thread: cache the answer.
+    Ok(ureq::Agent::with_parts(
+        config,
+        TcpConnector::default().chain(tls).chain(WipeSentConnector),
+        crate::dns::CachingResolver::default(),
+    ))
 }
 
 fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {

@@ -500,7 +500,7 @@ fn enqueue_cost_with_circuit_open() {
     times.sort();
     println!(
         "enqueue with circuit open, synchronous={}, {} ({n} events): median {:?}, p99 {:?}, max {:?}",
-        outbox::ENQUEUE_SYNC,
+        c.outbox.synchronous.pragma(),
         dir.display(),
         times[n / 2],
         times[n * 99 / 100],
