@@ -3,92 +3,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::sync::Arc;
 
 use secure_forward_core::config::Config;
 use secure_forward_core::outbox;
 use secure_forward_core::policy::Prepared;
 
-fn tools() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools")
-}
-
-fn ca_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("flush-test-ca");
-        let fresh = std::fs::metadata(dir.join("server.pem"))
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < Duration::from_secs(7 * 86_400)));
-        if !fresh {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        let ok = Command::new("bash").arg(tools().join("make-test-ca.sh")).arg(&dir).status().unwrap();
-        assert!(ok.success(), "make-test-ca.sh failed");
-        dir
-    })
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp(name: &str) -> TempDir {
-    let d = std::env::temp_dir().join(format!("sf-flush-it-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    TempDir(d)
-}
-
-struct Receiver {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Receiver {
-    fn start(dir: &Path) -> Receiver {
-        let ca = ca_dir();
-        let port_file = dir.join("port");
-        let log = dir.join("receiver.log");
-        let child = Command::new("python3")
-            .arg(tools().join("receiver.py"))
-            .args(["--cert", &ca.join("server.pem").display().to_string()])
-            .args(["--key", &ca.join("server.key").display().to_string()])
-            .args(["--port-file", &port_file.display().to_string()])
-            .args(["--log", &log.display().to_string(), "--max-seconds", "120"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        let port = loop {
-            if let Ok(p) = std::fs::read_to_string(&port_file) {
-                break p.trim().parse().unwrap();
-            }
-            assert!(started.elapsed() < Duration::from_secs(10), "receiver did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Receiver { child, port, log }
-    }
-
-    fn requests(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod common;
+use common::{ca_dir, temp, Server};
 
 fn config(dir: &Path, port: u16, url_path: &str) -> Config {
     let text = format!(
@@ -119,8 +42,8 @@ fn audit_lines(dir: &Path) -> Vec<serde_json::Value> {
 #[test]
 fn a_backlog_is_sent_once_each_over_several_connections_every_attempt_recorded_and_audited() {
     let dir = temp("backlog");
-    let rx = Receiver::start(&dir.0);
-    let c = config(&dir.0, rx.port, "/ok");
+    let rx = Server::receiver(&dir, &[]);
+    let c = config(&dir, rx.port, "/ok");
     let ids = enqueue(&c, 300);
     let counts = outbox::flush(&c, 1000, 60.0).unwrap();
     assert_eq!((counts.delivered, counts.retried, counts.dead, counts.remaining), (300, 0, 0, 0), "{counts:?}");
@@ -134,7 +57,7 @@ fn a_backlog_is_sent_once_each_over_several_connections_every_attempt_recorded_a
     let conns: HashSet<String> = reqs.iter().map(|r| r["conn"].to_string()).collect();
     assert!(conns.len() > 1, "several sender connections");
     assert!(conns.len() <= outbox::FLUSH_SENDERS, "each sender keeps its connection alive: {} connections", conns.len());
-    let audit = audit_lines(&dir.0);
+    let audit = audit_lines(&dir);
     let delivered: HashSet<&str> =
         audit.iter().filter(|l| l["outcome"] == "delivered").map(|l| l["event_id"].as_str().unwrap()).collect();
     assert_eq!(delivered.len(), 300, "one audit line per attempt");
@@ -148,13 +71,13 @@ fn a_backlog_is_sent_once_each_over_several_connections_every_attempt_recorded_a
 #[test]
 fn max_bounds_the_attempts_and_failures_are_each_recorded() {
     let dir = temp("max");
-    let rx = Receiver::start(&dir.0);
-    let c = config(&dir.0, rx.port, "/status/503");
+    let rx = Server::receiver(&dir, &[]);
+    let c = config(&dir, rx.port, "/status/503");
     enqueue(&c, 40);
     let counts = outbox::flush(&c, 25, 60.0).unwrap();
     assert_eq!((counts.retried, counts.remaining), (25, 40), "{counts:?}");
     assert_eq!(rx.requests().len(), 25, "no more than max attempts");
-    let retries = audit_lines(&dir.0).iter().filter(|l| l["outcome"] == "retry").count();
+    let retries = audit_lines(&dir).iter().filter(|l| l["outcome"] == "retry").count();
     assert_eq!(retries, 25);
     let status = outbox::status(&c).unwrap();
     assert_eq!(status["circuit"], "open", "consecutive failures open the circuit");
@@ -182,7 +105,7 @@ fn a_version_2_database_gets_the_partial_indexes_and_keeps_its_rows() {
         )
         .unwrap();
     }
-    let c = config(&dir.0, 9, "/ok");
+    let c = config(&dir, 9, "/ok");
     assert_eq!(outbox::status(&c).unwrap()["queued"], 0);
     let conn = rusqlite::Connection::open(&db).unwrap();
     let indexes: HashSet<String> = conn
