@@ -40,7 +40,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::luhn;
-use crate::node::{Key, Node, Scalar};
+use crate::node::{FieldKey, Key, Node, Scalar};
 use crate::secret::{hex, load_file_cached, Secret};
 
 /// Deepest nesting of arrays in an order (the order itself is level 1).
@@ -571,9 +571,9 @@ enum Out {
     Obj(Vec<(Vec<u8>, Out)>),
     /// A list read at `input` (relative to the enclosing context); `field` and
     /// `segs` name it in errors (the first `segs` segments of that field).
-    List { input: Vec<String>, elem: Box<Out>, field: usize, segs: usize },
+    List { input: Vec<FieldKey>, elem: Box<Out>, field: usize, segs: usize },
     /// A selected field read at `input` (relative to the enclosing context).
-    Leaf { field: usize, input: Vec<String> },
+    Leaf { field: usize, input: Vec<FieldKey> },
 }
 
 fn json_key(k: &str) -> Vec<u8> {
@@ -593,7 +593,7 @@ fn child<'a>(entries: &'a mut Vec<(Vec<u8>, Out)>, key: &str, make: impl FnOnce(
 /// Adds field `fi` (no `[]`): output keys `outs`, input keys `input` from the root.
 fn add_plain(entries: &mut Vec<(Vec<u8>, Out)>, outs: &[Seg], input: Vec<String>, fi: usize) {
     match outs {
-        [Seg::Key(k)] => entries.push((json_key(k), Out::Leaf { field: fi, input })),
+        [Seg::Key(k)] => entries.push((json_key(k), Out::Leaf { field: fi, input: field_keys(&input) })),
         [Seg::Key(k), rest @ ..] => {
             if let Some(Out::Obj(e)) = child(entries, k, || Out::Obj(Vec::new())) {
                 add_plain(e, rest, input, fi);
@@ -609,12 +609,12 @@ fn add_list(entries: &mut Vec<(Vec<u8>, Out)>, outs: &[Seg], ins: &[Seg], mut pe
     match (outs, ins) {
         ([Seg::Key(k)], [Seg::Key(ik)]) => {
             pending.push(ik.clone());
-            entries.push((json_key(k), Out::Leaf { field: fi, input: pending }));
+            entries.push((json_key(k), Out::Leaf { field: fi, input: field_keys(&pending) }));
         }
         ([Seg::Key(k), Seg::Each, orest @ ..], [Seg::Key(ik), Seg::Each, irest @ ..]) => {
             pending.push(ik.clone());
             let make = || Out::List {
-                input: pending,
+                input: field_keys(&pending),
                 elem: Box::new(if orest.is_empty() { Out::Leaf { field: fi, input: Vec::new() } } else { Out::Obj(Vec::new()) }),
                 field: fi,
                 segs: at + 1,
@@ -655,9 +655,14 @@ fn build_out(fields: &[Field]) -> Vec<(Vec<u8>, Out)> {
     root
 }
 
-fn resolve<'n, N: Node>(mut node: &'n N, keys: &[String]) -> Option<&'n N> {
+fn field_keys(keys: &[String]) -> Vec<FieldKey> {
+    keys.iter().map(|k| FieldKey::new(k)).collect()
+}
+
+#[inline]
+fn resolve<'n, N: Node>(mut node: &'n N, keys: &[FieldKey]) -> Option<&'n N> {
     for k in keys {
-        node = node.get(k)?;
+        node = node.get_key(k)?;
     }
     Some(node)
 }
