@@ -152,14 +152,10 @@ impl Node for PhpNode {
 
     #[inline]
     fn get_key(&self, key: &FieldKey) -> Option<&Self> {
-        let ht = array_of(self.zv())?;
-        let name = key.name().as_bytes();
         match key.hash() {
-            // A key that may be an integer key goes the engine's way (`get`).
-            Some(h) if name.first().is_some_and(|b| !b.is_ascii_digit() && *b != b'-') => {
-                find_str(ht, name, h).map(PhpNode::from_zval)
-            }
-            _ => self.get(key.name()),
+            Some(h) => find_str(array_of(self.zv())?, key.name().as_bytes(), h).map(PhpNode::from_zval),
+            // A key that may be an integer key goes the engine's way.
+            None => self.get(key.name()),
         }
     }
 
@@ -269,7 +265,12 @@ fn bounded_value(zv: &Zval, depth: usize, t: &mut Text, l: &Limits) -> bool {
         // SAFETY: the type byte says `value.str_` is a live zend_string.
         t.add(str_len(unsafe { zv.value.str_ }));
     } else if ty == IS_ARRAY || ty >= IS_REFERENCE {
-        let c = bounded_child(zv, depth, l);
+        let c = if ty == IS_ARRAY {
+            // SAFETY: the type byte says `value.arr` is a live zend_array.
+            unsafe { zv.value.arr.as_ref() }.map_or(Text::OUT, |child| bounded(child, depth + 1, l))
+        } else {
+            bounded_child(zv, depth, l)
+        };
         if c.any == usize::MAX {
             return false;
         }
@@ -278,7 +279,8 @@ fn bounded_value(zv: &Zval, depth: usize, t: &mut Text, l: &Limits) -> bool {
     true
 }
 
-/// The text under an array element (following a reference), or [`Text::OUT`].
+/// The text under a reference (or an indirect slot), or [`Text::OUT`].
+#[cold]
 #[inline(never)]
 fn bounded_child(zv: &Zval, depth: usize, l: &Limits) -> Text {
     let zv = deref(zv);
@@ -311,13 +313,36 @@ fn find_str<'a>(ht: &'a ZendHashTable, name: &[u8], h: u64) -> Option<&'a Zval> 
         let mut idx = *data.cast::<u32>().offset(slot);
         while idx != HT_INVALID_IDX {
             let b = &*data.add(idx as usize);
-            if b.h == h && str_bytes(b.key) == Some(name) {
+            if b.h == h && str_bytes(b.key).is_some_and(|k| same_bytes(k, name)) {
                 return Some(&b.val);
             }
             idx = b.val.u2.next;
         }
     }
     None
+}
+
+/// `a == b`, without a call to `memcmp` for keys of up to 16 bytes (two
+/// overlapping word compares; all that a hash-and-length match leaves to check).
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    #[inline(always)]
+    fn word(s: &[u8], at: usize) -> u64 {
+        s.get(at..at + 8).and_then(|w| w.try_into().ok()).map_or(0, u64::from_ne_bytes)
+    }
+    #[inline(always)]
+    fn half(s: &[u8], at: usize) -> u32 {
+        s.get(at..at + 4).and_then(|w| w.try_into().ok()).map_or(0, u32::from_ne_bytes)
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        _ => a == b,
+    }
 }
 
 /// `HT_INVALID_IDX` from Zend/zend_types.h.

@@ -66,8 +66,9 @@ pub trait Node {
 }
 
 /// A key of a policy path, prepared once when the policy is compiled: its text
-/// and, for an ASCII key (policy keys are), the hash PHP files it under in an
-/// array ([`php_hash`]).
+/// and, for an ASCII key that PHP stores as a string key (policy keys are ASCII;
+/// one starting with a digit or `-` may be an integer key), the hash PHP files
+/// it under in an array ([`php_hash`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldKey {
     name: String,
@@ -77,7 +78,8 @@ pub struct FieldKey {
 impl FieldKey {
     /// Prepares `name`.
     pub fn new(name: &str) -> FieldKey {
-        FieldKey { name: name.to_owned(), hash: name.is_ascii().then(|| php_hash(name.as_bytes())) }
+        let string_key = name.is_ascii() && name.bytes().next().is_some_and(|b| !b.is_ascii_digit() && b != b'-');
+        FieldKey { name: name.to_owned(), hash: string_key.then(|| php_hash(name.as_bytes())) }
     }
 
     /// The key's text.
@@ -85,7 +87,7 @@ impl FieldKey {
         &self.name
     }
 
-    /// [`php_hash`] of the key's text, when it is ASCII.
+    /// [`php_hash`] of the key's text, when it is certainly a string key.
     pub fn hash(&self) -> Option<u64> {
         self.hash
     }
@@ -175,6 +177,8 @@ mod tests {
         assert_eq!(php_hash(b"id"), php_hash(b"jC"));
         assert_eq!(php_hash(b"total"), php_hash(b"totbK"));
         assert_eq!(FieldKey::new("id").hash(), Some(php_hash(b"id")));
-        assert_eq!(FieldKey::new("é").hash(), None);
+        for no_hash in ["é", "12", "-1", ""] {
+            assert_eq!(FieldKey::new(no_hash).hash(), None, "{no_hash}");
+        }
     }
 }

@@ -161,6 +161,8 @@ pub struct Policy {
     /// The HMAC key schedule of the current pepper, kept while the pepper file
     /// is unchanged (rebuilding it costs two SHA-256 blocks per pseudonym).
     hmac: HmacCache,
+    /// `id`, prepared for lookups.
+    id_key: FieldKey,
 }
 
 /// The pepper's HMAC key, cached next to the `Arc<Secret>` it was made from: a
@@ -205,6 +207,15 @@ pub struct Prepared {
     pub body: Vec<u8>,
     /// The order id (digits), for the event id and the audit log.
     pub order_id: String,
+}
+
+/// The order id of an accepted order, as the order holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderId<'a> {
+    /// A positive integer.
+    Int(i64),
+    /// A digit string (not all zeros, at most 20 digits).
+    Digits(&'a [u8]),
 }
 
 /// Parses `a.b`, `a[].b`, `a[]`: keys of letters, digits, `_` and `-`.
@@ -468,6 +479,7 @@ impl Policy {
             needs_pepper,
             is_default: raw.is_none(),
             hmac: HmacCache::default(),
+            id_key: FieldKey::new("id"),
         })
     }
 
@@ -525,16 +537,30 @@ impl Policy {
 
     /// Applies the policy to an order.
     pub fn apply<N: Node>(&self, order: &N) -> Result<Prepared> {
+        let mut body = Vec::with_capacity(1024);
+        let id = self.apply_into(order, &mut body)?;
+        let order_id = match id {
+            OrderId::Int(i) => i.to_string(),
+            OrderId::Digits(s) => String::from_utf8_lossy(s).into_owned(),
+        };
+        Ok(Prepared { body, order_id })
+    }
+
+    /// [`Policy::apply`] writing the body into `body` (cleared first, so that a
+    /// caller can reuse one buffer); returns the order id as found. On error
+    /// `body` holds nothing usable.
+    pub fn apply_into<'o, N: Node>(&self, order: &'o N, body: &mut Vec<u8>) -> Result<OrderId<'o>> {
+        body.clear();
         if order.scalar() != Scalar::Array {
             return Err(Error::validation("", "the order must be an array"));
         }
         check_bounds(order)?;
-        let order_id = match order.get("id").map(Node::scalar) {
-            Some(Scalar::Int(i)) if i > 0 => i.to_string(),
+        let order_id = match order.get_key(&self.id_key).map(Node::scalar) {
+            Some(Scalar::Int(i)) if i > 0 => OrderId::Int(i),
             Some(Scalar::Str(s))
                 if !s.is_empty() && s.len() <= 20 && s.iter().all(u8::is_ascii_digit) && s.iter().any(|b| *b != b'0') =>
             {
-                String::from_utf8_lossy(s).into_owned()
+                OrderId::Digits(s)
             }
             Some(_) => return Err(Error::validation("id", "must be a positive integer")),
             None => return Err(Error::validation("id", "is required")),
@@ -557,10 +583,10 @@ impl Policy {
             granted: &granted,
             idx: [0; MAX_DEPTH + 1],
             depth: 0,
-            buf: Vec::with_capacity(1024),
+            buf: body,
         };
         st.obj(&self.out, order)?;
-        Ok(Prepared { body: st.buf, order_id })
+        Ok(order_id)
     }
 }
 
@@ -661,6 +687,9 @@ fn field_keys(keys: &[String]) -> Vec<FieldKey> {
 
 #[inline]
 fn resolve<'n, N: Node>(mut node: &'n N, keys: &[FieldKey]) -> Option<&'n N> {
+    if let [k] = keys {
+        return node.get_key(k);
+    }
     for k in keys {
         node = node.get_key(k)?;
     }
@@ -676,7 +705,7 @@ struct Emit<'p> {
     /// Indices of the enclosing list elements (for error paths only).
     idx: [usize; MAX_DEPTH + 1],
     depth: usize,
-    buf: Vec<u8>,
+    buf: &'p mut Vec<u8>,
 }
 
 /// A validated scalar.
@@ -820,7 +849,7 @@ impl Emit<'_> {
 
     /// As [`Emit::scanned`], for UTF-8 bytes already classified.
     fn scanned_with(&mut self, fi: usize, s: &[u8], facts: Facts) -> Result<()> {
-        if facts.digits < luhn::MIN_DIGITS {
+        if facts.digits < luhn::MIN_DIGITS || !luhn::may_hold_card_number(s) {
             return self.str_with(s, facts);
         }
         match luhn::redact_card_numbers(utf8(s)) {
@@ -1008,6 +1037,21 @@ const fn byte_classes() -> [u8; 256] {
 
 impl Facts {
     fn of(b: &[u8]) -> Facts {
+        // One add per byte: the classes are counted in 16-bit fields of a u64
+        // (digits, escapes, controls, non-ASCII), which cannot carry into each
+        // other below 65,535 bytes; longer strings take the flag-by-flag loop.
+        if b.len() < 0xffff {
+            let mut sum = 0u64;
+            for &c in b {
+                sum += COUNTS.get(usize::from(c)).copied().unwrap_or(0);
+            }
+            return Facts {
+                escape: (sum >> 16) & 0xffff != 0,
+                control: (sum >> 32) & 0xffff != 0,
+                ascii: sum >> 48 == 0,
+                digits: (sum & 0xffff) as usize,
+            };
+        }
         let (mut any, mut digits) = (0u8, 0usize);
         for &c in b {
             let k = CLASS.get(usize::from(c)).copied().unwrap_or(0);
@@ -1016,6 +1060,23 @@ impl Facts {
         }
         Facts { escape: any & 2 != 0, control: any & 4 != 0, ascii: any & 8 == 0, digits }
     }
+}
+
+/// [`CLASS`] as counters: bit `k` of a byte's class becomes 1 << (16 k).
+static COUNTS: [u64; 256] = byte_counts();
+
+// Evaluated at compile time (see `byte_classes`).
+#[allow(clippy::indexing_slicing)]
+const fn byte_counts() -> [u64; 256] {
+    let classes = byte_classes();
+    let mut t = [0u64; 256];
+    let mut i = 0;
+    while i < 256 {
+        let k = classes[i] as u64;
+        t[i] = (k & 1) | ((k >> 1) & 1) << 16 | ((k >> 2) & 1) << 32 | ((k >> 3) & 1) << 48;
+        i += 1;
+    }
+    t
 }
 
 /// Control characters other than tab, CR and LF (C0, DEL and C1).
@@ -1263,6 +1324,9 @@ mod tests {
                 assert_eq!(f.control, has_control(&char::from(b).to_string()), "{b}");
             }
         }
+        let long = "7\"".repeat(40_000);
+        let f = Facts::of(long.as_bytes());
+        assert_eq!((f.digits, f.escape, f.ascii, f.control), (40_000, true, true, false));
         let f = Facts::of("4111 1111 1111 1111 \"x\" é".as_bytes());
         assert_eq!((f.digits, f.escape, f.ascii, f.control), (16, true, false, false));
     }
@@ -1271,9 +1335,10 @@ mod tests {
     fn fast_string_writer_writes_what_serde_json_writes() {
         let policy = Policy::compile(None, "t.toml", "destinations.x.policy").unwrap();
         for s in ["", "plain", "quote \" here", "back\\slash", "tab\tnew\nline", "\u{1}", "日本語 ✓", "/slash/"] {
-            let mut e = Emit { policy: &policy, hmac: None, granted: &[], idx: [0; MAX_DEPTH + 1], depth: 0, buf: Vec::new() };
+            let mut buf = Vec::new();
+            let mut e = Emit { policy: &policy, hmac: None, granted: &[], idx: [0; MAX_DEPTH + 1], depth: 0, buf: &mut buf };
             e.str(s).unwrap();
-            assert_eq!(e.buf, serde_json::to_vec(s).unwrap(), "{s:?}");
+            assert_eq!(buf, serde_json::to_vec(s).unwrap(), "{s:?}");
         }
     }
 }
