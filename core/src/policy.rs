@@ -602,8 +602,11 @@ enum Out {
     Leaf { field: usize, input: Vec<FieldKey> },
 }
 
+/// `,"k":` — an object entry's key after the separating comma (the first entry
+/// of an object is written without it).
 fn json_key(k: &str) -> Vec<u8> {
-    let mut v = serde_json::to_vec(k).unwrap_or_default();
+    let mut v = vec![b','];
+    v.extend(serde_json::to_vec(k).unwrap_or_default());
     v.push(b':');
     v
 }
@@ -756,10 +759,7 @@ impl Emit<'_> {
         let mut any = false;
         for (key, out) in entries {
             let mark = self.buf.len();
-            if any {
-                self.buf.push(b',');
-            }
-            self.buf.extend_from_slice(key);
+            self.buf.extend_from_slice(if any { key } else { key.get(1..).unwrap_or_default() });
             let wrote = match out {
                 Out::Obj(e) => self.obj(e, ctx)?,
                 Out::List { input, elem, field, segs } => match resolve(ctx, input) {
@@ -830,15 +830,21 @@ impl Emit<'_> {
     /// Writes `s` as a JSON string. Most strings need no escaping: they are
     /// copied as they are (the same bytes serde_json writes); the others are
     /// escaped by serde_json.
+    #[inline(always)]
     fn str_with(&mut self, s: &[u8], facts: Facts) -> Result<()> {
-        if !facts.escape {
-            self.buf.reserve(s.len() + 2);
-            self.buf.push(b'"');
-            self.buf.extend_from_slice(s);
-            self.buf.push(b'"');
-            return Ok(());
+        if facts.escape {
+            return self.str_escaped(s);
         }
-        serde_json::to_writer(&mut self.buf, utf8(s)).map_err(|_| Error::validation("", "cannot be serialised"))
+        self.buf.reserve(s.len() + 2);
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(s);
+        self.buf.push(b'"');
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn str_escaped(&mut self, s: &[u8]) -> Result<()> {
+        serde_json::to_writer(&mut *self.buf, utf8(s)).map_err(|_| Error::validation("", "cannot be serialised"))
     }
 
     /// Writes `s` after the card-number scan (skipped when `s` has too few
@@ -848,8 +854,18 @@ impl Emit<'_> {
     }
 
     /// As [`Emit::scanned`], for UTF-8 bytes already classified.
+    #[inline(always)]
     fn scanned_with(&mut self, fi: usize, s: &[u8], facts: Facts) -> Result<()> {
-        if facts.digits < luhn::MIN_DIGITS || !luhn::may_hold_card_number(s) {
+        if facts.digits < luhn::MIN_DIGITS {
+            return self.str_with(s, facts);
+        }
+        self.scanned_digits(fi, s, facts)
+    }
+
+    /// [`Emit::scanned_with`] for a string with enough digits for a card number.
+    #[inline(never)]
+    fn scanned_digits(&mut self, fi: usize, s: &[u8], facts: Facts) -> Result<()> {
+        if !luhn::may_hold_card_number(s) {
             return self.str_with(s, facts);
         }
         match luhn::redact_card_numbers(utf8(s)) {
