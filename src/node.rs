@@ -150,7 +150,7 @@ impl Node for PhpNode {
         unsafe { found.as_ref() }.map(PhpNode::from_zval)
     }
 
-    #[inline]
+    #[inline(always)]
     fn get_key(&self, key: &FieldKey) -> Option<&Self> {
         match key.hash() {
             Some(h) => find_str(array_of(self.zv())?, key.name().as_bytes(), h).map(PhpNode::from_zval),
@@ -295,7 +295,7 @@ fn bounded_child(zv: &Zval, depth: usize, l: &Limits) -> Text {
 /// The value under the string key `name` (whose engine hash is `h`) in `ht`:
 /// `zend_hash_find_bucket` of php-src (Zend/zend_hash.c), with the hash computed
 /// once per policy instead of once per lookup and no call into the engine.
-#[inline]
+#[inline(always)]
 fn find_str<'a>(ht: &'a ZendHashTable, name: &[u8], h: u64) -> Option<&'a Zval> {
     // SAFETY: reading the flags word of the `u` union (plain integers).
     if unsafe { ht.u.flags } & HASH_FLAG_PACKED != 0 {

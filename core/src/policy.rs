@@ -722,7 +722,7 @@ fn field_keys(keys: &[String]) -> Vec<FieldKey> {
     keys.iter().map(|k| FieldKey::new(k)).collect()
 }
 
-#[inline]
+#[inline(always)]
 fn resolve<'n, N: Node>(mut node: &'n N, keys: &[FieldKey]) -> Option<&'n N> {
     if let [k] = keys {
         return node.get_key(k);
