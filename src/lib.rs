@@ -100,7 +100,7 @@ fn receipt_array(r: &forward::Receipt) -> ext_php_rs::error::Result<ext_php_rs::
 /// Returns the exact JSON body that would be sent, without sending.
 #[php_function]
 #[php(defaults(destination = "\"default\""))]
-pub fn secure_forward_prepare(order: &ZendHashTable, destination: String) -> PhpResult<convert::PhpString> {
+pub fn secure_forward_prepare(order: &ZendHashTable, destination: &str) -> PhpResult<convert::PhpString> {
     thread_local! {
         /// The body buffer, reused from call to call (its capacity, never its bytes).
         static BODY: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
@@ -108,7 +108,7 @@ pub fn secure_forward_prepare(order: &ZendHashTable, destination: String) -> Php
     let mut body = BODY.take();
     let run = |body: &mut Vec<u8>| -> Result<(), Error> {
         let cfg = load_config()?;
-        let dest = cfg.destination(&destination)?;
+        let dest = cfg.destination(destination)?;
         PhpNode::with_array(order, |node| forward::prepare_into(dest, node, body))
     };
     let result = run(&mut body).map(|()| convert::PhpString::new(&body));
