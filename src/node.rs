@@ -267,7 +267,14 @@ fn bounded_value(zv: &Zval, depth: usize, t: &mut Text, l: &Limits) -> bool {
     } else if ty == IS_ARRAY || ty >= IS_REFERENCE {
         let c = if ty == IS_ARRAY {
             // SAFETY: the type byte says `value.arr` is a live zend_array.
-            unsafe { zv.value.arr.as_ref() }.map_or(Text::OUT, |child| bounded(child, depth + 1, l))
+            match unsafe { zv.value.arr.as_ref() } {
+                // An empty array (common: no meta data, no taxes) only has a depth.
+                Some(child) if child.nNumUsed == 0 => {
+                    return depth < l.max_depth;
+                }
+                Some(child) => bounded(child, depth + 1, l),
+                None => Text::OUT,
+            }
         } else {
             bounded_child(zv, depth, l)
         };

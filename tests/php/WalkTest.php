@@ -133,6 +133,15 @@ final class WalkTest extends SecureForwardTestCase
         self::body($order);
         $order['meta_data'] = [$deep];         // 17
         self::assertStringContainsString('deeper than 16', self::refused($order));
+        // The same with an empty array at the bottom (the fast walk does not descend into those).
+        $empty = [];
+        for ($i = 0; $i < 14; $i++) {
+            $empty = [$empty];
+        }
+        $order['meta_data'] = $empty;          // 1 + 14 + the empty one = 16
+        self::body($order);
+        $order['meta_data'] = [$empty];        // 17
+        self::assertStringContainsString('deeper than 16', self::refused($order));
     }
 
     public function testAReferenceCycleIsBoundedNotAHang(): void
