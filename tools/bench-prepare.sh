@@ -24,6 +24,7 @@ php_sf=(php -d extension="$so" -d secure_forward.config="$work/config.toml")
 if [ "${CALLGRIND:-0}" = 1 ]; then
   # Instructions per order (valgrind's callgrind; repeatable on a busy machine): each
   # implementation is run N and 0 times over the fixtures, the difference cancels start-up.
+  command -v valgrind >/dev/null || { echo "CALLGRIND=1 needs valgrind (apt-get install valgrind)" >&2; exit 1; }
   n=${CALLGRIND_N:-500}; count=$(ls "$fixtures"/order-*.json | wc -l)
   ir() { valgrind --tool=callgrind --dump-instr=no --callgrind-out-file=/dev/null "${php_sf[@]}" \
            "$root/tools/callgrind-prepare.php" "$fixtures" "$2" "$1" "$work/pepper" 2>&1 \
