@@ -1020,11 +1020,14 @@ impl Emit<'_> {
             let Some(pepper) = self.hmac else {
                 return Err(bad(self, "no pepper to pseudonymize with"));
             };
-            let p = match v {
-                Val::Str(s) => pseudonym_with(pepper, utf8(s)),
-                ref other => pseudonym_with(pepper, &text(other)),
+            let tag = match v {
+                Val::Str(s) => pseudonym_tag(pepper, utf8(s)),
+                ref other => pseudonym_tag(pepper, &text(other)),
             };
-            self.str(&p)?;
+            // Hex needs no escaping and holds no card number: written as it is.
+            self.buf.push(b'"');
+            crate::secret::hex_into(self.buf, tag.as_ref());
+            self.buf.push(b'"');
         } else if f.truncate.is_some() || f.mask.is_some() {
             let mut s = text(&v);
             if let Some(n) = f.truncate {
@@ -1217,12 +1220,20 @@ pub fn pseudonym(pepper: &Secret, input: &str) -> String {
 
 /// [`pseudonym`] with the pepper's HMAC key already scheduled.
 fn pseudonym_with(key: &ring::hmac::Key, input: &str) -> String {
-    let tag = if input.contains('@') {
-        ring::hmac::sign(key, input.trim().to_lowercase().as_bytes())
+    hex(pseudonym_tag(key, input).as_ref())
+}
+
+/// The HMAC behind [`pseudonym_with`].
+fn pseudonym_tag(key: &ring::hmac::Key, input: &str) -> ring::hmac::Tag {
+    if !input.contains('@') {
+        return ring::hmac::sign(key, input.as_bytes());
+    }
+    let t = input.trim();
+    if t.bytes().any(|b| b.is_ascii_uppercase()) || !t.is_ascii() {
+        ring::hmac::sign(key, t.to_lowercase().as_bytes())
     } else {
-        ring::hmac::sign(key, input.as_bytes())
-    };
-    hex(tag.as_ref())
+        ring::hmac::sign(key, t.as_bytes())
+    }
 }
 
 /// The first `n` characters of `s`.
@@ -1232,6 +1243,12 @@ pub fn truncate_chars(s: &str, n: usize) -> String {
 
 /// `s` with all but the last `n` characters replaced by `*`.
 pub fn mask_chars(s: &str, n: usize) -> String {
+    if s.is_ascii() {
+        let hide = s.len().saturating_sub(n);
+        let mut out = "*".repeat(hide);
+        out.push_str(s.get(hide..).unwrap_or_default());
+        return out;
+    }
     let len = s.chars().count();
     let hide = len.saturating_sub(n);
     s.chars().enumerate().map(|(i, c)| if i < hide { '*' } else { c }).collect()

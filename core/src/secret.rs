@@ -58,14 +58,21 @@ pub fn fingerprint(bytes: &[u8]) -> String {
 
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
+    let mut v = Vec::with_capacity(bytes.len() * 2);
+    hex_into(&mut v, bytes);
+    // Only ASCII hex digits were written.
+    String::from_utf8(v).unwrap_or_default()
+}
+
+/// Appends the lower-case hex of `bytes` to `out`.
+pub fn hex_into(out: &mut Vec<u8>, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let digit = |n: u8| DIGITS.get(usize::from(n)).copied().map_or('0', char::from);
-    let mut s = String::with_capacity(bytes.len() * 2);
+    let digit = |n: u8| DIGITS.get(usize::from(n)).copied().unwrap_or(b'0');
+    out.reserve(bytes.len() * 2);
     for &b in bytes {
-        s.push(digit(b >> 4));
-        s.push(digit(b & 0x0f));
+        out.push(digit(b >> 4));
+        out.push(digit(b & 0x0f));
     }
-    s
 }
 
 impl fmt::Debug for Secret {
