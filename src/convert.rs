@@ -63,3 +63,24 @@ pub fn headers_from_array(ht: &ZendHashTable) -> Vec<(Vec<u8>, Vec<u8>)> {
     }
     out
 }
+
+/// Bytes returned to PHP as a string, copied once into a fresh `zend_string`
+/// (no UTF-8 re-validation, no intermediate Rust `String`).
+pub struct PhpString(ZBox<ext_php_rs::types::ZendStr>);
+
+impl PhpString {
+    /// A PHP string holding `bytes`.
+    pub fn new(bytes: &[u8]) -> PhpString {
+        PhpString(ext_php_rs::types::ZendStr::new(bytes, false))
+    }
+}
+
+impl ext_php_rs::convert::IntoZval for PhpString {
+    const TYPE: ext_php_rs::flags::DataType = ext_php_rs::flags::DataType::String;
+    const NULLABLE: bool = false;
+
+    fn set_zval(self, zv: &mut Zval, _persistent: bool) -> ext_php_rs::error::Result<()> {
+        zv.set_zend_string(self.0);
+        Ok(())
+    }
+}

@@ -102,14 +102,25 @@ fn receipt_array(r: &forward::Receipt) -> ext_php_rs::error::Result<ext_php_rs::
 /// Returns the exact JSON body that would be sent, without sending.
 #[php_function]
 #[php(defaults(destination = "\"default\""))]
-pub fn secure_forward_prepare(order: &ZendHashTable, destination: String) -> PhpResult<String> {
-    let run = || -> Result<String, Error> {
+pub fn secure_forward_prepare(order: &ZendHashTable, destination: &str) -> PhpResult<convert::PhpString> {
+    thread_local! {
+        /// The body buffer, reused from call to call (its capacity, never its bytes).
+        static BODY: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+    }
+    let mut body = BODY.take();
+    let run = |body: &mut Vec<u8>| -> Result<(), Error> {
         let cfg = load_config()?;
-        let dest = cfg.destination(&destination)?;
-        let prepared = PhpNode::with_array(order, |node| forward::prepare(dest, node))?;
-        String::from_utf8(prepared.body).map_err(|_| Error::validation("", "output is not UTF-8"))
+        let dest = cfg.destination(destination)?;
+        PhpNode::with_array(order, |node| forward::prepare_into(dest, node, body))
     };
-    run().map_err(|e| errors::to_php(&e))
+    let result = run(&mut body).map(|()| convert::PhpString::new(&body));
+    // The body leaves as a PHP string (JSON, UTF-8 by construction); the buffer is
+    // kept for the next call unless one huge order made it large.
+    body.clear();
+    if body.capacity() <= 64 * 1024 {
+        BODY.set(body);
+    }
+    result.map_err(|e| errors::to_php(&e))
 }
 
 fn json_array(v: &serde_json::Value) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {

@@ -10,7 +10,7 @@ use std::mem::ManuallyDrop;
 use ext_php_rs::ffi::{zend_hash_index_find, zend_hash_str_find, zend_string, Bucket};
 use ext_php_rs::flags::ZvalTypeFlags;
 use ext_php_rs::types::{ZendHashTable, ZendStr, Zval};
-use secure_forward_core::node::{Key, Limits, Node, Scalar};
+use secure_forward_core::node::{FieldKey, Key, Limits, Node, Scalar};
 use secure_forward_core::Result;
 
 /// `HASH_FLAG_PACKED` from Zend/zend_hash.h.
@@ -150,6 +150,15 @@ impl Node for PhpNode {
         unsafe { found.as_ref() }.map(PhpNode::from_zval)
     }
 
+    #[inline(always)]
+    fn get_key(&self, key: &FieldKey) -> Option<&Self> {
+        match key.hash() {
+            Some(h) => find_str(array_of(self.zv())?, key.name().as_bytes(), h).map(PhpNode::from_zval),
+            // A key that may be an integer key goes the engine's way.
+            None => self.get(key.name()),
+        }
+    }
+
     fn len(&self) -> usize {
         array_of(self.zv()).map_or(0, |ht| ht.nNumOfElements as usize)
     }
@@ -169,68 +178,182 @@ impl Node for PhpNode {
     }
 
     fn within_limits(&self, limits: &Limits) -> bool {
-        /// Text seen so far: total bytes and the longest string.
-        struct Text {
-            total: usize,
-            longest: usize,
-        }
-        impl Text {
-            #[inline(always)]
-            fn add(&mut self, len: usize) {
-                self.total += len;
-                self.longest = self.longest.max(len);
-            }
-        }
-        #[inline(always)]
-        fn value(zv: &Zval, depth: usize, t: &mut Text, l: &Limits) -> bool {
-            let zv = deref(zv);
-            match type_of(zv) {
-                IS_STRING => {
-                    // SAFETY: the type byte says `value.str_` is a live zend_string.
-                    t.add(str_len(unsafe { zv.value.str_ }));
-                    true
-                }
-                IS_ARRAY => array_of(zv).is_some_and(|child| walk(child, depth + 1, t, l)),
-                _ => true,
-            }
-        }
-        fn walk(ht: &ZendHashTable, depth: usize, t: &mut Text, l: &Limits) -> bool {
-            if depth > l.max_depth || ht.nNumOfElements as usize > l.max_elements {
-                return false;
-            }
-            let used = ht.nNumUsed as usize;
-            if used > 0 {
-                // SAFETY: reading the flags word of the `u` union (plain integers).
-                if unsafe { ht.u.flags } & HASH_FLAG_PACKED != 0 {
-                    // SAFETY: as in `slots`: `nNumUsed` zvals at `arPacked`.
-                    let zvals = unsafe { std::slice::from_raw_parts(ht.__bindgen_anon_1.arPacked.cast_const(), used) };
-                    for zv in zvals {
-                        if !value(zv, depth, t, l) {
-                            return false;
-                        }
-                    }
-                } else {
-                    // SAFETY: as in `slots`: `nNumUsed` Buckets at `arData`.
-                    let buckets: &[Bucket] =
-                        unsafe { std::slice::from_raw_parts(ht.__bindgen_anon_1.arData.cast_const(), used) };
-                    for b in buckets {
-                        // A deleted slot is IS_UNDEF; its key may already be freed.
-                        if type_of(&b.val) == IS_UNDEF {
-                            continue;
-                        }
-                        t.add(str_len(b.key));
-                        if !value(&b.val, depth, t, l) {
-                            return false;
-                        }
-                    }
-                }
-            }
-            t.longest <= l.max_string_bytes && t.total <= l.max_total_string_bytes
-        }
-        let mut t = Text { total: 0, longest: 0 };
-        array_of(self.zv()).is_some_and(|ht| walk(ht, 1, &mut t, limits))
+        array_of(self.zv()).is_some_and(|ht| bounded(ht, 1, limits).fits(limits))
     }
 }
+
+/// String bytes under an array, for [`bounded`]: the sum of all lengths, and
+/// all lengths OR-ed together. Every length is ≤ `any` (an OR is never smaller
+/// than any of its operands), so `any ≤ max_string_bytes` proves the
+/// per-string bound with one instruction per string instead of a compare; an
+/// input whose OR exceeds the bound (only with strings near the limit) is
+/// answered `false` and goes to the core's exact walk, which names the path.
+/// [`Text::OUT`] (`any` all ones) stands for "out of bounds".
+#[derive(Clone, Copy)]
+struct Text {
+    total: usize,
+    any: usize,
+}
+
+impl Text {
+    const OUT: Text = Text { total: 0, any: usize::MAX };
+
+    #[inline(always)]
+    fn add(&mut self, len: usize) {
+        self.total = self.total.wrapping_add(len);
+        self.any |= len;
+    }
+
+    #[inline(always)]
+    fn join(&mut self, other: Text) {
+        self.total = self.total.wrapping_add(other.total);
+        self.any |= other.any;
+    }
+
+    #[inline(always)]
+    fn fits(self, l: &Limits) -> bool {
+        self.any <= l.max_string_bytes && self.total <= l.max_total_string_bytes
+    }
+}
+
+/// The fast bounds walk: the text under `ht` (at `depth`), or [`Text::OUT`]
+/// unless it and everything below it certainly keep `l`'s bounds. Reads the
+/// engine's layout directly, as [`slots`] does, with the sums in registers, one
+/// type test per element and no call per scalar.
+fn bounded(ht: &ZendHashTable, depth: usize, l: &Limits) -> Text {
+    if depth > l.max_depth || ht.nNumOfElements as usize > l.max_elements {
+        return Text::OUT;
+    }
+    let mut t = Text { total: 0, any: 0 };
+    let used = ht.nNumUsed as usize;
+    if used == 0 {
+        return t;
+    }
+    // SAFETY: reading the flags word of the `u` union (plain integers).
+    if unsafe { ht.u.flags } & HASH_FLAG_PACKED != 0 {
+        // SAFETY: as in `slots`: `nNumUsed` zvals at `arPacked`.
+        let zvals = unsafe { std::slice::from_raw_parts(ht.__bindgen_anon_1.arPacked.cast_const(), used) };
+        for zv in zvals {
+            if !bounded_value(zv, depth, &mut t, l) {
+                return Text::OUT;
+            }
+        }
+    } else {
+        // SAFETY: as in `slots`: `nNumUsed` Buckets at `arData`.
+        let buckets: &[Bucket] = unsafe { std::slice::from_raw_parts(ht.__bindgen_anon_1.arData.cast_const(), used) };
+        for b in buckets {
+            // A deleted slot is IS_UNDEF; its key may already be freed.
+            if type_of(&b.val) == IS_UNDEF {
+                continue;
+            }
+            t.add(str_len(b.key));
+            if !bounded_value(&b.val, depth, &mut t, l) {
+                return Text::OUT;
+            }
+        }
+    }
+    if t.fits(l) { t } else { Text::OUT }
+}
+
+/// One element of an array at `depth` for [`bounded`]: strings are counted,
+/// arrays walked, references followed (rare: out of line), the rest is free.
+/// `false` when out of bounds.
+#[inline(always)]
+fn bounded_value(zv: &Zval, depth: usize, t: &mut Text, l: &Limits) -> bool {
+    let ty = type_of(zv);
+    if ty == IS_STRING {
+        // SAFETY: the type byte says `value.str_` is a live zend_string.
+        t.add(str_len(unsafe { zv.value.str_ }));
+    } else if ty == IS_ARRAY || ty >= IS_REFERENCE {
+        let c = if ty == IS_ARRAY {
+            // SAFETY: the type byte says `value.arr` is a live zend_array.
+            match unsafe { zv.value.arr.as_ref() } {
+                // An empty array (common: no meta data, no taxes) only has a depth.
+                Some(child) if child.nNumUsed == 0 => {
+                    return depth < l.max_depth;
+                }
+                Some(child) => bounded(child, depth + 1, l),
+                None => Text::OUT,
+            }
+        } else {
+            bounded_child(zv, depth, l)
+        };
+        if c.any == usize::MAX {
+            return false;
+        }
+        t.join(c);
+    }
+    true
+}
+
+/// The text under a reference (or an indirect slot), or [`Text::OUT`].
+#[cold]
+#[inline(never)]
+fn bounded_child(zv: &Zval, depth: usize, l: &Limits) -> Text {
+    let zv = deref(zv);
+    match type_of(zv) {
+        // SAFETY: the type byte says `value.str_` is a live zend_string.
+        IS_STRING => Text { total: str_len(unsafe { zv.value.str_ }), any: str_len(unsafe { zv.value.str_ }) },
+        IS_ARRAY => array_of(zv).map_or(Text::OUT, |child| bounded(child, depth + 1, l)),
+        _ => Text { total: 0, any: 0 },
+    }
+}
+
+/// The value under the string key `name` (whose engine hash is `h`) in `ht`:
+/// `zend_hash_find_bucket` of php-src (Zend/zend_hash.c), with the hash computed
+/// once per policy instead of once per lookup and no call into the engine.
+#[inline(always)]
+fn find_str<'a>(ht: &'a ZendHashTable, name: &[u8], h: u64) -> Option<&'a Zval> {
+    // SAFETY: reading the flags word of the `u` union (plain integers).
+    if unsafe { ht.u.flags } & HASH_FLAG_PACKED != 0 {
+        return None; // a packed array has integer keys only
+    }
+    // SAFETY: a hash (non-packed) array's `arData` points at its Buckets; the
+    // `-nTableMask` u32 slots just before them are the hash part (for an
+    // uninitialised array, the engine's static pair of HT_INVALID_IDX slots).
+    // `h | nTableMask` read as i32 lies in [nTableMask, -1]: one of those slots
+    // (HT_HASH_EX). Each slot and each bucket's `u2.next` is HT_INVALID_IDX or
+    // the index of a bucket below nNumUsed (HT_HASH_TO_BUCKET_EX, 64-bit).
+    unsafe {
+        let data = ht.__bindgen_anon_1.arData.cast_const();
+        let slot = ((h as u32) | ht.nTableMask) as i32 as isize;
+        let mut idx = *data.cast::<u32>().offset(slot);
+        while idx != HT_INVALID_IDX {
+            let b = &*data.add(idx as usize);
+            if b.h == h && str_bytes(b.key).is_some_and(|k| same_bytes(k, name)) {
+                return Some(&b.val);
+            }
+            idx = b.val.u2.next;
+        }
+    }
+    None
+}
+
+/// `a == b`, without a call to `memcmp` for keys of up to 16 bytes (two
+/// overlapping word compares; all that a hash-and-length match leaves to check).
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    #[inline(always)]
+    fn word(s: &[u8], at: usize) -> u64 {
+        s.get(at..at + 8).and_then(|w| w.try_into().ok()).map_or(0, u64::from_ne_bytes)
+    }
+    #[inline(always)]
+    fn half(s: &[u8], at: usize) -> u32 {
+        s.get(at..at + 4).and_then(|w| w.try_into().ok()).map_or(0, u32::from_ne_bytes)
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        _ => a == b,
+    }
+}
+
+/// `HT_INVALID_IDX` from Zend/zend_types.h.
+const HT_INVALID_IDX: u32 = u32::MAX;
 
 /// The key of a slot: an integer, or a (non-null) zend_string.
 enum Slot {

@@ -20,4 +20,26 @@ pepper_file = "$work/pepper"
 [outbox]
 path = "$work/outbox.sqlite"
 TOML
-php -d extension="$so" -d secure_forward.config="$work/config.toml" "$root/tools/bench-prepare.php" "$fixtures" "${ROUNDS:-20000}" "$work/pepper"
+php_sf=(php -d extension="$so" -d secure_forward.config="$work/config.toml")
+if [ "${CALLGRIND:-0}" = 1 ]; then
+  # Instructions per order (valgrind's callgrind; repeatable on a busy machine): each
+  # implementation is run N and 0 times over the fixtures, the difference cancels start-up.
+  command -v valgrind >/dev/null || { echo "CALLGRIND=1 needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+  n=${CALLGRIND_N:-500}; count=$(ls "$fixtures"/order-*.json | wc -l)
+  ir() { valgrind --tool=callgrind --dump-instr=no --callgrind-out-file=/dev/null "${php_sf[@]}" \
+           "$root/tools/callgrind-prepare.php" "$fixtures" "$2" "$1" "$work/pepper" 2>&1 \
+         | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'; }
+  declare -A per
+  for impl in rust php-same php-fast rust-crm php-crm; do
+    per[$impl]=$(( ($(ir "$impl" "$n") - $(ir "$impl" 0)) / (n * count) ))
+  done
+  printf '%-10s %12s %9s\n' implementation 'instr/order' 'PHP/Rust'
+  for impl in rust php-same php-fast; do
+    printf '%-10s %12d %9s\n' "$impl" "${per[$impl]}" "$([ "$impl" = rust ] || awk -v a="${per[$impl]}" -v b="${per[rust]}" 'BEGIN{printf "%.2fx", a/b}')"
+  done
+  for impl in rust-crm php-crm; do
+    printf '%-10s %12d %9s\n' "$impl" "${per[$impl]}" "$([ "$impl" = rust-crm ] || awk -v a="${per[$impl]}" -v b="${per[rust-crm]}" 'BEGIN{printf "%.2fx", a/b}')"
+  done
+  exit 0
+fi
+"${php_sf[@]}" "$root/tools/bench-prepare.php" "$fixtures" "${ROUNDS:-20000}" "$work/pepper"

@@ -43,6 +43,12 @@ pub fn prepare<N: Node>(dest: &Destination, order: &N) -> Result<Prepared> {
     dest.policy.apply(order)
 }
 
+/// [`prepare`] writing only the body, into `body` (cleared first; a caller that
+/// prepares many orders reuses one buffer).
+pub fn prepare_into<N: Node>(dest: &Destination, order: &N, body: &mut Vec<u8>) -> Result<()> {
+    dest.policy.apply_into(order, body).map(|_| ())
+}
+
 /// What one delivery attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

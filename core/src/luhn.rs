@@ -60,6 +60,12 @@ fn longest_run(s: &[u8]) -> usize {
     longest.max(run)
 }
 
+/// Whether `s` has a run of digits long enough for a card number (a cheap
+/// pre-check: `false` means [`redact_card_numbers`] certainly finds none).
+pub fn may_hold_card_number(s: &[u8]) -> bool {
+    longest_run(s) >= MIN_DIGITS
+}
+
 /// Calls `found(start, end)` with the byte range of every card number in `s`
 /// (ranges may overlap). Allocation-free for strings with fewer than 13 digits.
 fn scan(s: &[u8], mut found: impl FnMut(usize, usize)) {

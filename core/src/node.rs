@@ -40,6 +40,12 @@ pub trait Node {
     fn scalar(&self) -> Scalar<'_>;
     /// Looks up `key` in an array node (`None` for a missing key or a non-array).
     fn get(&self, key: &str) -> Option<&Self>;
+    /// [`Node::get`] with a key prepared in advance (the policy's keys are):
+    /// an implementation backed by PHP arrays uses its precomputed hash.
+    #[inline]
+    fn get_key(&self, key: &FieldKey) -> Option<&Self> {
+        self.get(key.name())
+    }
     /// Number of entries of an array node (0 otherwise).
     fn len(&self) -> usize;
     /// Whether [`Node::len`] is 0.
@@ -57,6 +63,46 @@ pub trait Node {
     fn within_limits(&self, _limits: &Limits) -> bool {
         false
     }
+}
+
+/// A key of a policy path, prepared once when the policy is compiled: its text
+/// and, for an ASCII key that PHP stores as a string key (policy keys are ASCII;
+/// one starting with a digit or `-` may be an integer key), the hash PHP files
+/// it under in an array ([`php_hash`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldKey {
+    name: String,
+    hash: Option<u64>,
+}
+
+impl FieldKey {
+    /// Prepares `name`.
+    pub fn new(name: &str) -> FieldKey {
+        let string_key = name.is_ascii() && name.bytes().next().is_some_and(|b| !b.is_ascii_digit() && b != b'-');
+        FieldKey { name: name.to_owned(), hash: string_key.then(|| php_hash(name.as_bytes())) }
+    }
+
+    /// The key's text.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// [`php_hash`] of the key's text, when it is certainly a string key.
+    pub fn hash(&self) -> Option<u64> {
+        self.hash
+    }
+}
+
+/// The hash PHP's arrays use for an ASCII string key (`zend_inline_hash_func`
+/// on 64-bit platforms): DJBX33A (`h = h * 33 + byte`, from 5381) with the top
+/// bit set. (For bytes ≥ 0x80 the engine's result depends on whether the
+/// platform's `char` is signed, so [`FieldKey`] only uses it for ASCII.)
+pub fn php_hash(ascii: &[u8]) -> u64 {
+    let mut h: u64 = 5381;
+    for &b in ascii {
+        h = h.wrapping_mul(33).wrapping_add(u64::from(b));
+    }
+    h | 0x8000_0000_0000_0000
 }
 
 /// The bounds every input must keep (see [`crate::policy`]).
@@ -114,6 +160,25 @@ impl Node for serde_json::Value {
                 .zip(0i64..)
                 .try_for_each(|(v, i)| f(Key::Int(i), v)),
             _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn php_hash_is_the_engines_djbx33a() {
+        // zend_inline_hash_func("") = 5381 with the top bit set.
+        assert_eq!(php_hash(b""), 5381 | (1 << 63));
+        assert_eq!(php_hash(b"a"), (5381 * 33 + 97) | (1 << 63));
+        // DJBX33A collisions the PHP walk test relies on.
+        assert_eq!(php_hash(b"id"), php_hash(b"jC"));
+        assert_eq!(php_hash(b"total"), php_hash(b"totbK"));
+        assert_eq!(FieldKey::new("id").hash(), Some(php_hash(b"id")));
+        for no_hash in ["é", "12", "-1", ""] {
+            assert_eq!(FieldKey::new(no_hash).hash(), None, "{no_hash}");
         }
     }
 }

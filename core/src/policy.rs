@@ -40,7 +40,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::luhn;
-use crate::node::{Key, Node, Scalar};
+use crate::node::{FieldKey, Key, Node, Scalar};
 use crate::secret::{hex, load_file_cached, Secret};
 
 /// Deepest nesting of arrays in an order (the order itself is level 1).
@@ -152,7 +152,7 @@ struct Field {
 #[derive(Debug, Clone)]
 pub struct Policy {
     fields: Vec<Field>,
-    out: Vec<(Vec<u8>, Out)>,
+    out: Vec<(JsonKey, Out)>,
     any_consent: bool,
     on_card: OnCardNumber,
     pepper_file: Option<PathBuf>,
@@ -161,6 +161,8 @@ pub struct Policy {
     /// The HMAC key schedule of the current pepper, kept while the pepper file
     /// is unchanged (rebuilding it costs two SHA-256 blocks per pseudonym).
     hmac: HmacCache,
+    /// `id`, prepared for lookups.
+    id_key: FieldKey,
 }
 
 /// The pepper's HMAC key, cached next to the `Arc<Secret>` it was made from: a
@@ -205,6 +207,15 @@ pub struct Prepared {
     pub body: Vec<u8>,
     /// The order id (digits), for the event id and the audit log.
     pub order_id: String,
+}
+
+/// The order id of an accepted order, as the order holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderId<'a> {
+    /// A positive integer.
+    Int(i64),
+    /// A digit string (not all zeros, at most 20 digits).
+    Digits(&'a [u8]),
 }
 
 /// Parses `a.b`, `a[].b`, `a[]`: keys of letters, digits, `_` and `-`.
@@ -468,6 +479,7 @@ impl Policy {
             needs_pepper,
             is_default: raw.is_none(),
             hmac: HmacCache::default(),
+            id_key: FieldKey::new("id"),
         })
     }
 
@@ -525,16 +537,30 @@ impl Policy {
 
     /// Applies the policy to an order.
     pub fn apply<N: Node>(&self, order: &N) -> Result<Prepared> {
+        let mut body = Vec::with_capacity(1024);
+        let id = self.apply_into(order, &mut body)?;
+        let order_id = match id {
+            OrderId::Int(i) => i.to_string(),
+            OrderId::Digits(s) => String::from_utf8_lossy(s).into_owned(),
+        };
+        Ok(Prepared { body, order_id })
+    }
+
+    /// [`Policy::apply`] writing the body into `body` (cleared first, so that a
+    /// caller can reuse one buffer); returns the order id as found. On error
+    /// `body` holds nothing usable.
+    pub fn apply_into<'o, N: Node>(&self, order: &'o N, body: &mut Vec<u8>) -> Result<OrderId<'o>> {
+        body.clear();
         if order.scalar() != Scalar::Array {
             return Err(Error::validation("", "the order must be an array"));
         }
         check_bounds(order)?;
-        let order_id = match order.get("id").map(Node::scalar) {
-            Some(Scalar::Int(i)) if i > 0 => i.to_string(),
+        let order_id = match order.get_key(&self.id_key).map(Node::scalar) {
+            Some(Scalar::Int(i)) if i > 0 => OrderId::Int(i),
             Some(Scalar::Str(s))
                 if !s.is_empty() && s.len() <= 20 && s.iter().all(u8::is_ascii_digit) && s.iter().any(|b| *b != b'0') =>
             {
-                String::from_utf8_lossy(s).into_owned()
+                OrderId::Digits(s)
             }
             Some(_) => return Err(Error::validation("id", "must be a positive integer")),
             None => return Err(Error::validation("id", "is required")),
@@ -557,10 +583,10 @@ impl Policy {
             granted: &granted,
             idx: [0; MAX_DEPTH + 1],
             depth: 0,
-            buf: Vec::with_capacity(1024),
+            buf: body,
         };
         st.obj(&self.out, order)?;
-        Ok(Prepared { body: st.buf, order_id })
+        Ok(order_id)
     }
 }
 
@@ -568,21 +594,58 @@ impl Policy {
 #[derive(Debug, Clone)]
 enum Out {
     /// An object: JSON-encoded `"key":` and the child.
-    Obj(Vec<(Vec<u8>, Out)>),
+    Obj(Vec<(JsonKey, Out)>),
     /// A list read at `input` (relative to the enclosing context); `field` and
     /// `segs` name it in errors (the first `segs` segments of that field).
-    List { input: Vec<String>, elem: Box<Out>, field: usize, segs: usize },
+    List { input: Vec<FieldKey>, elem: Box<Out>, field: usize, segs: usize },
     /// A selected field read at `input` (relative to the enclosing context).
-    Leaf { field: usize, input: Vec<String> },
+    Leaf { field: usize, input: Vec<FieldKey> },
 }
 
-fn json_key(k: &str) -> Vec<u8> {
-    let mut v = serde_json::to_vec(k).unwrap_or_default();
-    v.push(b':');
-    v
+/// Longest key written with a fixed-size copy (see [`JsonKey`]).
+const KEY_PAD: usize = 32;
+
+/// `,"k":` — an object entry's key after the separating comma (the first entry
+/// of an object is written without it). A short key is also kept zero-padded,
+/// so that it is written with one fixed-size copy (no call to `memcpy`) and
+/// the padding cut off again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct JsonKey {
+    bytes: Vec<u8>,
+    padded: Option<[u8; KEY_PAD + 1]>,
 }
 
-fn child<'a>(entries: &'a mut Vec<(Vec<u8>, Out)>, key: &str, make: impl FnOnce() -> Out) -> Option<&'a mut Out> {
+impl JsonKey {
+    /// Writes the key, with its comma when `comma`.
+    #[inline(always)]
+    fn put(&self, buf: &mut Vec<u8>, comma: bool) {
+        let skip = usize::from(!comma);
+        match self.padded.as_ref().and_then(|p| p.get(skip..skip + KEY_PAD)) {
+            Some(chunk) => {
+                let end = buf.len() + self.bytes.len() - skip;
+                buf.extend_from_slice(chunk);
+                buf.truncate(end);
+            }
+            None => buf.extend_from_slice(self.bytes.get(skip..).unwrap_or_default()),
+        }
+    }
+}
+
+fn json_key(k: &str) -> JsonKey {
+    let mut bytes = vec![b','];
+    bytes.extend(serde_json::to_vec(k).unwrap_or_default());
+    bytes.push(b':');
+    let padded = (bytes.len() <= KEY_PAD).then(|| {
+        let mut p = [0u8; KEY_PAD + 1];
+        for (d, b) in p.iter_mut().zip(&bytes) {
+            *d = *b;
+        }
+        p
+    });
+    JsonKey { bytes, padded }
+}
+
+fn child<'a>(entries: &'a mut Vec<(JsonKey, Out)>, key: &str, make: impl FnOnce() -> Out) -> Option<&'a mut Out> {
     let k = json_key(key);
     if !entries.iter().any(|(e, _)| *e == k) {
         entries.push((k.clone(), make()));
@@ -591,9 +654,9 @@ fn child<'a>(entries: &'a mut Vec<(Vec<u8>, Out)>, key: &str, make: impl FnOnce(
 }
 
 /// Adds field `fi` (no `[]`): output keys `outs`, input keys `input` from the root.
-fn add_plain(entries: &mut Vec<(Vec<u8>, Out)>, outs: &[Seg], input: Vec<String>, fi: usize) {
+fn add_plain(entries: &mut Vec<(JsonKey, Out)>, outs: &[Seg], input: Vec<String>, fi: usize) {
     match outs {
-        [Seg::Key(k)] => entries.push((json_key(k), Out::Leaf { field: fi, input })),
+        [Seg::Key(k)] => entries.push((json_key(k), Out::Leaf { field: fi, input: field_keys(&input) })),
         [Seg::Key(k), rest @ ..] => {
             if let Some(Out::Obj(e)) = child(entries, k, || Out::Obj(Vec::new())) {
                 add_plain(e, rest, input, fi);
@@ -605,16 +668,16 @@ fn add_plain(entries: &mut Vec<(Vec<u8>, Out)>, outs: &[Seg], input: Vec<String>
 
 /// Adds field `fi` with `[]`: `outs` and `ins` have the same shape. `pending`
 /// holds the input keys read since the enclosing context; `at` counts segments.
-fn add_list(entries: &mut Vec<(Vec<u8>, Out)>, outs: &[Seg], ins: &[Seg], mut pending: Vec<String>, fi: usize, at: usize) {
+fn add_list(entries: &mut Vec<(JsonKey, Out)>, outs: &[Seg], ins: &[Seg], mut pending: Vec<String>, fi: usize, at: usize) {
     match (outs, ins) {
         ([Seg::Key(k)], [Seg::Key(ik)]) => {
             pending.push(ik.clone());
-            entries.push((json_key(k), Out::Leaf { field: fi, input: pending }));
+            entries.push((json_key(k), Out::Leaf { field: fi, input: field_keys(&pending) }));
         }
         ([Seg::Key(k), Seg::Each, orest @ ..], [Seg::Key(ik), Seg::Each, irest @ ..]) => {
             pending.push(ik.clone());
             let make = || Out::List {
-                input: pending,
+                input: field_keys(&pending),
                 elem: Box::new(if orest.is_empty() { Out::Leaf { field: fi, input: Vec::new() } } else { Out::Obj(Vec::new()) }),
                 field: fi,
                 segs: at + 1,
@@ -635,7 +698,7 @@ fn add_list(entries: &mut Vec<(Vec<u8>, Out)>, outs: &[Seg], ins: &[Seg], mut pe
     }
 }
 
-fn build_out(fields: &[Field]) -> Vec<(Vec<u8>, Out)> {
+fn build_out(fields: &[Field]) -> Vec<(JsonKey, Out)> {
     let mut root = Vec::new();
     for (fi, f) in fields.iter().enumerate() {
         if f.has_each {
@@ -655,9 +718,17 @@ fn build_out(fields: &[Field]) -> Vec<(Vec<u8>, Out)> {
     root
 }
 
-fn resolve<'n, N: Node>(mut node: &'n N, keys: &[String]) -> Option<&'n N> {
+fn field_keys(keys: &[String]) -> Vec<FieldKey> {
+    keys.iter().map(|k| FieldKey::new(k)).collect()
+}
+
+#[inline(always)]
+fn resolve<'n, N: Node>(mut node: &'n N, keys: &[FieldKey]) -> Option<&'n N> {
+    if let [k] = keys {
+        return node.get_key(k);
+    }
     for k in keys {
-        node = node.get(k)?;
+        node = node.get_key(k)?;
     }
     Some(node)
 }
@@ -671,7 +742,7 @@ struct Emit<'p> {
     /// Indices of the enclosing list elements (for error paths only).
     idx: [usize; MAX_DEPTH + 1],
     depth: usize,
-    buf: Vec<u8>,
+    buf: &'p mut Vec<u8>,
 }
 
 /// A validated scalar.
@@ -717,15 +788,12 @@ impl Emit<'_> {
 
     /// Writes an object; returns whether it has any entry (else it is rolled back
     /// by the caller). The root is always written.
-    fn obj<N: Node>(&mut self, entries: &[(Vec<u8>, Out)], ctx: &N) -> Result<bool> {
+    fn obj<N: Node>(&mut self, entries: &[(JsonKey, Out)], ctx: &N) -> Result<bool> {
         self.buf.push(b'{');
         let mut any = false;
         for (key, out) in entries {
             let mark = self.buf.len();
-            if any {
-                self.buf.push(b',');
-            }
-            self.buf.extend_from_slice(key);
+            key.put(self.buf, any);
             let wrote = match out {
                 Out::Obj(e) => self.obj(e, ctx)?,
                 Out::List { input, elem, field, segs } => match resolve(ctx, input) {
@@ -796,15 +864,21 @@ impl Emit<'_> {
     /// Writes `s` as a JSON string. Most strings need no escaping: they are
     /// copied as they are (the same bytes serde_json writes); the others are
     /// escaped by serde_json.
+    #[inline(always)]
     fn str_with(&mut self, s: &[u8], facts: Facts) -> Result<()> {
-        if !facts.escape {
-            self.buf.reserve(s.len() + 2);
-            self.buf.push(b'"');
-            self.buf.extend_from_slice(s);
-            self.buf.push(b'"');
-            return Ok(());
+        if facts.escape {
+            return self.str_escaped(s);
         }
-        serde_json::to_writer(&mut self.buf, utf8(s)).map_err(|_| Error::validation("", "cannot be serialised"))
+        self.buf.reserve(s.len() + 2);
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(s);
+        self.buf.push(b'"');
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn str_escaped(&mut self, s: &[u8]) -> Result<()> {
+        serde_json::to_writer(&mut *self.buf, utf8(s)).map_err(|_| Error::validation("", "cannot be serialised"))
     }
 
     /// Writes `s` after the card-number scan (skipped when `s` has too few
@@ -814,8 +888,18 @@ impl Emit<'_> {
     }
 
     /// As [`Emit::scanned`], for UTF-8 bytes already classified.
+    #[inline(always)]
     fn scanned_with(&mut self, fi: usize, s: &[u8], facts: Facts) -> Result<()> {
         if facts.digits < luhn::MIN_DIGITS {
+            return self.str_with(s, facts);
+        }
+        self.scanned_digits(fi, s, facts)
+    }
+
+    /// [`Emit::scanned_with`] for a string with enough digits for a card number.
+    #[inline(never)]
+    fn scanned_digits(&mut self, fi: usize, s: &[u8], facts: Facts) -> Result<()> {
+        if !luhn::may_hold_card_number(s) {
             return self.str_with(s, facts);
         }
         match luhn::redact_card_numbers(utf8(s)) {
@@ -828,8 +912,45 @@ impl Emit<'_> {
     }
 
     /// Reads, checks, transforms and writes one selected value; `false` when the
-    /// field is withheld (no consent).
+    /// field is withheld (no consent). This is [`Emit::leaf_full`] with one type
+    /// dispatch for the common cases — a field without transforms holding an
+    /// ASCII string without control characters, a non-negative integer below
+    /// 10^12, null, or a boolean of a plain field — that are accepted as they
+    /// are; everything else, and every error, goes the full way.
+    #[inline]
     fn leaf<N: Node>(&mut self, fi: usize, node: &N) -> Result<bool> {
+        let Some(f) = self.policy.fields.get(fi) else { return Ok(false) };
+        if f.pseudonymize || f.mask.is_some() || f.truncate.is_some() || !self.granted.get(fi).copied().unwrap_or(true) {
+            return self.leaf_full(fi, node);
+        }
+        match node.scalar() {
+            Scalar::Str(bytes) => {
+                let facts = Facts::of(bytes);
+                let accepted = facts.ascii
+                    && !facts.control
+                    && match f.kind {
+                        Kind::Plain => true,
+                        Kind::Money => is_decimal_counted(bytes, facts.digits),
+                        Kind::Id => !bytes.is_empty() && facts.digits == bytes.len(),
+                    };
+                if !accepted {
+                    return self.leaf_full(fi, node);
+                }
+                self.scanned_with(fi, bytes, facts)?;
+            }
+            Scalar::Int(i) if (0..1_000_000_000_000).contains(&i) => {
+                self.buf.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+            }
+            Scalar::Null => self.buf.extend_from_slice(b"null"),
+            Scalar::Bool(b) if f.kind == Kind::Plain => self.buf.extend_from_slice(if b { b"true" } else { b"false" }),
+            _ => return self.leaf_full(fi, node),
+        }
+        Ok(true)
+    }
+
+    /// [`Emit::leaf`], every case.
+    #[inline(never)]
+    fn leaf_full<N: Node>(&mut self, fi: usize, node: &N) -> Result<bool> {
         if !self.granted.get(fi).copied().unwrap_or(true) {
             return Ok(false);
         }
@@ -865,8 +986,9 @@ impl Emit<'_> {
                 let control = if facts.ascii {
                     facts.control
                 } else {
-                    let s = std::str::from_utf8(bytes).map_err(|_| bad(self, "is not valid UTF-8"))?;
-                    has_control(s)
+                    std::str::from_utf8(bytes).map_err(|_| bad(self, "is not valid UTF-8"))?;
+                    // C0 and DEL are single bytes, whatever the encoding: in `facts`.
+                    facts.control || has_c1(bytes)
                 };
                 if control {
                     return Err(bad(self, "contains control characters"));
@@ -898,11 +1020,14 @@ impl Emit<'_> {
             let Some(pepper) = self.hmac else {
                 return Err(bad(self, "no pepper to pseudonymize with"));
             };
-            let p = match v {
-                Val::Str(s) => pseudonym_with(pepper, utf8(s)),
-                ref other => pseudonym_with(pepper, &text(other)),
+            let tag = match v {
+                Val::Str(s) => pseudonym_tag(pepper, utf8(s)),
+                ref other => pseudonym_tag(pepper, &text(other)),
             };
-            self.str(&p)?;
+            // Hex needs no escaping and holds no card number: written as it is.
+            self.buf.push(b'"');
+            crate::secret::hex_into(self.buf, tag.as_ref());
+            self.buf.push(b'"');
         } else if f.truncate.is_some() || f.mask.is_some() {
             let mut s = text(&v);
             if let Some(n) = f.truncate {
@@ -1002,7 +1127,33 @@ const fn byte_classes() -> [u8; 256] {
 }
 
 impl Facts {
+    #[inline(always)]
     fn of(b: &[u8]) -> Facts {
+        // One add per byte: the classes are counted in 16-bit fields of a u64
+        // (digits, escapes, controls, non-ASCII), which cannot carry into each
+        // other below 65,535 bytes; longer strings take the flag-by-flag loop.
+        if b.len() < 0xffff {
+            let count = |c: &u8| COUNTS.get(usize::from(*c)).copied().unwrap_or(0);
+            // Four bytes a step, in two independent sums.
+            let (mut sum, mut sum2) = (0u64, 0u64);
+            let mut quads = b.chunks_exact(4);
+            for q in &mut quads {
+                if let [a, b, c, d] = q {
+                    sum += count(a) + count(b);
+                    sum2 += count(c) + count(d);
+                }
+            }
+            for c in quads.remainder() {
+                sum += count(c);
+            }
+            sum += sum2;
+            return Facts {
+                escape: (sum >> 16) & 0xffff != 0,
+                control: (sum >> 32) & 0xffff != 0,
+                ascii: sum >> 48 == 0,
+                digits: (sum & 0xffff) as usize,
+            };
+        }
         let (mut any, mut digits) = (0u8, 0usize);
         for &c in b {
             let k = CLASS.get(usize::from(c)).copied().unwrap_or(0);
@@ -1013,12 +1164,50 @@ impl Facts {
     }
 }
 
-/// Control characters other than tab, CR and LF (C0, DEL and C1).
+/// [`CLASS`] as counters: bit `k` of a byte's class becomes 1 << (16 k).
+static COUNTS: [u64; 256] = byte_counts();
+
+// Evaluated at compile time (see `byte_classes`).
+#[allow(clippy::indexing_slicing)]
+const fn byte_counts() -> [u64; 256] {
+    let classes = byte_classes();
+    let mut t = [0u64; 256];
+    let mut i = 0;
+    while i < 256 {
+        let k = classes[i] as u64;
+        t[i] = (k & 1) | ((k >> 1) & 1) << 16 | ((k >> 2) & 1) << 32 | ((k >> 3) & 1) << 48;
+        i += 1;
+    }
+    t
+}
+
+/// Control characters other than tab, CR and LF (C0, DEL and C1: the general
+/// category Cc that `char::is_control` tests), read from the UTF-8 bytes: C0 and
+/// DEL are single bytes, C1 (U+0080..U+009F) is 0xC2 followed by 0x80..=0x9F.
+#[cfg(test)]
 fn has_control(s: &str) -> bool {
-    if s.is_ascii() {
-        s.bytes().any(|b| (b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n')) || b == 0x7f)
-    } else {
-        s.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
+    let b = s.as_bytes();
+    b.iter().any(|&c| (c < 0x20 && !matches!(c, b'\t' | b'\r' | b'\n')) || c == 0x7f) || has_c1(b)
+}
+
+/// Whether UTF-8 `b` holds a C1 control character (0xC2 0x80..=0x9F).
+fn has_c1(b: &[u8]) -> bool {
+    b.contains(&0xc2) && b.windows(2).any(|w| matches!(w, [0xc2, 0x80..=0x9f]))
+}
+
+/// [`is_decimal`] for a string of which `digits` bytes are ASCII digits: at
+/// most a leading `-` and one `.` are not digits, so only strings with a dot
+/// are looked at again (up to the dot).
+#[inline(always)]
+fn is_decimal_counted(s: &[u8], digits: usize) -> bool {
+    let b = s.strip_prefix(b"-").unwrap_or(s);
+    match b.len().wrapping_sub(digits) {
+        0 => !b.is_empty(),
+        1 => match b.iter().position(|c| !c.is_ascii_digit()) {
+            Some(p) => p > 0 && p + 1 < b.len() && b.get(p) == Some(&b'.'),
+            None => false,
+        },
+        _ => false,
     }
 }
 
@@ -1031,12 +1220,20 @@ pub fn pseudonym(pepper: &Secret, input: &str) -> String {
 
 /// [`pseudonym`] with the pepper's HMAC key already scheduled.
 fn pseudonym_with(key: &ring::hmac::Key, input: &str) -> String {
-    let tag = if input.contains('@') {
-        ring::hmac::sign(key, input.trim().to_lowercase().as_bytes())
+    hex(pseudonym_tag(key, input).as_ref())
+}
+
+/// The HMAC behind [`pseudonym_with`].
+fn pseudonym_tag(key: &ring::hmac::Key, input: &str) -> ring::hmac::Tag {
+    if !input.contains('@') {
+        return ring::hmac::sign(key, input.as_bytes());
+    }
+    let t = input.trim();
+    if t.bytes().any(|b| b.is_ascii_uppercase()) || !t.is_ascii() {
+        ring::hmac::sign(key, t.to_lowercase().as_bytes())
     } else {
-        ring::hmac::sign(key, input.as_bytes())
-    };
-    hex(tag.as_ref())
+        ring::hmac::sign(key, t.as_bytes())
+    }
 }
 
 /// The first `n` characters of `s`.
@@ -1046,6 +1243,12 @@ pub fn truncate_chars(s: &str, n: usize) -> String {
 
 /// `s` with all but the last `n` characters replaced by `*`.
 pub fn mask_chars(s: &str, n: usize) -> String {
+    if s.is_ascii() {
+        let hide = s.len().saturating_sub(n);
+        let mut out = "*".repeat(hide);
+        out.push_str(s.get(hide..).unwrap_or_default());
+        return out;
+    }
     let len = s.chars().count();
     let hide = len.saturating_sub(n);
     s.chars().enumerate().map(|(i, c)| if i < hide { '*' } else { c }).collect()
@@ -1248,6 +1451,31 @@ mod tests {
     }
 
     #[test]
+    fn counted_decimals_agree_with_is_decimal() {
+        let alphabet = [b'0', b'7', b'.', b'-', b'a', b' '];
+        let mut cases: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..5 {
+            let next: Vec<Vec<u8>> =
+                cases.iter().flat_map(|c| alphabet.iter().map(move |a| [c.as_slice(), &[*a]].concat())).collect();
+            cases.extend(next);
+            cases.sort();
+            cases.dedup();
+        }
+        for c in cases {
+            let digits = c.iter().filter(|b| b.is_ascii_digit()).count();
+            assert_eq!(is_decimal_counted(&c, digits), is_decimal(&c), "{:?}", String::from_utf8_lossy(&c));
+        }
+    }
+
+    #[test]
+    fn control_characters_are_category_cc() {
+        for c in (0u32..0x3000).filter_map(char::from_u32) {
+            let s = format!("é{c}x");
+            assert_eq!(has_control(&s), c.is_control() && !matches!(c, '\t' | '\r' | '\n'), "{:x}", u32::from(c));
+        }
+    }
+
+    #[test]
     fn byte_classes_match_their_definitions() {
         for b in 0u8..=255 {
             let f = Facts::of(&[b]);
@@ -1258,6 +1486,9 @@ mod tests {
                 assert_eq!(f.control, has_control(&char::from(b).to_string()), "{b}");
             }
         }
+        let long = "7\"".repeat(40_000);
+        let f = Facts::of(long.as_bytes());
+        assert_eq!((f.digits, f.escape, f.ascii, f.control), (40_000, true, true, false));
         let f = Facts::of("4111 1111 1111 1111 \"x\" é".as_bytes());
         assert_eq!((f.digits, f.escape, f.ascii, f.control), (16, true, false, false));
     }
@@ -1266,9 +1497,10 @@ mod tests {
     fn fast_string_writer_writes_what_serde_json_writes() {
         let policy = Policy::compile(None, "t.toml", "destinations.x.policy").unwrap();
         for s in ["", "plain", "quote \" here", "back\\slash", "tab\tnew\nline", "\u{1}", "日本語 ✓", "/slash/"] {
-            let mut e = Emit { policy: &policy, hmac: None, granted: &[], idx: [0; MAX_DEPTH + 1], depth: 0, buf: Vec::new() };
+            let mut buf = Vec::new();
+            let mut e = Emit { policy: &policy, hmac: None, granted: &[], idx: [0; MAX_DEPTH + 1], depth: 0, buf: &mut buf };
             e.str(s).unwrap();
-            assert_eq!(e.buf, serde_json::to_vec(s).unwrap(), "{s:?}");
+            assert_eq!(buf, serde_json::to_vec(s).unwrap(), "{s:?}");
         }
     }
 }

@@ -171,6 +171,12 @@ fn pseudonymize_known_answer() {
         body(&policy(&src(&one)).unwrap(), &order)["billing"]["email"],
         "375a4b92bca79201cc45337c0de792566b6402045e24e9c7ba74e8fd8f057bc8"
     );
+    // Already trimmed and lower-case (no copy is made): the same pseudonym.
+    let lower = json!({"id": 7, "billing": {"email": "maria.gonzalez@example.com"}});
+    assert_eq!(
+        body(&policy(&src(&one)).unwrap(), &lower)["billing"]["email"],
+        "375a4b92bca79201cc45337c0de792566b6402045e24e9c7ba74e8fd8f057bc8"
+    );
     // printf %s maria.gonzalez@example.com | openssl dgst -sha256 -hmac pepper-two
     assert_eq!(
         body(&policy(&src(&two)).unwrap(), &order)["billing"]["email"],

@@ -58,6 +58,46 @@ final class WalkTest extends SecureForwardTestCase
         self::assertCount(2, self::body($order)['line_items']);
     }
 
+    /**
+     * The binding finds the policy's keys itself (hash computed once per policy, bucket
+     * chains read in place): keys sharing a bucket chain and the very same engine hash
+     * ("jC" and "id", "totbK" and "total" collide in PHP's DJBX33A), a table grown and
+     * rehashed by many other keys, deleted and re-added keys, and an integer-like
+     * key all give what a fresh array gives.
+     */
+    public function testHashedLookupsFindEveryFieldWhateverTheTableHolds(): void
+    {
+        foreach (self::fixtureNames() as $name) {
+            $order = self::fixture($name);
+            try {
+                $expected = secure_forward_prepare($order);
+            } catch (ValidationException) {
+                continue;
+            }
+            $noisy = [];
+            for ($i = 0; $i < 300; $i++) {
+                $noisy["noise_$i"] = $i;
+            }
+            foreach ($order as $k => $v) {
+                $noisy[$k] = $v;
+            }
+            for ($i = 0; $i < 300; $i += 2) {
+                unset($noisy["noise_$i"]);
+            }
+            $total = $noisy['total'] ?? null;
+            unset($noisy['total']);
+            if ($total !== null) {
+                $noisy['total'] = $total;
+            }
+            // Added last, the colliding keys head their bucket chains.
+            $noisy['jC'] = 'collides with id';
+            $noisy['totbK'] = 'collides with total';
+            $noisy['line_items'] = array_map(fn ($item) => $item + ['0' => 'int key', 'jC' => 1, 'totbK' => '1'], $noisy['line_items'] ?? []);
+            // Output keys come in policy order: the very same bytes.
+            self::assertSame($expected, secure_forward_prepare($noisy), $name);
+        }
+    }
+
     public function testBoundsHoldAtTheLimitAndFailJustPastIt(): void
     {
         $order = self::fixture('guest-simple');
@@ -92,6 +132,15 @@ final class WalkTest extends SecureForwardTestCase
         $order['meta_data'] = $deep;           // the order (1) + 15 nested arrays = 16 levels
         self::body($order);
         $order['meta_data'] = [$deep];         // 17
+        self::assertStringContainsString('deeper than 16', self::refused($order));
+        // The same with an empty array at the bottom (the fast walk does not descend into those).
+        $empty = [];
+        for ($i = 0; $i < 14; $i++) {
+            $empty = [$empty];
+        }
+        $order['meta_data'] = $empty;          // 1 + 14 + the empty one = 16
+        self::body($order);
+        $order['meta_data'] = [$empty];        // 17
         self::assertStringContainsString('deeper than 16', self::refused($order));
     }
 
