@@ -116,6 +116,10 @@ pub struct Limits {
     pub max_total_string_bytes: usize,
     /// Most entries of one array.
     pub max_elements: usize,
+    /// Most entries of all arrays together (the same array reached twice
+    /// through PHP references counts twice, so a small input cannot make the
+    /// walk explode).
+    pub max_values: usize,
 }
 
 impl Node for serde_json::Value {

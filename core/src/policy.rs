@@ -5,7 +5,8 @@
 //!
 //! 1. **Bounds** over the whole input, allocation-free: depth ≤ [`MAX_DEPTH`],
 //!    ≤ [`MAX_STRING_BYTES`] per string (keys included), ≤ [`MAX_TOTAL_STRING_BYTES`]
-//!    of strings in total, ≤ [`MAX_ELEMENTS`] entries per array.
+//!    of strings in total, ≤ [`MAX_ELEMENTS`] entries per array, ≤ [`MAX_VALUES`]
+//!    entries in all arrays together.
 //! 2. **The order id** (`id`: positive integer or digit string) is required.
 //! 3. **Selected fields only** are read, in the order of `fields`, and each is
 //!    checked: a scalar (arrays, objects and resources are refused), valid UTF-8,
@@ -51,12 +52,16 @@ pub const MAX_STRING_BYTES: usize = 64 * 1024;
 pub const MAX_TOTAL_STRING_BYTES: usize = 1024 * 1024;
 /// Most entries in one array.
 pub const MAX_ELEMENTS: usize = 1000;
-/// The four bounds together.
+/// Most entries in all arrays of an order together (a real order has a few
+/// hundred; a thousand line items of twenty fields are 20,000).
+pub const MAX_VALUES: usize = 100_000;
+/// The five bounds together.
 pub const LIMITS: crate::node::Limits = crate::node::Limits {
     max_depth: MAX_DEPTH,
     max_string_bytes: MAX_STRING_BYTES,
     max_total_string_bytes: MAX_TOTAL_STRING_BYTES,
     max_elements: MAX_ELEMENTS,
+    max_values: MAX_VALUES,
 };
 
 /// Last keys that are ids (besides `id`): integers or digit strings.
@@ -531,6 +536,7 @@ impl Policy {
                 "max_string_bytes": MAX_STRING_BYTES,
                 "max_total_string_bytes": MAX_TOTAL_STRING_BYTES,
                 "max_elements": MAX_ELEMENTS,
+                "max_values": MAX_VALUES,
             },
         })
     }
@@ -1296,6 +1302,7 @@ fn consent_granted<N: Node>(order: &N, consent: &Consent) -> bool {
 
 struct Bounds {
     total: usize,
+    values: usize,
 }
 
 fn push_key(key: Key<'_>, path: &mut String) {
@@ -1396,6 +1403,10 @@ fn check_bounds<N: Node>(order: &N) -> Result<()> {
         if n.len() > MAX_ELEMENTS {
             return Err(Error::validation("", format!("more than {MAX_ELEMENTS} elements")));
         }
+        b.values += n.len();
+        if b.values > MAX_VALUES {
+            return Err(Error::validation("", format!("more than {MAX_VALUES} values in the order")));
+        }
         n.for_each(|k, child| {
             if let Key::Str(s) = k {
                 check_string(s.len(), b).map_err(|e| under(k, e))?;
@@ -1407,7 +1418,7 @@ fn check_bounds<N: Node>(order: &N) -> Result<()> {
             }
         })
     }
-    let mut b = Bounds { total: 0 };
+    let mut b = Bounds { total: 0, values: 0 };
     match order.scalar() {
         Scalar::Array => array(order, 1, &mut b),
         Scalar::Str(s) => check_string(s.len(), &mut b),

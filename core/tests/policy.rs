@@ -317,6 +317,11 @@ fn bounds() {
     refused(&p, &json!({"id": 1, "x": many}), "x[17]");
     let items: Vec<Value> = (0..1001).map(|i| json!(i)).collect();
     refused(&p, &json!({"id": 1, "line_items": items}), "line_items");
+    let thousand: Vec<Value> = (0..1000).map(|i| json!(i)).collect();
+    let within: Vec<Value> = (0..99).map(|_| json!(thousand)).collect();
+    assert!(p.apply(&json!({"id": 1, "meta_data": within})).is_ok());
+    let past: Vec<Value> = (0..101).map(|_| json!(thousand)).collect();
+    refused(&p, &json!({"id": 1, "meta_data": past}), "meta_data[99]"); // 2 + 101 + 100 × 1,000 entries
     // Validation of selected fields.
     refused(&p, &json!({"id": 1, "status": "a\u{0}b"}), "status");
     assert!(policy("fields = [\"id\", \"n\"]").unwrap().apply(&json!({"id": 1, "n": "a\tb\r\n"})).is_ok());

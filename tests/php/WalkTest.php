@@ -151,4 +151,16 @@ final class WalkTest extends SecureForwardTestCase
         $order['meta_data'][0] = &$order['meta_data'];
         self::assertStringContainsString('deeper than 16', self::refused($order));
     }
+
+    public function testSharedArraysCountEachTimeTheyAreReached(): void
+    {
+        // Copy-on-write shares one array: 1,000 × 1,000 × 1,000 entries in a few KiB,
+        // no string bytes, every array within 1,000 elements and depth 4. Without
+        // a bound on all entries together, the walk would visit a billion values.
+        $x = array_fill(0, 1000, array_fill(0, 1000, range(1, 1000)));
+        $order = ['id' => 7, 'meta_data' => $x];
+        self::assertStringContainsString('more than 100000 values', self::refused($order));
+        // 100 × 1,000 is within the bound.
+        self::body(['id' => 7, 'meta_data' => array_fill(0, 99, range(1, 1000))]);
+    }
 }
