@@ -507,13 +507,17 @@ fn aad(id: &str, destination: &str, event: &str, order_id: &str) -> Vec<u8> {
 }
 
 fn lease_ms(dest: &Destination) -> i64 {
-    // An OAuth2 attempt may make up to four requests (token, send, token after
-    // a 401, resend), each bounded by the destination's timeout.
-    let requests = if matches!(dest.auth, crate::auth::AuthMode::OAuth2(_)) { 4 } else { 1 };
-    i64::try_from(dest.timeout.as_millis())
-        .unwrap_or(i64::MAX)
-        .saturating_mul(requests)
-        .saturating_add(LEASE_MARGIN_MS)
+    let timeout = i64::try_from(dest.timeout.as_millis()).unwrap_or(i64::MAX);
+    if matches!(dest.auth, crate::auth::AuthMode::OAuth2(_)) {
+        // An OAuth2 attempt may make four requests (token, send, token after a
+        // 401, resend), each bounded by the timeout, and twice wait for another
+        // worker's token fetch (timeout + 1 s each), with the shared store's
+        // database waits on top.
+        let busy = i64::try_from(BUSY_TIMEOUT.as_millis()).unwrap_or(i64::MAX);
+        timeout.saturating_mul(6).saturating_add(2_000).saturating_add(busy.saturating_mul(2)).saturating_add(LEASE_MARGIN_MS)
+    } else {
+        timeout.saturating_add(LEASE_MARGIN_MS)
+    }
 }
 
 fn lease_owner() -> String {
@@ -1249,7 +1253,17 @@ fn sender(config: &Config, jobs: &Mutex<std::sync::mpsc::Receiver<Job>>, done: &
             (None, 0)
         } else {
             let started = Instant::now();
-            let outcome = forward::attempt_with(&dest, Some(&config.outbox), &id, &event, &body, &[]);
+            // A panic below must not lose the job: the flusher waits for every
+            // job it handed out, so a vanished one would hang it. It counts as a
+            // failed attempt (recorded, audited, retried on the schedule).
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                forward::attempt_with(&dest, Some(&config.outbox), &id, &event, &body, &[])
+            }))
+            .unwrap_or_else(|_| forward::Outcome::Retry {
+                status: None,
+                retry_after: None,
+                error: crate::Error::transport(&dest.host, "internal error during the attempt (retried)"),
+            });
             let latency = elapsed_ms(started);
             if let Some(d) = forward::pause_hint(&outcome).filter(|d| !d.is_zero()) {
                 let until = Instant::now().checked_add(d.min(MAX_RETRY_AFTER)).unwrap_or_else(Instant::now);
@@ -1442,7 +1456,16 @@ fn record_results(
     tried: &mut HashSet<i64>,
     handled: &mut u32,
 ) -> Result<()> {
-    let recorded = with_db(&config.outbox, |db| record_batch(db, &config.outbox.retry_schedule, owner, batch))?;
+    let recorded = match with_db(&config.outbox, |db| record_batch(db, &config.outbox.retry_schedule, owner, batch)) {
+        Ok(r) => r,
+        Err(e) => {
+            // The batch's transaction rolled back: its events stay leased and are
+            // sent again once the lease expires (same Idempotency-Key). The
+            // requests were made all the same: each still gets its audit line.
+            unrecorded_audit(config, batch, &e);
+            return Err(e);
+        }
+    };
     let mut key_fps: BTreeMap<&str, Option<String>> = BTreeMap::new();
     let mut lines = Vec::with_capacity(batch.len());
     for (d, r) in batch.iter().zip(&recorded) {
@@ -1466,6 +1489,41 @@ fn record_results(
     }
     audit::emit_many(config, &lines);
     Ok(())
+}
+
+/// Audit lines for attempts whose results could not be recorded (outcome
+/// `retry`: the event is attempted again after its lease).
+fn unrecorded_audit(config: &Config, batch: &[Done], why: &crate::Error) {
+    let reasons: Vec<(usize, String)> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            let o = d.outcome.as_ref()?;
+            let what = match o {
+                Outcome::Delivered { .. } => "delivered".to_owned(),
+                Outcome::Retry { error, .. } | Outcome::Dead { error, .. } => error.to_string(),
+            };
+            Some((i, format!("{what}; result not recorded ({why}): sent again after the lease")))
+        })
+        .collect();
+    let lines: Vec<audit::Record<'_>> = reasons
+        .iter()
+        .filter_map(|(i, reason)| {
+            let d = batch.get(*i)?;
+            Some(audit::Record {
+                event_id: Some(&d.id),
+                destination: &d.dest.name,
+                order_id: Some(&d.order_id),
+                attempt: 0,
+                outcome: audit::Outcome::Retry,
+                http_status: d.outcome.as_ref().and_then(outcome_status),
+                latency_ms: Some(d.latency),
+                error: Some(reason),
+                key_fp: audit::key_fp(&d.dest),
+            })
+        })
+        .collect();
+    audit::emit_many(config, &lines);
 }
 
 // ---------------------------------------------------------------------------
@@ -1750,6 +1808,20 @@ pub fn purge(config: &Config, order_id: &str) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_oauth2_lease_outlasts_its_longest_attempt() {
+        let text = "[destinations.plain]\nurl = \"https://a.example/\"\nkey_env = \"K\"\ntimeout_ms = 10000\n\
+                    [destinations.oauth]\nurl = \"https://a.example/\"\ntimeout_ms = 10000\nauth = \"oauth2\"\n\
+                    token_url = \"https://login.example/token\"\nclient_id = \"c\"\nclient_secret_file = \"/etc/sf/c.secret\"\n";
+        let c = Config::parse(std::path::Path::new("/etc/sf.toml"), text).unwrap();
+        let plain = lease_ms(c.destination("plain").unwrap());
+        assert_eq!(plain, 10_000 + LEASE_MARGIN_MS);
+        // Worst case: start up to LEASE_SEND_WITHIN_MS after the claim, four
+        // requests and two waits for another worker's token fetch (timeout + 1 s).
+        let worst = LEASE_SEND_WITHIN_MS as i64 + 4 * 10_000 + 2 * (10_000 + 1_000);
+        assert!(lease_ms(c.destination("oauth").unwrap()) > worst);
+    }
 
     #[test]
     fn schedule_and_exhaustion() {
