@@ -11,9 +11,10 @@
 //!   `Secret` are locked in RAM (mlock: never swapped) and excluded from core
 //!   dumps (`MADV_DONTDUMP`) while it exists, at most [`MAX_PAGES`] pages at a
 //!   time; failures (e.g. `RLIMIT_MEMLOCK`) are counted and shown in phpinfo.
-//!   A page whose secrets are gone stays locked (it holds only zeros by then)
-//!   until its slot is needed for another page: the allocator hands the same
-//!   chunks out again, so in steady state a send makes no mlock/madvise call.
+//!   A page whose secrets are gone stays in the table (it holds only zeros by
+//!   then) until its slot is needed for another page; a secret landing on it
+//!   locks it again (it may have been unmapped and remapped meanwhile), and a
+//!   forked child re-locks the pages of live secrets (locks are not inherited).
 #![cfg_attr(feature = "plain-alloc", allow(dead_code))]
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
@@ -94,8 +95,13 @@ static GLOBAL: ZeroingAlloc = ZeroingAlloc;
 pub const MAX_PAGES: usize = 256;
 
 struct Pages {
-    /// Locked page address -> live secrets on it (0: kept locked for reuse).
+    /// Locked page address -> live secrets on it (0: kept in the table for reuse;
+    /// locked again when a secret lands on it, since the page may have been
+    /// unmapped and mapped again in between).
     count: BTreeMap<usize, u32>,
+    /// The process the locks were taken in: a forked child (PHP-FPM workers)
+    /// inherits this table but not the locks.
+    pid: u32,
     peak: usize,
     failures: u64,
     over_limit: u64,
@@ -103,7 +109,7 @@ struct Pages {
 }
 
 static PAGES: Mutex<Pages> =
-    Mutex::new(Pages { count: BTreeMap::new(), peak: 0, failures: 0, over_limit: 0, locked_total: 0 });
+    Mutex::new(Pages { count: BTreeMap::new(), pid: 0, peak: 0, failures: 0, over_limit: 0, locked_total: 0 });
 
 fn pages() -> std::sync::MutexGuard<'static, Pages> {
     PAGES.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -121,9 +127,26 @@ fn span(addr: usize, len: usize) -> impl Iterator<Item = usize> {
 pub fn guard_lock(addr: usize, len: usize) {
     let size = rustix::param::page_size();
     let mut p = pages();
+    let pid = std::process::id();
+    if p.pid != pid {
+        // First use, or the first in a forked child: memory locks are not
+        // inherited. Pages with live secrets are locked again; idle ones are
+        // forgotten (locked again when reused).
+        p.pid = pid;
+        p.count.retain(|_, c| *c > 0);
+        let live: Vec<usize> = p.count.keys().copied().collect();
+        for page in live {
+            lock_page(&mut p, page, size);
+        }
+    }
     for page in span(addr, len) {
         if let Some(c) = p.count.get_mut(&page) {
             *c = c.saturating_add(1);
+            if *c == 1 {
+                // Idle since its last secret: it may have been unmapped and
+                // mapped again (heap trimming) without our lock and flag.
+                lock_page(&mut p, page, size);
+            }
             continue;
         }
         if p.count.len() >= MAX_PAGES {
@@ -139,21 +162,26 @@ pub fn guard_lock(addr: usize, len: usize) {
                 }
             }
         }
-        let at = page as *mut c_void;
-        // SAFETY: `page` is page-aligned and inside a live heap allocation of
-        // ours (the secret's buffer spans it), so the range is mapped; mlock and
-        // madvise(MADV_DONTDUMP) change neither its content nor its mapping.
-        let locked = unsafe { rustix::mm::mlock(at, size) }.is_ok();
-        // SAFETY: as above.
-        let hidden = unsafe { rustix::mm::madvise(at, size, rustix::mm::Advice::LinuxDontDump) }.is_ok();
-        if !(locked && hidden) {
-            p.failures += 1;
-        }
-        p.locked_total += 1;
+        lock_page(&mut p, page, size);
         p.count.insert(page, 1);
     }
     let live = p.count.values().filter(|c| **c > 0).count();
     p.peak = p.peak.max(live);
+}
+
+/// `mlock` + `MADV_DONTDUMP` of one page that holds (part of) a live secret.
+fn lock_page(p: &mut Pages, page: usize, size: usize) {
+    let at = page as *mut c_void;
+    // SAFETY: `page` is page-aligned and inside a live heap allocation of ours
+    // (a live secret's buffer spans it), so the range is mapped; mlock and
+    // madvise(MADV_DONTDUMP) change neither its content nor its mapping.
+    let locked = unsafe { rustix::mm::mlock(at, size) }.is_ok();
+    // SAFETY: as above.
+    let hidden = unsafe { rustix::mm::madvise(at, size, rustix::mm::Advice::LinuxDontDump) }.is_ok();
+    if !(locked && hidden) {
+        p.failures += 1;
+    }
+    p.locked_total += 1;
 }
 
 /// Unlocks a page (`munlock`, `MADV_DODUMP`).
