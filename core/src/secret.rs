@@ -254,7 +254,8 @@ pub fn load_file_cached(path: &Path) -> Result<Arc<Secret>> {
             return Ok(Arc::clone(&c.secret));
         }
     }
-    let secret = Arc::new(read_secret_file_unchecked(path)?);
+    let (secret, stamp) = witness::read_checked(path)?;
+    let secret = Arc::new(secret);
     map.insert(path.to_path_buf(), Cached { stamp, checked: now, secret: Arc::clone(&secret) });
     Ok(secret)
 }
@@ -325,18 +326,7 @@ fn check_meta(path: &Path, meta: std::fs::Metadata) -> Result<std::fs::Metadata>
 
 /// Reads and checks a secret file, without the cache.
 pub fn read_secret_file(path: &Path) -> Result<Secret> {
-    check_secret_file(path)?;
-    read_secret_file_unchecked(path)
-}
-
-fn read_secret_file_unchecked(path: &Path) -> Result<Secret> {
-    let shown = path.display().to_string();
-    let raw = std::fs::read(path).map_err(|e| Error::config(&shown, None, io_reason(&e)))?;
-    let bytes = trim_owned(raw);
-    if bytes.is_empty() {
-        return Err(Error::config(&shown, None, "secret file is empty"));
-    }
-    Ok(Secret::new(bytes))
+    witness::read_checked(path).map(|(secret, _)| secret)
 }
 
 /// Trims ASCII white space at both ends without leaving an untrimmed copy behind.

@@ -118,6 +118,19 @@ fn patterns(secret: &[u8]) -> Vec<Pattern> {
 /// Reads, checks and returns a key file (opened once: the checks apply to the
 /// file actually read). Records its witness when the file changed.
 pub fn read_key_file(path: &Path) -> Result<Secret> {
+    let (secret, stamp) = read_checked(path)?;
+    let mut map = lock();
+    if map.get(path).is_none_or(|w| w.stamp != stamp) {
+        let w = Witness { stamp, fingerprint: secret.fingerprint(), patterns: patterns(secret.expose()) };
+        map.insert(path.to_path_buf(), w);
+    }
+    Ok(secret)
+}
+
+/// Opens a secret file once, checks the open file (mode, owner, size: no
+/// window between check and read for a swapped path) and reads it into a
+/// buffer of the final size. Returns the secret and the stamp of what was read.
+pub(super) fn read_checked(path: &Path) -> Result<(Secret, FileStamp)> {
     let shown = || path.display().to_string();
     let mut file = std::fs::File::open(path).map_err(|e| Error::config(shown(), None, io_reason(&e)))?;
     let meta = file.metadata().map_err(|e| Error::config(shown(), None, io_reason(&e)))?;
@@ -148,13 +161,7 @@ pub fn read_key_file(path: &Path) -> Result<Secret> {
     if bytes.is_empty() {
         return Err(Error::config(shown(), None, "secret file is empty"));
     }
-    let secret = Secret::new(bytes);
-    let mut map = lock();
-    if map.get(path).is_none_or(|w| w.stamp != stamp) {
-        let w = Witness { stamp, fingerprint: secret.fingerprint(), patterns: patterns(secret.expose()) };
-        map.insert(path.to_path_buf(), w);
-    }
-    Ok(secret)
+    Ok((Secret::new(bytes), stamp))
 }
 
 /// The fingerprint of a key file: from its witness when the file is unchanged
