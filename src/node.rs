@@ -5,6 +5,9 @@
 //! do, instead of going through the engine's iterator API: nothing is copied,
 //! no key is converted to a `zval`, and no engine function is called per element.
 //! This needs PHP ≥ 8.2 (packed arrays store bare `zval`s since 8.2).
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("src/node.rs reads PHP's hash tables with the 64-bit layout (bucket indices in hash chains, 64-bit hashes)");
+
 use std::mem::ManuallyDrop;
 
 use ext_php_rs::ffi::{zend_hash_index_find, zend_hash_str_find, zend_string, Bucket};
