@@ -8,19 +8,13 @@
 set -euo pipefail
 fixtures=$(realpath "$1"); shift
 root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d /tmp/sf-bench-residue.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-"$root/tools/make-test-ca.sh" "$work/ca" >/dev/null
-(umask 077; printf 'sk_live_%s' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$work/api.key")
-python3 "$root/tools/receiver.py" --cert "$work/ca/server.pem" --key "$work/ca/server.key" \
-  --port-file "$work/port" --log /dev/null --max-seconds 3600 >/dev/null &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
+. "$root/tools/testlib.sh"
+sf_work bench-residue
+(umask 077; printf 'sk_live_%s' "$(sf_random)" > "$work/api.key")
+sf_receiver /dev/null 3600
 cat > "$work/config.toml" <<TOML
 [destinations.default]
-url = "https://localhost:$(cat "$work/port")/ok"
+url = "https://localhost:$port/ok"
 key_file = "$work/api.key"
 ca_file = "$work/ca/ca.pem"
 timeout_ms = 60000

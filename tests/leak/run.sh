@@ -9,23 +9,17 @@
 set -euo pipefail
 so=$(realpath "$1"); fixtures=$(realpath "$2"); rounds=${ROUNDS:-400}
 root=$(cd "$(dirname "$0")/../.." && pwd); here="$root/tests/leak"
-work=$(mktemp -d /tmp/sf-leak.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-"$root/tools/make-test-ca.sh" "$work/ca" >/dev/null
+. "$root/tools/testlib.sh"
+sf_work leak
 (umask 077
- printf 'sk_live_%s' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$work/api.key"
+ printf 'sk_live_%s' "$(sf_random)" > "$work/api.key"
  head -c 32 /dev/urandom > "$work/wh.raw"
  printf 'whsec_%s\n' "$(base64 -w0 < "$work/wh.raw")" > "$work/wh.secret"
  head -c 32 /dev/urandom > "$work/pepper")
-python3 "$root/tools/receiver.py" --cert "$work/ca/server.pem" --key "$work/ca/server.key" \
-  --port-file "$work/port" --log /dev/null --max-seconds 900 >/dev/null &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
+sf_receiver /dev/null 900
 cat > "$work/config.toml" <<TOML
 [destinations.default]
-url = "https://localhost:$(cat "$work/port")/ok"
+url = "https://localhost:$port/ok"
 key_file = "$work/api.key"
 ca_file = "$work/ca/ca.pem"
 timeout_ms = 30000

@@ -11,24 +11,15 @@
 set -euo pipefail
 so=$(realpath "$1"); fixtures=$(realpath "$2")
 root=$(cd "$(dirname "$0")/../.." && pwd); here="$root/tests/residue"
-work=$(mktemp -d /tmp/sf-residue.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-"$root/tools/make-test-ca.sh" "$work/ca" >/dev/null
-rnd() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+. "$root/tools/testlib.sh"
+sf_work residue
 (umask 077
- printf 'sk_live_%s\n' "$(rnd)" > "$work/api.key"
- printf 'sk_bearer_%s\n' "$(rnd)" > "$work/bearer.key"
- printf 'sk_env_%s' "$(rnd)" > "$work/env.key"
- printf 'sk_kept_%s' "$(rnd)" > "$work/control.key"
- printf 'cs_%s' "$(rnd)" > "$work/client.secret")
-python3 "$root/tools/receiver.py" --cert "$work/ca/server.pem" --key "$work/ca/server.key" \
-  --port-file "$work/port" --log "$work/log.jsonl" --max-seconds 600 \
-  --oauth-client-id residue-client --oauth-secret-file "$work/client.secret" >/dev/null &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
-port=$(cat "$work/port")
+ printf 'sk_live_%s\n' "$(sf_random)" > "$work/api.key"
+ printf 'sk_bearer_%s\n' "$(sf_random)" > "$work/bearer.key"
+ printf 'sk_env_%s' "$(sf_random)" > "$work/env.key"
+ printf 'sk_kept_%s' "$(sf_random)" > "$work/control.key"
+ printf 'cs_%s' "$(sf_random)" > "$work/client.secret")
+sf_receiver "$work/log.jsonl" 600 --oauth-client-id residue-client --oauth-secret-file "$work/client.secret"
 cat > "$work/config.toml" <<TOML
 [destinations.default]
 url = "https://localhost:$port/ok"
