@@ -136,7 +136,7 @@ const FLUSH_AUTOCHECKPOINT_PAGES: i64 = 100_000;
 const STATEMENT_CACHE: usize = 64;
 
 /// `PRAGMA user_version` of the schema below.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     id              TEXT PRIMARY KEY,
@@ -203,7 +203,26 @@ CREATE TABLE IF NOT EXISTS token_fetches (
     owner           TEXT NOT NULL,
     until_ms        INTEGER NOT NULL
 );
-PRAGMA user_version = 3;
+";
+
+/// Version 4: `events.order_key` (the normalised order id: "007", "7" and 7 are one
+/// order; `order_id` keeps the id as sent, it is part of the payload's associated
+/// data), the typed failure columns of `token_fetches` (a failed fetch was text in
+/// `owner`), and `meta` (checkpoint and erasure bookkeeping).
+const MIGRATE_4: &str = "
+ALTER TABLE events ADD COLUMN order_key TEXT;
+UPDATE events SET order_key = CASE WHEN order_id <> '' AND order_id NOT GLOB '*[^0-9]*'
+    THEN COALESCE(NULLIF(ltrim(order_id, '0'), ''), '0') ELSE order_id END;
+DROP INDEX IF EXISTS events_order;
+CREATE INDEX IF NOT EXISTS events_order_key ON events(order_key);
+ALTER TABLE token_fetches ADD COLUMN fail_kind TEXT CHECK (fail_kind IN ('rejected', 'transport'));
+ALTER TABLE token_fetches ADD COLUMN fail_status INTEGER;
+ALTER TABLE token_fetches ADD COLUMN fail_host TEXT;
+ALTER TABLE token_fetches ADD COLUMN fail_reason TEXT;
+CREATE TABLE IF NOT EXISTS meta (
+    key             TEXT PRIMARY KEY,
+    value           INTEGER
+);
 ";
 /// Attempts kept per destination in the `attempts` table (for [`status`]).
 pub const ATTEMPTS_KEPT: i64 = 10;
@@ -386,13 +405,28 @@ fn setup(conn: &Connection) -> rusqlite::Result<bool> {
     let _: i64 = conn.query_row("PRAGMA journal_size_limit = 67108864", [], |r| r.get(0))?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < SCHEMA_VERSION {
-        let created = conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"));
+        let created = conn.execute_batch("BEGIN IMMEDIATE").and_then(|()| migrate(conn));
+        let created = created.and_then(|()| conn.execute_batch("COMMIT"));
         if created.is_err() && !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
         created?;
     }
     Ok(true)
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`] inside the caller's transaction
+/// (re-reads `user_version`: another process may have migrated meanwhile).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 3 {
+        conn.execute_batch(SCHEMA)?;
+    }
+    if version < 4 {
+        conn.execute_batch(MIGRATE_4)?;
+        shared::migrate_failed_fetches(conn)?;
+    }
+    conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
 }
 
 /// Retries `f` while SQLite answers SQLITE_BUSY, for at most [`BUSY_TIMEOUT`].
@@ -497,6 +531,18 @@ impl Db {
     }
 }
 
+/// The normalised order id under which events are looked up and purged: an
+/// ASCII-digit string drops its leading zeros (`"007"` → `"7"`, `"000"` → `"0"`),
+/// anything else is unchanged. `"007"`, `"7"` and `7` are one order.
+pub fn order_key(order_id: &str) -> std::borrow::Cow<'_, str> {
+    let digits = !order_id.is_empty() && order_id.bytes().all(|b| b.is_ascii_digit());
+    if !digits || !order_id.starts_with('0') || order_id.len() == 1 {
+        return std::borrow::Cow::Borrowed(order_id);
+    }
+    let trimmed = order_id.trim_start_matches('0');
+    std::borrow::Cow::Owned(if trimmed.is_empty() { "0".to_owned() } else { trimmed.to_owned() })
+}
+
 fn aad(id: &str, destination: &str, event: &str, order_id: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(id.len() + destination.len() + event.len() + order_id.len() + 32);
     for part in [id, destination, event, order_id] {
@@ -528,6 +574,15 @@ fn lease_owner() -> String {
         crate::secret::hex(&b)
     });
     format!("{}:{tag}", std::process::id())
+}
+
+/// A lease owner of its own for one inline attempt or one flush: a result is
+/// recorded only while its writer still holds the event's lease, so a stalled
+/// writer whose lease was taken over cannot overwrite the new holder's result.
+fn attempt_owner() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}:{n}", lease_owner())
 }
 
 fn load_circuit(tx: &Transaction<'_>, path: &Path, destination: &str) -> Result<Circuit> {
@@ -580,6 +635,80 @@ fn receipt_status(state: &str) -> &'static str {
 }
 
 // ---------------------------------------------------------------------------
+// WAL erasure
+
+/// How long a purge waits for readers to let the WAL be truncated.
+const PURGE_CHECKPOINT_WAIT: Duration = Duration::from_secs(2);
+/// How long the end of a flush waits for readers to let the WAL be truncated.
+const FLUSH_CHECKPOINT_WAIT: Duration = Duration::from_millis(200);
+/// At most this often (per process, and as recorded in `meta`), a submit that
+/// delivered inline truncates the WAL, so delivered payloads' old page copies do
+/// not outlive it by much more than a minute.
+const SUBMIT_CHECKPOINT_EVERY_MS: i64 = 60_000;
+/// `meta` key: when the WAL was last truncated (unix ms).
+const META_LAST_CHECKPOINT: &str = "last_checkpoint_ms";
+/// `meta` key: since when a purge's WAL truncation is still to do (unix ms).
+const META_ERASURE_PENDING: &str = "erasure_pending_ms";
+
+fn meta_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")
+        .and_then(|mut s| s.query_row([key], |r| r.get::<_, Option<i64>>(0)).optional())
+        .map(Option::flatten)
+}
+
+/// Checkpoints the whole WAL into the database and truncates it to zero bytes
+/// (`secure_delete` has zeroed erased rows in the pages it copies), retrying for
+/// `wait` while other connections' readers hold it. `true` when done; then the
+/// pending erasure (if any) is cleared and the time noted in `meta`.
+fn erase_wal(db: &mut Db, wait: Duration) -> Result<bool> {
+    let err = sql_error(&db.path);
+    db.conn.busy_timeout(Duration::ZERO).map_err(&err)?;
+    let started = Instant::now();
+    let done = loop {
+        let busy = db.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+        match busy {
+            Ok(0) => break true,
+            Ok(_) | Err(rusqlite::Error::SqliteFailure(..)) if started.elapsed() < wait => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(_) | Err(_) => break false,
+        }
+    };
+    db.conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
+    if done {
+        // A few bytes of bookkeeping (no payload) go back into the WAL.
+        exec(&db.conn, "DELETE FROM meta WHERE key = ?1", [META_ERASURE_PENDING]).map_err(&err)?;
+        exec(
+            &db.conn,
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+            params![META_LAST_CHECKPOINT, now_ms()],
+        )
+        .map_err(&err)?;
+    }
+    Ok(done)
+}
+
+/// After an inline delivery: truncates the WAL if nobody did for
+/// [`SUBMIT_CHECKPOINT_EVERY_MS`] (looked at once a minute per process; never
+/// waits for readers). Best effort.
+fn maybe_erase_wal(cfg: &OutboxConfig) {
+    static NEXT_LOOK_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let now = now_ms();
+    if now < NEXT_LOOK_MS.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    NEXT_LOOK_MS.store(now.saturating_add(SUBMIT_CHECKPOINT_EVERY_MS), std::sync::atomic::Ordering::Relaxed);
+    let _ = with_db(cfg, |db| {
+        let last = meta_get(&db.conn, META_LAST_CHECKPOINT).map_err(sql_error(&db.path))?;
+        let pending = meta_get(&db.conn, META_ERASURE_PENDING).map_err(sql_error(&db.path))?;
+        if pending.is_some() || last.is_none_or(|t| now.saturating_sub(t) >= SUBMIT_CHECKPOINT_EVERY_MS) {
+            erase_wal(db, Duration::ZERO)?;
+        }
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------
 // Submit
 
 /// Enqueues `prepared` for `dest` (durably, encrypted), then tries to send it once
@@ -595,7 +724,7 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
     let outbox = &config.outbox;
     let id = forward::event_id(&dest.name, &prepared.order_id, event, &prepared.body);
     let lease = lease_ms(dest);
-    let owner = lease_owner();
+    let owner = attempt_owner();
     let decision = with_durable_db(outbox, outbox.synchronous.pragma(), |db| {
         let ring = db.keyring(&outbox.key_file)?;
         let (key_id, blob) = ring.seal(&aad(&id, &dest.name, event, &prepared.order_id), &prepared.body)?;
@@ -633,9 +762,21 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
         exec(
             &tx,
             "INSERT INTO events (id, destination, order_id, event, state, key_id, payload, attempts,
-                                 created_at_ms, next_at_ms, updated_at_ms, lease_owner, lease_until_ms, reason)
-             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, 0, ?7, COALESCE(?9, ?7), ?7, ?8, ?9, ?10)",
-            params![id, dest.name, prepared.order_id, event, key_id, blob, now, lease_owner, lease_until, (!inline).then_some(why)],
+                                 created_at_ms, next_at_ms, updated_at_ms, lease_owner, lease_until_ms, reason, order_key)
+             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, 0, ?7, COALESCE(?9, ?7), ?7, ?8, ?9, ?10, ?11)",
+            params![
+                id,
+                dest.name,
+                prepared.order_id,
+                event,
+                key_id,
+                blob,
+                now,
+                lease_owner,
+                lease_until,
+                (!inline).then_some(why),
+                order_key(&prepared.order_id)
+            ],
         )
         .map_err(&err)?;
         tx.commit().map_err(&err)?;
@@ -666,9 +807,12 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
     let started = Instant::now();
     let outcome = forward::attempt_with(dest, Some(outbox), &id, event, &prepared.body, &[]);
     let latency = elapsed_ms(started);
-    let recorded = with_db(outbox, |db| record(db, &outbox.retry_schedule, &id, &dest.name, &outcome, latency));
+    let recorded = with_db(outbox, |db| record(db, &outbox.retry_schedule, &owner, &id, &dest.name, &outcome, latency));
     match recorded {
         Ok((receipt, how)) => {
+            if how == Recorded::Delivered {
+                maybe_erase_wal(outbox);
+            }
             audit_attempt(config, &dest.name, &prepared.order_id, &receipt, how, latency, key_fp);
             Ok(receipt)
         }
@@ -795,7 +939,8 @@ enum Recorded {
     Delivered,
     Retried,
     Dead,
-    /// The row was no longer queued (purged, or delivered by another process).
+    /// The row was no longer queued under this writer's lease (purged, delivered
+    /// by another process, or its lease taken over): nothing was written.
     Gone,
 }
 
@@ -827,6 +972,7 @@ fn record_in(
     path: &Path,
     schedule: &[u64],
     book: &mut BTreeMap<String, DestBook>,
+    owner: &str,
     id: &str,
     destination: &str,
     outcome: &Outcome,
@@ -842,13 +988,13 @@ fn record_in(
             .prepare_cached(
                 "UPDATE events SET state = 'delivered', payload = NULL, attempts = attempts + 1, http_status = ?2, reason = NULL,
                         delivered_at_ms = ?3, updated_at_ms = ?3, lease_owner = NULL, lease_until_ms = NULL
-                 WHERE id = ?1 AND state = 'queued' RETURNING attempts - 1",
+                 WHERE id = ?1 AND state = 'queued' AND lease_owner = ?4 RETURNING attempts - 1",
             )
-            .and_then(|mut s| s.query_row(params![id, status, now], |r| r.get(0)).optional())
+            .and_then(|mut s| s.query_row(params![id, status, now, owner], |r| r.get(0)).optional())
             .map_err(&err)?,
         _ => tx
-            .prepare_cached("SELECT attempts FROM events WHERE id = ?1 AND state = 'queued'")
-            .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+            .prepare_cached("SELECT attempts FROM events WHERE id = ?1 AND state = 'queued' AND lease_owner = ?2")
+            .and_then(|mut s| s.query_row([id, owner], |r| r.get(0)).optional())
             .map_err(&err)?,
     };
     let Some(attempts) = attempts.map(|a| a.saturating_add(1)) else {
@@ -981,11 +1127,11 @@ fn finish_book(tx: &Transaction<'_>, path: &Path, book: &BTreeMap<String, DestBo
 }
 
 /// Records one attempt's outcome on a queued event and its destination's circuit.
-fn record(db: &mut Db, schedule: &[u64], id: &str, destination: &str, outcome: &Outcome, latency_ms: u64) -> Result<(Receipt, Recorded)> {
+fn record(db: &mut Db, schedule: &[u64], owner: &str, id: &str, destination: &str, outcome: &Outcome, latency_ms: u64) -> Result<(Receipt, Recorded)> {
     let path = db.path.clone();
     let tx = db.immediate()?;
     let mut book = BTreeMap::new();
-    let recorded = record_in(&tx, &path, schedule, &mut book, id, destination, outcome, latency_ms, now_ms())?;
+    let recorded = record_in(&tx, &path, schedule, &mut book, owner, id, destination, outcome, latency_ms, now_ms())?;
     finish_book(&tx, &path, &book)?;
     tx.commit().map_err(sql_error(&path))?;
     Ok(recorded)
@@ -1219,7 +1365,7 @@ fn record_batch(db: &mut Db, schedule: &[u64], owner: &str, done: &[Done]) -> Re
     for d in done {
         match &d.outcome {
             Some(outcome) => {
-                out.push(Some(record_in(&tx, &path, schedule, &mut book, &d.id, &d.dest.name, outcome, d.latency, now)?));
+                out.push(Some(record_in(&tx, &path, schedule, &mut book, owner, &d.id, &d.dest.name, outcome, d.latency, now)?));
             }
             None => {
                 exec(
@@ -1290,7 +1436,7 @@ fn sender(config: &Config, jobs: &Mutex<std::sync::mpsc::Receiver<Job>>, done: &
 pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
     let started = Instant::now();
     let budget = if seconds.is_finite() && seconds > 0.0 { Duration::from_secs_f64(seconds.min(1e9)) } else { Duration::ZERO };
-    let owner = lease_owner();
+    let owner = attempt_owner();
     let senders = FLUSH_SENDERS.min(usize::try_from(max).unwrap_or(usize::MAX)).max(1);
     let window = senders.saturating_mul(FLUSH_DEPTH);
     let mut tried = HashSet::new();
@@ -1433,16 +1579,20 @@ pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
     result?;
     restored?;
     counts.remaining = with_db(&config.outbox, |db| {
-        let err = sql_error(&db.path);
+        let path = db.path.clone();
+        let err = sql_error(&path);
         let cutoff = now_ms().saturating_sub(DELIVERED_RETENTION_MS);
         exec(&db.conn, "DELETE FROM events WHERE state = 'delivered' AND delivered_at_ms < ?1", [cutoff]).map_err(&err)?;
-        // Checkpoint here rather than in a checkout's commit (best effort: a
-        // busy database is checkpointed by a later flush or commit).
-        let _ = db.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-        db.conn
+        let remaining = db
+            .conn
             .prepare_cached("SELECT COUNT(*) FROM events WHERE state = 'queued'")
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
-            .map_err(&err)
+            .map_err(&err)?;
+        // Checkpoint here rather than in a checkout's commit, truncating the WAL:
+        // the old copies of delivered (now erased) payloads go with it. Best
+        // effort: a busy database is checkpointed by a later flush or submit.
+        let _ = erase_wal(db, FLUSH_CHECKPOINT_WAIT);
+        Ok(remaining)
     })?;
     Ok(counts)
 }
@@ -1591,8 +1741,10 @@ pub fn status(config: &Config) -> Result<Value> {
     let mut per: BTreeMap<String, DestStatus> =
         config.destinations.keys().map(|k| (k.clone(), DestStatus::default())).collect();
     let mut attempts: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut erasure_pending = false;
     with_db(&config.outbox, |db| {
         let err = sql_error(&db.path);
+        erasure_pending = meta_get(&db.conn, META_ERASURE_PENDING).map_err(&err)?.is_some();
         let mut stmt = db
             .conn
             .prepare_cached(
@@ -1699,6 +1851,7 @@ pub fn status(config: &Config) -> Result<Value> {
     }
     let mut out = total.to_json(now);
     if let Some(obj) = out.as_object_mut() {
+        obj.insert("erasure_pending".to_owned(), Value::Bool(erasure_pending));
         obj.insert("destinations".to_owned(), Value::Object(dests));
     }
     Ok(out)
@@ -1766,6 +1919,8 @@ pub fn requeue(config: &Config, event_id: &str) -> Result<bool> {
 /// pages). Delivered events hold no payload and keep their metadata. Returns the
 /// number of rows removed. An attempt already in flight still completes.
 pub fn purge(config: &Config, order_id: &str) -> Result<u64> {
+    let key = order_key(order_id);
+    let order_id: &str = &key;
     let removed = with_durable_db(&config.outbox, PURGE_SYNC, |db| {
         let path = db.path.clone();
         let err = sql_error(&path);
@@ -1774,16 +1929,27 @@ pub fn purge(config: &Config, order_id: &str) -> Result<u64> {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "SELECT CAST(id AS TEXT), CAST(destination AS TEXT) FROM events WHERE order_id = ?1 AND state != 'delivered'",
+                    "SELECT CAST(id AS TEXT), CAST(destination AS TEXT) FROM events WHERE order_key = ?1 AND state != 'delivered'",
                 )
                 .map_err(&err)?;
-            let rows = stmt.query_map([order_id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&err)?;
+            let rows = stmt.query_map([&key], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&err)?;
             for row in rows {
                 removed.push(row.map_err(&err)?);
             }
         }
-        tx.execute("DELETE FROM events WHERE order_id = ?1 AND state != 'delivered'", [order_id]).map_err(&err)?;
+        tx.execute("DELETE FROM events WHERE order_key = ?1 AND state != 'delivered'", [order_id]).map_err(&err)?;
         tx.commit().map_err(&err)?;
+        // The deleted rows' old page copies are still in the WAL: truncate it
+        // (waiting for readers for a while). Failing that, the erasure is
+        // pending (shown by status) until a later flush or submit gets through.
+        if !removed.is_empty() && !erase_wal(db, PURGE_CHECKPOINT_WAIT)? {
+            exec(
+                &db.conn,
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+                params![META_ERASURE_PENDING, now_ms()],
+            )
+            .map_err(sql_error(&path))?;
+        }
         Ok(removed)
     })?;
     for (id, destination) in &removed {

@@ -195,16 +195,18 @@ fn no_plaintext_at_rest_and_files_are_0600() {
     let dir = temp("pii");
     let rx = Server::receiver_on(&dir, 0);
     let pii = "alice.pii.marker@example.com";
-    let c = config(&dir, rx.port, "/status/503", "retry_schedule = [3600]");
-    let r = outbox::submit(&c, &dest(&c), &order(1, &format!(",\"email\":\"{pii}\"")), "order.processing").unwrap();
-    assert_eq!(r.status, "queued");
+    // Delivered first: an inline delivery may truncate the WAL (at most once a
+    // minute), and the queued event's frames written after it must be looked at.
+    let c2 = config(&dir, rx.port, "/ok", "retry_schedule = [3600]");
+    let r2 = outbox::submit(&c2, &dest(&c2), &order(2, &format!(",\"email\":\"{pii}\"")), "order.processing").unwrap();
+    assert_eq!(r2.status, "delivered");
     // Keep a connection open so that the WAL is not checkpointed away when the
     // process-wide connection moves to another test's database.
     let hold = rusqlite::Connection::open(dir.join("outbox.sqlite")).unwrap();
     hold.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0)).unwrap();
-    let c2 = config(&dir, rx.port, "/ok", "retry_schedule = [3600]");
-    let r2 = outbox::submit(&c2, &dest(&c2), &order(2, &format!(",\"email\":\"{pii}\"")), "order.processing").unwrap();
-    assert_eq!(r2.status, "delivered");
+    let c = config(&dir, rx.port, "/status/503", "retry_schedule = [3600]");
+    let r = outbox::submit(&c, &dest(&c), &order(1, &format!(",\"email\":\"{pii}\"")), "order.processing").unwrap();
+    assert_eq!(r.status, "queued");
     // The receiver did get it (so the marker was really in the payload).
     assert!(rx.requests().iter().any(|q| q["body"].as_str().unwrap().contains(pii)));
     let db = dir.join("outbox.sqlite");
@@ -567,4 +569,165 @@ fn an_order_enqueued_before_a_crash_is_delivered_after_it() {
     assert_eq!(outbox::status(&c).unwrap()["queued"], 1);
     assert_eq!(flush(&c).delivered, 1);
     assert_eq!(rx.keys()[&id], 1);
+}
+
+/// The files of the outbox database whose bytes contain `needle` (db, -wal, -shm).
+fn files_holding(db: &Path, needle: &[u8]) -> Vec<String> {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter(|suffix| {
+            std::fs::read(format!("{}{suffix}", db.display()))
+                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+        })
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn payload_of(db: &Path, event_id: &str) -> Vec<u8> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT payload FROM events WHERE id = ?1",
+        [event_id],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_purge_leaves_no_ciphertext_in_any_file_of_the_outbox() {
+    let dir = temp("purge-wal");
+    let c = config(&dir, 9, "/ok", "delivery = \"deferred\"");
+    let db = dir.join("outbox.sqlite");
+    // A connection kept open: the process-wide one moving to another test's
+    // database must not be what checkpoints this one.
+    let hold = rusqlite::Connection::open(&db).unwrap();
+    let r = outbox::submit(
+        &c,
+        &dest(&c),
+        &order(
+            41,
+            ",\"note\":\"a longer body so that the ciphertext is unique\"",
+        ),
+        "order.processing",
+    )
+    .unwrap();
+    outbox::submit(&c, &dest(&c), &order(42, ""), "order.processing").unwrap();
+    let blob = payload_of(&db, &r.event_id);
+    assert!(blob.len() > 40);
+    assert!(
+        !files_holding(&db, &blob).is_empty(),
+        "the ciphertext is on disk before the purge"
+    );
+    assert_eq!(outbox::purge(&c, "41").unwrap(), 1);
+    for needle in [&blob[..], &blob[blob.len() / 2..blob.len() / 2 + 16]] {
+        assert_eq!(
+            files_holding(&db, needle),
+            Vec::<String>::new(),
+            "ciphertext left after the purge"
+        );
+    }
+    assert_eq!(outbox::status(&c).unwrap()["erasure_pending"], false);
+    drop(hold);
+}
+
+#[test]
+fn a_purge_blocked_by_a_reader_is_pending_until_a_flush_erases_it() {
+    let dir = temp("purge-pending");
+    let c = config(&dir, 9, "/ok", "delivery = \"deferred\"");
+    let db = dir.join("outbox.sqlite");
+    let r = outbox::submit(
+        &c,
+        &dest(&c),
+        &order(51, ",\"note\":\"pending erasure\""),
+        "order.processing",
+    )
+    .unwrap();
+    let blob = payload_of(&db, &r.event_id);
+    // Another process in the middle of a read: the WAL cannot be truncated.
+    let reader = rusqlite::Connection::open(&db).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    reader
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(outbox::purge(&c, "51").unwrap(), 1);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert_eq!(outbox::status(&c).unwrap()["erasure_pending"], true);
+    assert!(
+        !files_holding(&db, &blob).is_empty(),
+        "still in the WAL while the reader holds it"
+    );
+    reader.execute_batch("COMMIT").unwrap();
+    flush(&c);
+    assert_eq!(files_holding(&db, &blob), Vec::<String>::new());
+    assert_eq!(outbox::status(&c).unwrap()["erasure_pending"], false);
+}
+
+#[test]
+fn a_delivered_payloads_ciphertext_is_gone_after_the_flush() {
+    let dir = temp("delivered-wal");
+    let rx = Server::receiver_on(&dir, 0);
+    let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
+    let db = dir.join("outbox.sqlite");
+    let hold = rusqlite::Connection::open(&db).unwrap();
+    let r = outbox::submit(
+        &c,
+        &dest(&c),
+        &order(61, ",\"note\":\"delivered then erased\""),
+        "order.processing",
+    )
+    .unwrap();
+    let blob = payload_of(&db, &r.event_id);
+    assert!(!files_holding(&db, &blob).is_empty());
+    assert_eq!(flush(&c).delivered, 1);
+    assert_eq!(rx.keys()[&r.event_id], 1);
+    assert_eq!(
+        files_holding(&db, &blob),
+        Vec::<String>::new(),
+        "ciphertext left after the flush"
+    );
+    drop(hold);
+}
+
+#[test]
+fn order_ids_with_leading_zeros_are_one_order() {
+    assert_eq!(outbox::order_key("007"), "7");
+    assert_eq!(outbox::order_key("000"), "0");
+    assert_eq!(outbox::order_key("0"), "0");
+    assert_eq!(outbox::order_key("70"), "70");
+    assert_eq!(outbox::order_key("0x7"), "0x7");
+    assert_eq!(outbox::order_key(""), "");
+    let dir = temp("purge-zeros");
+    let c = config(&dir, 9, "/ok", "delivery = \"deferred\"");
+    let d = dest(&c);
+    let sent = |id: &str, event: &str| {
+        let p = Prepared {
+            body: format!("{{\"id\":\"{id}\",\"total\":\"1.00\"}}").into_bytes(),
+            order_id: id.to_owned(),
+        };
+        outbox::submit(&c, &d, &p, event).unwrap()
+    };
+    let a = sent("007", "order.processing");
+    sent("7", "order.completed");
+    sent("0070", "order.processing");
+    // The body keeps the id as the shop sent it; the row's order_id too (it is
+    // part of the ciphertext's associated data).
+    let conn = rusqlite::Connection::open(dir.join("outbox.sqlite")).unwrap();
+    let (order_id, key): (String, String) = conn
+        .query_row(
+            "SELECT order_id, order_key FROM events WHERE id = ?1",
+            [&a.event_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((order_id.as_str(), key.as_str()), ("007", "7"));
+    drop(conn);
+    assert_eq!(outbox::purge(&c, "0007").unwrap(), 2);
+    assert_eq!(outbox::purge(&c, "7").unwrap(), 0);
+    assert_eq!(outbox::purge(&c, "70").unwrap(), 1);
+    assert_eq!(outbox::status(&c).unwrap()["queued"], 0);
 }

@@ -16,7 +16,8 @@
 //! `tokens(cache_key PK, key_id, blob, token_fp, refresh_at_ms, expires_at_ms)`:
 //! the token sealed like a payload (ChaCha20-Poly1305 with the outbox key, the
 //! cache key as associated data). Never in plaintext on disk.
-//! `token_fetches(cache_key PK, owner, until_ms)`: single flight — while one
+//! `token_fetches(cache_key PK, owner, until_ms, fail_kind, fail_status, fail_host,
+//! fail_reason)`: single flight — while one
 //! process fetches a token, the others wait for it (at most `until_ms`) instead
 //! of each asking the token endpoint.
 use std::path::Path;
@@ -198,7 +199,8 @@ pub fn token_fetch_begin(cfg: &OutboxConfig, cache_key: &str, lease_ms: i64) -> 
             .conn
             .execute(
                 "INSERT INTO token_fetches (cache_key, owner, until_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(cache_key) DO UPDATE SET owner = ?2, until_ms = ?3 WHERE until_ms <= ?4",
+                 ON CONFLICT(cache_key) DO UPDATE SET owner = ?2, until_ms = ?3, fail_kind = NULL, fail_status = NULL,
+                    fail_host = NULL, fail_reason = NULL WHERE until_ms <= ?4",
                 params![cache_key, lease_owner(), now.saturating_add(lease_ms), now],
             )
             .map_err(sql_error(&db.path))?;
@@ -223,26 +225,47 @@ pub enum FetchState {
     Failed(crate::Error),
 }
 
-/// Prefix of the `owner` column of a failed fetch's hold (never a process id).
-const FAILED: &str = "!failed";
-
 /// [`FetchState`] of the token under `cache_key`.
 pub fn token_fetch_state(cfg: &OutboxConfig, cache_key: &str) -> Result<FetchState> {
+    type Row = (Option<String>, Option<u16>, Option<String>, Option<String>);
     with_db(cfg, |db| {
-        let owner: Option<String> = db
+        let row: Option<Row> = db
             .conn
-            .query_row(
-                "SELECT owner FROM token_fetches WHERE cache_key = ?1 AND until_ms > ?2",
-                params![cache_key, now_ms()],
-                |r| r.get(0),
+            .prepare_cached(
+                "SELECT fail_kind, fail_status, fail_host, fail_reason FROM token_fetches WHERE cache_key = ?1 AND until_ms > ?2",
             )
-            .optional()
+            .and_then(|mut s| s.query_row(params![cache_key, now_ms()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional())
             .map_err(sql_error(&db.path))?;
-        Ok(match owner {
+        Ok(match row {
             None => FetchState::Idle,
-            Some(o) => o.strip_prefix(FAILED).and_then(decode_failure).map_or(FetchState::Pending, FetchState::Failed),
+            Some((kind, status, host, reason)) => failure(kind.as_deref(), status, host, reason)
+                .map_or(FetchState::Pending, FetchState::Failed),
         })
     })
+}
+
+/// The error of a failed fetch's hold, from its typed columns.
+fn failure(
+    kind: Option<&str>,
+    status: Option<u16>,
+    host: Option<String>,
+    reason: Option<String>,
+) -> Option<crate::Error> {
+    let (host, reason) = (host?, reason?);
+    let reason = format!("{reason} (the token endpoint failed moments ago; asked again shortly)");
+    match kind? {
+        "rejected" => Some(crate::Error::Rejected {
+            host,
+            status: status?,
+            reason,
+        }),
+        "transport" => Some(crate::Error::Transport {
+            host,
+            status,
+            reason,
+        }),
+        _ => None,
+    }
 }
 
 /// Records that fetching the token under `cache_key` failed with `error` (a
@@ -250,36 +273,69 @@ pub fn token_fetch_state(cfg: &OutboxConfig, cache_key: &str) -> Result<FetchSta
 /// secret): for `hold_ms` every worker gets this error at once instead of
 /// asking the token endpoint again — a failing endpoint sees one request per
 /// hold, not one per checkout.
-pub fn token_fetch_failed(cfg: &OutboxConfig, cache_key: &str, hold_ms: i64, error: &crate::Error) -> Result<()> {
+pub fn token_fetch_failed(
+    cfg: &OutboxConfig,
+    cache_key: &str,
+    hold_ms: i64,
+    error: &crate::Error,
+) -> Result<()> {
     let (kind, host, status, reason) = match error {
-        crate::Error::Rejected { host, status, reason } => ("rejected", host, Some(*status), reason),
-        crate::Error::Transport { host, status, reason } => ("transport", host, *status, reason),
+        crate::Error::Rejected {
+            host,
+            status,
+            reason,
+        } => ("rejected", host, Some(*status), reason),
+        crate::Error::Transport {
+            host,
+            status,
+            reason,
+        } => ("transport", host, *status, reason),
         _ => return token_fetch_end(cfg, cache_key),
     };
-    let clean = |s: &str| s.replace(['\t', '\n'], " ");
-    let owner = format!("{FAILED}\t{kind}\t{}\t{}\t{}", status.unwrap_or(0), clean(host), clean(reason));
     with_db(cfg, |db| {
         db.conn
-            .execute(
-                "INSERT INTO token_fetches (cache_key, owner, until_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(cache_key) DO UPDATE SET owner = ?2, until_ms = ?3",
-                params![cache_key, owner, now_ms().saturating_add(hold_ms)],
+            .prepare_cached(
+                "INSERT INTO token_fetches (cache_key, owner, until_ms, fail_kind, fail_status, fail_host, fail_reason)
+                 VALUES (?1, '', ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(cache_key) DO UPDATE SET owner = '', until_ms = ?2, fail_kind = ?3, fail_status = ?4,
+                    fail_host = ?5, fail_reason = ?6",
             )
+            .and_then(|mut s| s.execute(params![cache_key, now_ms().saturating_add(hold_ms), kind, status, host, reason]))
             .map_err(sql_error(&db.path))?;
         Ok(())
     })
 }
 
-fn decode_failure(rest: &str) -> Option<crate::Error> {
-    let mut parts = rest.strip_prefix('\t')?.splitn(4, '\t');
-    let (kind, status, host, reason) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let status: u16 = status.parse().ok()?;
-    let reason = format!("{reason} (the token endpoint failed moments ago; asked again shortly)");
-    match kind {
-        "rejected" => Some(crate::Error::Rejected { host: host.to_owned(), status, reason }),
-        "transport" => Some(crate::Error::Transport { host: host.to_owned(), status: (status != 0).then_some(status), reason }),
-        _ => None,
+/// Schema 4 migration: a failed fetch's hold stored as text in `owner`
+/// (`!failed\tkind\tstatus\thost\treason`, schema 3) moves to the typed columns.
+pub(super) fn migrate_failed_fetches(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let rows: Vec<(String, String)> = {
+        let mut stmt =
+            conn.prepare("SELECT cache_key, owner FROM token_fetches WHERE owner LIKE '!failed%'")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (key, owner) in rows {
+        let mut parts = owner
+            .strip_prefix("!failed\t")
+            .unwrap_or("")
+            .splitn(4, '\t');
+        let (kind, status, host, reason) = (parts.next(), parts.next(), parts.next(), parts.next());
+        let kind = kind.filter(|k| matches!(*k, "rejected" | "transport"));
+        let status = status
+            .and_then(|s| s.parse::<u16>().ok())
+            .filter(|s| *s != 0);
+        match (kind, host, reason) {
+            (Some(kind), Some(host), Some(reason)) => conn.execute(
+                "UPDATE token_fetches SET owner = '', fail_kind = ?2, fail_status = ?3, fail_host = ?4, fail_reason = ?5
+                 WHERE cache_key = ?1",
+                params![key, kind, status, host, reason],
+            )?,
+            // Unreadable: dropped (the next worker simply asks the endpoint).
+            _ => conn.execute("DELETE FROM token_fetches WHERE cache_key = ?1", [&key])?,
+        };
     }
+    Ok(())
 }
 
 /// Releases this process's claim on fetching the token under `cache_key`.
