@@ -92,7 +92,7 @@ pub fn secure_forward_order(
 fn receipt_array(r: &forward::Receipt) -> ext_php_rs::error::Result<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     let mut ht = ZendHashTable::new();
     ht.insert("event_id", r.event_id.as_str())?;
-    ht.insert("status", r.status)?;
+    ht.insert("status", r.status.as_str())?;
     ht.insert("http_status", r.http_status.map(i64::from))?;
     ht.insert("attempts", i64::from(r.attempts))?;
     ht.insert("reason", r.reason.as_deref().map(secure_forward_core::redact::redact))?;

@@ -17,13 +17,15 @@
 //! # Access tokens
 //! Fetched on demand, cached in-process and — encrypted with the outbox key — in
 //! the outbox database, so every worker and flusher of the machine shares one
-//! token ([`crate::outbox::shared`]). A token is refreshed when less than
+//! token ([`shared_cache`]). A token is refreshed when less than
 //! `min(60 s, 10 % of expires_in)` of its life remains, and once when the
 //! destination answers 401 (the event is then retried once with the new token
 //! before the 401 counts as a rejection). Two workers meeting an expired token at
 //! the same instant do not both fetch one: the first claims the fetch in the
 //! database (`token_fetches`) and the others wait for its token (at most the
 //! destination's timeout), then fetch their own only if none came.
+pub mod shared_cache;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -337,7 +339,7 @@ pub fn refresh_margin(expires_in: Duration) -> Duration {
     (expires_in / 10).min(MAX_REFRESH_MARGIN)
 }
 
-use crate::outbox::shared::FetchState;
+use shared_cache::FetchState;
 
 fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Option<&str>) -> Result<Credential> {
     let secret = crate::secret::load_file_cached(&o.client_secret_file)?;
@@ -357,7 +359,7 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
         }
     }
     let shared_usable = |store: &OutboxConfig| -> Result<Option<Credential>> {
-        match crate::outbox::shared::token_load(store, &key)? {
+        match shared_cache::token_load(store, &key)? {
             Some(t) if usable(&t, now_ms()) => {
                 let cred = as_credential(&t);
                 local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.clone(), t);
@@ -369,19 +371,19 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
     let mut claimed = false;
     if let Some(store) = store {
         if let Some(stale) = stale {
-            crate::outbox::shared::token_forget(store, &key, stale)?;
+            shared_cache::token_forget(store, &key, stale)?;
         }
         if let Some(cred) = shared_usable(store)? {
             return Ok(cred);
         }
-        if let FetchState::Failed(e) = crate::outbox::shared::token_fetch_state(store, &key)? {
+        if let FetchState::Failed(e) = shared_cache::token_fetch_state(store, &key)? {
             return Err(e);
         }
         // Single flight: while another worker fetches, wait for its token (at
         // most one request timeout), then fetch ourselves only if none came.
         let lease = dest.timeout.saturating_add(Duration::from_secs(1));
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        claimed = crate::outbox::shared::token_fetch_begin(store, &key, lease_ms)?;
+        claimed = shared_cache::token_fetch_begin(store, &key, lease_ms)?;
         if !claimed {
             let deadline = std::time::Instant::now() + lease;
             while std::time::Instant::now() < deadline {
@@ -389,20 +391,20 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
                 if let Some(cred) = shared_usable(store)? {
                     return Ok(cred);
                 }
-                match crate::outbox::shared::token_fetch_state(store, &key)? {
+                match shared_cache::token_fetch_state(store, &key)? {
                     FetchState::Pending => {}
                     FetchState::Idle => break,
                     FetchState::Failed(e) => return Err(e),
                 }
             }
-            claimed = crate::outbox::shared::token_fetch_begin(store, &key, lease_ms)?;
+            claimed = shared_cache::token_fetch_begin(store, &key, lease_ms)?;
         }
     }
     let fetched = fetch(dest, o, &secret);
     if let (Some(store), Err(e)) = (store, &fetched) {
         // Hold the failure so other workers do not stampede a failing endpoint.
         let hold_ms = i64::try_from(FAILED_FETCH_HOLD.as_millis()).unwrap_or(i64::MAX);
-        let _ = crate::outbox::shared::token_fetch_failed(store, &key, hold_ms, e);
+        let _ = shared_cache::token_fetch_failed(store, &key, hold_ms, e);
     }
     let (bare, expires_in) = fetched?;
     let now = now_ms();
@@ -416,9 +418,9 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
     if let Some(store) = store {
         // Sharing is an optimisation: a store that cannot be written only means
         // other workers fetch their own token.
-        let _ = crate::outbox::shared::token_save(store, &key, &bare, &t);
+        let _ = shared_cache::token_save(store, &key, &bare, &t);
         if claimed {
-            let _ = crate::outbox::shared::token_fetch_end(store, &key);
+            let _ = shared_cache::token_fetch_end(store, &key);
         }
     }
     let cred = as_credential(&t);

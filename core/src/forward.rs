@@ -215,9 +215,27 @@ pub fn attempt_with(
 /// Whether a resend may go now under `dest`'s shared `rate_limit` (always, without one).
 fn resend_admitted(dest: &Destination, store: Option<&crate::config::OutboxConfig>) -> bool {
     match (&dest.rate_limit, store) {
-        (Some(_), Some(store)) => crate::outbox::shared::take_token_from(store, dest).unwrap_or(false),
+        (Some(_), Some(store)) => take_token_from(store, dest).unwrap_or(false),
         _ => true,
     }
+}
+
+/// `dest`'s `rate_limit` as the store's token bucket.
+pub fn bucket(dest: &Destination) -> Option<crate::store::Bucket> {
+    dest.rate_limit.map(|l| crate::store::Bucket { capacity: f64::from(l.requests), per_ms: l.per_ms() })
+}
+
+/// Takes one token of `dest`'s shared bucket in a transaction of its own (what
+/// the bucket costs by itself; `submit` and `flush` take it inside the
+/// transaction they already hold). `true` when a request may go now (not
+/// paused, and a token was left).
+pub fn take_token_from(outbox: &crate::config::OutboxConfig, dest: &Destination) -> Result<bool> {
+    crate::store::with_store(&outbox.path, |db| {
+        let tx = db.immediate()?;
+        let admitted = tx.take_rate_token(&dest.name, bucket(dest), crate::store::now_ms())?;
+        tx.commit()?;
+        Ok(admitted == crate::store::Admission::Go)
+    })
 }
 
 /// A receipt for PHP.
@@ -226,13 +244,47 @@ pub struct Receipt {
     /// The event id (also the `Idempotency-Key`).
     pub event_id: String,
     /// `delivered`, `queued` or `dead`.
-    pub status: &'static str,
+    pub status: ReceiptStatus,
     /// HTTP status of the last attempt.
     pub http_status: Option<u16>,
     /// Attempts made so far.
     pub attempts: u32,
     /// Why it is not delivered (redacted), if so.
     pub reason: Option<String>,
+}
+
+/// Where an event stands, as a receipt says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptStatus {
+    /// Sent (2xx).
+    Delivered,
+    /// Waiting for an attempt (also an undecryptable event, which can be requeued).
+    Queued,
+    /// Dead letter.
+    Dead,
+}
+
+impl ReceiptStatus {
+    /// `delivered`, `queued` or `dead` (what PHP sees).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptStatus::Delivered => "delivered",
+            ReceiptStatus::Queued => "queued",
+            ReceiptStatus::Dead => "dead",
+        }
+    }
+}
+
+impl PartialEq<&str> for ReceiptStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for ReceiptStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[cfg(test)]

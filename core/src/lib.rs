@@ -12,6 +12,7 @@ pub mod config;
 pub mod dns;
 pub mod error;
 pub mod forward;
+pub mod keys;
 pub mod luhn;
 pub mod node;
 pub mod outbox;
@@ -19,6 +20,7 @@ pub mod policy;
 pub mod redact;
 pub mod secret;
 pub mod signing;
+pub mod store;
 pub mod transport;
 pub mod webhook;
 

@@ -205,7 +205,8 @@ fn a_version_3_database_migrates_to_4_keeping_its_rows() {
     ]
     .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
     assert_eq!(keys, want);
-    let typed: Vec<(String, String, Option<String>, Option<u16>, Option<String>, Option<String>)> = conn
+    type Row = (String, String, Option<String>, Option<u16>, Option<String>, Option<String>);
+    let typed: Vec<Row> = conn
         .prepare("SELECT cache_key, owner, fail_kind, fail_status, fail_host, fail_reason FROM token_fetches ORDER BY cache_key")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
@@ -228,7 +229,7 @@ fn a_version_3_database_migrates_to_4_keeping_its_rows() {
         (Some("transport"), None)
     );
     drop(conn);
-    use outbox::shared::{token_fetch_state, FetchState};
+    use secure_forward_core::auth::shared_cache::{token_fetch_state, FetchState};
     match token_fetch_state(&c.outbox, "k_rejected").unwrap() {
         FetchState::Failed(secure_forward_core::Error::Rejected {
             host,

@@ -1,4 +1,5 @@
-//! Encryption at rest of outbox payloads.
+//! Encryption at rest of outbox payloads and shared OAuth2 tokens (the outbox
+//! key ring).
 //!
 //! The key file (`[outbox] key_file`, by default the database path + `.key`) holds
 //! one key per line: standard base64 of 32 random bytes. Blank lines and lines
@@ -18,7 +19,8 @@
 //! into place, so concurrent first uses agree on one key.
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
@@ -103,6 +105,32 @@ impl KeyRing {
         buf.truncate(len);
         Some(buf)
     }
+}
+
+/// The key ring of `key_file`, generating the file on first use; parsed once per
+/// process and re-parsed when the cached file changes.
+pub fn ring(key_file: &Path) -> Result<Arc<KeyRing>> {
+    type Cached = (PathBuf, Arc<Secret>, Arc<KeyRing>);
+    static CACHE: OnceLock<Mutex<Option<Cached>>> = OnceLock::new();
+    let secret = match crate::secret::load_file_cached(key_file) {
+        Ok(s) => s,
+        Err(e) => {
+            if std::fs::symlink_metadata(key_file).is_ok() {
+                return Err(e);
+            }
+            ensure_key_file(key_file)?;
+            crate::secret::load_file_cached(key_file)?
+        }
+    };
+    let mut cached = CACHE.get_or_init(|| Mutex::new(None)).lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((p, s, ring)) = cached.as_ref() {
+        if p == key_file && Arc::ptr_eq(s, &secret) {
+            return Ok(Arc::clone(ring));
+        }
+    }
+    let ring = Arc::new(KeyRing::parse(key_file, &secret)?);
+    *cached = Some((key_file.to_path_buf(), secret, Arc::clone(&ring)));
+    Ok(ring)
 }
 
 fn derive(raw: &[u8]) -> Option<LessSafeKey> {
