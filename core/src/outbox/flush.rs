@@ -120,9 +120,7 @@ fn claim_batch(
     let tx = db.immediate()?;
     let now = store::now_ms();
     let skip: Vec<String> = blocked.keys().cloned().collect();
-    let mut rows = tx.due_events(now, want.saturating_add(tried.len()), &skip)?;
-    rows.retain(|r| !tried.contains(&r.rowid));
-    rows.truncate(want);
+    let rows = tx.due_events(now, want, &skip, tried)?;
     let mut out = Claimed { jobs: Vec::with_capacity(rows.len()), skipped: 0, progress: false };
     // Destinations without a rate limit found unpaused in this transaction: their
     // admission cannot change before it commits.

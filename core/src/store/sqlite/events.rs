@@ -1,4 +1,6 @@
 //! Events, circuits and attempts: the outbox queue's SQL.
+use std::collections::HashSet;
+
 use rusqlite::{params, OptionalExtension as _};
 
 use super::{exec, sql_error, Store, Tx};
@@ -169,9 +171,10 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Up to `limit` queued events due at `now` and not leased, oldest due first,
-    /// outside destinations `skip`.
-    pub fn due_events(&self, now: i64, limit: usize, skip: &[String]) -> Result<Vec<DueEvent>> {
+    /// Up to `want` queued events due at `now` and not leased, oldest due first,
+    /// outside destinations `skip` and rows `tried` (already attempted by this
+    /// claimer). Rows are read one by one and the reading stops at `want`.
+    pub fn due_events(&self, now: i64, want: usize, skip: &[String], tried: &HashSet<i64>) -> Result<Vec<DueEvent>> {
         let err = self.err();
         let mut stmt = self
             .tx
@@ -183,24 +186,29 @@ impl Tx<'_> {
             )
             .map_err(&err)?;
         let skip = serde_json::Value::from(skip.to_vec()).to_string();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt
-            .query_map(params![now, limit, skip], |r| {
-                // Read leniently: a row with damaged columns is set aside, not an
-                // error that would stop the whole queue.
-                let text = |i: usize| r.get::<_, Option<String>>(i).ok().flatten();
-                Ok(DueEvent {
-                    rowid: r.get(0)?,
-                    id: text(1),
-                    destination: text(2),
-                    order_id: text(3),
-                    event: text(4),
-                    key_id: text(5),
-                    payload: r.get::<_, Option<Vec<u8>>>(6).ok().flatten(),
-                })
-            })
-            .map_err(&err)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
+        let limit = i64::try_from(want.saturating_add(tried.len())).unwrap_or(i64::MAX);
+        let mut rows = stmt.query(params![now, limit, skip]).map_err(&err)?;
+        let mut found = Vec::with_capacity(want.min(256));
+        while found.len() < want {
+            let Some(r) = rows.next().map_err(&err)? else { break };
+            let rowid: i64 = r.get(0).map_err(&err)?;
+            if tried.contains(&rowid) {
+                continue;
+            }
+            // Read leniently: a row with damaged columns is set aside, not an
+            // error that would stop the whole queue.
+            let text = |i: usize| r.get::<_, Option<String>>(i).ok().flatten();
+            found.push(DueEvent {
+                rowid,
+                id: text(1),
+                destination: text(2),
+                order_id: text(3),
+                event: text(4),
+                key_id: text(5),
+                payload: r.get::<_, Option<Vec<u8>>>(6).ok().flatten(),
+            });
+        }
+        Ok(found)
     }
 
     /// Sets aside a row whose columns cannot be read.
