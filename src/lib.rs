@@ -136,15 +136,20 @@ fn json_array(v: &serde_json::Value) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHa
 #[php_function]
 #[php(defaults(max = 100, seconds = 10.0))]
 pub fn secure_forward_flush(max: i64, seconds: f64) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
-    let run = || -> Result<serde_json::Value, Error> {
+    let run = || -> Result<outbox::FlushCounts, Error> {
         if max < 0 || !seconds.is_finite() || seconds < 0.0 {
             return Err(Error::validation("max", "max and seconds must be non-negative"));
         }
         let cfg = load_config()?;
         let max = u32::try_from(max).unwrap_or(u32::MAX);
-        Ok(outbox::flush(&cfg, max, seconds)?.to_json())
+        outbox::flush(&cfg, max, seconds)
     };
-    json_array(&run().map_err(|e| errors::to_php(&e))?)
+    let counts = run().map_err(|e| errors::to_php(&e))?;
+    let mut ht = ZendHashTable::new();
+    for (key, n) in counts.fields() {
+        ht.insert(key, i64::try_from(n).unwrap_or(i64::MAX)).map_err(|_| errors::internal("cannot convert the result"))?;
+    }
+    Ok(ht)
 }
 
 /// Outbox totals and per-destination figures (facts only, never data).

@@ -731,3 +731,54 @@ fn order_ids_with_leading_zeros_are_one_order() {
     assert_eq!(outbox::purge(&c, "70").unwrap(), 1);
     assert_eq!(outbox::status(&c).unwrap()["queued"], 0);
 }
+
+/// Child half of the inline-erasure test: one inline delivery, then it keeps its
+/// connection open a while (its exit must not be what removes the WAL).
+#[test]
+#[ignore = "run by an_inline_delivery_truncates_the_wal_when_none_did_for_a_minute"]
+fn child_inline_submit() {
+    let Ok(file) = std::env::var("SF_OUTBOX_INLINE_CONFIG") else { return };
+    let c = Config::load_uncached(Path::new(&file)).unwrap();
+    let r = outbox::submit(&c, &dest(&c), &order(71, ",\"note\":\"inline then erased\""), "order.processing").unwrap();
+    assert_eq!(r.status.as_str(), "delivered");
+    std::fs::write(format!("{file}.done"), "1").unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+}
+
+#[test]
+fn an_inline_delivery_truncates_the_wal_when_none_did_for_a_minute() {
+    let dir = temp("inline-wal");
+    let rx = Server::receiver_on(&dir, 0);
+    // Slow enough for the payload to be read while the attempt is in flight.
+    let c = config(&dir, rx.port, "/slow/1500", "");
+    let file = dir.join("secure-forward.toml");
+    let db = dir.join("outbox.sqlite");
+    assert_eq!(outbox::status(&c).unwrap()["queued"], 0, "database created");
+    let hold = rusqlite::Connection::open(&db).unwrap();
+    // A fresh process: it has not looked at the WAL yet (once a minute at most).
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["child_inline_submit", "--exact", "--ignored", "--test-threads=1", "--quiet", "--nocapture"])
+        .env("SF_OUTBOX_INLINE_CONFIG", &file)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let blob: Vec<u8> = loop {
+        let row = hold.query_row("SELECT payload FROM events", [], |r| r.get::<_, Option<Vec<u8>>>(0));
+        if let Ok(Some(b)) = row {
+            break b;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the child did not enqueue");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!files_holding(&db, &blob).is_empty(), "the ciphertext is on disk while in flight");
+    let done = PathBuf::from(format!("{}.done", file.display()));
+    while !done.exists() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the child did not deliver");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The child is still alive, its connection open: only a truncation removed it.
+    assert_eq!(files_holding(&db, &blob), Vec::<String>::new(), "ciphertext left after an inline delivery");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(rx.keys().len(), 1);
+    drop(hold);
+}

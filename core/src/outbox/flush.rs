@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use super::record::{attempt_record, elapsed_ms, finish_book, outcome_status, record_in, Recorded};
@@ -47,12 +46,16 @@ pub struct FlushCounts {
 }
 
 impl FlushCounts {
-    /// As a JSON object.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "delivered": self.delivered, "retried": self.retried, "dead": self.dead,
-            "skipped": self.skipped, "remaining": self.remaining,
-        })
+    /// The counts by name, in the order PHP sees them (`delivered`, `retried`,
+    /// `dead`, `skipped`, `remaining`).
+    pub fn fields(&self) -> [(&'static str, u64); 5] {
+        [
+            ("delivered", self.delivered),
+            ("retried", self.retried),
+            ("dead", self.dead),
+            ("skipped", self.skipped),
+            ("remaining", self.remaining),
+        ]
     }
 }
 
