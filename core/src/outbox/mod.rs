@@ -1,15 +1,15 @@
 //! The durable outbox: never lose an order.
 //!
-//! [`submit`] first writes the minimised payload, encrypted (see [`keys`]), to a
+//! [`submit`](fn@submit) first writes the minimised payload, encrypted (see [`keys`]), to a
 //! SQLite database in WAL mode and commits it, and only then tries to send it.
 //! Whatever the endpoint does afterwards, the order is not lost: a failed attempt
-//! leaves the event `queued` for [`flush`] (cron / CLI), which retries it on the
+//! leaves the event `queued` for [`flush`](fn@flush) (cron / CLI), which retries it on the
 //! schedule until it is `delivered` or `dead`.
 //!
 //! # Durability
-//! The enqueue commit (a `queued` receipt) and [`requeue`] run with
+//! The enqueue commit (a `queued` receipt) and [`requeue`](fn@requeue) run with
 //! `PRAGMA synchronous` = `[outbox] synchronous` (`"normal"` by default, or
-//! `"full"`); [`purge`] (an erasure must not come back) always runs with FULL
+//! `"full"`); [`purge`](fn@purge) (an erasure must not come back) always runs with FULL
 //! ([`store::PURGE_SYNC`]). In WAL mode NORMAL writes the commit to the WAL without an
 //! fsync: it survives a PHP crash and `kill -9` (the OS has the data), but a power
 //! loss or kernel crash may lose the last commits (the database stays
@@ -39,7 +39,7 @@
 //! circuit breaker, encryption ([`crate::keys`]) and audit.
 //!
 //! # Modules
-//! [`submit`](mod@submit) (enqueue + inline attempt), [`record`] (an attempt's
+//! [`submit`](mod@submit) (enqueue + inline attempt), `record` (an attempt's
 //! result), [`flush`](mod@flush) (threaded drain), [`schedule`] (retry delays),
 //! [`circuit`] (breaker), [`shared`] (rate limits and pauses),
 //! [`status`](mod@status), [`purge`](mod@purge) (requeue, erasure).
@@ -68,8 +68,8 @@
 //! 2xx → `delivered` (payload erased). 408, 425, 429, 5xx, timeouts, connection
 //! and TLS failures → retried on `retry_schedule` (±20 % jitter, `Retry-After`
 //! honoured up to 24 h), then `dead`. Other 4xx and 3xx → `dead` at once, with the
-//! reason; dead letters keep their (encrypted) payload until [`requeue`] or
-//! [`purge`]. A configuration problem found at send time (API key file, `ca_file`)
+//! reason; dead letters keep their (encrypted) payload until [`requeue`](fn@requeue) or
+//! [`purge`](fn@purge). A configuration problem found at send time (API key file, `ca_file`)
 //! keeps the event queued on the schedule without touching the circuit, since
 //! the operator can fix it.
 pub mod circuit;

@@ -88,23 +88,23 @@ impl Status {
 /// One destination's (or the totals') figures.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DestStatus {
-    #[allow(missing_docs)]
+    /// Queued events (due or not).
     pub queued: u64,
-    #[allow(missing_docs)]
+    /// Dead letters.
     pub dead: u64,
-    #[allow(missing_docs)]
+    /// Events whose payload cannot be opened.
     pub undecryptable: u64,
-    #[allow(missing_docs)]
+    /// Events delivered in the last 24 h.
     pub delivered: u64,
-    #[allow(missing_docs)]
+    /// `created_at_ms` of the oldest queued event.
     pub oldest_queued_ms: Option<i64>,
-    #[allow(missing_docs)]
+    /// Last delivery (unix ms).
     pub last_success_ms: Option<i64>,
-    #[allow(missing_docs)]
+    /// Last failure (unix ms, reason; redacted when shown).
     pub last_error: Option<(i64, String)>,
-    #[allow(missing_docs)]
+    /// Circuit state (`None`: never tripped, closed).
     pub circuit: Option<CircuitState>,
-    #[allow(missing_docs)]
+    /// Paused until (unix ms), while a pause is in force.
     pub paused_until_ms: Option<i64>,
 }
 

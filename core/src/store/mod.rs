@@ -12,7 +12,8 @@
 //! module with the same operations, and `Store`/`Tx` become a two-variant enum
 //! dispatching to either. Rows cross the interface as the plain types below.
 //!
-//! Imports: only `crate::error` (its one `Error`).
+//! Imports: only `crate::error` (its one `Error`) and `crate::secret::io_reason`
+//! (how an I/O error is named); nothing of config, policy, auth or the outbox.
 pub mod sqlite;
 
 pub use sqlite::{with_durable_store, with_store, Store, Tx};

@@ -93,7 +93,7 @@ CREATE TABLE IF NOT EXISTS token_fetches (
 /// order; `order_id` keeps the id as sent, it is part of the payload's associated
 /// data), the typed failure columns of `token_fetches` (a failed fetch was text in
 /// `owner`), and `meta` (checkpoint and erasure bookkeeping).
-pub(super) const MIGRATE_4: &str = "
+const MIGRATE_4: &str = "
 ALTER TABLE events ADD COLUMN order_key TEXT;
 UPDATE events SET order_key = CASE WHEN order_id <> '' AND order_id NOT GLOB '*[^0-9]*'
     THEN COALESCE(NULLIF(ltrim(order_id, '0'), ''), '0') ELSE order_id END;
