@@ -16,7 +16,7 @@ use crate::secret::SecretSource;
 pub const DEFAULT_OUTBOX: &str = "/var/lib/secure-forward/outbox.sqlite";
 /// Default request timeout, total.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
-/// Default connect timeout.
+/// Default connect timeout (capped at `timeout_ms` when that is smaller).
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 3_000;
 /// Default header carrying the API key.
 pub const DEFAULT_KEY_HEADER: &str = "X-API-KEY";
@@ -232,8 +232,9 @@ impl Config {
     /// Reads and parses the file (no cache).
     pub fn load_uncached(path: &Path) -> Result<Config> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::config(&file, None, crate::secret::io_reason(&e)))?;
+        let what = "configuration file";
+        let bytes = crate::secret::open::read_trusted(path, what, crate::secret::open::MAX_SMALL_FILE)?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::config(&file, None, "not valid UTF-8"))?;
         Config::parse(path, &text)
     }
 
@@ -305,10 +306,10 @@ impl Destination {
             return Err(Error::config(file, Some(&key_of("key_header")), "not a usable HTTP header name"));
         }
         let timeout_ms = d.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-        let connect_ms = d.connect_timeout_ms.unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS);
         if !(1..=300_000).contains(&timeout_ms) {
             return Err(Error::config(file, Some(&key_of("timeout_ms")), "must be between 1 and 300000"));
         }
+        let connect_ms = d.connect_timeout_ms.unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS.min(timeout_ms));
         if !(1..=timeout_ms).contains(&connect_ms) {
             return Err(Error::config(file, Some(&key_of("connect_timeout_ms")), "must be between 1 and timeout_ms"));
         }
@@ -473,6 +474,22 @@ mod tests {
         assert_eq!(c.outbox.key_file, PathBuf::from("/var/lib/secure-forward/outbox.sqlite.key"));
         assert_eq!(c.outbox.retry_schedule, DEFAULT_RETRY_SCHEDULE.to_vec());
         assert_eq!(c.outbox.delivery, Delivery::Inline);
+    }
+
+    #[test]
+    fn connect_timeout_defaults_to_the_smaller_of_3s_and_timeout() {
+        let dest = |extra: &str| parse(&format!("[destinations.d]\nurl = \"https://x.example/\"\n{extra}"));
+        let c = dest("timeout_ms = 2000\n").unwrap();
+        assert_eq!(c.destinations["d"].timeout, Duration::from_millis(2000));
+        assert_eq!(c.destinations["d"].connect_timeout, Duration::from_millis(2000));
+        let c = dest("timeout_ms = 5000\n").unwrap();
+        assert_eq!(c.destinations["d"].connect_timeout, Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS));
+        let c = dest("timeout_ms = 2000\nconnect_timeout_ms = 500\n").unwrap();
+        assert_eq!(c.destinations["d"].connect_timeout, Duration::from_millis(500));
+        let e = dest("timeout_ms = 2000\nconnect_timeout_ms = 2001\n").unwrap_err().to_string();
+        assert!(e.contains("destinations.d.connect_timeout_ms") && e.contains("timeout_ms"), "{e}");
+        let e = dest("connect_timeout_ms = 0\n").unwrap_err().to_string();
+        assert!(e.contains("destinations.d.connect_timeout_ms"), "{e}");
     }
 
     #[test]

@@ -151,8 +151,7 @@ fn build_agent(dest: &Destination, pins: &[[u8; 32]]) -> Result<ureq::Agent> {
 
 fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
     let shown = path.display().to_string();
-    let pem = std::fs::read(path)
-        .map_err(|e| Error::config(&shown, None, format!("ca_file: {}", crate::secret::io_reason(&e))))?;
+    let pem = crate::secret::open::read_trusted(path, "ca_file", crate::secret::open::MAX_CA_FILE)?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         match item {

@@ -6,9 +6,12 @@
 //!   more `whsec_` secrets; any may match. Checks, in order: headers present and
 //!   well-formed, timestamp within `tolerance_s` of now (both ways), a `v1`
 //!   signature matching (constant-time; other versions such as `v1a` ignored),
-//!   body is JSON, and finally the id was not already accepted (replay). Only a
-//!   message passing every other check is recorded, so a forged message cannot
-//!   burn a genuine id.
+//!   body is JSON, and finally the pair (id, timestamp) was not already
+//!   accepted (replay). Only a message passing every other check is recorded,
+//!   so a forged message cannot burn a genuine id. A sender's retry (same id,
+//!   new timestamp and signature) is accepted: the extension refuses replays
+//!   of a captured message, the application deduplicates by webhook-id once it
+//!   has handled the event (see docs/notes-config.md).
 //! * `format = "woocommerce"`: `X-WC-Webhook-Signature` = base64(HMAC-SHA256(secret,
 //!   body)), the secret file holding the WooCommerce webhook secret as plain text
 //!   (one per line, any may match). WooCommerce signs neither a timestamp nor an
@@ -22,8 +25,8 @@
 //!
 //! Replay store: table `webhook_seen(id TEXT PRIMARY KEY, seen_at INTEGER)` in
 //! the outbox database (see [`crate::outbox::record_webhook_once`]), shared by
-//! every PHP worker. The id stored is `<len(source)>:<source>:<webhook-id>`, so
-//! two sources cannot collide. Entries are kept for twice the largest tolerance
+//! every PHP worker. The id stored is `<len(source)>:<source>:<webhook-id>\n<timestamp>`,
+//! so two sources cannot collide. Entries are kept for twice the largest tolerance
 //! (a message stamped up to `tolerance` in the future stays acceptable for
 //! `2 × tolerance` after it was seen), then pruned.
 use base64::Engine as _;
@@ -166,9 +169,12 @@ where
 
     let value = parse_json(body)?;
     let max_tolerance = config.webhooks.values().map(|w| w.tolerance.as_secs()).max().unwrap_or(tolerance);
-    let key = format!("{}:{source}:{id}", source.len());
+    // The replay key is the signed pair (id, timestamp): an exact replay is
+    // refused, while a sender's retry of the same id, re-signed with a new
+    // timestamp, is accepted (deduplicating by id is the application's job).
+    let key = format!("{}:{source}:{id}\n{ts}", source.len());
     if !crate::outbox::record_webhook_once(&config.outbox, &key, now, max_tolerance.saturating_mul(2))? {
-        return Err(refuse("replay: this webhook-id was already accepted"));
+        return Err(refuse("replay: this webhook-id and webhook-timestamp were already accepted"));
     }
     Ok(value)
 }
@@ -279,6 +285,18 @@ mod tests {
         let v = verify_webhook(&c, "shop", SPEC_BODY, &spec_headers(SPEC_ID), SPEC_TS + 10).unwrap();
         assert_eq!(v, serde_json::json!({"test": 2_432_232_314_u64}));
         assert_refused(verify_webhook(&c, "shop", SPEC_BODY, &spec_headers(SPEC_ID), SPEC_TS + 20), "replay");
+        // A sender's retry: same id, new timestamp and signature: accepted once.
+        let keys = parse_whsec_secrets("f", SPEC_SECRET.as_bytes()).unwrap();
+        let retry = vec![
+            ("webhook-id".to_owned(), SPEC_ID.to_owned()),
+            ("webhook-timestamp".to_owned(), (SPEC_TS + 60).to_string()),
+            ("webhook-signature".to_owned(), sign(&keys, SPEC_ID, SPEC_TS + 60, SPEC_BODY)),
+        ];
+        verify_webhook(&c, "shop", SPEC_BODY, &retry, SPEC_TS + 70).unwrap();
+        assert_refused(verify_webhook(&c, "shop", SPEC_BODY, &retry, SPEC_TS + 80), "replay");
+        // The old timestamp with the new signature does not verify (the timestamp is signed).
+        let forged = vec![retry[0].clone(), ("webhook-timestamp".to_owned(), (SPEC_TS + 61).to_string()), retry[2].clone()];
+        assert_refused(verify_webhook(&c, "shop", SPEC_BODY, &forged, SPEC_TS + 80), "no matching signature");
         // Recorded in the outbox database (0600), no separate file.
         use std::os::unix::fs::PermissionsExt;
         let meta = std::fs::metadata(dir.join("db/outbox.sqlite")).unwrap();
