@@ -540,15 +540,23 @@ fn fetch(dest: &Destination, o: &OAuth2, secret: &Secret) -> Result<(Secret, Dur
     }
 }
 
-/// What phpinfo and [`check`] show about a destination's authentication: mode,
-/// token host, client id and the client secret's fingerprint (never a value).
-pub fn describe(dest: &Destination) -> Vec<(String, String)> {
+/// What phpinfo shows about a destination's authentication: mode, token host,
+/// client id and whether the client secret is set, with its fingerprint keyed
+/// by the installation key `fingerprint_key` when configured (a client secret
+/// may be a person's choice: see [`crate::fingerprint`]). Never a value.
+pub fn describe(dest: &Destination, fingerprint_key: Option<&std::path::Path>) -> Vec<(String, String)> {
     let mut out = vec![("auth".to_owned(), dest.auth.name().to_owned())];
     if let AuthMode::OAuth2(o) = &dest.auth {
         out.push(("token_host".into(), o.token_host.clone()));
         out.push(("client_id".into(), o.client_id.clone()));
-        let fp = crate::secret::load_file_cached(&o.client_secret_file)
-            .map_or_else(|e| format!("unusable: {e}"), |s| format!("fingerprint {}", s.fingerprint()));
+        let fp = match crate::secret::load_file_cached(&o.client_secret_file) {
+            Err(e) => format!("unusable: {e}"),
+            Ok(s) => match crate::fingerprint::keyed(fingerprint_key, s.expose()) {
+                Ok(Some(fp)) => format!("keyed fingerprint {fp}"),
+                Ok(None) => "set".to_owned(),
+                Err(e) => format!("set, no fingerprint: {e}"),
+            },
+        };
         out.push(("client_secret".into(), format!("{} ({fp})", o.client_secret_file.display())));
     }
     if let Some(r) = dest.rate_limit {

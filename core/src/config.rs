@@ -24,6 +24,7 @@ pub const DEFAULT_KEY_HEADER: &str = "X-API-KEY";
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    fingerprint_key_file: Option<PathBuf>,
     #[serde(default)]
     destinations: BTreeMap<String, RawDestination>,
     outbox: Option<RawOutbox>,
@@ -96,6 +97,10 @@ pub struct Config {
     pub audit: Option<AuditConfig>,
     /// Inbound webhook sources by name.
     pub webhooks: BTreeMap<String, WebhookConfig>,
+    /// Top-level `fingerprint_key_file`: the per-installation key that fingerprints
+    /// of chosen secrets (pepper, client secret, WooCommerce secret) are keyed
+    /// with (see [`crate::fingerprint`]); without it they are shown as `set`.
+    pub fingerprint_key_file: Option<PathBuf>,
 }
 
 /// One destination.
@@ -226,7 +231,8 @@ impl Config {
         for (name, w) in raw.webhooks {
             webhooks.insert(name.clone(), build_webhook(&file, &name, w)?);
         }
-        Ok(Config { path: path.to_path_buf(), destinations, outbox, audit, webhooks })
+        let fingerprint_key_file = raw.fingerprint_key_file;
+        Ok(Config { path: path.to_path_buf(), destinations, outbox, audit, webhooks, fingerprint_key_file })
     }
 
     /// Reads and parses the file (no cache).

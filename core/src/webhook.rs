@@ -80,15 +80,20 @@ where
     }
 }
 
-/// Fingerprints of a webhook source's secrets (first 12 hex of SHA-256 of each
-/// line as written), for status and phpinfo. Never the secrets.
+/// Fingerprints of a webhook source's secrets, for status and phpinfo. Never
+/// the secrets. `whsec_` secrets (random by nature): first 12 hex of SHA-256 of
+/// each line as written. WooCommerce secrets may have been typed by a person:
+/// keyed with the installation key (see [`crate::fingerprint`]), else `set`.
 pub fn webhook_fingerprints(config: &Config, source: &str) -> Result<Vec<String>> {
     let wh = webhook_config(config, source)?;
     match wh.format {
         WebhookFormat::Standard => Ok(load_whsec_file(&wh.secret_file)?.into_iter().map(|k| k.fingerprint).collect()),
         WebhookFormat::WooCommerce => {
             let raw = load_file_cached(&wh.secret_file)?;
-            Ok(secret_lines(raw.expose()).map(|(_, l)| fingerprint(l)).collect())
+            let key = config.fingerprint_key_file.as_deref();
+            secret_lines(raw.expose())
+                .map(|(_, l)| crate::fingerprint::keyed(key, l).map(|fp| fp.map_or_else(|| "set".to_owned(), |fp| format!("keyed {fp}"))))
+                .collect()
         }
     }
 }
@@ -474,7 +479,15 @@ mod tests {
         check(verify_webhook(&c, "shop", br#"{"id":8}"#, &[("X-WC-Webhook-Signature", good.as_str())], 0), "no matching signature");
         check(verify_webhook(&c, "shop", body, &[("X-WC-Webhook-Signature", "nope")], 0), "malformed X-WC-Webhook-Signature header");
         check(verify_webhook::<&str, &str>(&c, "shop", body, &[], 0), "missing X-WC-Webhook-Signature header");
-        assert_eq!(webhook_fingerprints(&c, "shop").unwrap(), vec![fingerprint(b"old-wc-secret"), fingerprint(b"wc_secret_value_123")]);
+        // A WooCommerce secret may be typed by a person: no plain hash leaves.
+        assert_eq!(webhook_fingerprints(&c, "shop").unwrap(), vec!["set", "set"]);
+        let install = write_secret(&dir, "install.key", &"i".repeat(48));
+        let c = config(&dir, &p, "format = \"woocommerce\"\n");
+        let c = Config { fingerprint_key_file: Some(install.clone()), ..c };
+        let keyed = |s: &[u8]| format!("keyed {}", crate::fingerprint::keyed(Some(&install), s).unwrap().unwrap());
+        let fps = webhook_fingerprints(&c, "shop").unwrap();
+        assert_eq!(fps, vec![keyed(b"old-wc-secret"), keyed(b"wc_secret_value_123")]);
+        assert!(!fps.contains(&format!("keyed {}", fingerprint(b"old-wc-secret"))));
     }
 
     #[test]
