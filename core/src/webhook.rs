@@ -34,7 +34,7 @@ use ring::hmac;
 
 use crate::config::{Config, WebhookConfig, WebhookFormat};
 use crate::error::{Error, Result};
-use crate::secret::{fingerprint, load_file_cached};
+use crate::secret::load_file_cached;
 use crate::signing::{ct_eq, load_whsec_file, secret_lines, v1_tag};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -237,6 +237,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::fingerprint;
     use std::path::{Path, PathBuf};
     use crate::signing::tests::{random_whsec, tempdir, write_secret, SPEC_BODY, SPEC_ID, SPEC_SECRET, SPEC_SIG, SPEC_TS};
     use crate::signing::{parse_whsec_secrets, sign};
