@@ -10,6 +10,9 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::policy::Policy;
+
+mod access;
+pub use access::{AuthConfig, ClientAuth, OAuth2, RateLimit};
 use crate::secret::SecretSource;
 
 /// Default outbox location when the file has no `[outbox]` section.
@@ -54,7 +57,7 @@ struct RawDestination {
     scope: Option<String>,
     audience: Option<String>,
     token_auth: Option<String>,
-    rate_limit: Option<crate::auth::RawRateLimit>,
+    rate_limit: Option<access::RawRateLimit>,
 }
 
 #[derive(Deserialize)]
@@ -128,10 +131,10 @@ pub struct Destination {
     pub pin_sha256: Vec<[u8; 32]>,
     /// What leaves the store.
     pub policy: Policy,
-    /// `auth = "header" | "bearer" | "oauth2"` (see [`crate::auth`]).
-    pub auth: crate::auth::AuthMode,
+    /// `auth = "header" | "bearer" | "oauth2"` (credentials are built from it by `crate::auth`).
+    pub auth: AuthConfig,
     /// `rate_limit = { requests, per_s }`, shared by all workers of the machine.
-    pub rate_limit: Option<crate::auth::RateLimit>,
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// How `secure_forward_order()` delivers.
@@ -279,10 +282,10 @@ impl Destination {
             return Err(Error::config(file, Some(&format!("destinations.{name}")), "destination names may only use letters, digits, '-', '_' and '.'"));
         }
         let host = https_host(&d.url).map_err(|reason| Error::config(file, Some(&key_of("url")), reason))?;
-        let auth = crate::auth::build(
+        let auth = access::build(
             file,
             name,
-            crate::auth::RawAuth {
+            access::RawAuth {
                 auth: d.auth,
                 token_url: d.token_url,
                 client_id: d.client_id,
@@ -294,7 +297,7 @@ impl Destination {
                 has_key_header: d.key_header.is_some(),
             },
         )?;
-        let rate_limit = crate::auth::build_rate_limit(file, name, d.rate_limit)?;
+        let rate_limit = access::build_rate_limit(file, name, d.rate_limit)?;
         let key = match (d.key_file, d.key_env) {
             (Some(_), Some(_)) => {
                 return Err(Error::config(file, Some(&key_of("key_env")), "set either key_file or key_env, not both"))
