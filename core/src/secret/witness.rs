@@ -23,7 +23,10 @@ use zeroize::Zeroize;
 
 use super::{check_meta, io_reason, trim_owned, FileStamp, Secret};
 use crate::error::{Error, Result};
-use crate::redact::MIN_SECRET_TOKEN;
+
+/// Shortest secret token that is masked (shorter ones would mask ordinary
+/// words); re-exported as `crate::redact::MIN_SECRET_TOKEN`.
+pub const MIN_SECRET_TOKEN: usize = 8;
 
 /// 2^61 - 1, a Mersenne prime: the modulus of the rolling hash.
 const MODULUS: u64 = (1 << 61) - 1;
