@@ -190,7 +190,7 @@ pub fn secure_forward_purge(order_id: &ext_php_rs::types::Zval) -> PhpResult<i64
 #[php(defaults(destination = "\"default\""))]
 pub fn secure_forward_policy(destination: String) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     let value = load_config()
-        .and_then(|cfg| cfg.destination(&destination).map(|d| d.policy.describe()))
+        .and_then(|cfg| cfg.destination(&destination).map(|d| secure_forward_core::fingerprint::describe_policy(&cfg, d)))
         .map_err(|e| errors::to_php(&e))?;
     json_array(&value)
 }

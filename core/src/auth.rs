@@ -27,7 +27,6 @@
 pub mod shared_cache;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -35,6 +34,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::config::{Destination, OutboxConfig};
+/// The plain settings live in the configuration; `AuthMode` is the former name.
+pub use crate::config::{AuthConfig, AuthConfig as AuthMode, ClientAuth, OAuth2, RateLimit};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -49,182 +50,6 @@ const FETCH_POLL: Duration = Duration::from_millis(20);
 pub const FAILED_FETCH_HOLD: Duration = Duration::from_secs(5);
 /// At most this much before expiry a token is refreshed (see [`refresh_margin`]).
 pub const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);
-
-/// `auth = ...` of a destination.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthMode {
-    /// The key in `key_header`.
-    Header,
-    /// `Authorization: Bearer <key>`.
-    Bearer,
-    /// OAuth2 client credentials.
-    OAuth2(OAuth2),
-}
-
-impl AuthMode {
-    /// `header`, `bearer` or `oauth2`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            AuthMode::Header => "header",
-            AuthMode::Bearer => "bearer",
-            AuthMode::OAuth2(_) => "oauth2",
-        }
-    }
-}
-
-/// How the client authenticates at the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuth {
-    /// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (default).
-    Basic,
-    /// `client_id` and `client_secret` in the form body.
-    Post,
-}
-
-/// The OAuth2 client-credentials settings of a destination.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OAuth2 {
-    /// Token endpoint (https; never shown, it may carry a query).
-    pub token_url: String,
-    /// Its host, for messages and phpinfo.
-    pub token_host: String,
-    /// The client id (not secret).
-    pub client_id: String,
-    /// 0600 file holding the client secret.
-    pub client_secret_file: PathBuf,
-    /// Optional `scope`.
-    pub scope: Option<String>,
-    /// Optional `audience` (Auth0, Okta and others).
-    pub audience: Option<String>,
-    /// Basic or body.
-    pub client_auth: ClientAuth,
-}
-
-/// `rate_limit = { requests = N, per_s = S }`: a token bucket of `requests`
-/// tokens refilled at `requests / per_s` per second.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Bucket size (also the burst).
-    pub requests: u32,
-    /// Refill period, seconds.
-    pub per_s: u32,
-}
-
-impl RateLimit {
-    /// Tokens refilled per millisecond.
-    pub fn per_ms(&self) -> f64 {
-        f64::from(self.requests) / (f64::from(self.per_s.max(1)) * 1000.0)
-    }
-}
-
-/// The raw authentication keys of a `[destinations.NAME]` table.
-#[derive(Debug, Default)]
-pub(crate) struct RawAuth {
-    pub auth: Option<String>,
-    pub token_url: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret_file: Option<PathBuf>,
-    pub scope: Option<String>,
-    pub audience: Option<String>,
-    pub token_auth: Option<String>,
-    pub has_key: bool,
-    pub has_key_header: bool,
-}
-
-/// `rate_limit = { requests = .., per_s = .. }` as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawRateLimit {
-    requests: u64,
-    per_s: u64,
-}
-
-fn printable(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 1024 && s.chars().all(|c| !c.is_control())
-}
-
-/// Validates the authentication keys of destination `name`.
-pub(crate) fn build(file: &str, name: &str, raw: RawAuth) -> Result<AuthMode> {
-    let key_of = |k: &str| format!("destinations.{name}.{k}");
-    let err = |k: &str, reason: &str| Error::config(file, Some(&key_of(k)), reason);
-    let mode = raw.auth.as_deref().unwrap_or("header");
-    if !matches!(mode, "header" | "bearer" | "oauth2") {
-        return Err(err("auth", "must be \"header\", \"bearer\" or \"oauth2\""));
-    }
-    if mode != "oauth2" {
-        let stray = [
-            ("token_url", raw.token_url.is_some()),
-            ("client_id", raw.client_id.is_some()),
-            ("client_secret_file", raw.client_secret_file.is_some()),
-            ("scope", raw.scope.is_some()),
-            ("audience", raw.audience.is_some()),
-            ("token_auth", raw.token_auth.is_some()),
-        ];
-        if let Some((k, _)) = stray.iter().find(|(_, set)| *set) {
-            return Err(err(k, "only used with auth = \"oauth2\""));
-        }
-    }
-    match mode {
-        "header" => Ok(AuthMode::Header),
-        "bearer" => {
-            if raw.has_key_header {
-                return Err(err("key_header", "not used with auth = \"bearer\" (the key goes in Authorization)"));
-            }
-            if !raw.has_key {
-                return Err(err("key_file", "auth = \"bearer\" needs key_file or key_env"));
-            }
-            Ok(AuthMode::Bearer)
-        }
-        _ => {
-            if raw.has_key {
-                return Err(err("key_file", "not used with auth = \"oauth2\" (use client_secret_file)"));
-            }
-            if raw.has_key_header {
-                return Err(err("key_header", "not used with auth = \"oauth2\" (the token goes in Authorization)"));
-            }
-            let token_url = raw.token_url.ok_or_else(|| err("token_url", "required with auth = \"oauth2\""))?;
-            let token_host = crate::config::https_host(&token_url).map_err(|reason| err("token_url", &reason))?;
-            let client_id = raw.client_id.ok_or_else(|| err("client_id", "required with auth = \"oauth2\""))?;
-            if !printable(&client_id) {
-                return Err(err("client_id", "must be 1-1024 printable characters"));
-            }
-            let client_secret_file =
-                raw.client_secret_file.ok_or_else(|| err("client_secret_file", "required with auth = \"oauth2\""))?;
-            for (k, v) in [("scope", &raw.scope), ("audience", &raw.audience)] {
-                if v.as_deref().is_some_and(|v| !printable(v)) {
-                    return Err(err(k, "must be 1-1024 printable characters"));
-                }
-            }
-            let client_auth = match raw.token_auth.as_deref() {
-                None | Some("client_secret_basic") => ClientAuth::Basic,
-                Some("client_secret_post") => ClientAuth::Post,
-                Some(_) => return Err(err("token_auth", "must be \"client_secret_basic\" or \"client_secret_post\"")),
-            };
-            Ok(AuthMode::OAuth2(OAuth2 {
-                token_url,
-                token_host,
-                client_id,
-                client_secret_file,
-                scope: raw.scope,
-                audience: raw.audience,
-                client_auth,
-            }))
-        }
-    }
-}
-
-/// Validates `rate_limit` of destination `name`.
-pub(crate) fn build_rate_limit(file: &str, name: &str, raw: Option<RawRateLimit>) -> Result<Option<RateLimit>> {
-    let Some(raw) = raw else { return Ok(None) };
-    let key = format!("destinations.{name}.rate_limit");
-    let requests = u32::try_from(raw.requests).ok().filter(|r| (1..=1_000_000).contains(r));
-    let per_s = u32::try_from(raw.per_s).ok().filter(|s| (1..=86_400).contains(s));
-    match (requests, per_s) {
-        (Some(requests), Some(per_s)) => Ok(Some(RateLimit { requests, per_s })),
-        (None, _) => Err(Error::config(file, Some(&format!("{key}.requests")), "must be between 1 and 1000000")),
-        (_, None) => Err(Error::config(file, Some(&format!("{key}.per_s")), "must be between 1 and 86400")),
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Credentials
@@ -522,7 +347,18 @@ pub fn parse_token_response(host: &str, body: &[u8]) -> Result<(Secret, Duration
 /// `error` code, never the secret or a token.
 fn fetch(dest: &Destination, o: &OAuth2, secret: &Secret) -> Result<(Secret, Duration)> {
     let (body, basic) = token_request(o, secret);
-    let (status, answer) = crate::transport::post_token(dest, &o.token_url, &o.token_host, &body, basic.as_ref())?;
+    // The destination's TLS settings and timeouts; its pins only on its own host.
+    let pins: &[[u8; 32]] = if o.token_host.eq_ignore_ascii_case(&dest.host) { &dest.pin_sha256 } else { &[] };
+    let peer = crate::transport::Peer {
+        url: &o.token_url,
+        host: &o.token_host,
+        ca_file: dest.ca_file.as_deref(),
+        pins,
+        timeout: dest.timeout,
+        connect_timeout: dest.connect_timeout,
+        key_origin: None,
+    };
+    let (status, answer) = crate::transport::post_token(&peer, &body, basic.as_ref())?;
     let host = &o.token_host;
     match status {
         200..=299 => parse_token_response(host, &answer),
@@ -542,15 +378,23 @@ fn fetch(dest: &Destination, o: &OAuth2, secret: &Secret) -> Result<(Secret, Dur
     }
 }
 
-/// What phpinfo and [`check`] show about a destination's authentication: mode,
-/// token host, client id and the client secret's fingerprint (never a value).
-pub fn describe(dest: &Destination) -> Vec<(String, String)> {
+/// What phpinfo shows about a destination's authentication: mode, token host,
+/// client id and whether the client secret is set, with its fingerprint keyed
+/// by the installation key `fingerprint_key` when configured (a client secret
+/// may be a person's choice: see [`crate::fingerprint`]). Never a value.
+pub fn describe(dest: &Destination, fingerprint_key: Option<&std::path::Path>) -> Vec<(String, String)> {
     let mut out = vec![("auth".to_owned(), dest.auth.name().to_owned())];
     if let AuthMode::OAuth2(o) = &dest.auth {
         out.push(("token_host".into(), o.token_host.clone()));
         out.push(("client_id".into(), o.client_id.clone()));
-        let fp = crate::secret::load_file_cached(&o.client_secret_file)
-            .map_or_else(|e| format!("unusable: {e}"), |s| format!("fingerprint {}", s.fingerprint()));
+        let fp = match crate::secret::load_file_cached(&o.client_secret_file) {
+            Err(e) => format!("unusable: {e}"),
+            Ok(s) => match crate::fingerprint::keyed(fingerprint_key, s.expose()) {
+                Ok(Some(fp)) => format!("keyed fingerprint {fp}"),
+                Ok(None) => "set".to_owned(),
+                Err(e) => format!("set, no fingerprint: {e}"),
+            },
+        };
         out.push(("client_secret".into(), format!("{} ({fp})", o.client_secret_file.display())));
     }
     if let Some(r) = dest.rate_limit {

@@ -10,13 +10,16 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::policy::Policy;
+
+mod access;
+pub use access::{AuthConfig, ClientAuth, OAuth2, RateLimit};
 use crate::secret::SecretSource;
 
 /// Default outbox location when the file has no `[outbox]` section.
 pub const DEFAULT_OUTBOX: &str = "/var/lib/secure-forward/outbox.sqlite";
 /// Default request timeout, total.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
-/// Default connect timeout.
+/// Default connect timeout (capped at `timeout_ms` when that is smaller).
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 3_000;
 /// Default header carrying the API key.
 pub const DEFAULT_KEY_HEADER: &str = "X-API-KEY";
@@ -24,6 +27,7 @@ pub const DEFAULT_KEY_HEADER: &str = "X-API-KEY";
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    fingerprint_key_file: Option<PathBuf>,
     #[serde(default)]
     destinations: BTreeMap<String, RawDestination>,
     outbox: Option<RawOutbox>,
@@ -53,7 +57,7 @@ struct RawDestination {
     scope: Option<String>,
     audience: Option<String>,
     token_auth: Option<String>,
-    rate_limit: Option<crate::auth::RawRateLimit>,
+    rate_limit: Option<access::RawRateLimit>,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +100,10 @@ pub struct Config {
     pub audit: Option<AuditConfig>,
     /// Inbound webhook sources by name.
     pub webhooks: BTreeMap<String, WebhookConfig>,
+    /// Top-level `fingerprint_key_file`: the per-installation key that fingerprints
+    /// of chosen secrets (pepper, client secret, WooCommerce secret) are keyed
+    /// with (see [`crate::fingerprint`]); without it they are shown as `set`.
+    pub fingerprint_key_file: Option<PathBuf>,
 }
 
 /// One destination.
@@ -123,10 +131,10 @@ pub struct Destination {
     pub pin_sha256: Vec<[u8; 32]>,
     /// What leaves the store.
     pub policy: Policy,
-    /// `auth = "header" | "bearer" | "oauth2"` (see [`crate::auth`]).
-    pub auth: crate::auth::AuthMode,
+    /// `auth = "header" | "bearer" | "oauth2"` (credentials are built from it by `crate::auth`).
+    pub auth: AuthConfig,
     /// `rate_limit = { requests, per_s }`, shared by all workers of the machine.
-    pub rate_limit: Option<crate::auth::RateLimit>,
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// How `secure_forward_order()` delivers.
@@ -226,14 +234,16 @@ impl Config {
         for (name, w) in raw.webhooks {
             webhooks.insert(name.clone(), build_webhook(&file, &name, w)?);
         }
-        Ok(Config { path: path.to_path_buf(), destinations, outbox, audit, webhooks })
+        let fingerprint_key_file = raw.fingerprint_key_file;
+        Ok(Config { path: path.to_path_buf(), destinations, outbox, audit, webhooks, fingerprint_key_file })
     }
 
     /// Reads and parses the file (no cache).
     pub fn load_uncached(path: &Path) -> Result<Config> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::config(&file, None, crate::secret::io_reason(&e)))?;
+        let what = "configuration file";
+        let bytes = crate::secret::open::read_trusted(path, what, crate::secret::open::MAX_SMALL_FILE)?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::config(&file, None, "not valid UTF-8"))?;
         Config::parse(path, &text)
     }
 
@@ -272,10 +282,10 @@ impl Destination {
             return Err(Error::config(file, Some(&format!("destinations.{name}")), "destination names may only use letters, digits, '-', '_' and '.'"));
         }
         let host = https_host(&d.url).map_err(|reason| Error::config(file, Some(&key_of("url")), reason))?;
-        let auth = crate::auth::build(
+        let auth = access::build(
             file,
             name,
-            crate::auth::RawAuth {
+            access::RawAuth {
                 auth: d.auth,
                 token_url: d.token_url,
                 client_id: d.client_id,
@@ -287,7 +297,7 @@ impl Destination {
                 has_key_header: d.key_header.is_some(),
             },
         )?;
-        let rate_limit = crate::auth::build_rate_limit(file, name, d.rate_limit)?;
+        let rate_limit = access::build_rate_limit(file, name, d.rate_limit)?;
         let key = match (d.key_file, d.key_env) {
             (Some(_), Some(_)) => {
                 return Err(Error::config(file, Some(&key_of("key_env")), "set either key_file or key_env, not both"))
@@ -305,10 +315,10 @@ impl Destination {
             return Err(Error::config(file, Some(&key_of("key_header")), "not a usable HTTP header name"));
         }
         let timeout_ms = d.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-        let connect_ms = d.connect_timeout_ms.unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS);
         if !(1..=300_000).contains(&timeout_ms) {
             return Err(Error::config(file, Some(&key_of("timeout_ms")), "must be between 1 and 300000"));
         }
+        let connect_ms = d.connect_timeout_ms.unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS.min(timeout_ms));
         if !(1..=timeout_ms).contains(&connect_ms) {
             return Err(Error::config(file, Some(&key_of("connect_timeout_ms")), "must be between 1 and timeout_ms"));
         }
@@ -473,6 +483,22 @@ mod tests {
         assert_eq!(c.outbox.key_file, PathBuf::from("/var/lib/secure-forward/outbox.sqlite.key"));
         assert_eq!(c.outbox.retry_schedule, DEFAULT_RETRY_SCHEDULE.to_vec());
         assert_eq!(c.outbox.delivery, Delivery::Inline);
+    }
+
+    #[test]
+    fn connect_timeout_defaults_to_the_smaller_of_3s_and_timeout() {
+        let dest = |extra: &str| parse(&format!("[destinations.d]\nurl = \"https://x.example/\"\n{extra}"));
+        let c = dest("timeout_ms = 2000\n").unwrap();
+        assert_eq!(c.destinations["d"].timeout, Duration::from_millis(2000));
+        assert_eq!(c.destinations["d"].connect_timeout, Duration::from_millis(2000));
+        let c = dest("timeout_ms = 5000\n").unwrap();
+        assert_eq!(c.destinations["d"].connect_timeout, Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS));
+        let c = dest("timeout_ms = 2000\nconnect_timeout_ms = 500\n").unwrap();
+        assert_eq!(c.destinations["d"].connect_timeout, Duration::from_millis(500));
+        let e = dest("timeout_ms = 2000\nconnect_timeout_ms = 2001\n").unwrap_err().to_string();
+        assert!(e.contains("destinations.d.connect_timeout_ms") && e.contains("timeout_ms"), "{e}");
+        let e = dest("connect_timeout_ms = 0\n").unwrap_err().to_string();
+        assert!(e.contains("destinations.d.connect_timeout_ms"), "{e}");
     }
 
     #[test]

@@ -172,7 +172,7 @@ pub fn attempt_with(
         Err(error @ Error::Config { .. }) => return Outcome::Dead { status: None, error },
         Err(error) => return Outcome::Retry { status: None, retry_after: None, error },
     };
-    let signed = match crate::signing::signing_headers(dest, event_id, body, crate::secret::unix_now()) {
+    let signed = match crate::signing::signing_headers(dest.signing_secret_file.as_deref(), event_id, body, crate::secret::unix_now()) {
         Ok(s) => s,
         Err(error) => return Outcome::Dead { status: None, error },
     };
@@ -183,8 +183,9 @@ pub fn attempt_with(
         headers.extend_from_slice(&s.pairs());
     }
     headers.extend_from_slice(extra);
+    let peer = peer(dest);
     let send = |c: Option<&crate::auth::Credential>| {
-        transport::send_authorized(dest, c.map(|c| (c.header.as_str(), &*c.value)), &Outgoing { body, headers: &headers })
+        transport::send(&peer, c.map(|c| (c.header.as_str(), &*c.value)), &Outgoing { body, headers: &headers })
     };
     let mut sent = send(credential.as_ref());
     if let (Ok(Answer { status: 401, .. }), Some(used)) = (&sent, &credential) {
@@ -284,6 +285,19 @@ impl PartialEq<&str> for ReceiptStatus {
 impl std::fmt::Display for ReceiptStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// What the transport needs of `dest` (it does not see the configuration).
+pub fn peer(dest: &Destination) -> transport::Peer<'_> {
+    transport::Peer {
+        url: &dest.url,
+        host: &dest.host,
+        ca_file: dest.ca_file.as_deref(),
+        pins: &dest.pin_sha256,
+        timeout: dest.timeout,
+        connect_timeout: dest.connect_timeout,
+        key_origin: dest.key.as_ref(),
     }
 }
 

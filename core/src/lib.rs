@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod dns;
 pub mod error;
+pub mod fingerprint;
 pub mod forward;
 pub mod keys;
 pub mod luhn;

@@ -515,7 +515,9 @@ impl Policy {
         let pepper = self.pepper_file.as_ref().map(|p| {
             serde_json::json!({
                 "path": p.display().to_string(),
-                "fingerprint": load_file_cached(p).ok().map(|s| s.fingerprint()),
+                // A pepper may be low-entropy: no plain fingerprint leaves (see crate::fingerprint).
+                "set": load_file_cached(p).is_ok(),
+                "fingerprint": Value::Null,
             })
         });
         serde_json::json!({

@@ -14,8 +14,8 @@
 //!   → digits replaced by `*`;
 //! - e-mail addresses → `[email]`.
 
-/// Shortest secret token that is masked (shorter ones would mask ordinary words).
-pub const MIN_SECRET_TOKEN: usize = 8;
+/// Shortest secret token that is masked (defined beside the secrets, so `secret` does not import `redact`).
+pub use crate::secret::witness::MIN_SECRET_TOKEN;
 /// What a secret becomes.
 pub const SECRET_MASK: &str = "[REDACTED]";
 /// What an e-mail address becomes.

@@ -12,10 +12,11 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result};
 
+pub mod open;
 pub mod witness;
 
 /// Longest secret file accepted (a key, a token, a handful of signing secrets).
-const MAX_SECRET_FILE: u64 = 64 * 1024;
+const MAX_SECRET_FILE: u64 = open::MAX_SMALL_FILE;
 /// How often a cached secret file is re-checked (stat) for rotation.
 pub const RECHECK: Duration = Duration::from_secs(1);
 

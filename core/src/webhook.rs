@@ -6,9 +6,12 @@
 //!   more `whsec_` secrets; any may match. Checks, in order: headers present and
 //!   well-formed, timestamp within `tolerance_s` of now (both ways), a `v1`
 //!   signature matching (constant-time; other versions such as `v1a` ignored),
-//!   body is JSON, and finally the id was not already accepted (replay). Only a
-//!   message passing every other check is recorded, so a forged message cannot
-//!   burn a genuine id.
+//!   body is JSON, and finally the pair (id, timestamp) was not already
+//!   accepted (replay). Only a message passing every other check is recorded,
+//!   so a forged message cannot burn a genuine id. A sender's retry (same id,
+//!   new timestamp and signature) is accepted: the extension refuses replays
+//!   of a captured message, the application deduplicates by webhook-id once it
+//!   has handled the event (see docs/notes-config.md).
 //! * `format = "woocommerce"`: `X-WC-Webhook-Signature` = base64(HMAC-SHA256(secret,
 //!   body)), the secret file holding the WooCommerce webhook secret as plain text
 //!   (one per line, any may match). WooCommerce signs neither a timestamp nor an
@@ -22,8 +25,8 @@
 //!
 //! Replay store: table `webhook_seen(id TEXT PRIMARY KEY, seen_at INTEGER)` in
 //! the outbox database (see [`crate::outbox::record_webhook_once`]), shared by
-//! every PHP worker. The id stored is `<len(source)>:<source>:<webhook-id>`, so
-//! two sources cannot collide. Entries are kept for twice the largest tolerance
+//! every PHP worker. The id stored is `<len(source)>:<source>:<webhook-id>\n<timestamp>`,
+//! so two sources cannot collide. Entries are kept for twice the largest tolerance
 //! (a message stamped up to `tolerance` in the future stays acceptable for
 //! `2 × tolerance` after it was seen), then pruned.
 use base64::Engine as _;
@@ -31,7 +34,7 @@ use ring::hmac;
 
 use crate::config::{Config, WebhookConfig, WebhookFormat};
 use crate::error::{Error, Result};
-use crate::secret::{fingerprint, load_file_cached};
+use crate::secret::load_file_cached;
 use crate::signing::{ct_eq, load_whsec_file, secret_lines, v1_tag};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -77,15 +80,20 @@ where
     }
 }
 
-/// Fingerprints of a webhook source's secrets (first 12 hex of SHA-256 of each
-/// line as written), for status and phpinfo. Never the secrets.
+/// Fingerprints of a webhook source's secrets, for status and phpinfo. Never
+/// the secrets. `whsec_` secrets (random by nature): first 12 hex of SHA-256 of
+/// each line as written. WooCommerce secrets may have been typed by a person:
+/// keyed with the installation key (see [`crate::fingerprint`]), else `set`.
 pub fn webhook_fingerprints(config: &Config, source: &str) -> Result<Vec<String>> {
     let wh = webhook_config(config, source)?;
     match wh.format {
         WebhookFormat::Standard => Ok(load_whsec_file(&wh.secret_file)?.into_iter().map(|k| k.fingerprint).collect()),
         WebhookFormat::WooCommerce => {
             let raw = load_file_cached(&wh.secret_file)?;
-            Ok(secret_lines(raw.expose()).map(|(_, l)| fingerprint(l)).collect())
+            let key = config.fingerprint_key_file.as_deref();
+            secret_lines(raw.expose())
+                .map(|(_, l)| crate::fingerprint::keyed(key, l).map(|fp| fp.map_or_else(|| "set".to_owned(), |fp| format!("keyed {fp}"))))
+                .collect()
         }
     }
 }
@@ -166,9 +174,12 @@ where
 
     let value = parse_json(body)?;
     let max_tolerance = config.webhooks.values().map(|w| w.tolerance.as_secs()).max().unwrap_or(tolerance);
-    let key = format!("{}:{source}:{id}", source.len());
+    // The replay key is the signed pair (id, timestamp): an exact replay is
+    // refused, while a sender's retry of the same id, re-signed with a new
+    // timestamp, is accepted (deduplicating by id is the application's job).
+    let key = format!("{}:{source}:{id}\n{ts}", source.len());
     if !crate::outbox::record_webhook_once(&config.outbox, &key, now, max_tolerance.saturating_mul(2))? {
-        return Err(refuse("replay: this webhook-id was already accepted"));
+        return Err(refuse("replay: this webhook-id and webhook-timestamp were already accepted"));
     }
     Ok(value)
 }
@@ -226,6 +237,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::fingerprint;
     use std::path::{Path, PathBuf};
     use crate::signing::tests::{random_whsec, tempdir, write_secret, SPEC_BODY, SPEC_ID, SPEC_SECRET, SPEC_SIG, SPEC_TS};
     use crate::signing::{parse_whsec_secrets, sign};
@@ -279,6 +291,18 @@ mod tests {
         let v = verify_webhook(&c, "shop", SPEC_BODY, &spec_headers(SPEC_ID), SPEC_TS + 10).unwrap();
         assert_eq!(v, serde_json::json!({"test": 2_432_232_314_u64}));
         assert_refused(verify_webhook(&c, "shop", SPEC_BODY, &spec_headers(SPEC_ID), SPEC_TS + 20), "replay");
+        // A sender's retry: same id, new timestamp and signature: accepted once.
+        let keys = parse_whsec_secrets("f", SPEC_SECRET.as_bytes()).unwrap();
+        let retry = vec![
+            ("webhook-id".to_owned(), SPEC_ID.to_owned()),
+            ("webhook-timestamp".to_owned(), (SPEC_TS + 60).to_string()),
+            ("webhook-signature".to_owned(), sign(&keys, SPEC_ID, SPEC_TS + 60, SPEC_BODY)),
+        ];
+        verify_webhook(&c, "shop", SPEC_BODY, &retry, SPEC_TS + 70).unwrap();
+        assert_refused(verify_webhook(&c, "shop", SPEC_BODY, &retry, SPEC_TS + 80), "replay");
+        // The old timestamp with the new signature does not verify (the timestamp is signed).
+        let forged = vec![retry[0].clone(), ("webhook-timestamp".to_owned(), (SPEC_TS + 61).to_string()), retry[2].clone()];
+        assert_refused(verify_webhook(&c, "shop", SPEC_BODY, &forged, SPEC_TS + 80), "no matching signature");
         // Recorded in the outbox database (0600), no separate file.
         use std::os::unix::fs::PermissionsExt;
         let meta = std::fs::metadata(dir.join("db/outbox.sqlite")).unwrap();
@@ -456,7 +480,15 @@ mod tests {
         check(verify_webhook(&c, "shop", br#"{"id":8}"#, &[("X-WC-Webhook-Signature", good.as_str())], 0), "no matching signature");
         check(verify_webhook(&c, "shop", body, &[("X-WC-Webhook-Signature", "nope")], 0), "malformed X-WC-Webhook-Signature header");
         check(verify_webhook::<&str, &str>(&c, "shop", body, &[], 0), "missing X-WC-Webhook-Signature header");
-        assert_eq!(webhook_fingerprints(&c, "shop").unwrap(), vec![fingerprint(b"old-wc-secret"), fingerprint(b"wc_secret_value_123")]);
+        // A WooCommerce secret may be typed by a person: no plain hash leaves.
+        assert_eq!(webhook_fingerprints(&c, "shop").unwrap(), vec!["set", "set"]);
+        let install = write_secret(&dir, "install.key", &"i".repeat(48));
+        let c = config(&dir, &p, "format = \"woocommerce\"\n");
+        let c = Config { fingerprint_key_file: Some(install.clone()), ..c };
+        let keyed = |s: &[u8]| format!("keyed {}", crate::fingerprint::keyed(Some(&install), s).unwrap().unwrap());
+        let fps = webhook_fingerprints(&c, "shop").unwrap();
+        assert_eq!(fps, vec![keyed(b"old-wc-secret"), keyed(b"wc_secret_value_123")]);
+        assert!(!fps.contains(&format!("keyed {}", fingerprint(b"old-wc-secret"))));
     }
 
     #[test]

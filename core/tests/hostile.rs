@@ -52,7 +52,7 @@ fn dest(c: &Config) -> Arc<Destination> {
 
 /// One POST; the error message on failure.
 fn send(c: &Config) -> Result<u16, String> {
-    transport::send(&dest(c), None, &Outgoing { body: b"{\"id\":1}", headers: &[] })
+    transport::send(&forward::peer(&dest(c)), None, &Outgoing { body: b"{\"id\":1}", headers: &[] })
         .map(|a| a.status)
         .map_err(|e| e.to_string())
 }
@@ -160,6 +160,51 @@ fn any_key_of_a_chain_with_an_intermediate_can_be_pinned() {
         }
     }
     assert_eq!(rx.requests().len(), 3);
+}
+
+/// A config like [`config`] trusting both the test CA and the "other" CA (as
+/// the public web PKI trusts many CAs): whoever holds a certificate for the
+/// host from any trusted CA can complete a verified handshake.
+fn config_two_cas(dir: &Path, url: &str, extra: &str) -> Config {
+    let both = dir.join("two-cas.pem");
+    let mut pem = std::fs::read(cert("ca")).unwrap();
+    pem.extend(std::fs::read(cert("rogue-ca")).unwrap());
+    std::fs::write(&both, pem).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&both, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let text = format!(
+        "[destinations.d]\nurl = \"{url}\"\nca_file = \"{ca}\"\n{extra}\n\n[outbox]\npath = \"{db}\"\n",
+        ca = both.display(),
+        db = dir.join("outbox.sqlite").display(),
+    );
+    Config::parse(&dir.join("secure-forward.toml"), &text).unwrap()
+}
+
+#[test]
+fn pins_count_only_on_the_verified_path_not_on_padding_the_server_sends() {
+    let dir = temp("pin-padding");
+    let mismatch = Err("localhost: tls: certificate key matches no pin_sha256 (pin mismatch)".to_owned());
+    let pinned = |port: u16, pin: &str| send(&config_two_cas(&dir, &format!("https://localhost:{port}/ok"), &format!("timeout_ms = 2000\npin_sha256 = [\"{}\"]", pin_of(pin))));
+    // The attack: a leaf from another trusted CA, padded with the real server's
+    // certificate (openssl s_server -cert rogue.pem -cert_chain server.pem).
+    let real = cert("server");
+    let padded = Server::openssl("rogue", &["-cert_chain", real.to_str().unwrap()]);
+    for pin in ["server", "ca"] {
+        assert_eq!(pinned(padded.port, pin), mismatch, "pin of {pin}: the real key was only sent, not verified");
+    }
+    // Control: the rogue path itself verifies, so its own keys do satisfy a pin
+    // (the refusals above are the pin check, not a failed chain).
+    for pin in ["rogue", "rogue-ca"] {
+        let got = pinned(padded.port, pin);
+        assert!(!got.as_ref().is_err_and(|e| e.contains("tls:")), "pin of {pin}: {got:?}");
+    }
+    // A pinned intermediate the server sends but that is not on the path
+    // (server.pem is issued by the CA directly).
+    let inter = cert("inter");
+    let unused = Server::openssl("server", &["-cert_chain", inter.to_str().unwrap()]);
+    assert_eq!(pinned(unused.port, "inter"), mismatch, "an intermediate off the verified path is no pin match");
+    let got = pinned(unused.port, "server");
+    assert!(!got.as_ref().is_err_and(|e| e.contains("tls:")), "control, pin of the leaf: {got:?}");
 }
 
 #[test]
@@ -284,7 +329,7 @@ fn a_ca_file_without_a_usable_certificate_is_a_config_error() {
     std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n").unwrap();
     let text = format!("[destinations.d]\nurl = \"https://localhost:1/ok\"\nca_file = \"{}\"\n", ca.display());
     let c = Config::parse(&dir.join("c.toml"), &text).unwrap();
-    let e = transport::send(&dest(&c), None, &Outgoing { body: b"{}", headers: &[] }).unwrap_err();
+    let e = transport::send(&forward::peer(&dest(&c)), None, &Outgoing { body: b"{}", headers: &[] }).unwrap_err();
     assert_eq!(e.kind(), secure_forward_core::ErrorKind::Config);
     assert!(e.to_string().ends_with("junk.pem: ca_file: no usable CA certificate"), "{e}");
 }

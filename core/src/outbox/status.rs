@@ -208,7 +208,7 @@ pub fn status_report(config: &Config) -> Result<Status> {
 /// cannot be read has a null fingerprint.
 fn secret_facts(dest: &Destination) -> [(&'static str, Value); 4] {
     let signing = if dest.signing_secret_file.is_some() {
-        crate::signing::signing_fingerprints(dest).map_or(Value::Null, |f| json!(f))
+        crate::signing::signing_fingerprints(dest.signing_secret_file.as_deref()).map_or(Value::Null, |f| json!(f))
     } else {
         json!([])
     };

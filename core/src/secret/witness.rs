@@ -23,7 +23,10 @@ use zeroize::Zeroize;
 
 use super::{check_meta, io_reason, trim_owned, FileStamp, Secret};
 use crate::error::{Error, Result};
-use crate::redact::MIN_SECRET_TOKEN;
+
+/// Shortest secret token that is masked (shorter ones would mask ordinary
+/// words); re-exported as `crate::redact::MIN_SECRET_TOKEN`.
+pub const MIN_SECRET_TOKEN: usize = 8;
 
 /// 2^61 - 1, a Mersenne prime: the modulus of the rolling hash.
 const MODULUS: u64 = (1 << 61) - 1;
@@ -132,8 +135,9 @@ pub fn read_key_file(path: &Path) -> Result<Secret> {
 /// buffer of the final size. Returns the secret and the stamp of what was read.
 pub(super) fn read_checked(path: &Path) -> Result<(Secret, FileStamp)> {
     let shown = || path.display().to_string();
-    let mut file = std::fs::File::open(path).map_err(|e| Error::config(shown(), None, io_reason(&e)))?;
-    let meta = file.metadata().map_err(|e| Error::config(shown(), None, io_reason(&e)))?;
+    // Non-blocking open, then the checks on the open file: a FIFO or device at
+    // the path is refused at once instead of hanging the worker.
+    let (mut file, meta) = super::open::open_regular(path, "secret file", super::MAX_SECRET_FILE)?;
     let meta = check_meta(path, meta)?;
     let stamp = FileStamp::of(&meta);
     let size = usize::try_from(stamp.size).unwrap_or(usize::MAX).saturating_add(1);
