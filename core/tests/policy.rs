@@ -298,20 +298,34 @@ fn bounds() {
     };
     assert!(p.apply(&nest(16)).is_ok());
     refused(&p, &nest(17), "deep[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]");
-    // Keys are order data too: in a path, a card number or an email in a key is
-    // masked, control characters are escaped and a long key is cut (found by `make fuzz`).
+    // Keys are order data too: a key that is not a usual name
+    // (^[A-Za-z_][A-Za-z0-9_]{0,63}$) shows in a path by its position in its
+    // array, counted from 1 (element indexes count from 0), never by its text.
     let mut deep = json!("x");
     for _ in 0..16 {
         deep = json!([deep]);
     }
     let odd = json!({"id": 1, "4111 1111 1111 1111": {"jane@example.com\nforged": deep}, &"k".repeat(200): 1});
     let e = p.apply(&odd).unwrap_err().to_string();
-    assert!(e.starts_with(r#"order refused: "**** **** **** ****"."[email]\u{a}forged"[0]"#), "{e}");
+    assert!(e.starts_with("order refused: <key #2>.<key #1>[0][0]"), "{e}");
+    for part in ["4111", "****", "jane", "[email]", "forged", "\\u"] {
+        assert!(!e.contains(part), "{part} in {e}");
+    }
     let mut long_key = serde_json::Map::new();
-    long_key.insert("k".repeat(200), json!([[[[[[[[[[[[[[[[["x"]]]]]]]]]]]]]]]]]));
+    long_key.insert("k".repeat(65), json!([[[[[[[[[[[[[[[[["x"]]]]]]]]]]]]]]]]]));
     long_key.insert("id".into(), json!(1));
     let e = p.apply(&Value::Object(long_key)).unwrap_err().to_string();
-    assert!(e.contains(&format!("\"{}…\"[0]", "k".repeat(64))) && !e.contains(&"k".repeat(65)), "{e}");
+    assert!(e.starts_with("order refused: <key #1>[0]") && !e.contains("kk"), "{e}");
+    let mut usual = serde_json::Map::new();
+    usual.insert("_K".repeat(32), json!([[[[[[[[[[[[[[[[["x"]]]]]]]]]]]]]]]]]));
+    usual.insert("id".into(), json!(1));
+    let e = p.apply(&Value::Object(usual)).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("order refused: {}[0]", "_K".repeat(32))), "{e}");
+    let big = "a".repeat(64 * 1024 + 1);
+    let order = json!({"id": 1, "line_items": [{}, {}, {}, {"total": "1.00", "gift-note": big}]});
+    refused(&p, &order, "line_items[3].<key #2>");
+    let order = json!({"id": 1, "line_items": [{}, {}, {}, {"total": "1.00", "Straße": {"x": big}}]});
+    refused(&p, &order, "line_items[3].<key #2>.x");
     let long = "a".repeat(64 * 1024 + 1);
     refused(&p, &json!({"id": 1, "meta_data": [{"value": long}]}), "meta_data[0].value");
     let chunk = "a".repeat(60 * 1024);
@@ -451,19 +465,23 @@ mod props {
     /// Strings with embedded digit runs, some of them valid card numbers
     /// (optionally split by spaces or dashes).
     fn text() -> impl Strategy<Value = String> {
-        let pan = ("[1-9][0-9]{11,17}", prop::sample::select(vec!["", " ", "-"])).prop_map(|(p, sep)| {
-            let full = luhn_complete(&p);
-            let mut s = String::new();
-            for (i, c) in full.chars().enumerate() {
-                if i > 0 && i % 4 == 0 {
-                    s.push_str(sep);
+        let pan = (
+            "[1-9][0-9]{11,17}",
+            prop::sample::select(vec!["", " ", "-", "  ", ".", "/", "_", "\u{a0}", "\r\n", "- "]),
+        )
+            .prop_map(|(p, sep)| {
+                let full = luhn_complete(&p);
+                let mut s = String::new();
+                for (i, c) in full.chars().enumerate() {
+                    if i > 0 && i % 4 == 0 {
+                        s.push_str(sep);
+                    }
+                    s.push(c);
                 }
-                s.push(c);
-            }
-            s
-        });
+                s
+            });
         prop::collection::vec(prop_oneof!["[a-z @.]{0,6}", "[0-9]{1,22}", "[0-9 -]{0,25}", pan, "\\PC{0,4}"], 0..5)
-            .prop_map(|parts| parts.join("x"))
+            .prop_map(|parts| parts.join(" x "))
     }
 
     fn value() -> impl Strategy<Value = Value> {
@@ -483,35 +501,82 @@ mod props {
         })
     }
 
-    /// Independent check: any window of whole digit groups (single ' ' or '-'
-    /// between digits, non-digits around) with 13-19 digits passing Luhn.
-    fn has_pan(s: &str) -> bool {
+    /// Independent check: any window of whole digit groups (Unicode decimal
+    /// digits; one or two separators of one kind — white space, `-`, `.`, `/`,
+    /// `_` — between groups, the same kind throughout) with the length and IIN
+    /// prefix of a known brand and passing Luhn; not 4 short dotted groups (an
+    /// IPv4 address) nor at most 15 digits right after `+` (a phone number).
+    pub(crate) fn has_pan(s: &str) -> bool {
         let c: Vec<char> = s.chars().collect();
-        let is_d = |i: usize| c.get(i).is_some_and(char::is_ascii_digit);
+        let dv = |i: usize| c.get(i).and_then(|&ch| secure_forward_core::luhn::digits::value(ch));
+        let kind = |ch: char| -> Option<char> {
+            if ch.is_whitespace() {
+                Some(' ')
+            } else if "-./_".contains(ch) {
+                Some(ch)
+            } else {
+                None
+            }
+        };
         for i in 0..c.len() {
-            if !is_d(i) || (i > 0 && is_d(i - 1)) {
+            if dv(i).is_none() || (i > 0 && dv(i - 1).is_some()) {
+                continue;
+            }
+            let plus = i > 0 && c[i - 1] == '+';
+            if i > 0 && c[i - 1].is_alphabetic() {
                 continue;
             }
             let mut digits = String::new();
+            let (mut groups, mut short, mut sep) = (0usize, true, None::<char>);
             let mut j = i;
-            while j < c.len() {
-                if is_d(j) {
-                    digits.push(c[j]);
+            loop {
+                let g0 = digits.len();
+                while let Some(d) = dv(j) {
+                    digits.push(char::from(b'0' + d));
                     j += 1;
-                    if !is_d(j) && (13..=19).contains(&digits.len()) && luhn_complete(&digits[..digits.len() - 1]) == digits {
-                        return true;
-                    }
-                } else if (c[j] == ' ' || c[j] == '-') && is_d(j + 1) && j > i && is_d(j - 1) {
-                    j += 1;
-                } else {
-                    break;
                 }
+                groups += 1;
+                short &= digits.len() - g0 <= 3;
                 if digits.len() > 19 {
                     break;
                 }
+                let n = digits.len();
+                let ipv4 = groups == 4 && sep == Some('.') && short;
+                let glued = c.get(j).is_some_and(|ch| ch.is_alphabetic());
+                if (12..=19).contains(&n) && !glued && brand(&digits) && luhn_complete(&digits[..n - 1]) == digits && !ipv4 && !(plus && n <= 15) {
+                    return true;
+                }
+                // The separator run: 1 or 2 characters of the window's one kind.
+                let k = c.get(j).and_then(|&ch| kind(ch));
+                if k.is_none() || (sep.is_some() && k != sep) {
+                    break;
+                }
+                let len = if c.get(j + 1).and_then(|&ch| kind(ch)) == k { 2 } else { 1 };
+                if dv(j + len).is_none() {
+                    break;
+                }
+                sep = k;
+                j += len;
             }
         }
         false
+    }
+
+    /// Known brands by prefix and length (the table in `luhn::brand_ok`, written
+    /// as prefix strings).
+    pub(crate) fn brand(d: &str) -> bool {
+        let n = d.len();
+        let any = |prefixes: &[std::ops::RangeInclusive<u32>]| {
+            prefixes.iter().any(|r| r.clone().any(|p| d.starts_with(&p.to_string())))
+        };
+        (any(&[4..=4]) && [13, 16, 19].contains(&n))
+            || (any(&[51..=55, 2221..=2720]) && n == 16)
+            || (any(&[34..=34, 37..=37]) && n == 15)
+            || (any(&[6011..=6011, 644..=649, 65..=65]) && (16..=19).contains(&n))
+            || (any(&[36..=36, 300..=305, 38..=39]) && (14..=19).contains(&n))
+            || (any(&[3528..=3589]) && (16..=19).contains(&n))
+            || (any(&[62..=62]) && (16..=19).contains(&n))
+            || (any(&[50..=50, 56..=69]) && (12..=19).contains(&n))
     }
 
     #[test]
@@ -520,6 +585,13 @@ mod props {
         assert!(has_pan("4111111111111111"));
         assert!(!has_pan("41111111111111111115"));
         assert!(!has_pan("4111111111111112"));
+        assert!(has_pan("4111.1111.1111.1111"));
+        assert!(has_pan("4111\u{a0}\u{a0}1111\u{a0}\u{a0}1111\u{a0}\u{a0}1111"));
+        assert!(!has_pan("4111-1111 1111-1111"));
+        assert!(!has_pan("4111   1111   1111   1111"));
+        assert!(!has_pan("1111111111111117"));
+        assert!(!has_pan("x4111111111111111"));
+        assert!(has_pan("x 4111111111111111."));
     }
 
     proptest! {

@@ -9,7 +9,8 @@ struct Bounds {
     values: usize,
 }
 
-fn push_key(key: Key<'_>, path: &mut String) {
+/// `key`, the entry at `pos` (counted from 1) of its array, as a path step.
+fn push_key(key: Key<'_>, pos: usize, path: &mut String) {
     match key {
         Key::Int(i) => {
             let _ = write!(path, "[{i}]");
@@ -18,52 +19,41 @@ fn push_key(key: Key<'_>, path: &mut String) {
             if !path.is_empty() {
                 path.push('.');
             }
-            path.push_str(&shown_key(s));
+            shown_key(s, pos, path);
         }
     }
 }
 
-/// Longest key shown in an error path, in characters.
-const SHOWN_KEY_CHARS: usize = 64;
+/// Longest key shown by its text, in bytes.
+pub(super) const SHOWN_KEY_BYTES: usize = 64;
 
-/// A key as an error path shows it. Keys come from the order too: a key outside
-/// the path grammar (letters, digits, `_`, `-`) is quoted, with control
-/// characters escaped (no log injection), a long key is cut, and card numbers
-/// and emails in it are masked like in every other message.
-fn shown_key(raw: &[u8]) -> String {
-    let plain = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-';
-    if !raw.is_empty() && raw.len() <= SHOWN_KEY_CHARS && raw.iter().all(plain) {
-        return crate::redact::redact(&String::from_utf8_lossy(raw));
-    }
-    let text = String::from_utf8_lossy(raw);
-    let mut out = String::with_capacity(text.len().min(SHOWN_KEY_CHARS + 5));
-    out.push('"');
-    for (n, c) in text.chars().enumerate() {
-        if n == SHOWN_KEY_CHARS {
-            out.push('…');
-            break;
-        }
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    crate::redact::redact(&out)
+/// Whether a key is shown by its text: `^[A-Za-z_][A-Za-z0-9_]{0,63}$`, the
+/// shape of every key WooCommerce itself writes (`line_items`, `_billing_vat`).
+pub(super) fn is_usual_key(raw: &[u8]) -> bool {
+    matches!(raw.first(), Some(b) if b.is_ascii_alphabetic() || *b == b'_')
+        && raw.len() <= SHOWN_KEY_BYTES
+        && raw.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
 }
 
-/// Prefixes the failing path with `key` on the way out (only on error).
-fn under(key: Key<'_>, e: Error) -> Error {
+/// A key as an error path shows it. Keys are order data too: a usual key (see
+/// [`is_usual_key`]) is shown by its text (through the redaction layer, like
+/// every message), any other key by its position in its array, counted from 1
+/// (`line_items[3].<key #2>`), so that no text of it reaches a message or a log.
+fn shown_key(raw: &[u8], pos: usize, out: &mut String) {
+    if is_usual_key(raw) {
+        out.push_str(&crate::redact::redact(&String::from_utf8_lossy(raw)));
+    } else {
+        let _ = write!(out, "<key #{pos}>");
+    }
+}
+
+/// Prefixes the failing path with `key` (entry `pos` of its array) on the way
+/// out (only on error).
+fn under(key: Key<'_>, pos: usize, e: Error) -> Error {
     match e {
         Error::Validation { path, reason } => {
             let mut p = String::new();
-            push_key(key, &mut p);
+            push_key(key, pos, &mut p);
             if !path.is_empty() && !path.starts_with('[') {
                 p.push('.');
             }
@@ -123,13 +113,15 @@ pub(super) fn check_bounds<N: Node>(order: &N) -> Result<()> {
                 format!("more than {MAX_VALUES} values in the order"),
             ));
         }
+        let mut pos = 0usize;
         n.for_each(|k, child| {
+            pos += 1;
             if let Key::Str(s) = k {
-                check_string(s.len(), b).map_err(|e| under(k, e))?;
+                check_string(s.len(), b).map_err(|e| under(k, pos, e))?;
             }
             match child.scalar() {
-                Scalar::Str(s) => check_string(s.len(), b).map_err(|e| under(k, e)),
-                Scalar::Array => array(child, depth + 1, b).map_err(|e| under(k, e)),
+                Scalar::Str(s) => check_string(s.len(), b).map_err(|e| under(k, pos, e)),
+                Scalar::Array => array(child, depth + 1, b).map_err(|e| under(k, pos, e)),
                 _ => Ok(()),
             }
         })
@@ -142,5 +134,47 @@ pub(super) fn check_bounds<N: Node>(order: &N) -> Result<()> {
         Scalar::Array => array(order, 1, &mut b),
         Scalar::Str(s) => check_string(s.len(), &mut b),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usual_keys() {
+        for k in [
+            "id",
+            "line_items",
+            "_billing_vat",
+            "A1",
+            "_",
+            &"k".repeat(64),
+        ] {
+            assert!(is_usual_key(k.as_bytes()), "{k}");
+        }
+        for k in [
+            "",
+            "1a",
+            "a-b",
+            "a.b",
+            "a b",
+            "é",
+            "a\n",
+            "4111111111111111",
+            &"k".repeat(65),
+            "jane@example.com",
+        ] {
+            assert!(!is_usual_key(k.as_bytes()), "{k}");
+        }
+    }
+
+    #[test]
+    fn unusual_keys_show_by_position() {
+        let mut p = String::new();
+        push_key(Key::Str(b"a-b"), 2, &mut p);
+        push_key(Key::Int(3), 7, &mut p);
+        push_key(Key::Str(b"total"), 1, &mut p);
+        assert_eq!(p, "<key #2>[3].total");
     }
 }

@@ -208,6 +208,7 @@ impl Emit<'_> {
     /// As [`Emit::scanned`], for UTF-8 bytes already classified.
     #[inline(always)]
     fn scanned_with(&mut self, fi: usize, s: &[u8], facts: Facts) -> Result<()> {
+        // `facts.digits` is never less than the digits of any script.
         if facts.digits < luhn::MIN_DIGITS {
             return self.str_with(s, facts);
         }

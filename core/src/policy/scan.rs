@@ -27,11 +27,18 @@ pub(super) struct Facts {
     pub(super) control: bool,
     /// Only ASCII bytes.
     pub(super) ascii: bool,
-    /// Number of ASCII digits.
+    /// Number of ASCII digits, plus, in non-ASCII text, the bytes that can
+    /// start a decimal digit of another script (see [`DIGIT_LEADS`]): never less
+    /// than the number of Unicode decimal digits, exact for ASCII text.
     pub(super) digits: usize,
 }
 
-/// Byte classes for [`Facts`]: bit 0 digit, bit 1 needs JSON escaping, bit 2
+/// The first bytes of the UTF-8 encodings of the non-ASCII Unicode decimal
+/// digits (those of `crate::luhn::digits::ND_ZEROS`, checked by a test): text
+/// without them has no digits but ASCII ones.
+pub(super) const DIGIT_LEADS: [u8; 8] = [0xd9, 0xdb, 0xdf, 0xe0, 0xe1, 0xea, 0xef, 0xf0];
+
+/// Byte classes for [`Facts`]: bit 0 digit (or digit lead byte), bit 1 needs JSON escaping, bit 2
 /// control character (C0 but tab/LF/CR, and DEL), bit 3 non-ASCII.
 static CLASS: [u8; 256] = byte_classes();
 
@@ -44,7 +51,13 @@ const fn byte_classes() -> [u8; 256] {
     while i < 256 {
         let c = i as u8;
         let mut k = 0;
-        if c.is_ascii_digit() {
+        let mut lead = false;
+        let mut j = 0;
+        while j < DIGIT_LEADS.len() {
+            lead |= DIGIT_LEADS[j] == c;
+            j += 1;
+        }
+        if c.is_ascii_digit() || lead {
             k |= 1;
         }
         if c < 0x20 || c == b'"' || c == b'\\' {
@@ -209,7 +222,11 @@ mod tests {
     fn byte_classes_match_their_definitions() {
         for b in 0u8..=255 {
             let f = Facts::of(&[b]);
-            assert_eq!(f.digits, usize::from(b.is_ascii_digit()), "{b}");
+            assert_eq!(
+                f.digits,
+                usize::from(b.is_ascii_digit() || DIGIT_LEADS.contains(&b)),
+                "{b}"
+            );
             assert_eq!(f.escape, b < 0x20 || b == b'"' || b == b'\\', "{b}");
             assert_eq!(f.ascii, b.is_ascii(), "{b}");
             if b.is_ascii() {
@@ -227,5 +244,16 @@ mod tests {
             (f.digits, f.escape, f.ascii, f.control),
             (16, true, false, false)
         );
+    }
+
+    #[test]
+    fn digit_leads_cover_every_unicode_decimal_digit() {
+        for z in crate::luhn::digits::ND_ZEROS {
+            for d in 0..10 {
+                let c = char::from_u32(z + d).unwrap().to_string();
+                assert_eq!(Facts::of(c.as_bytes()).digits, 1, "{:x}", z + d);
+            }
+        }
+        assert_eq!(Facts::of("日本語のテキスト、é".as_bytes()).digits, 0);
     }
 }
