@@ -130,30 +130,64 @@ const MAX_SEP: usize = 2;
 pub fn may_hold_card_number(s: &[u8]) -> bool {
     let (mut longest, mut run, mut gap) = (0usize, 0usize, 0usize);
     for &c in s {
-        if !c.is_ascii() {
-            return match std::str::from_utf8(s) {
-                Ok(t) => longest_run_chars(t) >= MIN_DIGITS,
-                Err(_) => true,
-            };
-        }
-        if c.is_ascii_digit() {
-            run += 1;
-            gap = 0;
-        } else if run > 0
-            && gap < MAX_SEP
-            && matches!(
-                c,
-                b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b'-' | b'.' | b'/' | b'_'
-            )
-        {
-            gap += 1;
-        } else {
-            longest = longest.max(run);
-            run = 0;
-            gap = 0;
+        match RUN_CLASS.get(usize::from(c)).copied().unwrap_or(0) {
+            DIGIT => {
+                run += 1;
+                gap = 0;
+            }
+            SEP if gap < MAX_SEP => gap += 1,
+            WIDE => return may_hold_decoded(s),
+            _ => {
+                longest = longest.max(run);
+                run = 0;
+                gap = 0;
+            }
         }
     }
     longest.max(run) >= MIN_DIGITS
+}
+
+/// [`may_hold_card_number`] for text that is not ASCII.
+#[cold]
+#[inline(never)]
+fn may_hold_decoded(s: &[u8]) -> bool {
+    match std::str::from_utf8(s) {
+        Ok(t) => longest_run_chars(t) >= MIN_DIGITS,
+        Err(_) => true,
+    }
+}
+
+/// Classes of [`RUN_CLASS`].
+const DIGIT: u8 = 1;
+const SEP: u8 = 2;
+const WIDE: u8 = 3;
+
+/// Byte classes for [`may_hold_card_number`]: ASCII digits, ASCII separators
+/// (white space, `-`, `.`, `/`, `_`), non-ASCII bytes, the rest 0.
+static RUN_CLASS: [u8; 256] = run_classes();
+
+// Evaluated at compile time: `i < 256` bounds every index.
+#[allow(clippy::indexing_slicing)]
+const fn run_classes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = if c.is_ascii_digit() {
+            DIGIT
+        } else if matches!(
+            c,
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b'-' | b'.' | b'/' | b'_'
+        ) {
+            SEP
+        } else if c >= 0x80 {
+            WIDE
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
 }
 
 /// [`may_hold_card_number`] for decoded text.

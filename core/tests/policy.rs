@@ -223,6 +223,48 @@ rename = { "billing.email" = "customer.ref", "billing.postcode" = "zip", "line_i
 }
 
 #[test]
+fn meta_fields_select_one_entry_by_key() {
+    let order = fixture("order-fee-tax-eu");
+    let p = policy(r#"fields = ["id", "meta:_billing_vat_number", "meta:is_vat_exempt", "meta:_absent"]"#).unwrap();
+    let b = body(&p, &order);
+    assert_eq!(b, json!({"id": order["id"], "meta:_billing_vat_number": "DE123456789", "meta:is_vat_exempt": "no"}));
+    // Renamed (nesting from the top like any plain field), transformed, in fields order.
+    let p = policy(
+        r#"
+fields = ["meta:_billing_vat_number", "id"]
+rename = { "meta:_billing_vat_number" = "customer.vat" }
+mask = { "meta:_billing_vat_number" = 3 }
+"#,
+    )
+    .unwrap();
+    let prep = p.apply(&order).unwrap();
+    let want = format!("{{\"customer\":{{\"vat\":\"********789\"}},\"id\":{}}}", order["id"]);
+    assert_eq!(String::from_utf8(prep.body).unwrap(), want);
+    // The first entry with the key counts; later ones are ignored.
+    let p = policy(r#"fields = ["id", "meta:k"]"#).unwrap();
+    let meta = json!([{"key": "other", "value": 1}, {"key": "k", "value": "first"}, {"key": "k", "value": "second"}]);
+    assert_eq!(body(&p, &json!({"id": 1, "meta_data": meta}))["meta:k"], "first");
+    // No meta_data, not a list, no value: nothing is sent.
+    for o in [json!({"id": 1}), json!({"id": 1, "meta_data": "x"}), json!({"id": 1, "meta_data": [{"key": "k"}]})] {
+        assert_eq!(body(&p, &o), json!({"id": 1}), "{o}");
+    }
+    // The value is checked like any field: a scalar, and by its kind.
+    refused(&p, &json!({"id": 1, "meta_data": [{"key": "k", "value": {"a": 1}}]}), "meta:k");
+    refused(&p, &json!({"id": 1, "meta_data": [{"key": "k", "value": "a\u{0}"}]}), "meta:k");
+    refused(&p, &json!({"id": 1, "meta_data": [{"key": "k", "value": "4111 1111 1111 1111"}]}), "meta:k");
+    let p = policy(r#"fields = ["id", "meta:_order_total"]"#).unwrap();
+    refused(&p, &json!({"id": 1, "meta_data": [{"key": "_order_total", "value": "1,00"}]}), "meta:_order_total");
+    // Keys of the path grammar only.
+    for bad in ["meta:", "meta:a b", "meta:a.b", "meta:x[]"] {
+        let e = policy(&format!("fields = [\"{bad}\"]")).unwrap_err().to_string();
+        assert!(e.contains("destinations.crm.policy.fields") && e.contains("malformed path"), "{e}");
+    }
+    let d = policy(r#"fields = ["id", "meta:k"]"#).unwrap().describe();
+    assert_eq!(d["fields"], json!(["id", "meta:k"]));
+    assert_eq!(d["output"]["meta:k"], "meta:k");
+}
+
+#[test]
 fn consent() {
     let p = policy(
         r#"
@@ -277,6 +319,42 @@ fn config_errors_name_key_and_path() {
     }
     // An empty section is the default field list.
     assert!(policy("").is_ok());
+}
+
+#[test]
+fn type_errors_name_the_key_never_the_value() {
+    // Serde's own messages quote the value ("invalid type: string \"…\""); the
+    // policy's name the key (and the field path), with a fixed reason.
+    let cases = [
+        ("fields = \"s3cr3t-value\"", "destinations.crm.policy.fields: must be a list of strings"),
+        ("fields = [\"id\", 41]", "destinations.crm.policy.fields: must be a list of strings"),
+        ("pseudonymize = \"s3cr3t-value\"", "destinations.crm.policy.pseudonymize: must be a list of field paths"),
+        ("mask = \"s3cr3t-value\"", "destinations.crm.policy.mask: must be a table of field = value"),
+        ("fields = [\"a\"]\nmask = { \"a\" = \"s3cr3t-value\" }", "destinations.crm.policy.mask: \"a\": must be an integer between 0 and 65536"),
+        ("truncate = { \"a\" = 1.5 }", "destinations.crm.policy.truncate: \"a\": must be an integer"),
+        ("rename = { \"a\" = 7 }", "destinations.crm.policy.rename: \"a\": must be a string"),
+        ("require_consent = { \"a\" = true }", "destinations.crm.policy.require_consent: \"a\": must be a string"),
+        ("pepper_file = 5", "destinations.crm.policy.pepper_file: must be a file path"),
+        ("pepper_file = \"\"", "destinations.crm.policy.pepper_file: must be a file path"),
+        ("on_card_number = \"s3cr3t-value\"", "destinations.crm.policy.on_card_number: must be \"refuse\" or \"redact\""),
+        ("on_card_number = 1", "destinations.crm.policy.on_card_number: must be \"refuse\" or \"redact\""),
+        ("fields = [\"id\"]\n[s3cr3t-value]\nx = 1", "destinations.crm.policy.s3cr3t-value: unknown policy key"),
+    ];
+    for (src, want) in cases {
+        let e = policy(src).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config, "{src}");
+        let msg = e.to_string();
+        assert!(msg.contains(want), "{src}: {msg}");
+        assert!(!msg.contains("s3cr3t") || want.contains("s3cr3t"), "{src}: {msg}");
+        assert!(!msg.contains("41") && !msg.contains("1.5"), "{src}: {msg}");
+    }
+    // The plain-data form compiles the same as the table.
+    let t: toml::Table = "fields = [\"id\", \"billing.phone\"]\nmask = { \"billing.phone\" = 4 }".parse().unwrap();
+    let cfg = secure_forward_core::policy::PolicyConfig::from_table(&t, "f", "k").unwrap();
+    assert_eq!(cfg.fields.as_deref(), Some(&["id".to_owned(), "billing.phone".to_owned()][..]));
+    assert_eq!(cfg.mask.get("billing.phone"), Some(&4));
+    let a = Policy::from_config(&cfg, false, "f", "k").unwrap().describe();
+    assert_eq!(a, policy("fields = [\"id\", \"billing.phone\"]\nmask = { \"billing.phone\" = 4 }").unwrap().describe());
 }
 
 fn refused(p: &Policy, order: &Value, path: &str) {

@@ -128,14 +128,26 @@ impl Policy {
         };
         let mut fields: Vec<Field> = Vec::with_capacity(paths.len());
         for p in paths {
-            let segs =
-                parse_path(&p).ok_or_else(|| c.err("fields", format!("malformed path \"{p}\"")))?;
+            let malformed = || c.err("fields", format!("malformed path \"{p}\""));
+            let meta = match p.strip_prefix("meta:") {
+                Some(k) if is_meta_key(k) => Some(k.to_owned()),
+                Some(_) => return Err(malformed()),
+                None => None,
+            };
+            let segs = match &meta {
+                Some(_) => vec![Seg::Key(p.clone())],
+                None => parse_path(&p).ok_or_else(malformed)?,
+            };
+            let kind = match &meta {
+                Some(k) => kind_of(&[Seg::Key(k.clone())]),
+                None => kind_of(&segs),
+            };
             if fields.iter().any(|f| f.path == p) {
                 return Err(c.err("fields", format!("\"{p}\" is listed twice")));
             }
             fields.push(Field {
                 has_each: segs.contains(&Seg::Each),
-                kind: kind_of(&segs),
+                kind,
                 out: segs.clone(),
                 segs,
                 path: p,
@@ -144,6 +156,7 @@ impl Policy {
                 truncate: None,
                 rename: None,
                 consent: None,
+                meta,
             });
         }
         for p in &cfg.pseudonymize {
@@ -300,6 +313,9 @@ pub(super) enum Out {
     },
     /// A selected field read at `input` (relative to the enclosing context).
     Leaf { field: usize, input: Vec<FieldKey> },
+    /// A `meta:KEY` field: the `value` of the first `meta_data` entry of the
+    /// order whose `key` is `key`.
+    Meta { field: usize, key: String },
 }
 
 /// Longest key written with a fixed-size copy (see [`JsonKey`]).
@@ -361,23 +377,24 @@ fn child<'a>(
     entries.iter_mut().find(|(e, _)| *e == k).map(|(_, o)| o)
 }
 
-/// Adds field `fi` (no `[]`): output keys `outs`, input keys `input` from the root.
-fn add_plain(entries: &mut Vec<(JsonKey, Out)>, outs: &[Seg], input: Vec<String>, fi: usize) {
+/// Adds a field without `[]` read by `leaf` at output keys `outs`.
+fn add_plain(entries: &mut Vec<(JsonKey, Out)>, outs: &[Seg], leaf: Out) {
     match outs {
-        [Seg::Key(k)] => entries.push((
-            json_key(k),
-            Out::Leaf {
-                field: fi,
-                input: field_keys(&input),
-            },
-        )),
+        [Seg::Key(k)] => entries.push((json_key(k), leaf)),
         [Seg::Key(k), rest @ ..] => {
             if let Some(Out::Obj(e)) = child(entries, k, || Out::Obj(Vec::new())) {
-                add_plain(e, rest, input, fi);
+                add_plain(e, rest, leaf);
             }
         }
         _ => {}
     }
+}
+
+/// A meta key a `meta:KEY` field can name: 1 to 255 letters, digits, `_`, `-`.
+fn is_meta_key(k: &str) -> bool {
+    (1..=255).contains(&k.len())
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Adds field `fi` with `[]`: `outs` and `ins` have the same shape. `pending`
@@ -435,10 +452,19 @@ fn add_list(
 fn build_out(fields: &[Field]) -> Vec<(JsonKey, Out)> {
     let mut root = Vec::new();
     for (fi, f) in fields.iter().enumerate() {
-        if f.has_each {
+        if let Some(key) = &f.meta {
+            add_plain(
+                &mut root,
+                &f.out,
+                Out::Meta {
+                    field: fi,
+                    key: key.clone(),
+                },
+            );
+        } else if f.has_each {
             add_list(&mut root, &f.out, &f.segs, Vec::new(), fi, 0);
         } else {
-            let input = f
+            let input: Vec<String> = f
                 .segs
                 .iter()
                 .filter_map(|s| match s {
@@ -446,7 +472,11 @@ fn build_out(fields: &[Field]) -> Vec<(JsonKey, Out)> {
                     Seg::Each => None,
                 })
                 .collect();
-            add_plain(&mut root, &f.out, input, fi);
+            let leaf = Out::Leaf {
+                field: fi,
+                input: field_keys(&input),
+            };
+            add_plain(&mut root, &f.out, leaf);
         }
     }
     root

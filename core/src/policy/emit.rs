@@ -6,6 +6,7 @@ use super::scan::{has_c1, is_decimal, is_decimal_counted, Facts};
 use super::transform::{mask_chars, pseudonym_tag, truncate_chars};
 use super::*;
 use crate::luhn;
+use crate::node::Key;
 
 #[inline(always)]
 pub(super) fn resolve<'n, N: Node>(mut node: &'n N, keys: &[FieldKey]) -> Option<&'n N> {
@@ -116,6 +117,7 @@ impl Emit<'_> {
                     Some(node) => self.leaf(*field, node)?,
                     None => false,
                 },
+                Out::Meta { field, key } => self.meta(ctx, *field, key)?,
             };
             if wrote {
                 any = true;
@@ -158,7 +160,7 @@ impl Emit<'_> {
             let wrote = match elem {
                 Out::Obj(e) => self.obj(e, el)?,
                 Out::Leaf { field, .. } => self.leaf(*field, el)?,
-                Out::List { .. } => false,
+                Out::List { .. } | Out::Meta { .. } => false,
             };
             if !wrote && !matches!(elem, Out::Obj(_)) {
                 self.buf.truncate(mark);
@@ -171,6 +173,41 @@ impl Emit<'_> {
         self.depth = slot;
         self.buf.push(b']');
         Ok(any)
+    }
+
+    /// Writes field `fi`, `meta:KEY`: the `value` of the first entry of the
+    /// order's `meta_data` whose `key` is `key` (nothing when there is none, or
+    /// it has no `value`), checked like any field.
+    #[inline(never)]
+    fn meta<N: Node>(&mut self, order: &N, fi: usize, key: &str) -> Result<bool> {
+        let Some(meta) = order.get("meta_data") else {
+            return Ok(false);
+        };
+        if meta.scalar() != Scalar::Array {
+            return Ok(false);
+        }
+        // The entry's key in `meta_data`, to look it up again (the walk cannot
+        // hand out a reference).
+        let mut at: Option<String> = None;
+        meta.for_each(|k, entry| {
+            if at.is_none()
+                && entry.get("key").map(Node::scalar) == Some(Scalar::Str(key.as_bytes()))
+            {
+                at = Some(match k {
+                    Key::Int(i) => i.to_string(),
+                    Key::Str(s) => String::from_utf8_lossy(s).into_owned(),
+                });
+            }
+            Ok(())
+        })?;
+        match at
+            .as_deref()
+            .and_then(|k| meta.get(k))
+            .and_then(|entry| entry.get("value"))
+        {
+            Some(value) => self.leaf(fi, value),
+            None => Ok(false),
+        }
     }
 
     fn str(&mut self, s: &str) -> Result<()> {

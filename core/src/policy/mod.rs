@@ -15,7 +15,10 @@
 //!    `_tax`, except the boolean `prices_include_tax`) must be numbers or decimal strings (`-?digits[.digits]`); id fields
 //!    (last key `id`, `number`, or one of the numeric WooCommerce `*_id` keys, see
 //!    [`ID_KEYS`]) must be non-negative integers or digit strings. `null` is
-//!    passed through as `null`; a missing field is left out.
+//!    passed through as `null`; a missing field is left out. A field
+//!    `meta:KEY` is the `value` of the first `meta_data` entry whose `key` is
+//!    `KEY` (checked the same way, its kind taken from `KEY`); it is sent as
+//!    `"meta:KEY"` unless renamed.
 //! 4. **Transforms**: consent gate, then pseudonymize (HMAC-SHA256 hex with the
 //!    pepper; a value containing `@` is trimmed and lower-cased first) or
 //!    truncate-then-mask (characters, not bytes), then rename.
@@ -33,7 +36,13 @@
 //! top level; inside lists only the last key can be renamed (plain name).
 //!
 //! Every violation is a `Validation` error naming the path (`line_items[3].total`,
-//! indices counted by position); there is never a partial result or a panic.
+//! indices counted by position; an order key that is not a usual name shows by
+//! its position, `line_items[3].<key #2>`, see `bounds`); there is never a
+//! partial result or a panic.
+//!
+//! Modules: [`config`] (the TOML table as plain data), `compile` (paths, kinds,
+//! the output tree), `emit` (writing the body), `scan` (byte classes),
+//! `transform` (pseudonyms, masks, consent), `bounds` (the size walk).
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};
@@ -159,6 +168,8 @@ struct Field {
     truncate: Option<usize>,
     rename: Option<String>,
     consent: Option<(String, Consent)>,
+    /// `meta:KEY`: the meta entry's key.
+    meta: Option<String>,
 }
 
 /// A compiled per-destination policy.
