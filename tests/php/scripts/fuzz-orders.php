@@ -111,7 +111,7 @@ function strings_have_card(mixed $v): bool
                         $digits .= $groups[$b][0];
                         $short = $short && strlen($groups[$b][0]) <= 3;
                         $n = strlen($digits);
-                        $glued = $b === count($groups) - 1 && ctype_alpha($after);
+                        $glued = $b === count($groups) - 1 && preg_match('/[A-Za-z\x80-\xFF]/', $after) === 1;
                         $ipv4 = $b - $a === 3 && $sep === '\.' && $short;
                         if ($n >= 12 && !$glued && !$ipv4 && !($plus && $n <= 15) && card_brand($digits) && luhn($digits)) {
                             return true;
