@@ -218,6 +218,10 @@ rename = { "billing.email" = "customer.ref", "billing.postcode" = "zip", "line_i
     );
     assert_eq!(mask_chars("ñandú", 2), "***dú");
     assert_eq!(mask_chars("ab", 5), "ab");
+    assert_eq!(mask_chars("+49 30 901820", 2), "***********20");
+    for len in [63, 64, 65, 66, 200] {
+        assert_eq!(mask_chars(&"7".repeat(len), 2), format!("{}77", "*".repeat(len - 2)), "{len}");
+    }
     assert_eq!(truncate_chars("日本語テキスト", 3), "日本語");
     assert_eq!(truncate_chars("ab", 0), "");
 }

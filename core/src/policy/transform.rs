@@ -73,9 +73,15 @@ pub fn truncate_chars(s: &str, n: usize) -> String {
 
 /// `s` with all but the last `n` characters replaced by `*`.
 pub fn mask_chars(s: &str, n: usize) -> String {
+    const STARS: &str = "****************************************************************";
     if s.is_ascii() {
         let hide = s.len().saturating_sub(n);
-        let mut out = "*".repeat(hide);
+        let mut out = String::with_capacity(s.len());
+        // Short runs of `*` are one copy (no call to the generic `repeat`).
+        match STARS.get(..hide) {
+            Some(stars) => out.push_str(stars),
+            None => out.push_str(&"*".repeat(hide)),
+        }
         out.push_str(s.get(hide..).unwrap_or_default());
         return out;
     }
