@@ -10,8 +10,9 @@
 //!   the whole value and each white-space separated token of it (a file may hold
 //!   several secrets, one per line) of at least [`MIN_SECRET_TOKEN`] bytes, and for
 //!   `whsec_` secrets also the base64 part → `[REDACTED]`;
-//! - card-number-like digit runs (13-19 digits passing Luhn, see [`crate::luhn`])
-//!   → digits replaced by `*`;
+//! - card numbers, found by the same detector as the policy's (a known brand's
+//!   prefix and length, Luhn, digits of any script, separators as people write
+//!   them; see [`crate::luhn`]) → digits replaced by `*`;
 //! - e-mail addresses → `[email]`.
 
 /// Shortest secret token that is masked (defined beside the secrets, so `secret` does not import `redact`).
@@ -26,7 +27,8 @@ pub fn redact(text: &str) -> String {
     let mut bytes = text.as_bytes().to_vec();
     crate::secret::for_each_loaded(|secret| mask_secret(&mut bytes, secret));
     crate::secret::witness::mask_key_files(&mut bytes, SECRET_MASK.as_bytes());
-    let text = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    let text = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     let text = crate::luhn::redact_card_numbers(&text).unwrap_or(text);
     mask_emails(&text)
 }
@@ -136,7 +138,10 @@ mod tests {
 
     #[test]
     fn emails_are_masked_and_plain_at_signs_kept() {
-        assert_eq!(mask_emails("mail jane.doe+shop@example.co.uk now."), "mail [email] now.");
+        assert_eq!(
+            mask_emails("mail jane.doe+shop@example.co.uk now."),
+            "mail [email] now."
+        );
         assert_eq!(mask_emails("a@b.com,c@d.org"), "[email],[email]");
         assert_eq!(mask_emails("@ home @x"), "@ home @x");
         assert_eq!(mask_emails("user@localhost"), "user@localhost");
@@ -151,12 +156,35 @@ mod tests {
     }
 
     #[test]
+    fn card_numbers_as_people_write_them_are_masked() {
+        assert_eq!(redact("a 4111.1111.1111.1111 b"), "a ****.****.****.**** b");
+        assert_eq!(
+            redact("a 4111  1111  1111  1111"),
+            "a ****  ****  ****  ****"
+        );
+        assert_eq!(
+            redact("4111\u{a0}1111\u{a0}1111\u{a0}1111"),
+            "****\u{a0}****\u{a0}****\u{a0}****"
+        );
+        assert_eq!(redact("4111/1111/1111/1111\n"), "****/****/****/****\n");
+        assert_eq!(
+            redact("card\n4111\n1111\n1111\n1111"),
+            "card\n****\n****\n****\n****"
+        );
+        // Not a brand's number: kept.
+        assert_eq!(redact("ref 1111 1111 1111 1117"), "ref 1111 1111 1111 1117");
+    }
+
+    #[test]
     fn loaded_secrets_are_masked_whole_and_per_token() {
         let dir = std::env::temp_dir().join(format!("sf-redact-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("signing");
         let mut f = std::fs::File::create(&p).unwrap();
-        f.write_all(b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\nwhsec_c2Vjb25kLXNlY3JldC0xMjM0NTY3OA==\n").unwrap();
+        f.write_all(
+            b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\nwhsec_c2Vjb25kLXNlY3JldC0xMjM0NTY3OA==\n",
+        )
+        .unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         let k = dir.join("key");
         std::fs::write(&k, "sk_live_0123456789abcdef").unwrap();
@@ -166,7 +194,10 @@ mod tests {
         let text = "a whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw b c2Vjb25kLXNlY3JldC0xMjM0NTY3OA== c sk_live_0123456789abcdef d";
         assert_eq!(redact(text), "a [REDACTED] b [REDACTED] c [REDACTED] d");
         // Ordinary words are untouched.
-        assert_eq!(redact("tls: certificate expired"), "tls: certificate expired");
+        assert_eq!(
+            redact("tls: certificate expired"),
+            "tls: certificate expired"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
