@@ -8,7 +8,7 @@ use secure_forward_core::node::{Key, Node, Scalar};
 use secure_forward_core::policy::{mask_chars, truncate_chars, Policy};
 use serde_json::{json, Value};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/woocommerce-10.0.2");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/woocommerce-10.0.2");
 
 fn fixtures() -> Vec<(String, Value)> {
     let mut v: Vec<(String, Value)> = std::fs::read_dir(FIXTURES)
