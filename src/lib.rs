@@ -74,7 +74,11 @@ extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
         true
     });
     // 0 = SUCCESS, -1 = FAILURE
-    if matches!(ok, Ok(true)) { 0 } else { -1 }
+    if matches!(ok, Ok(true)) {
+        0
+    } else {
+        -1
+    }
 }
 
 /// Minimises, stores and sends one order; returns a receipt.
@@ -129,8 +133,9 @@ pub fn secure_forward_prepare(order: &ZendHashTable, destination: &str) -> PhpRe
 
 fn json_array(v: &serde_json::Value) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     match v {
-        serde_json::Value::Object(m) => convert::json_object_to_array(m)
-            .map_err(|_| errors::internal("cannot convert the result")),
+        serde_json::Value::Object(m) => {
+            convert::json_object_to_array(m).map_err(|_| errors::internal("cannot convert the result"))
+        }
         _ => Ok(ZendHashTable::new()),
     }
 }

@@ -153,13 +153,7 @@ pub fn redact_card_numbers(s: &str) -> Option<String> {
     let out: Vec<u8> = s
         .bytes()
         .enumerate()
-        .map(|(i, b)| {
-            if b.is_ascii_digit() && ranges.iter().any(|&(a, e)| (a..e).contains(&i)) {
-                b'*'
-            } else {
-                b
-            }
-        })
+        .map(|(i, b)| if b.is_ascii_digit() && ranges.iter().any(|&(a, e)| (a..e).contains(&i)) { b'*' } else { b })
         .collect();
     // Only ASCII digits were replaced by an ASCII byte: still UTF-8.
     Some(String::from_utf8(out).unwrap_or_default())
@@ -186,9 +180,9 @@ mod tests {
             "4111-1111-1111-1111",
             "x4111111111111111y",
             "5500 0000 0000 0004",
-            "378282246310005",   // Amex, 15 digits
-            "6011111111111117",  // Discover
-            "4222222222222",     // 13 digits
+            "378282246310005",          // Amex, 15 digits
+            "6011111111111117",         // Discover
+            "4222222222222",            // 13 digits
             "4111 1111 1111 1111 2026", // followed by a year
             "12 4111 1111 1111 1111",   // preceded by a number
         ] {
@@ -199,14 +193,14 @@ mod tests {
     #[test]
     fn ignores_non_card_numbers() {
         for s in [
-            "4111111111111112",        // Luhn-invalid
+            "4111111111111112", // Luhn-invalid
             "4111 1111 1111 1112",
-            "411111111117",            // 12 digits, Luhn-valid
-            "41111111111111111115",    // 20 digits
+            "411111111117",         // 12 digits, Luhn-valid
+            "41111111111111111115", // 20 digits
             "2026-11-22T03:17:20+00:00",
             "+1 415 555 0142",
             "136.93",
-            "4111  1111  1111  1111",  // double separators split the run
+            "4111  1111  1111  1111", // double separators split the run
             "",
         ] {
             assert!(!contains_card_number(s), "{s}");

@@ -431,9 +431,11 @@ impl Db {
     fn open(path: &Path) -> Result<Db> {
         let shown = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| {
-                Error::config(&shown, None, format!("cannot create the outbox directory ({})", io_reason(&e)))
-            })?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| Error::config(&shown, None, format!("cannot create the outbox directory ({})", io_reason(&e))))?;
         }
         // Create (or tighten) the file 0600 before SQLite opens it.
         std::fs::OpenOptions::new()
@@ -534,8 +536,10 @@ fn load_circuit(tx: &Transaction<'_>, path: &Path, destination: &str) -> Result<
     Ok(tx
         .prepare_cached("SELECT failures, opened_at_ms, probe_until_ms FROM circuits WHERE destination = ?1")
         .and_then(|mut s| {
-            s.query_row([destination], |r| Ok(Circuit { failures: r.get(0)?, opened_at_ms: r.get(1)?, probe_until_ms: r.get(2)? }))
-                .optional()
+            s.query_row([destination], |r| {
+                Ok(Circuit { failures: r.get(0)?, opened_at_ms: r.get(1)?, probe_until_ms: r.get(2)? })
+            })
+            .optional()
         })
         .map_err(sql_error(path))?
         .unwrap_or_default())
@@ -625,17 +629,31 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
                         (true, "")
                     }
                     shared::Admission::Wait { paused: false, .. } => (false, "rate limited"),
-                    shared::Admission::Wait { paused: true, .. } => (false, "destination paused (Retry-After or rate-limit headers)"),
+                    shared::Admission::Wait { paused: true, .. } => {
+                        (false, "destination paused (Retry-After or rate-limit headers)")
+                    }
                 }
             }
         };
-        let (lease_owner, lease_until) = if inline { (Some(owner.as_str()), Some(now.saturating_add(lease))) } else { (None, None) };
+        let (lease_owner, lease_until) =
+            if inline { (Some(owner.as_str()), Some(now.saturating_add(lease))) } else { (None, None) };
         exec(
             &tx,
             "INSERT INTO events (id, destination, order_id, event, state, key_id, payload, attempts,
                                  created_at_ms, next_at_ms, updated_at_ms, lease_owner, lease_until_ms, reason)
              VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, 0, ?7, COALESCE(?9, ?7), ?7, ?8, ?9, ?10)",
-            params![id, dest.name, prepared.order_id, event, key_id, blob, now, lease_owner, lease_until, (!inline).then_some(why)],
+            params![
+                id,
+                dest.name,
+                prepared.order_id,
+                event,
+                key_id,
+                blob,
+                now,
+                lease_owner,
+                lease_until,
+                (!inline).then_some(why)
+            ],
         )
         .map_err(&err)?;
         tx.commit().map_err(&err)?;
@@ -748,7 +766,15 @@ fn elapsed_ms(started: Instant) -> u64 {
 }
 
 /// The audit line of one recorded attempt (none when the event was gone).
-fn audit_attempt(config: &Config, destination: &str, order_id: &str, r: &Receipt, how: Recorded, latency: u64, key_fp: Option<String>) {
+fn audit_attempt(
+    config: &Config,
+    destination: &str,
+    order_id: &str,
+    r: &Receipt,
+    how: Recorded,
+    latency: u64,
+    key_fp: Option<String>,
+) {
     if let Some(rec) = attempt_record(destination, order_id, r, how, latency, key_fp) {
         audit::emit(config, &rec);
     }
@@ -866,7 +892,9 @@ fn record_in(
         (Some(c), _) | (None, Some((c, _))) => c,
         (None, None) => {
             let stored = tx
-                .prepare_cached("SELECT failures, opened_at_ms, probe_until_ms, last_success_ms FROM circuits WHERE destination = ?1")
+                .prepare_cached(
+                    "SELECT failures, opened_at_ms, probe_until_ms, last_success_ms FROM circuits WHERE destination = ?1",
+                )
                 .and_then(|mut s| {
                     s.query_row([destination], |r| {
                         Ok((Circuit { failures: r.get(0)?, opened_at_ms: r.get(1)?, probe_until_ms: r.get(2)? }, r.get(3)?))
@@ -973,15 +1001,26 @@ fn finish_book(tx: &Transaction<'_>, path: &Path, book: &BTreeMap<String, DestBo
             exec(tx, "UPDATE circuits SET last_success_ms = ?2 WHERE destination = ?1", params![destination, t]).map_err(&err)?;
         }
         if let Some((r, t)) = &b.last_error {
-            exec(tx, "UPDATE circuits SET last_error = ?2, last_error_ms = ?3 WHERE destination = ?1", params![destination, r, t])
-                .map_err(&err)?;
+            exec(
+                tx,
+                "UPDATE circuits SET last_error = ?2, last_error_ms = ?3 WHERE destination = ?1",
+                params![destination, r, t],
+            )
+            .map_err(&err)?;
         }
     }
     Ok(())
 }
 
 /// Records one attempt's outcome on a queued event and its destination's circuit.
-fn record(db: &mut Db, schedule: &[u64], id: &str, destination: &str, outcome: &Outcome, latency_ms: u64) -> Result<(Receipt, Recorded)> {
+fn record(
+    db: &mut Db,
+    schedule: &[u64],
+    id: &str,
+    destination: &str,
+    outcome: &Outcome,
+    latency_ms: u64,
+) -> Result<(Receipt, Recorded)> {
     let path = db.path.clone();
     let tx = db.immediate()?;
     let mut book = BTreeMap::new();
@@ -1240,7 +1279,12 @@ fn record_batch(db: &mut Db, schedule: &[u64], owner: &str, done: &[Done]) -> Re
 /// A sender thread: attempts jobs until the queue closes. A destination that asks
 /// for a pause (Retry-After, rate-limit headers) gets no further attempt from this
 /// flush until the pause is over: its remaining jobs come back unattempted.
-fn sender(config: &Config, jobs: &Mutex<std::sync::mpsc::Receiver<Job>>, done: &std::sync::mpsc::Sender<Done>, paused: &Mutex<BTreeMap<String, Instant>>) {
+fn sender(
+    config: &Config,
+    jobs: &Mutex<std::sync::mpsc::Receiver<Job>>,
+    done: &std::sync::mpsc::Sender<Done>,
+    paused: &Mutex<BTreeMap<String, Instant>>,
+) {
     loop {
         let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
         let Ok(job) = job else { return };
@@ -1248,7 +1292,8 @@ fn sender(config: &Config, jobs: &Mutex<std::sync::mpsc::Receiver<Job>>, done: &
         // A job that waited too long for its lane might outlive its lease while in
         // flight (another process could then claim it): hand it back instead.
         let stale = claimed.elapsed() > Duration::from_millis(LEASE_SEND_WITHIN_MS);
-        let hold = stale || paused.lock().unwrap_or_else(PoisonError::into_inner).get(&dest.name).is_some_and(|t| *t > Instant::now());
+        let hold =
+            stale || paused.lock().unwrap_or_else(PoisonError::into_inner).get(&dest.name).is_some_and(|t| *t > Instant::now());
         let (outcome, latency) = if hold {
             (None, 0)
         } else {
@@ -1405,7 +1450,8 @@ pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
                     }
                 }
                 if !release.is_empty() {
-                    let (back, keep): (VecDeque<Job>, VecDeque<Job>) = pending.drain(..).partition(|j| release.contains(&j.dest.name));
+                    let (back, keep): (VecDeque<Job>, VecDeque<Job>) =
+                        pending.drain(..).partition(|j| release.contains(&j.dest.name));
                     pending = keep;
                     batch.extend(back.into_iter().map(Done::unattempted));
                 }
@@ -1588,8 +1634,7 @@ fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 /// `destinations`. No payload, key or customer value appears.
 pub fn status(config: &Config) -> Result<Value> {
     let now = now_ms();
-    let mut per: BTreeMap<String, DestStatus> =
-        config.destinations.keys().map(|k| (k.clone(), DestStatus::default())).collect();
+    let mut per: BTreeMap<String, DestStatus> = config.destinations.keys().map(|k| (k.clone(), DestStatus::default())).collect();
     let mut attempts: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     with_db(&config.outbox, |db| {
         let err = sql_error(&db.path);
@@ -1671,10 +1716,8 @@ pub fn status(config: &Config) -> Result<Value> {
                 }));
             }
         }
-        let mut stmt = db
-            .conn
-            .prepare_cached("SELECT destination, paused_until_ms FROM limits WHERE paused_until_ms > ?1")
-            .map_err(&err)?;
+        let mut stmt =
+            db.conn.prepare_cached("SELECT destination, paused_until_ms FROM limits WHERE paused_until_ms > ?1").map_err(&err)?;
         let rows = stmt.query_map([now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(&err)?;
         for row in rows {
             let (dest, until) = row.map_err(&err)?;
@@ -1734,9 +1777,8 @@ pub fn record_webhook_once(config: &OutboxConfig, key: &str, now_s: u64, keep_s:
         let cutoff = i64::try_from(now_s.saturating_sub(keep_s)).unwrap_or(i64::MAX);
         let tx = db.immediate()?;
         tx.execute("DELETE FROM webhook_seen WHERE seen_at < ?1", [cutoff]).map_err(&err)?;
-        let inserted = tx
-            .execute("INSERT OR IGNORE INTO webhook_seen (id, seen_at) VALUES (?1, ?2)", params![key, now])
-            .map_err(&err)?;
+        let inserted =
+            tx.execute("INSERT OR IGNORE INTO webhook_seen (id, seen_at) VALUES (?1, ?2)", params![key, now]).map_err(&err)?;
         tx.commit().map_err(&err)?;
         Ok(inserted == 1)
     })

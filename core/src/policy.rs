@@ -312,10 +312,7 @@ impl Compiler<'_> {
     }
 
     fn field_index(&self, fields: &[Field], sub: &str, path: &str) -> Result<usize> {
-        fields
-            .iter()
-            .position(|f| f.path == path)
-            .ok_or_else(|| self.err(sub, format!("\"{path}\" is not in fields")))
+        fields.iter().position(|f| f.path == path).ok_or_else(|| self.err(sub, format!("\"{path}\" is not in fields")))
     }
 
     fn count(&self, sub: &str, path: &str, v: &toml::Value) -> Result<usize> {
@@ -405,10 +402,9 @@ impl Policy {
                 if f.has_each {
                     // Inside lists, only the last key is renamed.
                     if tsegs.len() != 1 {
-                        return Err(c.err(
-                            "rename",
-                            format!("\"{p}\": a field inside a list can only be renamed to a plain name"),
-                        ));
+                        return Err(
+                            c.err("rename", format!("\"{p}\": a field inside a list can only be renamed to a plain name"))
+                        );
                     }
                     if let Some(pos) = f.out.iter().rposition(|s| matches!(s, Seg::Key(_))) {
                         if let Some(slot) = f.out.get_mut(pos) {
@@ -576,21 +572,11 @@ impl Policy {
             _ => None,
         };
         let granted: Vec<bool> = if self.any_consent {
-            self.fields
-                .iter()
-                .map(|f| f.consent.as_ref().is_none_or(|(_, c)| consent_granted(order, c)))
-                .collect()
+            self.fields.iter().map(|f| f.consent.as_ref().is_none_or(|(_, c)| consent_granted(order, c))).collect()
         } else {
             Vec::new()
         };
-        let mut st = Emit {
-            policy: self,
-            hmac: hmac.as_ref(),
-            granted: &granted,
-            idx: [0; MAX_DEPTH + 1],
-            depth: 0,
-            buf: body,
-        };
+        let mut st = Emit { policy: self, hmac: hmac.as_ref(), granted: &granted, idx: [0; MAX_DEPTH + 1], depth: 0, buf: body };
         st.obj(&self.out, order)?;
         Ok(order_id)
     }
@@ -1216,7 +1202,6 @@ fn is_decimal_counted(s: &[u8], digits: usize) -> bool {
         _ => false,
     }
 }
-
 
 /// HMAC-SHA256 of `input` under `pepper`, lower-case hex. A value containing `@`
 /// (an email) is trimmed and lower-cased first.

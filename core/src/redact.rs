@@ -113,10 +113,7 @@ pub fn mask_emails(text: &str) -> String {
             end -= 1;
         }
         let domain = s.get(i + 1..end).unwrap_or_default();
-        let tld_ok = domain
-            .rsplit(|b| *b == b'.')
-            .next()
-            .is_some_and(|t| t.len() >= 2 && t.iter().all(u8::is_ascii_alphabetic));
+        let tld_ok = domain.rsplit(|b| *b == b'.').next().is_some_and(|t| t.len() >= 2 && t.iter().all(u8::is_ascii_alphabetic));
         if start < i && domain.contains(&b'.') && tld_ok {
             out.push_str(text.get(copied..start).unwrap_or_default());
             out.push_str(EMAIL_MASK);

@@ -151,8 +151,8 @@ fn build_agent(dest: &Destination, pins: &[[u8; 32]]) -> Result<ureq::Agent> {
 
 fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
     let shown = path.display().to_string();
-    let pem = std::fs::read(path)
-        .map_err(|e| Error::config(&shown, None, format!("ca_file: {}", crate::secret::io_reason(&e))))?;
+    let pem =
+        std::fs::read(path).map_err(|e| Error::config(&shown, None, format!("ca_file: {}", crate::secret::io_reason(&e))))?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         match item {
@@ -345,8 +345,18 @@ pub fn parse_http_date(v: &str) -> Option<u64> {
     let _weekday = parts.next()?;
     let day: u64 = parts.next()?.parse().ok()?;
     let month = match parts.next()? {
-        "Jan" => 1, "Feb" => 2, "Mar" => 3, "Apr" => 4, "May" => 5, "Jun" => 6,
-        "Jul" => 7, "Aug" => 8, "Sep" => 9, "Oct" => 10, "Nov" => 11, "Dec" => 12,
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
         _ => return None,
     };
     let year: i64 = parts.next()?.parse().ok()?;

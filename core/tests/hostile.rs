@@ -52,9 +52,7 @@ fn dest(c: &Config) -> Arc<Destination> {
 
 /// One POST; the error message on failure.
 fn send(c: &Config) -> Result<u16, String> {
-    transport::send(&dest(c), None, &Outgoing { body: b"{\"id\":1}", headers: &[] })
-        .map(|a| a.status)
-        .map_err(|e| e.to_string())
+    transport::send(&dest(c), None, &Outgoing { body: b"{\"id\":1}", headers: &[] }).map(|a| a.status).map_err(|e| e.to_string())
 }
 
 fn order(id: u32) -> Prepared {
@@ -180,7 +178,10 @@ fn oauth_token_requests_are_pinned_only_on_the_destinations_host() {
     let secret = dir.join("client.secret");
     std::fs::write(&secret, "cs_hostile_test_secret").unwrap();
     std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let rx = Server::receiver(&dir, &["--oauth-client-id".as_ref(), "sf-hostile".as_ref(), "--oauth-secret-file".as_ref(), secret.as_os_str()]);
+    let rx = Server::receiver(
+        &dir,
+        &["--oauth-client-id".as_ref(), "sf-hostile".as_ref(), "--oauth-secret-file".as_ref(), secret.as_os_str()],
+    );
     let oauth = |token_host: &str, pin: &str| {
         let c = config(
             &dir,

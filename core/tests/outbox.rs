@@ -263,18 +263,15 @@ fn tampered_row_is_skipped_and_reported_others_flow() {
     let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
     let d = dest(&c);
-    let ids: Vec<String> =
-        (1..=3).map(|i| outbox::submit(&c, &d, &order(i, ""), "order.processing").unwrap().event_id).collect();
+    let ids: Vec<String> = (1..=3).map(|i| outbox::submit(&c, &d, &order(i, ""), "order.processing").unwrap().event_id).collect();
     {
         let conn = rusqlite::Connection::open(dir.join("outbox.sqlite")).unwrap();
         conn.busy_timeout(Duration::from_secs(5)).unwrap();
-        let mut blob: Vec<u8> =
-            conn.query_row("SELECT payload FROM events WHERE id = ?1", [&ids[0]], |r| r.get(0)).unwrap();
+        let mut blob: Vec<u8> = conn.query_row("SELECT payload FROM events WHERE id = ?1", [&ids[0]], |r| r.get(0)).unwrap();
         *blob.last_mut().unwrap() ^= 0x01;
         conn.execute("UPDATE events SET payload = ?2 WHERE id = ?1", rusqlite::params![ids[0], blob]).unwrap();
         // Moving a valid blob onto another row is detected too (bound to its row).
-        let other: Vec<u8> =
-            conn.query_row("SELECT payload FROM events WHERE id = ?1", [&ids[2]], |r| r.get(0)).unwrap();
+        let other: Vec<u8> = conn.query_row("SELECT payload FROM events WHERE id = ?1", [&ids[2]], |r| r.get(0)).unwrap();
         conn.execute("UPDATE events SET payload = ?2 WHERE id = ?1", rusqlite::params![ids[1], other]).unwrap();
     }
     // A row whose columns are damaged (event is a blob now) is set aside too.
@@ -477,11 +474,14 @@ fn concurrent_processes_deliver_each_event_exactly_once() {
 #[test]
 #[ignore = "benchmark"]
 fn enqueue_cost_with_circuit_open() {
-    let dir = std::env::var_os("SF_BENCH_DIR").map_or_else(|| temp("bench"), |d| {
-        let d = PathBuf::from(d).join(format!("sf-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    });
+    let dir = std::env::var_os("SF_BENCH_DIR").map_or_else(
+        || temp("bench"),
+        |d| {
+            let d = PathBuf::from(d).join(format!("sf-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&d).unwrap();
+            TempDir(d)
+        },
+    );
     let c = config(&dir, free_port(), "/ok", "");
     let d = dest(&c);
     for i in 0..5 {

@@ -160,10 +160,7 @@ fn pseudonymize_known_answer() {
     let one = pepper("one", "pepper-one\n");
     let two = pepper("two", "pepper-two");
     let src = |pf: &PathBuf| {
-        format!(
-            "fields = [\"id\", \"billing.email\"]\npseudonymize = [\"billing.email\"]\npepper_file = \"{}\"",
-            pf.display()
-        )
+        format!("fields = [\"id\", \"billing.email\"]\npseudonymize = [\"billing.email\"]\npepper_file = \"{}\"", pf.display())
     };
     let order = json!({"id": 7, "billing": {"email": "  Maria.Gonzalez@Example.com "}});
     // printf %s maria.gonzalez@example.com | openssl dgst -sha256 -hmac pepper-one
@@ -230,10 +227,7 @@ require_consent = { "billing.email" = "meta:_marketing_consent", "billing.phone"
     )
     .unwrap();
     let with = |meta: Value, consent: Value| {
-        body(
-            &p,
-            &json!({"id": 1, "billing": {"email": "x@y.z", "phone": "123"}, "meta_data": meta, "consent": consent}),
-        )
+        body(&p, &json!({"id": 1, "billing": {"email": "x@y.z", "phone": "123"}, "meta_data": meta, "consent": consent}))
     };
     let b = with(json!([{"id": 1, "key": "_marketing_consent", "value": "Yes"}]), json!({"phone": true}));
     assert_eq!(b["billing"], json!({"email": "x@y.z", "phone": "123"}));
@@ -322,7 +316,7 @@ fn bounds() {
     assert!(p.apply(&json!({"id": 1, "meta_data": within})).is_ok());
     let past: Vec<Value> = (0..101).map(|_| json!(thousand)).collect();
     refused(&p, &json!({"id": 1, "meta_data": past}), "meta_data[99]"); // 2 + 101 + 100 × 1,000 entries
-    // Validation of selected fields.
+                                                                        // Validation of selected fields.
     refused(&p, &json!({"id": 1, "status": "a\u{0}b"}), "status");
     assert!(policy("fields = [\"id\", \"n\"]").unwrap().apply(&json!({"id": 1, "n": "a\tb\r\n"})).is_ok());
     refused(&p, &json!({"id": 1, "line_items": [{}, {}, {}, {"total": "1,00"}]}), "line_items[3].total");
@@ -382,7 +376,8 @@ impl Node for Raw {
 #[test]
 fn raw_bytes_and_objects() {
     let p = Policy::compile(None, "f", "k").unwrap();
-    let order = |status: Raw, other: Raw| Raw::Map(vec![("id".into(), Raw::Int(5)), ("status".into(), status), ("plugin".into(), other)]);
+    let order =
+        |status: Raw, other: Raw| Raw::Map(vec![("id".into(), Raw::Int(5)), ("status".into(), status), ("plugin".into(), other)]);
     let e = p.apply(&order(Raw::Bytes(vec![b'o', 0xff, b'k']), Raw::Obj)).unwrap_err();
     assert_eq!(e, Error::validation("status", "is not valid UTF-8"));
     let e = p.apply(&order(Raw::Obj, Raw::Obj)).unwrap_err();
@@ -437,7 +432,18 @@ mod props {
                 .iter()
                 .rev()
                 .enumerate()
-                .map(|(i, &v)| if i % 2 == 1 { let w = v * 2; if w > 9 { w - 9 } else { w } } else { v })
+                .map(|(i, &v)| {
+                    if i % 2 == 1 {
+                        let w = v * 2;
+                        if w > 9 {
+                            w - 9
+                        } else {
+                            w
+                        }
+                    } else {
+                        v
+                    }
+                })
                 .sum();
             if sum % 10 == 0 {
                 return s;
@@ -475,8 +481,7 @@ mod props {
         leaf.prop_recursive(5, 40, 5, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                prop::collection::vec(("[a-c]", inner), 0..5)
-                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+                prop::collection::vec(("[a-c]", inner), 0..5).prop_map(|kv| Value::Object(kv.into_iter().collect())),
             ]
         })
     }
@@ -567,7 +572,10 @@ fn fixtures_have_no_false_positive_card_numbers() {
 #[test]
 fn transformed_output_is_scanned_too() {
     let order = json!({"id": 1, "customer_note": "card: 4111-1111-1111-1111 thanks", "n": 4111111111111111i64});
-    let p = policy("fields = [\"id\", \"customer_note\"]\ntruncate = { \"customer_note\" = 25 }\nrename = { \"customer_note\" = \"note\" }").unwrap();
+    let p = policy(
+        "fields = [\"id\", \"customer_note\"]\ntruncate = { \"customer_note\" = 25 }\nrename = { \"customer_note\" = \"note\" }",
+    )
+    .unwrap();
     refused(&p, &order, "customer_note");
     let p = policy("fields = [\"id\", \"customer_note\"]\nmask = { \"customer_note\" = 30 }").unwrap();
     refused(&p, &order, "customer_note");

@@ -89,7 +89,13 @@ pub(super) fn pause(tx: &Transaction<'_>, path: &Path, destination: &str, until_
 }
 
 /// Records what an attempt's answer says about the destination's pace.
-pub(super) fn note_outcome(tx: &Transaction<'_>, path: &Path, destination: &str, outcome: &crate::forward::Outcome, now: i64) -> Result<()> {
+pub(super) fn note_outcome(
+    tx: &Transaction<'_>,
+    path: &Path,
+    destination: &str,
+    outcome: &crate::forward::Outcome,
+    now: i64,
+) -> Result<()> {
     if let Some(d) = crate::forward::pause_hint(outcome).filter(|d| !d.is_zero()) {
         let ms = i64::try_from(d.min(MAX_RETRY_AFTER).as_millis()).unwrap_or(i64::MAX);
         pause(tx, path, destination, now.saturating_add(ms))?;
@@ -142,7 +148,9 @@ pub fn token_load(cfg: &OutboxConfig, cache_key: &str) -> Result<Option<Token>> 
         let row: Option<(String, Vec<u8>, String, i64, i64)> = db
             .conn
             .prepare_cached("SELECT key_id, blob, token_fp, refresh_at_ms, expires_at_ms FROM tokens WHERE cache_key = ?1")
-            .and_then(|mut s| s.query_row([cache_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).optional())
+            .and_then(|mut s| {
+                s.query_row([cache_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).optional()
+            })
             .map_err(sql_error(&db.path))?;
         let Some((key_id, blob, fp, refresh_at_ms, expires_at_ms)) = row else { return Ok(None) };
         if expires_at_ms <= now {

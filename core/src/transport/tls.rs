@@ -174,9 +174,7 @@ impl Verifier {
             }
             issuers.push(parts.issuer);
         }
-        self.anchors
-            .iter()
-            .any(|(subject, spki)| issuers.contains(&subject.as_slice()) && self.pins.contains(spki))
+        self.anchors.iter().any(|(subject, spki)| issuers.contains(&subject.as_slice()) && self.pins.contains(spki))
     }
 }
 
@@ -245,7 +243,6 @@ fn spki_sha256(spki_der: &[u8]) -> [u8; 32] {
     out.copy_from_slice(d.as_ref());
     out
 }
-
 
 /// The parts of an X.509 certificate the verifier needs.
 #[derive(Debug, PartialEq, Eq)]
