@@ -3,7 +3,7 @@
 .PHONY: secure_forward-cargo
 
 secure_forward-cargo:
-	cd $(srcdir) && PHP_CONFIG="$(SF_PHP_CONFIG)" CARGO_TARGET_DIR="$(SF_CARGO_TARGET_DIR)" \
+	cd $(srcdir) && $(SF_CARGO_ENV) CARGO_TARGET_DIR="$(SF_CARGO_TARGET_DIR)" \
 	  "$(CARGO)" build --release --locked -p secure_forward
 
 $(phplibdir)/secure_forward.so: secure_forward-cargo

@@ -41,12 +41,19 @@ if test "$PHP_SECURE_FORWARD" != "no"; then
     CARGO_TARGET_DIR="$abs_builddir/target"
   fi
   SF_CARGO_TARGET_DIR=$CARGO_TARGET_DIR
-  SF_PHP_CONFIG=$PHP_CONFIG
+  dnl A php-config other than the default one on PATH (--with-php-config): cargo's build
+  dnl scripts (ext-php-rs) get it, and the PHP binary that goes with it, by absolute path.
+  SF_CARGO_ENV=
+  if test "$PHP_CONFIG" != "php-config"; then
+    sf_php_config=`command -v "$PHP_CONFIG"`
+    sf_php=`$PHP_CONFIG --php-binary 2>/dev/null`
+    SF_CARGO_ENV="PHP_CONFIG=$sf_php_config PHP=$sf_php"
+  fi
 
   dnl No C sources: the module is the cdylib cargo makes.
   PHP_MODULES='$(phplibdir)/secure_forward.so'
   PHP_SUBST(CARGO)
   PHP_SUBST(SF_CARGO_TARGET_DIR)
-  PHP_SUBST(SF_PHP_CONFIG)
+  PHP_SUBST(SF_CARGO_ENV)
   PHP_ADD_MAKEFILE_FRAGMENT([$abs_srcdir/Makefile.frag], [$abs_srcdir], [$abs_builddir])
 fi

@@ -9,7 +9,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/sf-phpize.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${SF_KEEP:-}" ] || rm -rf "$work"' EXIT
 src=$work/secure_forward
 mkdir -p "$src"
 # Tracked and new (not ignored) files, with their modification times.
