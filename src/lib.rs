@@ -50,7 +50,10 @@ fn load_config() -> Result<std::sync::Arc<config::Config>, Error> {
 }
 
 /// MINIT: INI entry, exception classes, and a warning (never a crash) when the
-/// configuration cannot be used.
+/// configuration cannot be used. A configuration file that does not exist yet is
+/// not a warning (a fresh `make install` would otherwise make every `php` command
+/// complain until the operator writes one): phpinfo(), secure_forward_status()
+/// and Site Health say it is missing. A file that exists but is broken still warns.
 extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
     let ok = std::panic::catch_unwind(|| {
         IniEntryDef::register(INI_ENTRIES.as_slice(), module_number);
@@ -60,7 +63,8 @@ extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
         secure_forward_core::audit::set_sink(Box::new(sink::ErrorLog));
         memory::install_guard();
         let path = read_ini_config_path();
-        if let Err(e) = config::Config::load_uncached(&path) {
+        let missing = matches!(path.try_exists(), Ok(false));
+        if let Some(Err(e)) = (!missing).then(|| config::Config::load_uncached(&path)) {
             ext_php_rs::error::php_error(
                 &ext_php_rs::flags::ErrorType::CoreWarning,
                 &secure_forward_core::redact::redact(&format!("secure_forward: {e}")),
@@ -70,7 +74,11 @@ extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
         true
     });
     // 0 = SUCCESS, -1 = FAILURE
-    if matches!(ok, Ok(true)) { 0 } else { -1 }
+    if matches!(ok, Ok(true)) {
+        0
+    } else {
+        -1
+    }
 }
 
 /// Minimises, stores and sends one order; returns a receipt.
@@ -125,8 +133,9 @@ pub fn secure_forward_prepare(order: &ZendHashTable, destination: &str) -> PhpRe
 
 fn json_array(v: &serde_json::Value) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     match v {
-        serde_json::Value::Object(m) => convert::json_object_to_array(m)
-            .map_err(|_| errors::internal("cannot convert the result")),
+        serde_json::Value::Object(m) => {
+            convert::json_object_to_array(m).map_err(|_| errors::internal("cannot convert the result"))
+        }
         _ => Ok(ZendHashTable::new()),
     }
 }

@@ -26,7 +26,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-"$root/tools/make-test-ca.sh" "$work/ca" >/dev/null
+"$root/tests/support/make-test-ca.sh" "$work/ca" >/dev/null
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port); closed=$(free_port)
 

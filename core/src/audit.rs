@@ -296,7 +296,10 @@ mod tests {
         };
         let v: Value = serde_json::from_str(&rec.to_line("2026-11-22T07:40:00.123Z")).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["ts", "event_id", "destination", "order_id", "attempt", "outcome", "http_status", "latency_ms", "error", "key_fp"]);
+        assert_eq!(
+            keys,
+            ["ts", "event_id", "destination", "order_id", "attempt", "outcome", "http_status", "latency_ms", "error", "key_fp"]
+        );
         assert_eq!(v["outcome"], "retry");
         assert_eq!(v["error"], "server error (503) for [email] ****************");
     }

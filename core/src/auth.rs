@@ -33,9 +33,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::config::{Destination, OutboxConfig};
 /// The plain settings live in the configuration; `AuthMode` is the former name.
 pub use crate::config::{AuthConfig, AuthConfig as AuthMode, ClientAuth, OAuth2, RateLimit};
+use crate::config::{Destination, OutboxConfig};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -87,12 +87,11 @@ fn bearer_value(token: &[u8]) -> Secret {
 /// `Transport`/`Rejected` naming the token endpoint's host.
 pub fn credential(dest: &Destination, store: Option<&OutboxConfig>) -> Result<Option<Credential>> {
     match &dest.auth {
-        AuthMode::Header => Ok(dest
-            .key
-            .as_ref()
-            .map(crate::secret::SecretSource::load)
-            .transpose()?
-            .map(|value| Credential { header: dest.key_header.clone(), value, token_fp: None })),
+        AuthMode::Header => Ok(dest.key.as_ref().map(crate::secret::SecretSource::load).transpose()?.map(|value| Credential {
+            header: dest.key_header.clone(),
+            value,
+            token_fp: None,
+        })),
         AuthMode::Bearer => {
             let Some(source) = dest.key.as_ref() else { return Ok(None) };
             let key = source.load()?;
@@ -170,8 +169,11 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
     let secret = crate::secret::load_file_cached(&o.client_secret_file)?;
     let key = cache_key(o, &secret);
     let usable = |t: &Token, now: i64| now < t.refresh_at_ms && stale != Some(t.fp.as_str());
-    let as_credential =
-        |t: &Token| Credential { header: "Authorization".into(), value: Arc::clone(&t.header_value), token_fp: Some(t.fp.clone()) };
+    let as_credential = |t: &Token| Credential {
+        header: "Authorization".into(),
+        value: Arc::clone(&t.header_value),
+        token_fp: Some(t.fp.clone()),
+    };
     let now = now_ms();
     {
         let mut local = local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -372,7 +374,10 @@ fn fetch(dest: &Destination, o: &OAuth2, secret: &Secret) -> Result<(Secret, Dur
         }
         s => Err(Error::Transport {
             host: host.clone(),
-            reason: format!("OAuth2 token endpoint error ({s}{})", oauth_error_code(&answer).map_or_else(String::new, |c| format!(", {c}"))),
+            reason: format!(
+                "OAuth2 token endpoint error ({s}{})",
+                oauth_error_code(&answer).map_or_else(String::new, |c| format!(", {c}"))
+            ),
             status: Some(s),
         }),
     }
@@ -448,7 +453,10 @@ mod tests {
         assert_eq!(c.destinations["d"].auth, AuthMode::Header);
         let c = parse("auth = \"bearer\"\nkey_env = \"K\"\n").unwrap();
         assert_eq!(c.destinations["d"].auth, AuthMode::Bearer);
-        let c = parse(&format!("{OAUTH}scope = \"orders.write\"\naudience = \"https://api\"\nrate_limit = {{ requests = 10, per_s = 1 }}\n")).unwrap();
+        let c = parse(&format!(
+            "{OAUTH}scope = \"orders.write\"\naudience = \"https://api\"\nrate_limit = {{ requests = 10, per_s = 1 }}\n"
+        ))
+        .unwrap();
         let d = &c.destinations["d"];
         match &d.auth {
             AuthMode::OAuth2(o) => {
@@ -468,9 +476,18 @@ mod tests {
             ("auth = \"oauth2\"\nclient_id = \"a\"\nclient_secret_file = \"/s\"\n", "destinations.d.token_url: required"),
             (&format!("{OAUTH}key_file = \"/k\"\n"), "destinations.d.key_file: not used with auth = \"oauth2\""),
             (&format!("{OAUTH}key_header = \"X-K\"\n"), "destinations.d.key_header: not used"),
-            ("auth = \"oauth2\"\ntoken_url = \"http://login.example.com/t\"\nclient_id = \"a\"\nclient_secret_file = \"/s\"\n", "destinations.d.token_url: only https://"),
-            ("auth = \"oauth2\"\ntoken_url = \"https://l.example.com/t\"\nclient_secret_file = \"/s\"\n", "destinations.d.client_id: required"),
-            ("auth = \"oauth2\"\ntoken_url = \"https://l.example.com/t\"\nclient_id = \"a\"\n", "destinations.d.client_secret_file: required"),
+            (
+                "auth = \"oauth2\"\ntoken_url = \"http://login.example.com/t\"\nclient_id = \"a\"\nclient_secret_file = \"/s\"\n",
+                "destinations.d.token_url: only https://",
+            ),
+            (
+                "auth = \"oauth2\"\ntoken_url = \"https://l.example.com/t\"\nclient_secret_file = \"/s\"\n",
+                "destinations.d.client_id: required",
+            ),
+            (
+                "auth = \"oauth2\"\ntoken_url = \"https://l.example.com/t\"\nclient_id = \"a\"\n",
+                "destinations.d.client_secret_file: required",
+            ),
             (&format!("{OAUTH}token_auth = \"private_key_jwt\"\n"), "destinations.d.token_auth: must be"),
             ("token_url = \"https://l.example.com/t\"\n", "destinations.d.token_url: only used with auth = \"oauth2\""),
             ("auth = \"bearer\"\n", "destinations.d.key_file: auth = \"bearer\" needs"),
@@ -519,7 +536,12 @@ mod tests {
         assert_eq!(e, Duration::from_secs(60));
         let (_, e) = parse_token_response("h", br#"{"access_token":"tok-1"}"#).unwrap();
         assert_eq!(e, DEFAULT_EXPIRES_IN);
-        for bad in [&br#"{"token_type":"Bearer"}"#[..], br#"{"access_token":"a b"}"#, br#"{"access_token":"t","token_type":"mac"}"#, b"<html>"] {
+        for bad in [
+            &br#"{"token_type":"Bearer"}"#[..],
+            br#"{"access_token":"a b"}"#,
+            br#"{"access_token":"t","token_type":"mac"}"#,
+            b"<html>",
+        ] {
             let e = parse_token_response("login.example.com", bad).unwrap_err().to_string();
             assert!(e.starts_with("login.example.com: OAuth2 token endpoint answered"), "{e}");
         }

@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::policy::Policy;
 
 mod access;
-pub use access::{AuthConfig, ClientAuth, OAuth2, RateLimit};
 use crate::secret::SecretSource;
+pub use access::{AuthConfig, ClientAuth, OAuth2, RateLimit};
 
 /// Default outbox location when the file has no `[outbox]` section.
 pub const DEFAULT_OUTBOX: &str = "/var/lib/secure-forward/outbox.sqlite";
@@ -215,8 +215,7 @@ pub enum WebhookFormat {
 }
 
 /// Standard Webhooks' schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
-pub const DEFAULT_RETRY_SCHEDULE: [u64; 9] =
-    [5, 300, 1800, 7200, 18_000, 36_000, 50_400, 72_000, 86_400];
+pub const DEFAULT_RETRY_SCHEDULE: [u64; 9] = [5, 300, 1800, 7200, 18_000, 36_000, 50_400, 72_000, 86_400];
 
 impl Config {
     /// Parses `text` as the content of `path`.
@@ -271,15 +270,18 @@ fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> Error {
 }
 
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 impl Destination {
     fn build(file: &str, name: &str, d: RawDestination) -> Result<Destination> {
         let key_of = |k: &str| format!("destinations.{name}.{k}");
         if !is_token(name) {
-            return Err(Error::config(file, Some(&format!("destinations.{name}")), "destination names may only use letters, digits, '-', '_' and '.'"));
+            return Err(Error::config(
+                file,
+                Some(&format!("destinations.{name}")),
+                "destination names may only use letters, digits, '-', '_' and '.'",
+            ));
         }
         let host = https_host(&d.url).map_err(|reason| Error::config(file, Some(&key_of("url")), reason))?;
         let auth = access::build(
@@ -303,14 +305,23 @@ impl Destination {
                 return Err(Error::config(file, Some(&key_of("key_env")), "set either key_file or key_env, not both"))
             }
             (Some(p), None) => Some(SecretSource::File(p)),
-            (None, Some(v)) if v.is_empty() => {
-                return Err(Error::config(file, Some(&key_of("key_env")), "empty variable name"))
-            }
+            (None, Some(v)) if v.is_empty() => return Err(Error::config(file, Some(&key_of("key_env")), "empty variable name")),
             (None, Some(v)) => Some(SecretSource::Env(v)),
             (None, None) => None,
         };
         let key_header = d.key_header.unwrap_or_else(|| DEFAULT_KEY_HEADER.to_owned());
-        let reserved = ["host", "content-length", "content-type", "transfer-encoding", "connection", "user-agent", "idempotency-key", "webhook-id", "webhook-timestamp", "webhook-signature"];
+        let reserved = [
+            "host",
+            "content-length",
+            "content-type",
+            "transfer-encoding",
+            "connection",
+            "user-agent",
+            "idempotency-key",
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+        ];
         if !is_token(&key_header) || reserved.contains(&key_header.to_ascii_lowercase().as_str()) {
             return Err(Error::config(file, Some(&key_of("key_header")), "not a usable HTTP header name"));
         }
@@ -329,7 +340,9 @@ impl Destination {
                 .decode(p.trim())
                 .ok()
                 .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
-                .ok_or_else(|| Error::config(file, Some(&key_of("pin_sha256")), "each pin must be base64 of a 32-byte SHA-256 digest"))?;
+                .ok_or_else(|| {
+                    Error::config(file, Some(&key_of("pin_sha256")), "each pin must be base64 of a 32-byte SHA-256 digest")
+                })?;
             pins.push(raw);
         }
         let policy = Policy::compile(d.policy.as_ref(), file, &format!("destinations.{name}.policy"))?;
@@ -434,8 +447,7 @@ struct CachedConfig {
 
 fn stamp_of(path: &Path) -> Result<(u64, u64, u64, i64, i64)> {
     use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path)
-        .map_err(|e| Error::config(path.display().to_string(), None, crate::secret::io_reason(&e)))?;
+    let m = std::fs::metadata(path).map_err(|e| Error::config(path.display().to_string(), None, crate::secret::io_reason(&e)))?;
     Ok((m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
 }
 

@@ -46,9 +46,7 @@ pub fn describe_policy(config: &Config, dest: &Destination) -> serde_json::Value
     if let Some(pepper) = value.get_mut("pepper").and_then(serde_json::Value::as_object_mut) {
         let path = pepper.get("path").and_then(serde_json::Value::as_str).map(std::path::PathBuf::from);
         let secret = path.as_deref().and_then(|p| load_file_cached(p).ok());
-        let fp = secret
-            .as_ref()
-            .and_then(|s| keyed(config.fingerprint_key_file.as_deref(), s.expose()).ok().flatten());
+        let fp = secret.as_ref().and_then(|s| keyed(config.fingerprint_key_file.as_deref(), s.expose()).ok().flatten());
         pepper.insert("set".into(), secret.is_some().into());
         pepper.insert("fingerprint".into(), fp.into());
     }

@@ -14,8 +14,7 @@ pub const DEFAULT_EVENT: &str = "order.updated";
 /// Checks an event name: `order.processing`, `order.refunded`, ... (1-64 chars of
 /// letters, digits, `.`, `_`, `-`).
 pub fn check_event(event: &str) -> Result<()> {
-    let ok = (1..=64).contains(&event.len())
-        && event.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    let ok = (1..=64).contains(&event.len()) && event.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -97,11 +96,7 @@ pub fn classify(host: &str, answer: &Answer) -> Outcome {
         },
         300..=399 => Outcome::Dead {
             status: Some(status),
-            error: Error::Rejected {
-                host: host.to_owned(),
-                status,
-                reason: "redirect (not followed) answered".to_owned(),
-            },
+            error: Error::Rejected { host: host.to_owned(), status, reason: "redirect (not followed) answered".to_owned() },
         },
         _ => Outcome::Dead {
             status: Some(status),
@@ -172,10 +167,11 @@ pub fn attempt_with(
         Err(error @ Error::Config { .. }) => return Outcome::Dead { status: None, error },
         Err(error) => return Outcome::Retry { status: None, retry_after: None, error },
     };
-    let signed = match crate::signing::signing_headers(dest.signing_secret_file.as_deref(), event_id, body, crate::secret::unix_now()) {
-        Ok(s) => s,
-        Err(error) => return Outcome::Dead { status: None, error },
-    };
+    let signed =
+        match crate::signing::signing_headers(dest.signing_secret_file.as_deref(), event_id, body, crate::secret::unix_now()) {
+            Ok(s) => s,
+            Err(error) => return Outcome::Dead { status: None, error },
+        };
     let mut headers: Vec<(&str, &str)> = Vec::with_capacity(5 + extra.len());
     headers.push(("Idempotency-Key", event_id));
     headers.push(("X-Event-Type", event));

@@ -82,9 +82,7 @@ impl KeyRing {
     pub fn seal(&self, aad: &[u8], plain: &[u8]) -> Result<(String, Vec<u8>)> {
         let (id, key) = self.keys.first().ok_or_else(|| Error::config("outbox key file", None, "no key"))?;
         let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| Error::config("outbox key file", None, "no system randomness"))?;
+        SystemRandom::new().fill(&mut nonce).map_err(|_| Error::config("outbox key file", None, "no system randomness"))?;
         let mut blob = Vec::with_capacity(NONCE_LEN + plain.len() + CHACHA20_POLY1305.tag_len());
         blob.extend_from_slice(&nonce);
         let mut in_out = plain.to_vec();
@@ -143,9 +141,7 @@ fn derive(raw: &[u8]) -> Option<LessSafeKey> {
 /// A fresh key line: base64 of 32 random bytes and a newline.
 pub fn generate_key_line() -> Result<Zeroizing<String>> {
     let mut raw = Zeroizing::new([0u8; KEY_LEN]);
-    SystemRandom::new()
-        .fill(raw.as_mut())
-        .map_err(|_| Error::config("outbox key file", None, "no system randomness"))?;
+    SystemRandom::new().fill(raw.as_mut()).map_err(|_| Error::config("outbox key file", None, "no system randomness"))?;
     let mut line = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(raw.as_ref()));
     line.push('\n');
     Ok(line)

@@ -78,19 +78,13 @@ pub fn luhn_valid(digits: &[u8]) -> bool {
 /// | Maestro    | 50, 56-69                | 12-19          |
 pub fn brand_ok(d: &[u8]) -> bool {
     let len = d.len();
-    let prefix = |n: usize| {
-        d.iter()
-            .take(n)
-            .fold(0u32, |acc, v| acc * 10 + u32::from(*v))
-    };
+    let prefix = |n: usize| d.iter().take(n).fold(0u32, |acc, v| acc * 10 + u32::from(*v));
     let (p1, p2, p3, p4) = (prefix(1), prefix(2), prefix(3), prefix(4));
     let visa = p1 == 4 && matches!(len, 13 | 16 | 19);
     let mastercard = ((51..=55).contains(&p2) || (2221..=2720).contains(&p4)) && len == 16;
     let amex = matches!(p2, 34 | 37) && len == 15;
-    let discover =
-        (p4 == 6011 || (644..=649).contains(&p3) || p2 == 65) && (16..=19).contains(&len);
-    let diners = (p2 == 36 || (300..=305).contains(&p3) || matches!(p2, 38 | 39))
-        && (14..=19).contains(&len);
+    let discover = (p4 == 6011 || (644..=649).contains(&p3) || p2 == 65) && (16..=19).contains(&len);
+    let diners = (p2 == 36 || (300..=305).contains(&p3) || matches!(p2, 38 | 39)) && (14..=19).contains(&len);
     let jcb = (3528..=3589).contains(&p4) && (16..=19).contains(&len);
     let unionpay = p2 == 62 && (16..=19).contains(&len);
     let maestro = (p2 == 50 || (56..=69).contains(&p2)) && (12..=19).contains(&len);
@@ -175,10 +169,7 @@ const fn run_classes() -> [u8; 256] {
         let c = i as u8;
         t[i] = if c.is_ascii_digit() {
             DIGIT
-        } else if matches!(
-            c,
-            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b'-' | b'.' | b'/' | b'_'
-        ) {
+        } else if matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b'-' | b'.' | b'/' | b'_') {
             SEP
         } else if c >= 0x80 {
             WIDE
@@ -244,11 +235,7 @@ fn scan(s: &str, mut found: impl FnMut(usize, usize)) {
                     g.count += 1;
                 }
             } else {
-                let link = if gap_ok && gap_len > 0 {
-                    gap_kind
-                } else {
-                    None
-                };
+                let link = if gap_ok && gap_len > 0 { gap_kind } else { None };
                 groups.push(Group {
                     start: i,
                     end: i + c.len_utf8(),
@@ -306,9 +293,7 @@ fn check_groups(values: &[u8], groups: &[Group], found: &mut impl FnMut(usize, u
             }
             let ipv4 = n == 3 && kind == Some(Sep::Dot) && short_dotted;
             let phone = first.plus && count <= 15;
-            let d = values
-                .get(first.first..first.first + count)
-                .unwrap_or_default();
+            let d = values.get(first.first..first.first + count).unwrap_or_default();
             if !ipv4 && !phone && !g.letter_after && brand_ok(d) && luhn_valid(d) {
                 found(first.start, g.end);
             }
@@ -333,13 +318,7 @@ pub fn redact_card_numbers(s: &str) -> Option<String> {
     }
     let out: String = s
         .char_indices()
-        .map(|(i, c)| {
-            if digits::value(c).is_some() && ranges.iter().any(|&(a, e)| (a..e).contains(&i)) {
-                '*'
-            } else {
-                c
-            }
-        })
+        .map(|(i, c)| if digits::value(c).is_some() && ranges.iter().any(|&(a, e)| (a..e).contains(&i)) { '*' } else { c })
         .collect();
     Some(out)
 }
@@ -376,14 +355,9 @@ mod tests {
         ] {
             assert!(brand_ok(&d(ok)) && luhn_valid(&d(ok)), "{ok}");
         }
-        for bad in [
-            "1111111111111117",
-            "411111111111111",
-            "5555555555554",
-            "37828224631000",
-            "2721000000000000",
-            "7000000000000000",
-        ] {
+        for bad in
+            ["1111111111111117", "411111111111111", "5555555555554", "37828224631000", "2721000000000000", "7000000000000000"]
+        {
             assert!(!brand_ok(&d(bad)), "{bad}");
         }
     }
@@ -443,27 +417,15 @@ mod tests {
             assert!(!contains_card_number(s), "{s:?}");
         }
         let d = |s: &str| s.bytes().map(|b| b - b'0').collect::<Vec<_>>();
-        for s in [
-            "411111111117",
-            "41111111111111111115",
-            "1111111111111117",
-            "561232341116",
-            "4915112345678",
-        ] {
+        for s in ["411111111117", "41111111111111111115", "1111111111111117", "561232341116", "4915112345678"] {
             assert!(luhn_valid(&d(s)), "{s}");
         }
     }
 
     #[test]
     fn redacts_keeping_separators() {
-        assert_eq!(
-            redact_card_numbers("card 4111 1111 1111 1111.").as_deref(),
-            Some("card **** **** **** ****.")
-        );
-        assert_eq!(
-            redact_card_numbers("4111-1111-1111-1111 ok 42").as_deref(),
-            Some("****-****-****-**** ok 42")
-        );
+        assert_eq!(redact_card_numbers("card 4111 1111 1111 1111.").as_deref(), Some("card **** **** **** ****."));
+        assert_eq!(redact_card_numbers("4111-1111-1111-1111 ok 42").as_deref(), Some("****-****-****-**** ok 42"));
         assert_eq!(
             redact_card_numbers("4111\u{a0}1111\u{a0}1111\u{a0}1111 x").as_deref(),
             Some("****\u{a0}****\u{a0}****\u{a0}**** x")

@@ -27,8 +27,7 @@ pub fn redact(text: &str) -> String {
     let mut bytes = text.as_bytes().to_vec();
     crate::secret::for_each_loaded(|secret| mask_secret(&mut bytes, secret));
     crate::secret::witness::mask_key_files(&mut bytes, SECRET_MASK.as_bytes());
-    let text = String::from_utf8(bytes)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    let text = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     let text = crate::luhn::redact_card_numbers(&text).unwrap_or(text);
     mask_emails(&text)
 }
@@ -115,10 +114,7 @@ pub fn mask_emails(text: &str) -> String {
             end -= 1;
         }
         let domain = s.get(i + 1..end).unwrap_or_default();
-        let tld_ok = domain
-            .rsplit(|b| *b == b'.')
-            .next()
-            .is_some_and(|t| t.len() >= 2 && t.iter().all(u8::is_ascii_alphabetic));
+        let tld_ok = domain.rsplit(|b| *b == b'.').next().is_some_and(|t| t.len() >= 2 && t.iter().all(u8::is_ascii_alphabetic));
         if start < i && domain.contains(&b'.') && tld_ok {
             out.push_str(text.get(copied..start).unwrap_or_default());
             out.push_str(EMAIL_MASK);
@@ -138,10 +134,7 @@ mod tests {
 
     #[test]
     fn emails_are_masked_and_plain_at_signs_kept() {
-        assert_eq!(
-            mask_emails("mail jane.doe+shop@example.co.uk now."),
-            "mail [email] now."
-        );
+        assert_eq!(mask_emails("mail jane.doe+shop@example.co.uk now."), "mail [email] now.");
         assert_eq!(mask_emails("a@b.com,c@d.org"), "[email],[email]");
         assert_eq!(mask_emails("@ home @x"), "@ home @x");
         assert_eq!(mask_emails("user@localhost"), "user@localhost");
@@ -158,19 +151,10 @@ mod tests {
     #[test]
     fn card_numbers_as_people_write_them_are_masked() {
         assert_eq!(redact("a 4111.1111.1111.1111 b"), "a ****.****.****.**** b");
-        assert_eq!(
-            redact("a 4111  1111  1111  1111"),
-            "a ****  ****  ****  ****"
-        );
-        assert_eq!(
-            redact("4111\u{a0}1111\u{a0}1111\u{a0}1111"),
-            "****\u{a0}****\u{a0}****\u{a0}****"
-        );
+        assert_eq!(redact("a 4111  1111  1111  1111"), "a ****  ****  ****  ****");
+        assert_eq!(redact("4111\u{a0}1111\u{a0}1111\u{a0}1111"), "****\u{a0}****\u{a0}****\u{a0}****");
         assert_eq!(redact("4111/1111/1111/1111\n"), "****/****/****/****\n");
-        assert_eq!(
-            redact("card\n4111\n1111\n1111\n1111"),
-            "card\n****\n****\n****\n****"
-        );
+        assert_eq!(redact("card\n4111\n1111\n1111\n1111"), "card\n****\n****\n****\n****");
         // Not a brand's number: kept.
         assert_eq!(redact("ref 1111 1111 1111 1117"), "ref 1111 1111 1111 1117");
     }
@@ -181,10 +165,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("signing");
         let mut f = std::fs::File::create(&p).unwrap();
-        f.write_all(
-            b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\nwhsec_c2Vjb25kLXNlY3JldC0xMjM0NTY3OA==\n",
-        )
-        .unwrap();
+        f.write_all(b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\nwhsec_c2Vjb25kLXNlY3JldC0xMjM0NTY3OA==\n").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         let k = dir.join("key");
         std::fs::write(&k, "sk_live_0123456789abcdef").unwrap();
@@ -194,10 +175,7 @@ mod tests {
         let text = "a whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw b c2Vjb25kLXNlY3JldC0xMjM0NTY3OA== c sk_live_0123456789abcdef d";
         assert_eq!(redact(text), "a [REDACTED] b [REDACTED] c [REDACTED] d");
         // Ordinary words are untouched.
-        assert_eq!(
-            redact("tls: certificate expired"),
-            "tls: certificate expired"
-        );
+        assert_eq!(redact("tls: certificate expired"), "tls: certificate expired");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

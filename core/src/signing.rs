@@ -60,18 +60,14 @@ pub fn parse_whsec_secrets(file: &str, content: &[u8]) -> Result<Vec<SigningKey>
     let mut keys = Vec::new();
     for (line_no, line) in secret_lines(content) {
         let at_line = |reason: &str| Error::config(file, None, format!("line {line_no}: {reason}"));
-        let encoded = line
-            .strip_prefix(WHSEC_PREFIX.as_bytes())
-            .ok_or_else(|| at_line("signing secret must start with \"whsec_\""))?;
+        let encoded =
+            line.strip_prefix(WHSEC_PREFIX.as_bytes()).ok_or_else(|| at_line("signing secret must start with \"whsec_\""))?;
         // Decode into a zeroizing buffer sized up front (no reallocation leaves a copy).
         let mut buf = Zeroizing::new(Vec::with_capacity(base64::decoded_len_estimate(encoded.len())));
-        B64.decode_vec(encoded, &mut buf)
-            .map_err(|_| at_line("signing secret is not valid base64 after \"whsec_\""))?;
+        B64.decode_vec(encoded, &mut buf).map_err(|_| at_line("signing secret is not valid base64 after \"whsec_\""))?;
         let key = Secret::new(std::mem::take(&mut *buf));
         if key.len() < MIN_SECRET_BYTES {
-            return Err(at_line(&format!(
-                "signing secret is too short: at least {MIN_SECRET_BYTES} random bytes are required"
-            )));
+            return Err(at_line(&format!("signing secret is too short: at least {MIN_SECRET_BYTES} random bytes are required")));
         }
         if keys.len() == MAX_SECRETS {
             return Err(at_line(&format!("at most {MAX_SECRETS} signing secrets per file")));
@@ -124,11 +120,7 @@ pub struct SigningHeaders {
 impl SigningHeaders {
     /// Name/value pairs, ready for [`crate::transport::Outgoing::headers`].
     pub fn pairs(&self) -> [(&str, &str); 3] {
-        [
-            (HEADER_ID, self.id.as_str()),
-            (HEADER_TIMESTAMP, self.timestamp.as_str()),
-            (HEADER_SIGNATURE, self.signature.as_str()),
-        ]
+        [(HEADER_ID, self.id.as_str()), (HEADER_TIMESTAMP, self.timestamp.as_str()), (HEADER_SIGNATURE, self.signature.as_str())]
     }
 }
 
@@ -140,11 +132,7 @@ pub fn signing_headers(secret_file: Option<&Path>, event_id: &str, body: &[u8], 
         return Ok(None);
     };
     let keys = load_whsec_file(path)?;
-    Ok(Some(SigningHeaders {
-        id: event_id.to_owned(),
-        timestamp: now.to_string(),
-        signature: sign(&keys, event_id, now, body),
-    }))
+    Ok(Some(SigningHeaders { id: event_id.to_owned(), timestamp: now.to_string(), signature: sign(&keys, event_id, now, body) }))
 }
 
 /// Fingerprints of the destination's signing secrets, in file order, for status

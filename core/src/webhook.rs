@@ -92,7 +92,9 @@ pub fn webhook_fingerprints(config: &Config, source: &str) -> Result<Vec<String>
             let raw = load_file_cached(&wh.secret_file)?;
             let key = config.fingerprint_key_file.as_deref();
             secret_lines(raw.expose())
-                .map(|(_, l)| crate::fingerprint::keyed(key, l).map(|fp| fp.map_or_else(|| "set".to_owned(), |fp| format!("keyed {fp}"))))
+                .map(|(_, l)| {
+                    crate::fingerprint::keyed(key, l).map(|fp| fp.map_or_else(|| "set".to_owned(), |fp| format!("keyed {fp}")))
+                })
                 .collect()
         }
     }
@@ -130,7 +132,14 @@ fn parse_json(body: &[u8]) -> Result<serde_json::Value> {
     serde_json::from_slice(body).map_err(|_| refuse("body is not valid JSON"))
 }
 
-fn verify_standard<N, V>(config: &Config, source: &str, wh: &WebhookConfig, body: &[u8], headers: &[(N, V)], now: u64) -> Result<serde_json::Value>
+fn verify_standard<N, V>(
+    config: &Config,
+    source: &str,
+    wh: &WebhookConfig,
+    body: &[u8],
+    headers: &[(N, V)],
+    now: u64,
+) -> Result<serde_json::Value>
 where
     N: AsRef<[u8]>,
     V: AsRef<[u8]>,
@@ -216,11 +225,8 @@ where
     V: AsRef<[u8]>,
 {
     let sig = header(headers, &[WC_SIGNATURE_HEADER])?.ok_or_else(|| refuse("missing X-WC-Webhook-Signature header"))?;
-    let received = B64
-        .decode(sig)
-        .ok()
-        .filter(|r| r.len() == 32)
-        .ok_or_else(|| refuse("malformed X-WC-Webhook-Signature header"))?;
+    let received =
+        B64.decode(sig).ok().filter(|r| r.len() == 32).ok_or_else(|| refuse("malformed X-WC-Webhook-Signature header"))?;
     let raw = load_file_cached(&wh.secret_file)?;
     let mut matched = false;
     for (_, line) in secret_lines(raw.expose()) {
@@ -238,9 +244,10 @@ where
 mod tests {
     use super::*;
     use crate::secret::fingerprint;
-    use std::path::{Path, PathBuf};
     use crate::signing::tests::{random_whsec, tempdir, write_secret, SPEC_BODY, SPEC_ID, SPEC_SECRET, SPEC_SIG, SPEC_TS};
     use crate::signing::{parse_whsec_secrets, sign};
+    use std::path::{Path, PathBuf};
+    use std::path::{Path, PathBuf};
 
     const EXPECTED_B64: &str = "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
 
@@ -370,7 +377,10 @@ mod tests {
         let both = write_secret(&dir, "both.key", &format!("{other}\n{SPEC_SECRET}\n"));
         let c = config(&dir, &both, "");
         verify_webhook(&c, "shop", SPEC_BODY, &spec_headers("w2"), SPEC_TS).unwrap();
-        assert_eq!(webhook_fingerprints(&c, "shop").unwrap(), vec![fingerprint(other.as_bytes()), fingerprint(SPEC_SECRET.as_bytes())]);
+        assert_eq!(
+            webhook_fingerprints(&c, "shop").unwrap(),
+            vec![fingerprint(other.as_bytes()), fingerprint(SPEC_SECRET.as_bytes())]
+        );
     }
 
     #[test]
@@ -388,7 +398,8 @@ mod tests {
         h[2].1 = format!("v1a,{EXPECTED_B64}");
         assert_refused(verify_webhook(&c, "shop", SPEC_BODY, &h, SPEC_TS), "no matching signature");
         // Byte headers work too.
-        let hb: Vec<(Vec<u8>, Vec<u8>)> = spec_headers(SPEC_ID).into_iter().map(|(n, v)| (n.into_bytes(), v.into_bytes())).collect();
+        let hb: Vec<(Vec<u8>, Vec<u8>)> =
+            spec_headers(SPEC_ID).into_iter().map(|(n, v)| (n.into_bytes(), v.into_bytes())).collect();
         verify_webhook(&c, "shop", SPEC_BODY, &hb, SPEC_TS).unwrap();
     }
 
@@ -477,8 +488,14 @@ mod tests {
             assert!(msg.contains(reason), "{msg}");
             assert!(!msg.contains("wc_secret_value") && !msg.contains(&good), "{msg}");
         };
-        check(verify_webhook(&c, "shop", br#"{"id":8}"#, &[("X-WC-Webhook-Signature", good.as_str())], 0), "no matching signature");
-        check(verify_webhook(&c, "shop", body, &[("X-WC-Webhook-Signature", "nope")], 0), "malformed X-WC-Webhook-Signature header");
+        check(
+            verify_webhook(&c, "shop", br#"{"id":8}"#, &[("X-WC-Webhook-Signature", good.as_str())], 0),
+            "no matching signature",
+        );
+        check(
+            verify_webhook(&c, "shop", body, &[("X-WC-Webhook-Signature", "nope")], 0),
+            "malformed X-WC-Webhook-Signature header",
+        );
         check(verify_webhook::<&str, &str>(&c, "shop", body, &[], 0), "missing X-WC-Webhook-Signature header");
         // A WooCommerce secret may be typed by a person: no plain hash leaves.
         assert_eq!(webhook_fingerprints(&c, "shop").unwrap(), vec!["set", "set"]);
@@ -538,12 +555,8 @@ mod e2e {
         let log = std::fs::read_to_string(std::env::var("SF_TEST_RECEIVER_LOG").unwrap()).unwrap();
         let entries: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         let entry = entries.iter().rev().find(|e| e["headers"]["webhook-id"] == id.as_str()).unwrap();
-        let headers: Vec<(String, String)> = entry["headers"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-            .collect();
+        let headers: Vec<(String, String)> =
+            entry["headers"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
         assert_eq!(entry["headers"]["idempotency-key"], id.as_str());
         assert_eq!(entry["headers"]["webhook-signature"].as_str().unwrap().split(' ').count(), 2);
         let received_body = entry["body"].as_str().unwrap().as_bytes().to_vec();

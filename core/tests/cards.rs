@@ -172,64 +172,29 @@ impl Rng {
         self.digits(n)
     }
     fn digits(&mut self, n: usize) -> String {
-        (0..n)
-            .map(|_| char::from(b'0' + self.below(10) as u8))
-            .collect()
+        (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
     }
     fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
         xs[self.below(xs.len() as u64) as usize]
     }
     fn alnum(&mut self, n: usize) -> String {
         const A: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
-        (0..n)
-            .map(|_| char::from(A[self.below(A.len() as u64) as usize]))
-            .collect()
+        (0..n).map(|_| char::from(A[self.below(A.len() as u64) as usize])).collect()
     }
 }
 
 /// Phone numbers in the formats of a few countries (national and international).
 fn phone(r: &mut Rng) -> String {
     match r.below(14) {
-        0 => format!(
-            "({}) {}-{}",
-            200 + r.below(800),
-            200 + r.below(800),
-            r.digits(4)
-        ),
-        1 => format!(
-            "+1 {} {} {}",
-            200 + r.below(800),
-            200 + r.below(800),
-            r.digits(4)
-        ),
+        0 => format!("({}) {}-{}", 200 + r.below(800), 200 + r.below(800), r.digits(4)),
+        1 => format!("+1 {} {} {}", 200 + r.below(800), 200 + r.below(800), r.digits(4)),
         2 => format!("1-800-{}-{}", r.digits(3), r.digits(4)),
-        3 => format!(
-            "+49 {} {}",
-            r.pick(&["151", "160", "170", "176", "30", "89"]),
-            r.digits_between(7, 8)
-        ),
-        4 => format!(
-            "0{} {}",
-            r.pick(&["151", "160", "170", "176", "30", "89", "40"]),
-            r.digits_between(7, 8)
-        ),
+        3 => format!("+49 {} {}", r.pick(&["151", "160", "170", "176", "30", "89"]), r.digits_between(7, 8)),
+        4 => format!("0{} {}", r.pick(&["151", "160", "170", "176", "30", "89", "40"]), r.digits_between(7, 8)),
         5 => format!("+44 7{} {}", r.digits(3), r.digits(6)),
         6 => format!("07{} {}", r.digits(3), r.digits(6)),
-        7 => format!(
-            "+33 6 {} {} {} {}",
-            r.digits(2),
-            r.digits(2),
-            r.digits(2),
-            r.digits(2)
-        ),
-        8 => format!(
-            "0{}.{}.{}.{}.{}",
-            1 + r.below(9),
-            r.digits(2),
-            r.digits(2),
-            r.digits(2),
-            r.digits(2)
-        ),
+        7 => format!("+33 6 {} {} {} {}", r.digits(2), r.digits(2), r.digits(2), r.digits(2)),
+        8 => format!("0{}.{}.{}.{}.{}", 1 + r.below(9), r.digits(2), r.digits(2), r.digits(2), r.digits(2)),
         9 => format!(
             "+{}{}",
             r.pick(&["1", "44", "49", "33", "39", "34", "31", "61", "81", "86", "91", "55"]),
@@ -247,11 +212,7 @@ fn tracking(r: &mut Rng) -> String {
     match r.below(7) {
         0 => format!("1Z{}{}", r.alnum(6), r.digits(10)),
         1 => format!("7{}", r.digits(11)), // FedEx Express
-        2 => format!(
-            "{}{}",
-            r.pick(&["9400", "9205", "9361", "9274"]),
-            r.digits(18)
-        ), // USPS, 22 digits
+        2 => format!("{}{}", r.pick(&["9400", "9205", "9361", "9274"]), r.digits(18)), // USPS, 22 digits
         3 => r.digits(10),                 // DHL Express
         4 => format!("{}{}GB", r.pick(&["AB", "RR", "JD", "LX"]), r.digits(9)), // UPU S10
         5 => format!("JJD{}", r.digits(18)), // DHL Parcel
@@ -287,27 +248,12 @@ fn reference(r: &mut Rng) -> String {
         4 => format!("#{}", 100_000 + r.below(900_000)),
         5 => {
             let h = |r: &mut Rng, n: usize| -> String {
-                (0..n)
-                    .map(|_| char::from(b"0123456789abcdef"[r.below(16) as usize]))
-                    .collect()
+                (0..n).map(|_| char::from(b"0123456789abcdef"[r.below(16) as usize])).collect()
             };
-            format!(
-                "{}-{}-4{}-a{}-{}",
-                h(r, 8),
-                h(r, 4),
-                h(r, 3),
-                h(r, 3),
-                h(r, 12)
-            )
+            format!("{}-{}-4{}-a{}-{}", h(r, 8), h(r, 4), h(r, 3), h(r, 3), h(r, 12))
         }
         6 => format!("{}", 1_600_000_000 + r.below(300_000_000)), // Unix time
-        7 => format!(
-            "E2E-{}{:02}{:02}-{}",
-            2000 + r.below(40),
-            1 + r.below(12),
-            1 + r.below(28),
-            r.digits(6)
-        ),
+        7 => format!("E2E-{}{:02}{:02}-{}", 2000 + r.below(40), 1 + r.below(12), 1 + r.below(28), r.digits(6)),
         _ => format!("CUST_{}_{}", r.digits(6), r.digits(4)),
     }
 }
@@ -318,12 +264,7 @@ fn ten_thousand_phone_tracking_date_and_reference_numbers_are_not_card_numbers()
     let mut hits = Vec::new();
     let mut n = 0;
     for _ in 0..3000 {
-        for s in [
-            phone(&mut r),
-            tracking(&mut r),
-            date(&mut r),
-            reference(&mut r),
-        ] {
+        for s in [phone(&mut r), tracking(&mut r), date(&mut r), reference(&mut r)] {
             n += 1;
             if contains_card_number(&s) {
                 hits.push(s);
@@ -331,29 +272,16 @@ fn ten_thousand_phone_tracking_date_and_reference_numbers_are_not_card_numbers()
         }
     }
     assert!(n >= 10_000);
-    assert!(
-        hits.is_empty(),
-        "{} false positives: {:?}",
-        hits.len(),
-        &hits[..hits.len().min(20)]
-    );
+    assert!(hits.is_empty(), "{} false positives: {:?}", hits.len(), &hits[..hits.len().min(20)]);
 }
 
 #[test]
 fn the_generators_make_what_they_claim() {
     let mut r = Rng(1);
     let p: Vec<String> = (0..200).map(|_| phone(&mut r)).collect();
-    assert!(
-        p.iter()
-            .all(|s| s.chars().filter(char::is_ascii_digit).count() >= 10),
-        "{p:?}"
-    );
+    assert!(p.iter().all(|s| s.chars().filter(char::is_ascii_digit).count() >= 10), "{p:?}");
     let t: Vec<String> = (0..200).map(|_| tracking(&mut r)).collect();
-    assert!(
-        t.iter()
-            .all(|s| s.chars().filter(char::is_ascii_digit).count() >= 9),
-        "{t:?}"
-    );
+    assert!(t.iter().all(|s| s.chars().filter(char::is_ascii_digit).count() >= 9), "{t:?}");
     // Card numbers in the same shapes are found (the corpus would show them).
     assert!(contains_card_number("+1 4111 1111 1111 1111"));
     assert!(contains_card_number("WC-4111111111111111"));

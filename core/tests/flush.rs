@@ -163,14 +163,8 @@ fn a_version_3_database_migrates_to_4_keeping_its_rows() {
         )
         .unwrap();
         let fetches = [
-            (
-                "k_rejected",
-                "!failed\trejected\t401\tlogin.example\tinvalid_client",
-            ),
-            (
-                "k_transport",
-                "!failed\ttransport\t0\tlogin.example\tconnection refused",
-            ),
+            ("k_rejected", "!failed\trejected\t401\tlogin.example\tinvalid_client"),
+            ("k_transport", "!failed\ttransport\t0\tlogin.example\tconnection refused"),
             ("k_pending", "123:abcdef"),
             ("k_garbled", "!failed\tnonsense"),
         ];
@@ -185,11 +179,7 @@ fn a_version_3_database_migrates_to_4_keeping_its_rows() {
     let c = config(&dir, 9, "/ok");
     assert_eq!(outbox::status(&c).unwrap()["dead"], 4);
     let conn = rusqlite::Connection::open(&db).unwrap();
-    assert_eq!(
-        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
-            .unwrap(),
-        4
-    );
+    assert_eq!(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), 4);
     let keys: Vec<(String, String, String)> = conn
         .prepare("SELECT id, order_id, order_key FROM events ORDER BY id")
         .unwrap()
@@ -197,13 +187,8 @@ fn a_version_3_database_migrates_to_4_keeping_its_rows() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    let want = [
-        ("evt_a", "007", "7"),
-        ("evt_b", "000", "0"),
-        ("evt_c", "12", "12"),
-        ("evt_d", "x01", "x01"),
-    ]
-    .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
+    let want = [("evt_a", "007", "7"), ("evt_b", "000", "0"), ("evt_c", "12", "12"), ("evt_d", "x01", "x01")]
+        .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
     assert_eq!(keys, want);
     type Row = (String, String, Option<String>, Option<u16>, Option<String>, Option<String>);
     let typed: Vec<Row> = conn
@@ -215,51 +200,31 @@ fn a_version_3_database_migrates_to_4_keeping_its_rows() {
         .collect();
     assert_eq!(typed.len(), 3, "the unreadable hold is dropped: {typed:?}");
     assert_eq!(typed[0].0, "k_pending");
-    assert_eq!(
-        (typed[0].1.as_str(), typed[0].2.as_deref()),
-        ("123:abcdef", None)
-    );
+    assert_eq!((typed[0].1.as_str(), typed[0].2.as_deref()), ("123:abcdef", None));
     assert_eq!(typed[1].2.as_deref(), Some("rejected"));
     assert_eq!(
         (typed[1].3, typed[1].4.as_deref(), typed[1].5.as_deref()),
         (Some(401), Some("login.example"), Some("invalid_client"))
     );
-    assert_eq!(
-        (typed[2].2.as_deref(), typed[2].3),
-        (Some("transport"), None)
-    );
+    assert_eq!((typed[2].2.as_deref(), typed[2].3), (Some("transport"), None));
     drop(conn);
     use secure_forward_core::auth::shared_cache::{token_fetch_state, FetchState};
     match token_fetch_state(&c.outbox, "k_rejected").unwrap() {
-        FetchState::Failed(secure_forward_core::Error::Rejected {
-            host,
-            status,
-            reason,
-        }) => {
+        FetchState::Failed(secure_forward_core::Error::Rejected { host, status, reason }) => {
             assert_eq!((host.as_str(), status), ("login.example", 401));
             assert!(reason.starts_with("invalid_client"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
     match token_fetch_state(&c.outbox, "k_transport").unwrap() {
-        FetchState::Failed(secure_forward_core::Error::Transport {
-            host,
-            status: None,
-            reason,
-        }) => {
+        FetchState::Failed(secure_forward_core::Error::Transport { host, status: None, reason }) => {
             assert_eq!(host, "login.example");
             assert!(reason.starts_with("connection refused"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(
-        token_fetch_state(&c.outbox, "k_pending").unwrap(),
-        FetchState::Pending
-    ));
-    assert!(matches!(
-        token_fetch_state(&c.outbox, "k_garbled").unwrap(),
-        FetchState::Idle
-    ));
+    assert!(matches!(token_fetch_state(&c.outbox, "k_pending").unwrap(), FetchState::Pending));
+    assert!(matches!(token_fetch_state(&c.outbox, "k_garbled").unwrap(), FetchState::Idle));
     // "007" and 7 are one order.
     assert_eq!(outbox::purge(&c, "7").unwrap(), 1);
     assert_eq!(outbox::purge(&c, "0").unwrap(), 1);
@@ -275,14 +240,9 @@ fn a_stalled_flusher_cannot_overwrite_the_result_of_the_one_that_took_over_its_l
     let id = enqueue(&slow, 1).remove(0);
     let db = dir.0.join("outbox.sqlite");
     let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
-    let lease_owner = || -> Option<String> {
-        conn.query_row("SELECT lease_owner FROM events WHERE id = ?1", [&id], |r| {
-            r.get(0)
-        })
-        .unwrap()
-    };
+    conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let lease_owner =
+        || -> Option<String> { conn.query_row("SELECT lease_owner FROM events WHERE id = ?1", [&id], |r| r.get(0)).unwrap() };
     let (first, second) = std::thread::scope(|s| {
         let first = s.spawn(|| outbox::flush(&slow, 10, 30.0).unwrap());
         let started = std::time::Instant::now();
@@ -290,19 +250,12 @@ fn a_stalled_flusher_cannot_overwrite_the_result_of_the_one_that_took_over_its_l
             if let Some(owner) = lease_owner() {
                 break owner;
             }
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(5),
-                "the first flusher did not claim"
-            );
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "the first flusher did not claim");
             std::thread::sleep(std::time::Duration::from_millis(5));
         };
         std::thread::sleep(std::time::Duration::from_millis(200));
         // The first flusher stalls past its lease (made to run out now).
-        conn.execute(
-            "UPDATE events SET lease_until_ms = 0, next_at_ms = 0 WHERE id = ?1",
-            [&id],
-        )
-        .unwrap();
+        conn.execute("UPDATE events SET lease_until_ms = 0, next_at_ms = 0 WHERE id = ?1", [&id]).unwrap();
         let second = outbox::flush(&slower, 10, 30.0).unwrap();
         let took_over = lease_owner();
         assert!(took_over.is_none(), "released once recorded");
@@ -310,24 +263,12 @@ fn a_stalled_flusher_cannot_overwrite_the_result_of_the_one_that_took_over_its_l
         assert!(!stalled.is_empty());
         (first, second)
     });
-    assert_eq!(
-        (first.delivered, first.skipped),
-        (0, 1),
-        "the stale write is ignored: {first:?}"
-    );
+    assert_eq!((first.delivered, first.skipped), (0, 1), "the stale write is ignored: {first:?}");
     assert_eq!((second.delivered, second.skipped), (1, 0), "{second:?}");
     assert_eq!(rx.keys()[&id], 2, "both sent it (same Idempotency-Key)");
-    let (state, attempts): (String, i64) = conn
-        .query_row(
-            "SELECT state, attempts FROM events WHERE id = ?1",
-            [&id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let (state, attempts): (String, i64) =
+        conn.query_row("SELECT state, attempts FROM events WHERE id = ?1", [&id], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
     assert_eq!((state.as_str(), attempts), ("delivered", 1), "one result");
-    let delivered = audit_lines(&dir)
-        .iter()
-        .filter(|l| l["outcome"] == "delivered" && l["event_id"] == id.as_str())
-        .count();
+    let delivered = audit_lines(&dir).iter().filter(|l| l["outcome"] == "delivered" && l["event_id"] == id.as_str()).count();
     assert_eq!(delivered, 1, "one delivery recorded");
 }

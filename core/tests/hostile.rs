@@ -184,7 +184,13 @@ fn config_two_cas(dir: &Path, url: &str, extra: &str) -> Config {
 fn pins_count_only_on_the_verified_path_not_on_padding_the_server_sends() {
     let dir = temp("pin-padding");
     let mismatch = Err("localhost: tls: certificate key matches no pin_sha256 (pin mismatch)".to_owned());
-    let pinned = |port: u16, pin: &str| send(&config_two_cas(&dir, &format!("https://localhost:{port}/ok"), &format!("timeout_ms = 2000\npin_sha256 = [\"{}\"]", pin_of(pin))));
+    let pinned = |port: u16, pin: &str| {
+        send(&config_two_cas(
+            &dir,
+            &format!("https://localhost:{port}/ok"),
+            &format!("timeout_ms = 2000\npin_sha256 = [\"{}\"]", pin_of(pin)),
+        ))
+    };
     // The attack: a leaf from another trusted CA, padded with the real server's
     // certificate (openssl s_server -cert rogue.pem -cert_chain server.pem).
     let real = cert("server");
@@ -225,7 +231,10 @@ fn oauth_token_requests_are_pinned_only_on_the_destinations_host() {
     let secret = dir.join("client.secret");
     std::fs::write(&secret, "cs_hostile_test_secret").unwrap();
     std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let rx = Server::receiver(&dir, &["--oauth-client-id".as_ref(), "sf-hostile".as_ref(), "--oauth-secret-file".as_ref(), secret.as_os_str()]);
+    let rx = Server::receiver(
+        &dir,
+        &["--oauth-client-id".as_ref(), "sf-hostile".as_ref(), "--oauth-secret-file".as_ref(), secret.as_os_str()],
+    );
     let oauth = |token_host: &str, pin: &str| {
         let c = config(
             &dir,

@@ -265,18 +265,15 @@ fn tampered_row_is_skipped_and_reported_others_flow() {
     let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
     let d = dest(&c);
-    let ids: Vec<String> =
-        (1..=3).map(|i| outbox::submit(&c, &d, &order(i, ""), "order.processing").unwrap().event_id).collect();
+    let ids: Vec<String> = (1..=3).map(|i| outbox::submit(&c, &d, &order(i, ""), "order.processing").unwrap().event_id).collect();
     {
         let conn = rusqlite::Connection::open(dir.join("outbox.sqlite")).unwrap();
         conn.busy_timeout(Duration::from_secs(5)).unwrap();
-        let mut blob: Vec<u8> =
-            conn.query_row("SELECT payload FROM events WHERE id = ?1", [&ids[0]], |r| r.get(0)).unwrap();
+        let mut blob: Vec<u8> = conn.query_row("SELECT payload FROM events WHERE id = ?1", [&ids[0]], |r| r.get(0)).unwrap();
         *blob.last_mut().unwrap() ^= 0x01;
         conn.execute("UPDATE events SET payload = ?2 WHERE id = ?1", rusqlite::params![ids[0], blob]).unwrap();
         // Moving a valid blob onto another row is detected too (bound to its row).
-        let other: Vec<u8> =
-            conn.query_row("SELECT payload FROM events WHERE id = ?1", [&ids[2]], |r| r.get(0)).unwrap();
+        let other: Vec<u8> = conn.query_row("SELECT payload FROM events WHERE id = ?1", [&ids[2]], |r| r.get(0)).unwrap();
         conn.execute("UPDATE events SET payload = ?2 WHERE id = ?1", rusqlite::params![ids[1], other]).unwrap();
     }
     // A row whose columns are damaged (event is a blob now) is set aside too.
@@ -479,11 +476,14 @@ fn concurrent_processes_deliver_each_event_exactly_once() {
 #[test]
 #[ignore = "benchmark"]
 fn enqueue_cost_with_circuit_open() {
-    let dir = std::env::var_os("SF_BENCH_DIR").map_or_else(|| temp("bench"), |d| {
-        let d = PathBuf::from(d).join(format!("sf-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    });
+    let dir = std::env::var_os("SF_BENCH_DIR").map_or_else(
+        || temp("bench"),
+        |d| {
+            let d = PathBuf::from(d).join(format!("sf-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&d).unwrap();
+            TempDir(d)
+        },
+    );
     let c = config(&dir, free_port(), "/ok", "");
     let d = dest(&c);
     for i in 0..5 {
@@ -576,8 +576,7 @@ fn files_holding(db: &Path, needle: &[u8]) -> Vec<String> {
     ["", "-wal", "-shm"]
         .iter()
         .filter(|suffix| {
-            std::fs::read(format!("{}{suffix}", db.display()))
-                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+            std::fs::read(format!("{}{suffix}", db.display())).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
         })
         .map(|s| s.to_string())
         .collect()
@@ -585,12 +584,7 @@ fn files_holding(db: &Path, needle: &[u8]) -> Vec<String> {
 
 fn payload_of(db: &Path, event_id: &str) -> Vec<u8> {
     let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row(
-        "SELECT payload FROM events WHERE id = ?1",
-        [event_id],
-        |r| r.get(0),
-    )
-    .unwrap()
+    conn.query_row("SELECT payload FROM events WHERE id = ?1", [event_id], |r| r.get(0)).unwrap()
 }
 
 #[test]
@@ -604,27 +598,17 @@ fn a_purge_leaves_no_ciphertext_in_any_file_of_the_outbox() {
     let r = outbox::submit(
         &c,
         &dest(&c),
-        &order(
-            41,
-            ",\"note\":\"a longer body so that the ciphertext is unique\"",
-        ),
+        &order(41, ",\"note\":\"a longer body so that the ciphertext is unique\""),
         "order.processing",
     )
     .unwrap();
     outbox::submit(&c, &dest(&c), &order(42, ""), "order.processing").unwrap();
     let blob = payload_of(&db, &r.event_id);
     assert!(blob.len() > 40);
-    assert!(
-        !files_holding(&db, &blob).is_empty(),
-        "the ciphertext is on disk before the purge"
-    );
+    assert!(!files_holding(&db, &blob).is_empty(), "the ciphertext is on disk before the purge");
     assert_eq!(outbox::purge(&c, "41").unwrap(), 1);
     for needle in [&blob[..], &blob[blob.len() / 2..blob.len() / 2 + 16]] {
-        assert_eq!(
-            files_holding(&db, needle),
-            Vec::<String>::new(),
-            "ciphertext left after the purge"
-        );
+        assert_eq!(files_holding(&db, needle), Vec::<String>::new(), "ciphertext left after the purge");
     }
     assert_eq!(outbox::status(&c).unwrap()["erasure_pending"], false);
     drop(hold);
@@ -635,32 +619,18 @@ fn a_purge_blocked_by_a_reader_is_pending_until_a_flush_erases_it() {
     let dir = temp("purge-pending");
     let c = config(&dir, 9, "/ok", "delivery = \"deferred\"");
     let db = dir.join("outbox.sqlite");
-    let r = outbox::submit(
-        &c,
-        &dest(&c),
-        &order(51, ",\"note\":\"pending erasure\""),
-        "order.processing",
-    )
-    .unwrap();
+    let r = outbox::submit(&c, &dest(&c), &order(51, ",\"note\":\"pending erasure\""), "order.processing").unwrap();
     let blob = payload_of(&db, &r.event_id);
     // Another process in the middle of a read: the WAL cannot be truncated.
     let reader = rusqlite::Connection::open(&db).unwrap();
     reader.execute_batch("BEGIN").unwrap();
-    reader
-        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))
-        .unwrap();
+    reader.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0)).unwrap();
     let started = Instant::now();
     assert_eq!(outbox::purge(&c, "51").unwrap(), 1);
     let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(5),
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(1900) && waited < Duration::from_secs(5), "{waited:?}");
     assert_eq!(outbox::status(&c).unwrap()["erasure_pending"], true);
-    assert!(
-        !files_holding(&db, &blob).is_empty(),
-        "still in the WAL while the reader holds it"
-    );
+    assert!(!files_holding(&db, &blob).is_empty(), "still in the WAL while the reader holds it");
     reader.execute_batch("COMMIT").unwrap();
     flush(&c);
     assert_eq!(files_holding(&db, &blob), Vec::<String>::new());
@@ -674,22 +644,12 @@ fn a_delivered_payloads_ciphertext_is_gone_after_the_flush() {
     let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
     let db = dir.join("outbox.sqlite");
     let hold = rusqlite::Connection::open(&db).unwrap();
-    let r = outbox::submit(
-        &c,
-        &dest(&c),
-        &order(61, ",\"note\":\"delivered then erased\""),
-        "order.processing",
-    )
-    .unwrap();
+    let r = outbox::submit(&c, &dest(&c), &order(61, ",\"note\":\"delivered then erased\""), "order.processing").unwrap();
     let blob = payload_of(&db, &r.event_id);
     assert!(!files_holding(&db, &blob).is_empty());
     assert_eq!(flush(&c).delivered, 1);
     assert_eq!(rx.keys()[&r.event_id], 1);
-    assert_eq!(
-        files_holding(&db, &blob),
-        Vec::<String>::new(),
-        "ciphertext left after the flush"
-    );
+    assert_eq!(files_holding(&db, &blob), Vec::<String>::new(), "ciphertext left after the flush");
     drop(hold);
 }
 
@@ -705,10 +665,7 @@ fn order_ids_with_leading_zeros_are_one_order() {
     let c = config(&dir, 9, "/ok", "delivery = \"deferred\"");
     let d = dest(&c);
     let sent = |id: &str, event: &str| {
-        let p = Prepared {
-            body: format!("{{\"id\":\"{id}\",\"total\":\"1.00\"}}").into_bytes(),
-            order_id: id.to_owned(),
-        };
+        let p = Prepared { body: format!("{{\"id\":\"{id}\",\"total\":\"1.00\"}}").into_bytes(), order_id: id.to_owned() };
         outbox::submit(&c, &d, &p, event).unwrap()
     };
     let a = sent("007", "order.processing");
@@ -718,11 +675,7 @@ fn order_ids_with_leading_zeros_are_one_order() {
     // part of the ciphertext's associated data).
     let conn = rusqlite::Connection::open(dir.join("outbox.sqlite")).unwrap();
     let (order_id, key): (String, String) = conn
-        .query_row(
-            "SELECT order_id, order_key FROM events WHERE id = ?1",
-            [&a.event_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT order_id, order_key FROM events WHERE id = ?1", [&a.event_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     assert_eq!((order_id.as_str(), key.as_str()), ("007", "7"));
     drop(conn);

@@ -1,10 +1,5 @@
 //! Policy engine tests: fixtures, transforms, guarantees, config errors.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)] // a test crate
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a test crate
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
@@ -13,13 +8,10 @@ use secure_forward_core::node::{Key, Node, Scalar};
 use secure_forward_core::policy::{mask_chars, truncate_chars, Policy};
 use serde_json::{json, Value};
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/woocommerce-10.0.2"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/woocommerce-10.0.2");
 
 fn fixtures() -> Vec<(String, Value)> {
-    // SF_FIXTURES overrides the default (a worktree has no ../shared beside it).
+    // SF_FIXTURES overrides the repository's copy of the fixtures.
     let dir = std::env::var("SF_FIXTURES").unwrap_or_else(|_| FIXTURES.to_owned());
     let mut v: Vec<(String, Value)> = std::fs::read_dir(dir)
         .unwrap()
@@ -27,10 +19,7 @@ fn fixtures() -> Vec<(String, Value)> {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .map(|p| {
             let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-            (
-                name,
-                serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap(),
-            )
+            (name, serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap())
         })
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -73,27 +62,13 @@ fn strings(v: &Value, out: &mut Vec<String>) {
 fn pii(order: &Value) -> Vec<String> {
     let mut out = Vec::new();
     for part in ["billing", "shipping"] {
-        for k in [
-            "first_name",
-            "last_name",
-            "company",
-            "address_1",
-            "address_2",
-            "email",
-            "phone",
-        ] {
+        for k in ["first_name", "last_name", "company", "address_1", "address_2", "email", "phone"] {
             if let Some(s) = order[part][k].as_str() {
                 out.push(s.to_owned());
             }
         }
     }
-    for k in [
-        "customer_ip_address",
-        "customer_user_agent",
-        "customer_note",
-        "order_key",
-        "transaction_id",
-    ] {
+    for k in ["customer_ip_address", "customer_user_agent", "customer_note", "order_key", "transaction_id"] {
         out.push(order[k].as_str().unwrap_or_default().to_owned());
     }
     for m in order["meta_data"].as_array().unwrap() {
@@ -113,34 +88,16 @@ fn default_policy_leaks_no_pii_on_any_fixture() {
         for s in pii(&order) {
             assert!(!text.contains(&s), "{name}: leaked {s:?}");
         }
-        for key in [
-            "email",
-            "phone",
-            "first_name",
-            "address_1",
-            "customer_note",
-            "meta_data",
-            "order_key",
-            "cart_hash",
-        ] {
-            assert!(
-                !text.contains(&format!("\"{key}\"")),
-                "{name}: key {key} sent"
-            );
+        for key in ["email", "phone", "first_name", "address_1", "customer_note", "meta_data", "order_key", "cart_hash"] {
+            assert!(!text.contains(&format!("\"{key}\"")), "{name}: key {key} sent");
         }
         assert!(!text.contains('@'), "{name}: an email left");
         assert_eq!(prepared.order_id, order["id"].to_string());
         let b: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(b["id"], order["id"]);
         assert_eq!(b["total"], order["total"]);
-        assert_eq!(
-            b["billing"],
-            json!({"country": order["billing"]["country"]})
-        );
-        assert_eq!(
-            b["line_items"].as_array().unwrap().len(),
-            order["line_items"].as_array().unwrap().len()
-        );
+        assert_eq!(b["billing"], json!({"country": order["billing"]["country"]}));
+        assert_eq!(b["line_items"].as_array().unwrap().len(), order["line_items"].as_array().unwrap().len());
         // Deterministic.
         assert_eq!(p.apply(&order).unwrap().body, prepared.body);
     }
@@ -155,10 +112,7 @@ fn default_shapes_lines_and_refunds() {
         assert_eq!(keys, ["amount", "date_created"]);
     }
     let b = body(&p, &fixture("order-registered-multi"));
-    assert_eq!(
-        b["coupon_lines"],
-        json!([{"code": "welcome10", "discount": "13.45", "discount_tax": "1.16"}])
-    );
+    assert_eq!(b["coupon_lines"], json!([{"code": "welcome10", "discount": "13.45", "discount_tax": "1.16"}]));
     assert_eq!(
         b["shipping_lines"],
         json!([{"method_id": "flat_rate", "method_title": "Flat rate", "total": "5.00", "total_tax": "0.43"}])
@@ -188,10 +142,7 @@ fn pan_in_note() {
     assert!(msg.contains("customer_note"), "{msg}");
     assert!(!msg.chars().any(|c| c.is_ascii_digit()), "{msg}");
 
-    let p = policy(
-        "fields = [\"id\", \"customer_note\", \"meta_data[].value\"]\non_card_number = \"redact\"",
-    )
-    .unwrap();
+    let p = policy("fields = [\"id\", \"customer_note\", \"meta_data[].value\"]\non_card_number = \"redact\"").unwrap();
     let out = String::from_utf8(p.apply(&order).unwrap().body).unwrap();
     no_pan(&out);
     assert!(out.contains("****"), "{out}");
@@ -211,10 +162,7 @@ fn pseudonymize_known_answer() {
     let one = pepper("one", "pepper-one\n");
     let two = pepper("two", "pepper-two");
     let src = |pf: &PathBuf| {
-        format!(
-            "fields = [\"id\", \"billing.email\"]\npseudonymize = [\"billing.email\"]\npepper_file = \"{}\"",
-            pf.display()
-        )
+        format!("fields = [\"id\", \"billing.email\"]\npseudonymize = [\"billing.email\"]\npepper_file = \"{}\"", pf.display())
     };
     let order = json!({"id": 7, "billing": {"email": "  Maria.Gonzalez@Example.com "}});
     // printf %s maria.gonzalez@example.com | openssl dgst -sha256 -hmac pepper-one
@@ -237,8 +185,7 @@ fn pseudonymize_known_answer() {
     assert!(!d.contains("pepper-one"));
     assert!(d.contains("fingerprint"));
     // Pseudonymize without pepper_file.
-    let e = policy("fields = [\"id\", \"billing.email\"]\npseudonymize = [\"billing.email\"]")
-        .unwrap_err();
+    let e = policy("fields = [\"id\", \"billing.email\"]\npseudonymize = [\"billing.email\"]").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(e.to_string().contains("pepper_file"));
 }
@@ -270,11 +217,7 @@ rename = { "billing.email" = "customer.ref", "billing.postcode" = "zip", "line_i
     assert_eq!(mask_chars("ab", 5), "ab");
     assert_eq!(mask_chars("+49 30 901820", 2), "***********20");
     for len in [63, 64, 65, 66, 200] {
-        assert_eq!(
-            mask_chars(&"7".repeat(len), 2),
-            format!("{}77", "*".repeat(len - 2)),
-            "{len}"
-        );
+        assert_eq!(mask_chars(&"7".repeat(len), 2), format!("{}77", "*".repeat(len - 2)), "{len}");
     }
     assert_eq!(truncate_chars("日本語テキスト", 3), "日本語");
     assert_eq!(truncate_chars("ab", 0), "");
@@ -283,15 +226,9 @@ rename = { "billing.email" = "customer.ref", "billing.postcode" = "zip", "line_i
 #[test]
 fn meta_fields_select_one_entry_by_key() {
     let order = fixture("order-fee-tax-eu");
-    let p = policy(
-        r#"fields = ["id", "meta:_billing_vat_number", "meta:is_vat_exempt", "meta:_absent"]"#,
-    )
-    .unwrap();
+    let p = policy(r#"fields = ["id", "meta:_billing_vat_number", "meta:is_vat_exempt", "meta:_absent"]"#).unwrap();
     let b = body(&p, &order);
-    assert_eq!(
-        b,
-        json!({"id": order["id"], "meta:_billing_vat_number": "DE123456789", "meta:is_vat_exempt": "no"})
-    );
+    assert_eq!(b, json!({"id": order["id"], "meta:_billing_vat_number": "DE123456789", "meta:is_vat_exempt": "no"}));
     // Renamed (nesting from the top like any plain field), transformed, in fields order.
     let p = policy(
         r#"
@@ -302,57 +239,26 @@ mask = { "meta:_billing_vat_number" = 3 }
     )
     .unwrap();
     let prep = p.apply(&order).unwrap();
-    let want = format!(
-        "{{\"customer\":{{\"vat\":\"********789\"}},\"id\":{}}}",
-        order["id"]
-    );
+    let want = format!("{{\"customer\":{{\"vat\":\"********789\"}},\"id\":{}}}", order["id"]);
     assert_eq!(String::from_utf8(prep.body).unwrap(), want);
     // The first entry with the key counts; later ones are ignored.
     let p = policy(r#"fields = ["id", "meta:k"]"#).unwrap();
     let meta = json!([{"key": "other", "value": 1}, {"key": "k", "value": "first"}, {"key": "k", "value": "second"}]);
-    assert_eq!(
-        body(&p, &json!({"id": 1, "meta_data": meta}))["meta:k"],
-        "first"
-    );
+    assert_eq!(body(&p, &json!({"id": 1, "meta_data": meta}))["meta:k"], "first");
     // No meta_data, not a list, no value: nothing is sent.
-    for o in [
-        json!({"id": 1}),
-        json!({"id": 1, "meta_data": "x"}),
-        json!({"id": 1, "meta_data": [{"key": "k"}]}),
-    ] {
+    for o in [json!({"id": 1}), json!({"id": 1, "meta_data": "x"}), json!({"id": 1, "meta_data": [{"key": "k"}]})] {
         assert_eq!(body(&p, &o), json!({"id": 1}), "{o}");
     }
     // The value is checked like any field: a scalar, and by its kind.
-    refused(
-        &p,
-        &json!({"id": 1, "meta_data": [{"key": "k", "value": {"a": 1}}]}),
-        "meta:k",
-    );
-    refused(
-        &p,
-        &json!({"id": 1, "meta_data": [{"key": "k", "value": "a\u{0}"}]}),
-        "meta:k",
-    );
-    refused(
-        &p,
-        &json!({"id": 1, "meta_data": [{"key": "k", "value": "4111 1111 1111 1111"}]}),
-        "meta:k",
-    );
+    refused(&p, &json!({"id": 1, "meta_data": [{"key": "k", "value": {"a": 1}}]}), "meta:k");
+    refused(&p, &json!({"id": 1, "meta_data": [{"key": "k", "value": "a\u{0}"}]}), "meta:k");
+    refused(&p, &json!({"id": 1, "meta_data": [{"key": "k", "value": "4111 1111 1111 1111"}]}), "meta:k");
     let p = policy(r#"fields = ["id", "meta:_order_total"]"#).unwrap();
-    refused(
-        &p,
-        &json!({"id": 1, "meta_data": [{"key": "_order_total", "value": "1,00"}]}),
-        "meta:_order_total",
-    );
+    refused(&p, &json!({"id": 1, "meta_data": [{"key": "_order_total", "value": "1,00"}]}), "meta:_order_total");
     // Keys of the path grammar only.
     for bad in ["meta:", "meta:a b", "meta:a.b", "meta:x[]"] {
-        let e = policy(&format!("fields = [\"{bad}\"]"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("destinations.crm.policy.fields") && e.contains("malformed path"),
-            "{e}"
-        );
+        let e = policy(&format!("fields = [\"{bad}\"]")).unwrap_err().to_string();
+        assert!(e.contains("destinations.crm.policy.fields") && e.contains("malformed path"), "{e}");
     }
     let d = policy(r#"fields = ["id", "meta:k"]"#).unwrap().describe();
     assert_eq!(d["fields"], json!(["id", "meta:k"]));
@@ -369,106 +275,38 @@ require_consent = { "billing.email" = "meta:_marketing_consent", "billing.phone"
     )
     .unwrap();
     let with = |meta: Value, consent: Value| {
-        body(
-            &p,
-            &json!({"id": 1, "billing": {"email": "x@y.z", "phone": "123"}, "meta_data": meta, "consent": consent}),
-        )
+        body(&p, &json!({"id": 1, "billing": {"email": "x@y.z", "phone": "123"}, "meta_data": meta, "consent": consent}))
     };
-    let b = with(
-        json!([{"id": 1, "key": "_marketing_consent", "value": "Yes"}]),
-        json!({"phone": true}),
-    );
+    let b = with(json!([{"id": 1, "key": "_marketing_consent", "value": "Yes"}]), json!({"phone": true}));
     assert_eq!(b["billing"], json!({"email": "x@y.z", "phone": "123"}));
     let b = with(json!([]), json!({}));
     assert_eq!(b, json!({"id": 1}));
-    let b = with(
-        json!([{"id": 1, "key": "_marketing_consent", "value": "no"}]),
-        json!({"phone": "0"}),
-    );
+    let b = with(json!([{"id": 1, "key": "_marketing_consent", "value": "no"}]), json!({"phone": "0"}));
     assert_eq!(b, json!({"id": 1}));
-    let b = with(
-        json!([{"id": 1, "key": "_marketing_consent", "value": false}]),
-        json!({"phone": 1}),
-    );
+    let b = with(json!([{"id": 1, "key": "_marketing_consent", "value": false}]), json!({"phone": 1}));
     assert_eq!(b["billing"], json!({"phone": "123"}));
 }
 
 #[test]
 fn config_errors_name_key_and_path() {
     let cases = [
-        (
-            "fields = [\"id\"]\nmasks = {}",
-            "destinations.crm.policy.masks",
-            "",
-        ),
-        (
-            "fields = [\"id\"]\nmask = { \"billing.phone\" = 2 }",
-            "destinations.crm.policy.mask",
-            "billing.phone",
-        ),
-        (
-            "fields = [\"id\"]\ntruncate = { \"x\" = 2 }",
-            "destinations.crm.policy.truncate",
-            "\"x\"",
-        ),
-        (
-            "fields = [\"id\"]\nrename = { \"x\" = \"y\" }",
-            "destinations.crm.policy.rename",
-            "\"x\"",
-        ),
-        (
-            "fields = [\"id\"]\nrequire_consent = { \"x\" = \"y\" }",
-            "destinations.crm.policy.require_consent",
-            "\"x\"",
-        ),
-        (
-            "fields = [\"a..b\"]",
-            "destinations.crm.policy.fields",
-            "a..b",
-        ),
-        (
-            "fields = [\"a[]x\"]",
-            "destinations.crm.policy.fields",
-            "a[]x",
-        ),
+        ("fields = [\"id\"]\nmasks = {}", "destinations.crm.policy.masks", ""),
+        ("fields = [\"id\"]\nmask = { \"billing.phone\" = 2 }", "destinations.crm.policy.mask", "billing.phone"),
+        ("fields = [\"id\"]\ntruncate = { \"x\" = 2 }", "destinations.crm.policy.truncate", "\"x\""),
+        ("fields = [\"id\"]\nrename = { \"x\" = \"y\" }", "destinations.crm.policy.rename", "\"x\""),
+        ("fields = [\"id\"]\nrequire_consent = { \"x\" = \"y\" }", "destinations.crm.policy.require_consent", "\"x\""),
+        ("fields = [\"a..b\"]", "destinations.crm.policy.fields", "a..b"),
+        ("fields = [\"a[]x\"]", "destinations.crm.policy.fields", "a[]x"),
         ("fields = [\"[]\"]", "destinations.crm.policy.fields", "[]"),
         ("fields = [\"\"]", "destinations.crm.policy.fields", "\"\""),
-        (
-            "fields = [\"id\", \"id\"]",
-            "destinations.crm.policy.fields",
-            "id",
-        ),
-        (
-            "fields = [\"billing\", \"billing.country\"]",
-            "destinations.crm.policy.fields",
-            "billing",
-        ),
-        (
-            "fields = [\"a\", \"b\"]\nrename = { \"b\" = \"a\" }",
-            "destinations.crm.policy.rename",
-            "\"b\"",
-        ),
-        (
-            "fields = [\"a[].b\"]\nrename = { \"a[].b\" = \"x.y\" }",
-            "destinations.crm.policy.rename",
-            "a[].b",
-        ),
-        (
-            "fields = [\"a\"]\nmask = { \"a\" = -1 }",
-            "destinations.crm.policy.mask",
-            "\"a\"",
-        ),
-        (
-            "on_card_number = \"ignore\"",
-            "destinations.crm.policy.on_card_number",
-            "",
-        ),
+        ("fields = [\"id\", \"id\"]", "destinations.crm.policy.fields", "id"),
+        ("fields = [\"billing\", \"billing.country\"]", "destinations.crm.policy.fields", "billing"),
+        ("fields = [\"a\", \"b\"]\nrename = { \"b\" = \"a\" }", "destinations.crm.policy.rename", "\"b\""),
+        ("fields = [\"a[].b\"]\nrename = { \"a[].b\" = \"x.y\" }", "destinations.crm.policy.rename", "a[].b"),
+        ("fields = [\"a\"]\nmask = { \"a\" = -1 }", "destinations.crm.policy.mask", "\"a\""),
+        ("on_card_number = \"ignore\"", "destinations.crm.policy.on_card_number", ""),
         ("fields = \"id\"", "destinations.crm.policy.fields", ""),
-        (
-            "fields = [\"id\"]\npepper_file = \"/nonexistent/pepper\"",
-            "/nonexistent/pepper",
-            "",
-        ),
+        ("fields = [\"id\"]\npepper_file = \"/nonexistent/pepper\"", "/nonexistent/pepper", ""),
     ];
     for (src, key, path) in cases {
         let e = policy(src).unwrap_err();
@@ -486,89 +324,38 @@ fn type_errors_name_the_key_never_the_value() {
     // Serde's own messages quote the value ("invalid type: string \"…\""); the
     // policy's name the key (and the field path), with a fixed reason.
     let cases = [
-        (
-            "fields = \"s3cr3t-value\"",
-            "destinations.crm.policy.fields: must be a list of strings",
-        ),
-        (
-            "fields = [\"id\", 41]",
-            "destinations.crm.policy.fields: must be a list of strings",
-        ),
-        (
-            "pseudonymize = \"s3cr3t-value\"",
-            "destinations.crm.policy.pseudonymize: must be a list of field paths",
-        ),
-        (
-            "mask = \"s3cr3t-value\"",
-            "destinations.crm.policy.mask: must be a table of field = value",
-        ),
+        ("fields = \"s3cr3t-value\"", "destinations.crm.policy.fields: must be a list of strings"),
+        ("fields = [\"id\", 41]", "destinations.crm.policy.fields: must be a list of strings"),
+        ("pseudonymize = \"s3cr3t-value\"", "destinations.crm.policy.pseudonymize: must be a list of field paths"),
+        ("mask = \"s3cr3t-value\"", "destinations.crm.policy.mask: must be a table of field = value"),
         (
             "fields = [\"a\"]\nmask = { \"a\" = \"s3cr3t-value\" }",
             "destinations.crm.policy.mask: \"a\": must be an integer between 0 and 65536",
         ),
-        (
-            "truncate = { \"a\" = 1.5 }",
-            "destinations.crm.policy.truncate: \"a\": must be an integer",
-        ),
-        (
-            "rename = { \"a\" = 7 }",
-            "destinations.crm.policy.rename: \"a\": must be a string",
-        ),
-        (
-            "require_consent = { \"a\" = true }",
-            "destinations.crm.policy.require_consent: \"a\": must be a string",
-        ),
-        (
-            "pepper_file = 5",
-            "destinations.crm.policy.pepper_file: must be a file path",
-        ),
-        (
-            "pepper_file = \"\"",
-            "destinations.crm.policy.pepper_file: must be a file path",
-        ),
-        (
-            "on_card_number = \"s3cr3t-value\"",
-            "destinations.crm.policy.on_card_number: must be \"refuse\" or \"redact\"",
-        ),
-        (
-            "on_card_number = 1",
-            "destinations.crm.policy.on_card_number: must be \"refuse\" or \"redact\"",
-        ),
-        (
-            "fields = [\"id\"]\n[s3cr3t-value]\nx = 1",
-            "destinations.crm.policy.s3cr3t-value: unknown policy key",
-        ),
+        ("truncate = { \"a\" = 1.5 }", "destinations.crm.policy.truncate: \"a\": must be an integer"),
+        ("rename = { \"a\" = 7 }", "destinations.crm.policy.rename: \"a\": must be a string"),
+        ("require_consent = { \"a\" = true }", "destinations.crm.policy.require_consent: \"a\": must be a string"),
+        ("pepper_file = 5", "destinations.crm.policy.pepper_file: must be a file path"),
+        ("pepper_file = \"\"", "destinations.crm.policy.pepper_file: must be a file path"),
+        ("on_card_number = \"s3cr3t-value\"", "destinations.crm.policy.on_card_number: must be \"refuse\" or \"redact\""),
+        ("on_card_number = 1", "destinations.crm.policy.on_card_number: must be \"refuse\" or \"redact\""),
+        ("fields = [\"id\"]\n[s3cr3t-value]\nx = 1", "destinations.crm.policy.s3cr3t-value: unknown policy key"),
     ];
     for (src, want) in cases {
         let e = policy(src).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config, "{src}");
         let msg = e.to_string();
         assert!(msg.contains(want), "{src}: {msg}");
-        assert!(
-            !msg.contains("s3cr3t") || want.contains("s3cr3t"),
-            "{src}: {msg}"
-        );
+        assert!(!msg.contains("s3cr3t") || want.contains("s3cr3t"), "{src}: {msg}");
         assert!(!msg.contains("41") && !msg.contains("1.5"), "{src}: {msg}");
     }
     // The plain-data form compiles the same as the table.
-    let t: toml::Table = "fields = [\"id\", \"billing.phone\"]\nmask = { \"billing.phone\" = 4 }"
-        .parse()
-        .unwrap();
+    let t: toml::Table = "fields = [\"id\", \"billing.phone\"]\nmask = { \"billing.phone\" = 4 }".parse().unwrap();
     let cfg = secure_forward_core::policy::PolicyConfig::from_table(&t, "f", "k").unwrap();
-    assert_eq!(
-        cfg.fields.as_deref(),
-        Some(&["id".to_owned(), "billing.phone".to_owned()][..])
-    );
+    assert_eq!(cfg.fields.as_deref(), Some(&["id".to_owned(), "billing.phone".to_owned()][..]));
     assert_eq!(cfg.mask.get("billing.phone"), Some(&4));
-    let a = Policy::from_config(&cfg, false, "f", "k")
-        .unwrap()
-        .describe();
-    assert_eq!(
-        a,
-        policy("fields = [\"id\", \"billing.phone\"]\nmask = { \"billing.phone\" = 4 }")
-            .unwrap()
-            .describe()
-    );
+    let a = Policy::from_config(&cfg, false, "f", "k").unwrap().describe();
+    assert_eq!(a, policy("fields = [\"id\", \"billing.phone\"]\nmask = { \"billing.phone\" = 4 }").unwrap().describe());
 }
 
 fn refused(p: &Policy, order: &Value, path: &str) {
@@ -589,11 +376,7 @@ fn bounds() {
         json!({"id": 1, "deep": v})
     };
     assert!(p.apply(&nest(16)).is_ok());
-    refused(
-        &p,
-        &nest(17),
-        "deep[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]",
-    );
+    refused(&p, &nest(17), "deep[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]");
     // Keys are order data too: a key that is not a usual name
     // (^[A-Za-z_][A-Za-z0-9_]{0,63}$) shows in a path by its position in its
     // array, counted from 1 (element indexes count from 0), never by its text.
@@ -603,10 +386,7 @@ fn bounds() {
     }
     let odd = json!({"id": 1, "4111 1111 1111 1111": {"jane@example.com\nforged": deep}, &"k".repeat(200): 1});
     let e = p.apply(&odd).unwrap_err().to_string();
-    assert!(
-        e.starts_with("order refused: <key #2>.<key #1>[0][0]"),
-        "{e}"
-    );
+    assert!(e.starts_with("order refused: <key #2>.<key #1>[0][0]"), "{e}");
     for part in ["4111", "****", "jane", "[email]", "forged", "\\u"] {
         assert!(!e.contains(part), "{part} in {e}");
     }
@@ -614,33 +394,19 @@ fn bounds() {
     long_key.insert("k".repeat(65), json!([[[[[[[[[[[[[[[[["x"]]]]]]]]]]]]]]]]]));
     long_key.insert("id".into(), json!(1));
     let e = p.apply(&Value::Object(long_key)).unwrap_err().to_string();
-    assert!(
-        e.starts_with("order refused: <key #1>[0]") && !e.contains("kk"),
-        "{e}"
-    );
+    assert!(e.starts_with("order refused: <key #1>[0]") && !e.contains("kk"), "{e}");
     let mut usual = serde_json::Map::new();
-    usual.insert(
-        "_K".repeat(32),
-        json!([[[[[[[[[[[[[[[[["x"]]]]]]]]]]]]]]]]]),
-    );
+    usual.insert("_K".repeat(32), json!([[[[[[[[[[[[[[[[["x"]]]]]]]]]]]]]]]]]));
     usual.insert("id".into(), json!(1));
     let e = p.apply(&Value::Object(usual)).unwrap_err().to_string();
-    assert!(
-        e.starts_with(&format!("order refused: {}[0]", "_K".repeat(32))),
-        "{e}"
-    );
+    assert!(e.starts_with(&format!("order refused: {}[0]", "_K".repeat(32))), "{e}");
     let big = "a".repeat(64 * 1024 + 1);
     let order = json!({"id": 1, "line_items": [{}, {}, {}, {"total": "1.00", "gift-note": big}]});
     refused(&p, &order, "line_items[3].<key #2>");
-    let order =
-        json!({"id": 1, "line_items": [{}, {}, {}, {"total": "1.00", "Straße": {"x": big}}]});
+    let order = json!({"id": 1, "line_items": [{}, {}, {}, {"total": "1.00", "Straße": {"x": big}}]});
     refused(&p, &order, "line_items[3].<key #2>.x");
     let long = "a".repeat(64 * 1024 + 1);
-    refused(
-        &p,
-        &json!({"id": 1, "meta_data": [{"value": long}]}),
-        "meta_data[0].value",
-    );
+    refused(&p, &json!({"id": 1, "meta_data": [{"value": long}]}), "meta_data[0].value");
     let chunk = "a".repeat(60 * 1024);
     let many: Vec<Value> = (0..18).map(|_| json!(chunk)).collect();
     refused(&p, &json!({"id": 1, "x": many}), "x[17]");
@@ -653,20 +419,9 @@ fn bounds() {
     refused(&p, &json!({"id": 1, "meta_data": past}), "meta_data[99]"); // 2 + 101 + 100 × 1,000 entries
                                                                         // Validation of selected fields.
     refused(&p, &json!({"id": 1, "status": "a\u{0}b"}), "status");
-    assert!(policy("fields = [\"id\", \"n\"]")
-        .unwrap()
-        .apply(&json!({"id": 1, "n": "a\tb\r\n"}))
-        .is_ok());
-    refused(
-        &p,
-        &json!({"id": 1, "line_items": [{}, {}, {}, {"total": "1,00"}]}),
-        "line_items[3].total",
-    );
-    refused(
-        &p,
-        &json!({"id": 1, "line_items": [{"product_id": "x1"}]}),
-        "line_items[0].product_id",
-    );
+    assert!(policy("fields = [\"id\", \"n\"]").unwrap().apply(&json!({"id": 1, "n": "a\tb\r\n"})).is_ok());
+    refused(&p, &json!({"id": 1, "line_items": [{}, {}, {}, {"total": "1,00"}]}), "line_items[3].total");
+    refused(&p, &json!({"id": 1, "line_items": [{"product_id": "x1"}]}), "line_items[0].product_id");
     refused(&p, &json!({"id": 1, "number": 1.5}), "number");
     refused(&p, &json!({"id": 1, "total": true}), "total");
     refused(&p, &json!({"id": 1, "status": {"a": 1}}), "status");
@@ -675,9 +430,7 @@ fn bounds() {
     refused(&p, &json!({"id": "abc"}), "id");
     refused(&p, &json!({"number": 1}), "id");
     // Unselected junk is fine.
-    assert!(p
-        .apply(&json!({"id": 1, "meta_data": [{"value": "a\u{0}b"}], "total": "1.50"}))
-        .is_ok());
+    assert!(p.apply(&json!({"id": 1, "meta_data": [{"value": "a\u{0}b"}], "total": "1.50"})).is_ok());
 }
 
 /// A node with raw bytes and objects, like the PHP binding can produce.
@@ -724,40 +477,27 @@ impl Node for Raw {
 #[test]
 fn raw_bytes_and_objects() {
     let p = Policy::compile(None, "f", "k").unwrap();
-    let order = |status: Raw, other: Raw| {
-        Raw::Map(vec![
-            ("id".into(), Raw::Int(5)),
-            ("status".into(), status),
-            ("plugin".into(), other),
-        ])
-    };
-    let e = p
-        .apply(&order(Raw::Bytes(vec![b'o', 0xff, b'k']), Raw::Obj))
-        .unwrap_err();
+    let order =
+        |status: Raw, other: Raw| Raw::Map(vec![("id".into(), Raw::Int(5)), ("status".into(), status), ("plugin".into(), other)]);
+    let e = p.apply(&order(Raw::Bytes(vec![b'o', 0xff, b'k']), Raw::Obj)).unwrap_err();
     assert_eq!(e, Error::validation("status", "is not valid UTF-8"));
     let e = p.apply(&order(Raw::Obj, Raw::Obj)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Validation);
     assert!(e.to_string().contains("status"));
     // Objects and bad bytes in unselected fields are ignored.
-    let ok = p
-        .apply(&order(Raw::Bytes(b"done".to_vec()), Raw::Bytes(vec![0xff])))
-        .unwrap();
+    let ok = p.apply(&order(Raw::Bytes(b"done".to_vec()), Raw::Bytes(vec![0xff]))).unwrap();
     assert_eq!(ok.body, br#"{"id":5,"status":"done"}"#);
 }
 
 #[test]
 fn describe_lists_fields_and_transforms() {
-    let p =
-        policy("fields = [\"id\", \"billing.phone\"]\nmask = { \"billing.phone\" = 4 }").unwrap();
+    let p = policy("fields = [\"id\", \"billing.phone\"]\nmask = { \"billing.phone\" = 4 }").unwrap();
     let d = p.describe();
     assert_eq!(d["fields"], json!(["id", "billing.phone"]));
     assert_eq!(d["transforms"]["mask"], json!({"billing.phone": 4}));
     assert_eq!(d["on_card_number"], "refuse");
     assert_eq!(d["pepper"], Value::Null);
-    assert_eq!(
-        Policy::compile(None, "f", "k").unwrap().describe()["default"],
-        true
-    );
+    assert_eq!(Policy::compile(None, "f", "k").unwrap().describe()["default"], true);
 }
 
 /// Release timing: `cargo test -p secure_forward_core --release -- --ignored --nocapture bench`.
@@ -816,12 +556,7 @@ mod props {
     /// Strings with embedded digit runs, some of them valid card numbers
     /// (optionally split by spaces or dashes).
     fn text() -> impl Strategy<Value = String> {
-        let pan = (
-            "[1-9][0-9]{11,17}",
-            prop::sample::select(vec![
-                "", " ", "-", "  ", ".", "/", "_", "\u{a0}", "\r\n", "- ",
-            ]),
-        )
+        let pan = ("[1-9][0-9]{11,17}", prop::sample::select(vec!["", " ", "-", "  ", ".", "/", "_", "\u{a0}", "\r\n", "- "]))
             .prop_map(|(p, sep)| {
                 let full = luhn_complete(&p);
                 let mut s = String::new();
@@ -833,17 +568,8 @@ mod props {
                 }
                 s
             });
-        prop::collection::vec(
-            prop_oneof![
-                "[a-z @.]{0,6}",
-                "[0-9]{1,22}",
-                "[0-9 -]{0,25}",
-                pan,
-                "\\PC{0,4}"
-            ],
-            0..5,
-        )
-        .prop_map(|parts| parts.join(" x "))
+        prop::collection::vec(prop_oneof!["[a-z @.]{0,6}", "[0-9]{1,22}", "[0-9 -]{0,25}", pan, "\\PC{0,4}"], 0..5)
+            .prop_map(|parts| parts.join(" x "))
     }
 
     fn value() -> impl Strategy<Value = Value> {
@@ -857,8 +583,7 @@ mod props {
         leaf.prop_recursive(5, 40, 5, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                prop::collection::vec(("[a-c]", inner), 0..5)
-                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+                prop::collection::vec(("[a-c]", inner), 0..5).prop_map(|kv| Value::Object(kv.into_iter().collect())),
             ]
         })
     }
@@ -870,10 +595,7 @@ mod props {
     /// IPv4 address) nor at most 15 digits right after `+` (a phone number).
     pub(crate) fn has_pan(s: &str) -> bool {
         let c: Vec<char> = s.chars().collect();
-        let dv = |i: usize| {
-            c.get(i)
-                .and_then(|&ch| secure_forward_core::luhn::digits::value(ch))
-        };
+        let dv = |i: usize| c.get(i).and_then(|&ch| secure_forward_core::luhn::digits::value(ch));
         let kind = |ch: char| -> Option<char> {
             if ch.is_whitespace() {
                 Some(' ')
@@ -922,11 +644,7 @@ mod props {
                 if k.is_none() || (sep.is_some() && k != sep) {
                     break;
                 }
-                let len = if c.get(j + 1).and_then(|&ch| kind(ch)) == k {
-                    2
-                } else {
-                    1
-                };
+                let len = if c.get(j + 1).and_then(|&ch| kind(ch)) == k { 2 } else { 1 };
                 if dv(j + len).is_none() {
                     break;
                 }
@@ -942,9 +660,7 @@ mod props {
     pub(crate) fn brand(d: &str) -> bool {
         let n = d.len();
         let any = |prefixes: &[std::ops::RangeInclusive<u32>]| {
-            prefixes
-                .iter()
-                .any(|r| r.clone().any(|p| d.starts_with(&p.to_string())))
+            prefixes.iter().any(|r| r.clone().any(|p| d.starts_with(&p.to_string())))
         };
         (any(&[4..=4]) && [13, 16, 19].contains(&n))
             || (any(&[51..=55, 2221..=2720]) && n == 16)
@@ -963,9 +679,7 @@ mod props {
         assert!(!has_pan("41111111111111111115"));
         assert!(!has_pan("4111111111111112"));
         assert!(has_pan("4111.1111.1111.1111"));
-        assert!(has_pan(
-            "4111\u{a0}\u{a0}1111\u{a0}\u{a0}1111\u{a0}\u{a0}1111"
-        ));
+        assert!(has_pan("4111\u{a0}\u{a0}1111\u{a0}\u{a0}1111\u{a0}\u{a0}1111"));
         assert!(!has_pan("4111-1111 1111-1111"));
         assert!(!has_pan("4111   1111   1111   1111"));
         assert!(!has_pan("1111111111111117"));
@@ -997,19 +711,10 @@ mod props {
 fn fixtures_have_no_false_positive_card_numbers() {
     fn walk(v: &Value, path: String, hits: &mut Vec<String>) {
         match v {
-            Value::String(s) if secure_forward_core::luhn::contains_card_number(s) => {
-                hits.push(path)
-            }
-            Value::Number(n) if secure_forward_core::luhn::contains_card_number(&n.to_string()) => {
-                hits.push(path)
-            }
-            Value::Array(a) => a
-                .iter()
-                .enumerate()
-                .for_each(|(i, x)| walk(x, format!("{path}[{i}]"), hits)),
-            Value::Object(m) => m
-                .iter()
-                .for_each(|(k, x)| walk(x, format!("{path}.{k}"), hits)),
+            Value::String(s) if secure_forward_core::luhn::contains_card_number(s) => hits.push(path),
+            Value::Number(n) if secure_forward_core::luhn::contains_card_number(&n.to_string()) => hits.push(path),
+            Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| walk(x, format!("{path}[{i}]"), hits)),
+            Value::Object(m) => m.iter().for_each(|(k, x)| walk(x, format!("{path}.{k}"), hits)),
             _ => {}
         }
     }
@@ -1018,11 +723,7 @@ fn fixtures_have_no_false_positive_card_numbers() {
         walk(&order, String::new(), &mut hits);
         if name == "order-pan-in-note" {
             assert!(hits.contains(&".customer_note".to_owned()), "{hits:?}");
-            assert!(
-                hits.iter()
-                    .all(|h| h == ".customer_note" || h.starts_with(".meta_data[")),
-                "{hits:?}"
-            );
+            assert!(hits.iter().all(|h| h == ".customer_note" || h.starts_with(".meta_data[")), "{hits:?}");
             assert_eq!(hits.len(), 4, "{hits:?}");
         } else {
             assert!(hits.is_empty(), "{name}: {hits:?}");
@@ -1033,18 +734,16 @@ fn fixtures_have_no_false_positive_card_numbers() {
 #[test]
 fn transformed_output_is_scanned_too() {
     let order = json!({"id": 1, "customer_note": "card: 4111-1111-1111-1111 thanks", "n": 4111111111111111i64});
-    let p = policy("fields = [\"id\", \"customer_note\"]\ntruncate = { \"customer_note\" = 25 }\nrename = { \"customer_note\" = \"note\" }").unwrap();
+    let p = policy(
+        "fields = [\"id\", \"customer_note\"]\ntruncate = { \"customer_note\" = 25 }\nrename = { \"customer_note\" = \"note\" }",
+    )
+    .unwrap();
     refused(&p, &order, "customer_note");
-    let p =
-        policy("fields = [\"id\", \"customer_note\"]\nmask = { \"customer_note\" = 30 }").unwrap();
+    let p = policy("fields = [\"id\", \"customer_note\"]\nmask = { \"customer_note\" = 30 }").unwrap();
     refused(&p, &order, "customer_note");
     // Masking that hides enough digits is fine.
-    let p =
-        policy("fields = [\"id\", \"customer_note\"]\nmask = { \"customer_note\" = 10 }").unwrap();
-    assert_eq!(
-        body(&p, &order)["customer_note"],
-        format!("{}111 thanks", "*".repeat(22))
-    );
+    let p = policy("fields = [\"id\", \"customer_note\"]\nmask = { \"customer_note\" = 10 }").unwrap();
+    assert_eq!(body(&p, &order)["customer_note"], format!("{}111 thanks", "*".repeat(22)));
     // Integers are scanned as well.
     refused(&policy("fields = [\"id\", \"n\"]").unwrap(), &order, "n");
     let p = policy("fields = [\"id\", \"n\"]\non_card_number = \"redact\"").unwrap();
@@ -1054,13 +753,9 @@ fn transformed_output_is_scanned_too() {
 #[test]
 fn output_follows_fields_order_byte_for_byte() {
     let order = json!({"id": 9, "total": "1.50", "billing": {"country": "DE", "city": "Berlin"}, "status": "done"});
-    let p = policy("fields = [\"total\", \"billing.country\", \"id\", \"status\", \"missing\"]")
-        .unwrap();
+    let p = policy("fields = [\"total\", \"billing.country\", \"id\", \"status\", \"missing\"]").unwrap();
     let b = p.apply(&order).unwrap().body;
-    assert_eq!(
-        b,
-        br#"{"total":"1.50","billing":{"country":"DE"},"id":9,"status":"done"}"#
-    );
+    assert_eq!(b, br#"{"total":"1.50","billing":{"country":"DE"},"id":9,"status":"done"}"#);
     assert_eq!(p.apply(&order).unwrap().body, b);
 }
 
@@ -1078,11 +773,7 @@ fn replaced_pepper_takes_effect_in_a_running_policy() {
     let one = "375a4b92bca79201cc45337c0de792566b6402045e24e9c7ba74e8fd8f057bc8";
     let two = "5d2a3425892c7ac5aebc1d66195fc02a83c22c4a9b185584b87f1d5a17b07d23";
     assert_eq!(body(&p, &order)["billing"]["email"], one);
-    assert_eq!(
-        body(&p, &order)["billing"]["email"],
-        one,
-        "the cached key gives the same pseudonym"
-    );
+    assert_eq!(body(&p, &order)["billing"]["email"], one, "the cached key gives the same pseudonym");
     let tmp = pepper("rotating.new", "pepper-two");
     std::fs::rename(&tmp, &path).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1100));

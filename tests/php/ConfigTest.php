@@ -38,17 +38,29 @@ final class ConfigTest extends SecureForwardTestCase
         self::assertCount(0, self::receivedSince($before), 'nothing is sent with a loose key');
     }
 
-    public function testMissingOrBrokenConfigIsConfigExceptionAndAStartupWarning(): void
+    public function testMissingConfigIsConfigExceptionButNoStartupWarning(): void
     {
-        [$code, $out, $err] = self::runPhp(self::SEND, self::dir() . '/does-not-exist.toml', ['display_startup_errors' => '1', 'log_errors' => '0', 'display_errors' => 'stderr']);
+        $ini = ['display_startup_errors' => '1', 'log_errors' => '0', 'display_errors' => 'stderr'];
+        $missing = self::dir() . '/does-not-exist.toml';
+        [$code, $out, $err] = self::runPhp(self::SEND, $missing, $ini);
         self::assertSame(0, $code, 'never a crash');
-        self::assertSame('SecureForward\ConfigException|configuration error in ' . self::dir() . '/does-not-exist.toml: file not found', $out);
-        self::assertStringContainsString('secure_forward: configuration error', $err . $out, 'a warning at startup');
+        self::assertSame('SecureForward\ConfigException|configuration error in ' . $missing . ': file not found', $out);
+        self::assertStringNotContainsString('secure_forward', $err, 'no configuration yet is not a startup warning');
+        self::assertStringNotContainsString('Warning', $err);
 
+        $status = 'try { secure_forward_status(); echo "STATUS"; } catch (SecureForward\Exception $e) { echo $e->getMessage(); }';
+        [, $out] = self::runPhp($status, $missing, $ini);
+        self::assertSame('configuration error in ' . $missing . ': file not found', $out, 'status says the file is missing');
+    }
+
+    public function testBrokenConfigIsConfigExceptionAndAStartupWarning(): void
+    {
+        $ini = ['display_startup_errors' => '1', 'log_errors' => '0', 'display_errors' => 'stderr'];
         $cfg = self::writeConfig('broken', "[destinations.default]\nurl = \"https://x.example/\"\nkey_file = \"/k\"\nsurprise = 1\n");
-        [$code, $out] = self::runPhp(self::SEND, $cfg);
+        [$code, $out, $err] = self::runPhp(self::SEND, $cfg, $ini);
         self::assertSame(0, $code);
         self::assertStringContainsString('broken.toml: line 4: unknown field `surprise`', $out);
+        self::assertStringContainsString('secure_forward: configuration error in ' . $cfg, $err . $out, 'a warning at startup');
     }
 
     /** timeout_ms alone below 3000 is accepted (the connect timeout follows it); an explicit larger connect timeout is named. */

@@ -181,7 +181,9 @@ fn record_batch(db: &mut Store, schedule: &[u64], owner: &str, done: &[Done]) ->
     let mut out = Vec::with_capacity(done.len());
     for d in done {
         match &d.outcome {
-            Some(outcome) => out.push(Some(record_in(&tx, schedule, &mut book, owner, &d.id, &d.dest.name, outcome, d.latency, now)?)),
+            Some(outcome) => {
+                out.push(Some(record_in(&tx, schedule, &mut book, owner, &d.id, &d.dest.name, outcome, d.latency, now)?))
+            }
             None => {
                 tx.release(&d.id, owner, now)?;
                 out.push(None);
@@ -196,7 +198,12 @@ fn record_batch(db: &mut Store, schedule: &[u64], owner: &str, done: &[Done]) ->
 /// A sender thread: attempts jobs until the queue closes. A destination that asks
 /// for a pause (Retry-After, rate-limit headers) gets no further attempt from this
 /// flush until the pause is over: its remaining jobs come back unattempted.
-fn sender(config: &Config, jobs: &Mutex<std::sync::mpsc::Receiver<Job>>, done: &std::sync::mpsc::Sender<Done>, paused: &Mutex<BTreeMap<String, Instant>>) {
+fn sender(
+    config: &Config,
+    jobs: &Mutex<std::sync::mpsc::Receiver<Job>>,
+    done: &std::sync::mpsc::Sender<Done>,
+    paused: &Mutex<BTreeMap<String, Instant>>,
+) {
     loop {
         let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
         let Ok(job) = job else { return };
@@ -204,7 +211,8 @@ fn sender(config: &Config, jobs: &Mutex<std::sync::mpsc::Receiver<Job>>, done: &
         // A job that waited too long for its lane might outlive its lease while in
         // flight (another process could then claim it): hand it back instead.
         let stale = claimed.elapsed() > Duration::from_millis(LEASE_SEND_WITHIN_MS);
-        let hold = stale || paused.lock().unwrap_or_else(PoisonError::into_inner).get(&dest.name).is_some_and(|t| *t > Instant::now());
+        let hold =
+            stale || paused.lock().unwrap_or_else(PoisonError::into_inner).get(&dest.name).is_some_and(|t| *t > Instant::now());
         let (outcome, latency) = if hold {
             (None, 0)
         } else {
@@ -291,7 +299,8 @@ pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
                     blocked.retain(|_, until| *until > now);
                     let room = usize::try_from(max.saturating_sub(handled)).unwrap_or(usize::MAX);
                     let want = window.saturating_sub(in_flight.saturating_add(pending.len())).min(room).max(1);
-                    let claimed = store::with_store(&config.outbox.path, |db| claim_batch(db, config, &tried, &owner, &mut blocked, want))?;
+                    let claimed =
+                        store::with_store(&config.outbox.path, |db| claim_batch(db, config, &tried, &owner, &mut blocked, want))?;
                     counts.skipped = counts.skipped.saturating_add(claimed.skipped);
                     let n = u32::try_from(claimed.jobs.len()).unwrap_or(u32::MAX);
                     handled = handled.saturating_add(n).saturating_add(u32::try_from(claimed.skipped).unwrap_or(u32::MAX));
@@ -359,7 +368,8 @@ pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
                     }
                 }
                 if !release.is_empty() {
-                    let (back, keep): (VecDeque<Job>, VecDeque<Job>) = pending.drain(..).partition(|j| release.contains(&j.dest.name));
+                    let (back, keep): (VecDeque<Job>, VecDeque<Job>) =
+                        pending.drain(..).partition(|j| release.contains(&j.dest.name));
                     pending = keep;
                     batch.extend(back.into_iter().map(Done::unattempted));
                 }
@@ -405,16 +415,17 @@ fn record_results(
     tried: &mut HashSet<i64>,
     handled: &mut u32,
 ) -> Result<()> {
-    let recorded = match store::with_store(&config.outbox.path, |db| record_batch(db, &config.outbox.retry_schedule, owner, batch)) {
-        Ok(r) => r,
-        Err(e) => {
-            // The batch's transaction rolled back: its events stay leased and are
-            // sent again once the lease expires (same Idempotency-Key). The
-            // requests were made all the same: each still gets its audit line.
-            unrecorded_audit(config, batch, &e);
-            return Err(e);
-        }
-    };
+    let recorded =
+        match store::with_store(&config.outbox.path, |db| record_batch(db, &config.outbox.retry_schedule, owner, batch)) {
+            Ok(r) => r,
+            Err(e) => {
+                // The batch's transaction rolled back: its events stay leased and are
+                // sent again once the lease expires (same Idempotency-Key). The
+                // requests were made all the same: each still gets its audit line.
+                unrecorded_audit(config, batch, &e);
+                return Err(e);
+            }
+        };
     let mut key_fps: BTreeMap<&str, Option<String>> = BTreeMap::new();
     let mut lines = Vec::with_capacity(batch.len());
     for (d, r) in batch.iter().zip(&recorded) {

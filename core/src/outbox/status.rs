@@ -161,8 +161,7 @@ pub fn status(config: &Config) -> Result<Value> {
 pub fn status_report(config: &Config) -> Result<Status> {
     let now = store::now_ms();
     let rows = store::with_store(&config.outbox.path, |db| db.status_rows(now, now.saturating_sub(RECENT_MS)))?;
-    let mut per: BTreeMap<String, DestStatus> =
-        config.destinations.keys().map(|k| (k.clone(), DestStatus::default())).collect();
+    let mut per: BTreeMap<String, DestStatus> = config.destinations.keys().map(|k| (k.clone(), DestStatus::default())).collect();
     for (dest, state, n, oldest) in rows.counts {
         let s = per.entry(dest).or_default();
         match state {

@@ -118,12 +118,19 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
         },
     );
     if !inline {
-        return Ok(Receipt { event_id: id, status: ReceiptStatus::Queued, http_status: None, attempts: 0, reason: Some(why.to_owned()) });
+        return Ok(Receipt {
+            event_id: id,
+            status: ReceiptStatus::Queued,
+            http_status: None,
+            attempts: 0,
+            reason: Some(why.to_owned()),
+        });
     }
     let started = Instant::now();
     let outcome = forward::attempt_with(dest, Some(outbox), &id, event, &prepared.body, &[]);
     let latency = elapsed_ms(started);
-    let recorded = store::with_store(&outbox.path, |db| record(db, &outbox.retry_schedule, &owner, &id, &dest.name, &outcome, latency));
+    let recorded =
+        store::with_store(&outbox.path, |db| record(db, &outbox.retry_schedule, &owner, &id, &dest.name, &outcome, latency));
     match recorded {
         Ok((receipt, how)) => {
             if how == Recorded::Delivered {
@@ -204,7 +211,15 @@ fn audit_refusal<N: crate::node::Node>(config: &Config, dest: &Destination, orde
 }
 
 /// The audit line of one recorded attempt (none when the event was gone).
-fn audit_attempt(config: &Config, destination: &str, order_id: &str, r: &Receipt, how: Recorded, latency: u64, key_fp: Option<String>) {
+fn audit_attempt(
+    config: &Config,
+    destination: &str,
+    order_id: &str,
+    r: &Receipt,
+    how: Recorded,
+    latency: u64,
+    key_fp: Option<String>,
+) {
     if let Some(rec) = attempt_record(destination, order_id, r, how, latency, key_fp) {
         audit::emit(config, &rec);
     }

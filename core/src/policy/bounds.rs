@@ -79,10 +79,7 @@ fn string_bound_error(len: usize) -> Error {
     if len > MAX_STRING_BYTES {
         Error::validation("", format!("string longer than {MAX_STRING_BYTES} bytes"))
     } else {
-        Error::validation(
-            "",
-            format!("more than {MAX_TOTAL_STRING_BYTES} bytes of text in the order"),
-        )
+        Error::validation("", format!("more than {MAX_TOTAL_STRING_BYTES} bytes of text in the order"))
     }
 }
 
@@ -95,23 +92,14 @@ pub(super) fn check_bounds<N: Node>(order: &N) -> Result<()> {
     /// (no call per leaf), arrays recursively.
     fn array<N: Node>(n: &N, depth: usize, b: &mut Bounds) -> Result<()> {
         if depth > MAX_DEPTH {
-            return Err(Error::validation(
-                "",
-                format!("nested deeper than {MAX_DEPTH} levels"),
-            ));
+            return Err(Error::validation("", format!("nested deeper than {MAX_DEPTH} levels")));
         }
         if n.len() > MAX_ELEMENTS {
-            return Err(Error::validation(
-                "",
-                format!("more than {MAX_ELEMENTS} elements"),
-            ));
+            return Err(Error::validation("", format!("more than {MAX_ELEMENTS} elements")));
         }
         b.values += n.len();
         if b.values > MAX_VALUES {
-            return Err(Error::validation(
-                "",
-                format!("more than {MAX_VALUES} values in the order"),
-            ));
+            return Err(Error::validation("", format!("more than {MAX_VALUES} values in the order")));
         }
         let mut pos = 0usize;
         n.for_each(|k, child| {
@@ -126,10 +114,7 @@ pub(super) fn check_bounds<N: Node>(order: &N) -> Result<()> {
             }
         })
     }
-    let mut b = Bounds {
-        total: 0,
-        values: 0,
-    };
+    let mut b = Bounds { total: 0, values: 0 };
     match order.scalar() {
         Scalar::Array => array(order, 1, &mut b),
         Scalar::Str(s) => check_string(s.len(), &mut b),
@@ -143,28 +128,10 @@ mod tests {
 
     #[test]
     fn usual_keys() {
-        for k in [
-            "id",
-            "line_items",
-            "_billing_vat",
-            "A1",
-            "_",
-            &"k".repeat(64),
-        ] {
+        for k in ["id", "line_items", "_billing_vat", "A1", "_", &"k".repeat(64)] {
             assert!(is_usual_key(k.as_bytes()), "{k}");
         }
-        for k in [
-            "",
-            "1a",
-            "a-b",
-            "a.b",
-            "a b",
-            "é",
-            "a\n",
-            "4111111111111111",
-            &"k".repeat(65),
-            "jane@example.com",
-        ] {
+        for k in ["", "1a", "a-b", "a.b", "a b", "é", "a\n", "4111111111111111", &"k".repeat(65), "jane@example.com"] {
             assert!(!is_usual_key(k.as_bytes()), "{k}");
         }
     }

@@ -14,11 +14,7 @@ fn parse_path(s: &str) -> Option<Vec<Seg>> {
             Some(n) => (n, true),
             None => (part, false),
         };
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
             return None;
         }
         segs.push(Seg::Key(name.to_owned()));
@@ -88,10 +84,7 @@ impl Compiler<'_> {
     }
 
     fn field_index(&self, fields: &[Field], sub: &str, path: &str) -> Result<usize> {
-        fields
-            .iter()
-            .position(|f| f.path == path)
-            .ok_or_else(|| self.err(sub, format!("\"{path}\" is not in fields")))
+        fields.iter().position(|f| f.path == path).ok_or_else(|| self.err(sub, format!("\"{path}\" is not in fields")))
     }
 
     fn count(&self, sub: &str, path: &str, n: i64) -> Result<usize> {
@@ -115,12 +108,7 @@ impl Policy {
 
     /// Compiles a deserialized policy; `is_default` marks the built-in one (no
     /// policy section), `key` is the table's dotted name, for messages.
-    pub fn from_config(
-        cfg: &PolicyConfig,
-        is_default: bool,
-        file: &str,
-        key: &str,
-    ) -> Result<Policy> {
+    pub fn from_config(cfg: &PolicyConfig, is_default: bool, file: &str, key: &str) -> Result<Policy> {
         let c = Compiler { file, key };
         let paths: Vec<String> = match &cfg.fields {
             None => DEFAULT_FIELDS.iter().map(|s| (*s).to_owned()).collect(),
@@ -171,12 +159,7 @@ impl Policy {
                 let i = c.field_index(&fields, sub, p)?;
                 if let Some(f) = fields.get_mut(i) {
                     if f.pseudonymize {
-                        return Err(c.err(
-                            sub,
-                            format!(
-                                "\"{p}\" is pseudonymized; it cannot also be masked or truncated"
-                            ),
-                        ));
+                        return Err(c.err(sub, format!("\"{p}\" is pseudonymized; it cannot also be masked or truncated")));
                     }
                     if sub == "mask" {
                         f.mask = Some(n);
@@ -190,17 +173,14 @@ impl Policy {
             let i = c.field_index(&fields, "rename", p)?;
             let tsegs = parse_path(target)
                 .filter(|s| !s.contains(&Seg::Each))
-                .ok_or_else(|| {
-                    c.err("rename", format!("\"{p}\": malformed target \"{target}\""))
-                })?;
+                .ok_or_else(|| c.err("rename", format!("\"{p}\": malformed target \"{target}\"")))?;
             if let Some(f) = fields.get_mut(i) {
                 if f.has_each {
                     // Inside lists, only the last key is renamed.
                     if tsegs.len() != 1 {
-                        return Err(c.err(
-                            "rename",
-                            format!("\"{p}\": a field inside a list can only be renamed to a plain name"),
-                        ));
+                        return Err(
+                            c.err("rename", format!("\"{p}\": a field inside a list can only be renamed to a plain name"))
+                        );
                     }
                     if let Some(pos) = f.out.iter().rposition(|s| matches!(s, Seg::Key(_))) {
                         if let Some(slot) = f.out.get_mut(pos) {
@@ -216,24 +196,12 @@ impl Policy {
         for (p, src) in &cfg.require_consent {
             let i = c.field_index(&fields, "require_consent", p)?;
             let consent = match src.strip_prefix("meta:") {
-                Some(k) if !k.is_empty() && !k.chars().any(char::is_control) => {
-                    Consent::Meta(k.to_owned())
-                }
-                Some(_) => {
-                    return Err(c.err(
-                        "require_consent",
-                        format!("\"{p}\": malformed consent source \"{src}\""),
-                    ))
-                }
+                Some(k) if !k.is_empty() && !k.chars().any(char::is_control) => Consent::Meta(k.to_owned()),
+                Some(_) => return Err(c.err("require_consent", format!("\"{p}\": malformed consent source \"{src}\""))),
                 None => {
                     let segs = parse_path(src)
                         .filter(|s| !s.contains(&Seg::Each))
-                        .ok_or_else(|| {
-                            c.err(
-                                "require_consent",
-                                format!("\"{p}\": malformed consent source \"{src}\""),
-                            )
-                        })?;
+                        .ok_or_else(|| c.err("require_consent", format!("\"{p}\": malformed consent source \"{src}\"")))?;
                     Consent::Path(
                         segs.into_iter()
                             .filter_map(|s| match s {
@@ -249,22 +217,11 @@ impl Policy {
             }
         }
         for (i, a) in fields.iter().enumerate() {
-            if let Some(b) = fields
-                .iter()
-                .skip(i + 1)
-                .find(|b| conflicts(&a.out, &b.out))
-            {
-                let sub = if a.rename.is_some() || b.rename.is_some() {
-                    "rename"
-                } else {
-                    "fields"
-                };
+            if let Some(b) = fields.iter().skip(i + 1).find(|b| conflicts(&a.out, &b.out)) {
+                let sub = if a.rename.is_some() || b.rename.is_some() { "rename" } else { "fields" };
                 return Err(c.err(
                     sub,
-                    format!(
-                        "\"{}\" and \"{}\" would overlap in the output (one contains the other)",
-                        a.path, b.path
-                    ),
+                    format!("\"{}\" and \"{}\" would overlap in the output (one contains the other)", a.path, b.path),
                 ));
             }
         }
@@ -305,12 +262,7 @@ pub(super) enum Out {
     Obj(Vec<(JsonKey, Out)>),
     /// A list read at `input` (relative to the enclosing context); `field` and
     /// `segs` name it in errors (the first `segs` segments of that field).
-    List {
-        input: Vec<FieldKey>,
-        elem: Box<Out>,
-        field: usize,
-        segs: usize,
-    },
+    List { input: Vec<FieldKey>, elem: Box<Out>, field: usize, segs: usize },
     /// A selected field read at `input` (relative to the enclosing context).
     Leaf { field: usize, input: Vec<FieldKey> },
     /// A `meta:KEY` field: the `value` of the first `meta_data` entry of the
@@ -336,11 +288,7 @@ impl JsonKey {
     #[inline(always)]
     pub(super) fn put(&self, buf: &mut Vec<u8>, comma: bool) {
         let skip = usize::from(!comma);
-        match self
-            .padded
-            .as_ref()
-            .and_then(|p| p.get(skip..skip + KEY_PAD))
-        {
+        match self.padded.as_ref().and_then(|p| p.get(skip..skip + KEY_PAD)) {
             Some(chunk) => {
                 let end = buf.len() + self.bytes.len() - skip;
                 buf.extend_from_slice(chunk);
@@ -365,11 +313,7 @@ fn json_key(k: &str) -> JsonKey {
     JsonKey { bytes, padded }
 }
 
-fn child<'a>(
-    entries: &'a mut Vec<(JsonKey, Out)>,
-    key: &str,
-    make: impl FnOnce() -> Out,
-) -> Option<&'a mut Out> {
+fn child<'a>(entries: &'a mut Vec<(JsonKey, Out)>, key: &str, make: impl FnOnce() -> Out) -> Option<&'a mut Out> {
     let k = json_key(key);
     if !entries.iter().any(|(e, _)| *e == k) {
         entries.push((k.clone(), make()));
@@ -392,44 +336,22 @@ fn add_plain(entries: &mut Vec<(JsonKey, Out)>, outs: &[Seg], leaf: Out) {
 
 /// A meta key a `meta:KEY` field can name: 1 to 255 letters, digits, `_`, `-`.
 fn is_meta_key(k: &str) -> bool {
-    (1..=255).contains(&k.len())
-        && k.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Adds field `fi` with `[]`: `outs` and `ins` have the same shape. `pending`
 /// holds the input keys read since the enclosing context; `at` counts segments.
-fn add_list(
-    entries: &mut Vec<(JsonKey, Out)>,
-    outs: &[Seg],
-    ins: &[Seg],
-    mut pending: Vec<String>,
-    fi: usize,
-    at: usize,
-) {
+fn add_list(entries: &mut Vec<(JsonKey, Out)>, outs: &[Seg], ins: &[Seg], mut pending: Vec<String>, fi: usize, at: usize) {
     match (outs, ins) {
         ([Seg::Key(k)], [Seg::Key(ik)]) => {
             pending.push(ik.clone());
-            entries.push((
-                json_key(k),
-                Out::Leaf {
-                    field: fi,
-                    input: field_keys(&pending),
-                },
-            ));
+            entries.push((json_key(k), Out::Leaf { field: fi, input: field_keys(&pending) }));
         }
         ([Seg::Key(k), Seg::Each, orest @ ..], [Seg::Key(ik), Seg::Each, irest @ ..]) => {
             pending.push(ik.clone());
             let make = || Out::List {
                 input: field_keys(&pending),
-                elem: Box::new(if orest.is_empty() {
-                    Out::Leaf {
-                        field: fi,
-                        input: Vec::new(),
-                    }
-                } else {
-                    Out::Obj(Vec::new())
-                }),
+                elem: Box::new(if orest.is_empty() { Out::Leaf { field: fi, input: Vec::new() } } else { Out::Obj(Vec::new()) }),
                 field: fi,
                 segs: at + 1,
             };
@@ -453,14 +375,7 @@ fn build_out(fields: &[Field]) -> Vec<(JsonKey, Out)> {
     let mut root = Vec::new();
     for (fi, f) in fields.iter().enumerate() {
         if let Some(key) = &f.meta {
-            add_plain(
-                &mut root,
-                &f.out,
-                Out::Meta {
-                    field: fi,
-                    key: key.clone(),
-                },
-            );
+            add_plain(&mut root, &f.out, Out::Meta { field: fi, key: key.clone() });
         } else if f.has_each {
             add_list(&mut root, &f.out, &f.segs, Vec::new(), fi, 0);
         } else {
@@ -472,10 +387,7 @@ fn build_out(fields: &[Field]) -> Vec<(JsonKey, Out)> {
                     Seg::Each => None,
                 })
                 .collect();
-            let leaf = Out::Leaf {
-                field: fi,
-                input: field_keys(&input),
-            };
+            let leaf = Out::Leaf { field: fi, input: field_keys(&input) };
             add_plain(&mut root, &f.out, leaf);
         }
     }
@@ -494,9 +406,7 @@ mod tests {
     fn paths() {
         assert!(parse_path("line_items[].sku").is_some());
         assert!(parse_path("tags[]").is_some());
-        for bad in [
-            "", "a..b", "a[]x", "[]", ".a", "a.", "a[][]", "a b", "a[", "meta:x",
-        ] {
+        for bad in ["", "a..b", "a[]x", "[]", ".a", "a.", "a[][]", "a b", "a[", "meta:x"] {
             assert!(parse_path(bad).is_none(), "{bad}");
         }
     }

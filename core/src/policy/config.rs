@@ -52,16 +52,8 @@ pub struct PolicyConfig {
 }
 
 /// The keys of a policy table, in the order they are checked.
-pub const KNOWN_KEYS: &[&str] = &[
-    "fields",
-    "pseudonymize",
-    "mask",
-    "truncate",
-    "rename",
-    "require_consent",
-    "pepper_file",
-    "on_card_number",
-];
+pub const KNOWN_KEYS: &[&str] =
+    &["fields", "pseudonymize", "mask", "truncate", "rename", "require_consent", "pepper_file", "on_card_number"];
 
 impl PolicyConfig {
     /// Deserializes the policy table `t`; `key` is its dotted name, for messages.
@@ -76,38 +68,27 @@ impl PolicyConfig {
 /// The error for a table serde refused: the first unknown key, else the first
 /// key whose value has the wrong type, with the reason the operator can act on.
 fn diagnose(t: &toml::Table, file: &str, key: &str) -> Error {
-    let err =
-        |sub: &str, reason: String| Error::config(file, Some(&format!("{key}.{sub}")), reason);
+    let err = |sub: &str, reason: String| Error::config(file, Some(&format!("{key}.{sub}")), reason);
     if let Some(unknown) = t.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
         return err(unknown, "unknown policy key".to_owned());
     }
-    let table_of =
-        |sub: &str, v: &toml::Value, ok: fn(&toml::Value) -> bool, want: &str| -> Option<Error> {
-            match v {
-                toml::Value::Table(m) => m
-                    .iter()
-                    .find(|(_, x)| !ok(x))
-                    .map(|(p, _)| err(sub, format!("\"{p}\": {want}"))),
-                _ => Some(err(sub, "must be a table of field = value".to_owned())),
-            }
-        };
+    let table_of = |sub: &str, v: &toml::Value, ok: fn(&toml::Value) -> bool, want: &str| -> Option<Error> {
+        match v {
+            toml::Value::Table(m) => m.iter().find(|(_, x)| !ok(x)).map(|(p, _)| err(sub, format!("\"{p}\": {want}"))),
+            _ => Some(err(sub, "must be a table of field = value".to_owned())),
+        }
+    };
     for sub in KNOWN_KEYS {
         let Some(v) = t.get(*sub) else { continue };
         let found = match *sub {
-            "fields" => Vec::<String>::deserialize(v.clone())
-                .err()
-                .map(|_| err(sub, "must be a list of strings".into())),
-            "pseudonymize" => Vec::<String>::deserialize(v.clone())
-                .err()
-                .map(|_| err(sub, "must be a list of field paths".into())),
+            "fields" => Vec::<String>::deserialize(v.clone()).err().map(|_| err(sub, "must be a list of strings".into())),
+            "pseudonymize" => {
+                Vec::<String>::deserialize(v.clone()).err().map(|_| err(sub, "must be a list of field paths".into()))
+            }
             "mask" | "truncate" => table_of(sub, v, |x| x.is_integer(), &count_reason()),
             "rename" | "require_consent" => table_of(sub, v, |x| x.is_str(), "must be a string"),
-            "pepper_file" => PathBuf::deserialize(v.clone())
-                .err()
-                .map(|_| err(sub, "must be a file path".into())),
-            _ => OnCardNumber::deserialize(v.clone())
-                .err()
-                .map(|_| err(sub, "must be \"refuse\" or \"redact\"".into())),
+            "pepper_file" => PathBuf::deserialize(v.clone()).err().map(|_| err(sub, "must be a file path".into())),
+            _ => OnCardNumber::deserialize(v.clone()).err().map(|_| err(sub, "must be \"refuse\" or \"redact\"".into())),
         };
         if let Some(e) = found {
             return e;
@@ -118,8 +99,5 @@ fn diagnose(t: &toml::Table, file: &str, key: &str) -> Error {
 
 /// The reason for a bad `mask` / `truncate` count.
 pub(super) fn count_reason() -> String {
-    format!(
-        "must be an integer between 0 and {}",
-        super::MAX_STRING_BYTES
-    )
+    format!("must be an integer between 0 and {}", super::MAX_STRING_BYTES)
 }

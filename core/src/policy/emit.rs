@@ -28,14 +28,7 @@ pub(super) fn write<N: Node>(
     order: &N,
     buf: &mut Vec<u8>,
 ) -> Result<()> {
-    let mut st = Emit {
-        policy,
-        hmac,
-        granted,
-        idx: [0; MAX_DEPTH + 1],
-        depth: 0,
-        buf,
-    };
+    let mut st = Emit { policy, hmac, granted, idx: [0; MAX_DEPTH + 1], depth: 0, buf };
     st.obj(&policy.out, order)?;
     Ok(())
 }
@@ -104,12 +97,7 @@ impl Emit<'_> {
             key.put(self.buf, any);
             let wrote = match out {
                 Out::Obj(e) => self.obj(e, ctx)?,
-                Out::List {
-                    input,
-                    elem,
-                    field,
-                    segs,
-                } => match resolve(ctx, input) {
+                Out::List { input, elem, field, segs } => match resolve(ctx, input) {
                     Some(list) => self.list(list, elem, *field, *segs)?,
                     None => false,
                 },
@@ -133,12 +121,7 @@ impl Emit<'_> {
         match list.scalar() {
             Scalar::Array => {}
             Scalar::Null => return Ok(false),
-            _ => {
-                return Err(Error::validation(
-                    self.path(field, Some(segs)),
-                    "must be a list",
-                ))
-            }
+            _ => return Err(Error::validation(self.path(field, Some(segs)), "must be a list")),
         }
         if list.is_empty() {
             self.buf.extend_from_slice(b"[]");
@@ -190,9 +173,7 @@ impl Emit<'_> {
         // hand out a reference).
         let mut at: Option<String> = None;
         meta.for_each(|k, entry| {
-            if at.is_none()
-                && entry.get("key").map(Node::scalar) == Some(Scalar::Str(key.as_bytes()))
-            {
+            if at.is_none() && entry.get("key").map(Node::scalar) == Some(Scalar::Str(key.as_bytes())) {
                 at = Some(match k {
                     Key::Int(i) => i.to_string(),
                     Key::Str(s) => String::from_utf8_lossy(s).into_owned(),
@@ -200,11 +181,7 @@ impl Emit<'_> {
             }
             Ok(())
         })?;
-        match at
-            .as_deref()
-            .and_then(|k| meta.get(k))
-            .and_then(|entry| entry.get("value"))
-        {
+        match at.as_deref().and_then(|k| meta.get(k)).and_then(|entry| entry.get("value")) {
             Some(value) => self.leaf(fi, value),
             None => Ok(false),
         }
@@ -232,8 +209,7 @@ impl Emit<'_> {
 
     #[inline(never)]
     fn str_escaped(&mut self, s: &[u8]) -> Result<()> {
-        serde_json::to_writer(&mut *self.buf, utf8(s))
-            .map_err(|_| Error::validation("", "cannot be serialised"))
+        serde_json::to_writer(&mut *self.buf, utf8(s)).map_err(|_| Error::validation("", "cannot be serialised"))
     }
 
     /// Writes `s` after the card-number scan (skipped when `s` has too few
@@ -260,10 +236,9 @@ impl Emit<'_> {
         }
         match luhn::redact_card_numbers(utf8(s)) {
             None => self.str_with(s, facts),
-            Some(_) if self.policy.on_card == OnCardNumber::Refuse => Err(Error::validation(
-                self.path(fi, None),
-                "contains a payment card number",
-            )),
+            Some(_) if self.policy.on_card == OnCardNumber::Refuse => {
+                Err(Error::validation(self.path(fi, None), "contains a payment card number"))
+            }
             Some(r) => self.str(&r),
         }
     }
@@ -279,11 +254,7 @@ impl Emit<'_> {
         let Some(f) = self.policy.fields.get(fi) else {
             return Ok(false);
         };
-        if f.pseudonymize
-            || f.mask.is_some()
-            || f.truncate.is_some()
-            || !self.granted.get(fi).copied().unwrap_or(true)
-        {
+        if f.pseudonymize || f.mask.is_some() || f.truncate.is_some() || !self.granted.get(fi).copied().unwrap_or(true) {
             return self.leaf_full(fi, node);
         }
         match node.scalar() {
@@ -302,14 +273,10 @@ impl Emit<'_> {
                 self.scanned_with(fi, bytes, facts)?;
             }
             Scalar::Int(i) if (0..1_000_000_000_000).contains(&i) => {
-                self.buf
-                    .extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+                self.buf.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
             }
             Scalar::Null => self.buf.extend_from_slice(b"null"),
-            Scalar::Bool(b) if f.kind == Kind::Plain => {
-                self.buf
-                    .extend_from_slice(if b { b"true" } else { b"false" })
-            }
+            Scalar::Bool(b) if f.kind == Kind::Plain => self.buf.extend_from_slice(if b { b"true" } else { b"false" }),
             _ => return self.leaf_full(fi, node),
         }
         Ok(true)
@@ -363,9 +330,7 @@ impl Emit<'_> {
                     return Err(bad(self, "contains control characters"));
                 }
                 match f.kind {
-                    Kind::Money if !is_decimal(bytes) => {
-                        return Err(bad(self, "must be a decimal amount"))
-                    }
+                    Kind::Money if !is_decimal(bytes) => return Err(bad(self, "must be a decimal amount")),
                     Kind::Id if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) => {
                         return Err(bad(self, "must be a non-negative integer id"))
                     }
@@ -411,13 +376,10 @@ impl Emit<'_> {
         } else {
             match v {
                 Val::Null => {}
-                Val::Bool(b) => self
-                    .buf
-                    .extend_from_slice(if b { b"true" } else { b"false" }),
+                Val::Bool(b) => self.buf.extend_from_slice(if b { b"true" } else { b"false" }),
                 Val::Str(s) => self.scanned_with(fi, s, facts)?,
                 Val::Int(i) if i.unsigned_abs() < 1_000_000_000_000 => {
-                    self.buf
-                        .extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+                    self.buf.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
                 }
                 Val::Int(i) => {
                     let s = i.to_string();
@@ -446,25 +408,9 @@ mod tests {
     #[test]
     fn fast_string_writer_writes_what_serde_json_writes() {
         let policy = Policy::compile(None, "t.toml", "destinations.x.policy").unwrap();
-        for s in [
-            "",
-            "plain",
-            "quote \" here",
-            "back\\slash",
-            "tab\tnew\nline",
-            "\u{1}",
-            "日本語 ✓",
-            "/slash/",
-        ] {
+        for s in ["", "plain", "quote \" here", "back\\slash", "tab\tnew\nline", "\u{1}", "日本語 ✓", "/slash/"] {
             let mut buf = Vec::new();
-            let mut e = Emit {
-                policy: &policy,
-                hmac: None,
-                granted: &[],
-                idx: [0; MAX_DEPTH + 1],
-                depth: 0,
-                buf: &mut buf,
-            };
+            let mut e = Emit { policy: &policy, hmac: None, granted: &[], idx: [0; MAX_DEPTH + 1], depth: 0, buf: &mut buf };
             e.str(s).unwrap();
             assert_eq!(buf, serde_json::to_vec(s).unwrap(), "{s:?}");
         }

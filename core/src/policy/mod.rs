@@ -85,17 +85,8 @@ pub const LIMITS: crate::node::Limits = crate::node::Limits {
 };
 
 /// Last keys that are ids (besides `id`): integers or digit strings.
-pub const ID_KEYS: &[&str] = &[
-    "id",
-    "number",
-    "order_id",
-    "parent_id",
-    "customer_id",
-    "product_id",
-    "variation_id",
-    "rate_id",
-    "instance_id",
-];
+pub const ID_KEYS: &[&str] =
+    &["id", "number", "order_id", "parent_id", "customer_id", "product_id", "variation_id", "rate_id", "instance_id"];
 
 /// The built-in default field list (used without a policy section, or when a
 /// section has no `fields`).
@@ -212,8 +203,7 @@ impl Policy {
     /// pepper's path and fingerprint, never the pepper.
     pub fn describe(&self) -> Value {
         let mut pseudonymize = Vec::new();
-        let (mut mask, mut truncate, mut rename, mut consent) =
-            (Map::new(), Map::new(), Map::new(), Map::new());
+        let (mut mask, mut truncate, mut rename, mut consent) = (Map::new(), Map::new(), Map::new(), Map::new());
         let mut outputs = Map::new();
         for f in &self.fields {
             if f.pseudonymize {
@@ -287,10 +277,7 @@ impl Policy {
         let order_id = match order.get_key(&self.id_key).map(Node::scalar) {
             Some(Scalar::Int(i)) if i > 0 => OrderId::Int(i),
             Some(Scalar::Str(s))
-                if !s.is_empty()
-                    && s.len() <= 20
-                    && s.iter().all(u8::is_ascii_digit)
-                    && s.iter().any(|b| *b != b'0') =>
+                if !s.is_empty() && s.len() <= 20 && s.iter().all(u8::is_ascii_digit) && s.iter().any(|b| *b != b'0') =>
             {
                 OrderId::Digits(s)
             }
@@ -302,14 +289,7 @@ impl Policy {
             _ => None,
         };
         let granted: Vec<bool> = if self.any_consent {
-            self.fields
-                .iter()
-                .map(|f| {
-                    f.consent
-                        .as_ref()
-                        .is_none_or(|(_, c)| consent_granted(order, c))
-                })
-                .collect()
+            self.fields.iter().map(|f| f.consent.as_ref().is_none_or(|(_, c)| consent_granted(order, c))).collect()
         } else {
             Vec::new()
         };

@@ -109,12 +109,7 @@ impl Facts {
             any |= k;
             digits += usize::from(k & 1);
         }
-        Facts {
-            escape: any & 2 != 0,
-            control: any & 4 != 0,
-            ascii: any & 8 == 0,
-            digits,
-        }
+        Facts { escape: any & 2 != 0, control: any & 4 != 0, ascii: any & 8 == 0, digits }
     }
 }
 
@@ -141,9 +136,7 @@ const fn byte_counts() -> [u64; 256] {
 #[cfg(test)]
 fn has_control(s: &str) -> bool {
     let b = s.as_bytes();
-    b.iter()
-        .any(|&c| (c < 0x20 && !matches!(c, b'\t' | b'\r' | b'\n')) || c == 0x7f)
-        || has_c1(b)
+    b.iter().any(|&c| (c < 0x20 && !matches!(c, b'\t' | b'\r' | b'\n')) || c == 0x7f) || has_c1(b)
 }
 
 /// Whether UTF-8 `b` holds a C1 control character (0xC2 0x80..=0x9F).
@@ -186,22 +179,15 @@ mod tests {
         let alphabet = [b'0', b'7', b'.', b'-', b'a', b' '];
         let mut cases: Vec<Vec<u8>> = vec![Vec::new()];
         for _ in 0..5 {
-            let next: Vec<Vec<u8>> = cases
-                .iter()
-                .flat_map(|c| alphabet.iter().map(move |a| [c.as_slice(), &[*a]].concat()))
-                .collect();
+            let next: Vec<Vec<u8>> =
+                cases.iter().flat_map(|c| alphabet.iter().map(move |a| [c.as_slice(), &[*a]].concat())).collect();
             cases.extend(next);
             cases.sort();
             cases.dedup();
         }
         for c in cases {
             let digits = c.iter().filter(|b| b.is_ascii_digit()).count();
-            assert_eq!(
-                is_decimal_counted(&c, digits),
-                is_decimal(&c),
-                "{:?}",
-                String::from_utf8_lossy(&c)
-            );
+            assert_eq!(is_decimal_counted(&c, digits), is_decimal(&c), "{:?}", String::from_utf8_lossy(&c));
         }
     }
 
@@ -209,12 +195,7 @@ mod tests {
     fn control_characters_are_category_cc() {
         for c in (0u32..0x3000).filter_map(char::from_u32) {
             let s = format!("é{c}x");
-            assert_eq!(
-                has_control(&s),
-                c.is_control() && !matches!(c, '\t' | '\r' | '\n'),
-                "{:x}",
-                u32::from(c)
-            );
+            assert_eq!(has_control(&s), c.is_control() && !matches!(c, '\t' | '\r' | '\n'), "{:x}", u32::from(c));
         }
     }
 
@@ -222,11 +203,7 @@ mod tests {
     fn byte_classes_match_their_definitions() {
         for b in 0u8..=255 {
             let f = Facts::of(&[b]);
-            assert_eq!(
-                f.digits,
-                usize::from(b.is_ascii_digit() || DIGIT_LEADS.contains(&b)),
-                "{b}"
-            );
+            assert_eq!(f.digits, usize::from(b.is_ascii_digit() || DIGIT_LEADS.contains(&b)), "{b}");
             assert_eq!(f.escape, b < 0x20 || b == b'"' || b == b'\\', "{b}");
             assert_eq!(f.ascii, b.is_ascii(), "{b}");
             if b.is_ascii() {
@@ -235,15 +212,9 @@ mod tests {
         }
         let long = "7\"".repeat(40_000);
         let f = Facts::of(long.as_bytes());
-        assert_eq!(
-            (f.digits, f.escape, f.ascii, f.control),
-            (40_000, true, true, false)
-        );
+        assert_eq!((f.digits, f.escape, f.ascii, f.control), (40_000, true, true, false));
         let f = Facts::of("4111 1111 1111 1111 \"x\" é".as_bytes());
-        assert_eq!(
-            (f.digits, f.escape, f.ascii, f.control),
-            (16, true, false, false)
-        );
+        assert_eq!((f.digits, f.escape, f.ascii, f.control), (16, true, false, false));
     }
 
     #[test]

@@ -42,10 +42,7 @@ impl std::fmt::Debug for HmacCache {
 /// HMAC-SHA256 of `input` under `pepper`, lower-case hex. A value containing `@`
 /// (an email) is trimmed and lower-cased first.
 pub fn pseudonym(pepper: &Secret, input: &str) -> String {
-    pseudonym_with(
-        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, pepper.expose()),
-        input,
-    )
+    pseudonym_with(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, pepper.expose()), input)
 }
 
 /// [`pseudonym`] with the pepper's HMAC key already scheduled.
@@ -87,10 +84,7 @@ pub fn mask_chars(s: &str, n: usize) -> String {
     }
     let len = s.chars().count();
     let hide = len.saturating_sub(n);
-    s.chars()
-        .enumerate()
-        .map(|(i, c)| if i < hide { '*' } else { c })
-        .collect()
+    s.chars().enumerate().map(|(i, c)| if i < hide { '*' } else { c }).collect()
 }
 
 /// Truthy: true, non-zero numbers, "1", "yes", "true", "on" (any case, trimmed).
@@ -101,9 +95,7 @@ pub(super) fn truthy<N: Node>(n: &N) -> bool {
         Scalar::Float(x) => x != 0.0 && !x.is_nan(),
         Scalar::Str(s) => {
             let t = s.trim_ascii();
-            [&b"1"[..], b"yes", b"true", b"on"]
-                .iter()
-                .any(|w| t.eq_ignore_ascii_case(w))
+            [&b"1"[..], b"yes", b"true", b"on"].iter().any(|w| t.eq_ignore_ascii_case(w))
         }
         _ => false,
     }
@@ -127,9 +119,7 @@ pub(super) fn consent_granted<N: Node>(order: &N, consent: &Consent) -> bool {
             };
             let mut granted = None;
             let _ = meta.for_each(|_, entry| {
-                if granted.is_none()
-                    && entry.get("key").map(Node::scalar) == Some(Scalar::Str(key.as_bytes()))
-                {
+                if granted.is_none() && entry.get("key").map(Node::scalar) == Some(Scalar::Str(key.as_bytes())) {
                     granted = Some(entry.get("value").is_some_and(truthy));
                 }
                 Ok(())

@@ -31,22 +31,12 @@ pub fn open_regular(path: &Path, what: &str, max: u64) -> Result<(File, Metadata
         .custom_flags(i32::try_from(flags.bits()).unwrap_or(0))
         .open(path)
         .map_err(|e| Error::config(shown(), None, super::io_reason(&e)))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::config(shown(), None, super::io_reason(&e)))?;
+    let meta = file.metadata().map_err(|e| Error::config(shown(), None, super::io_reason(&e)))?;
     if !meta.is_file() {
-        return Err(Error::config(
-            shown(),
-            None,
-            format!("{what} is not a regular file"),
-        ));
+        return Err(Error::config(shown(), None, format!("{what} is not a regular file")));
     }
     if meta.size() > max {
-        return Err(Error::config(
-            shown(),
-            None,
-            format!("{what} is too large (more than {} KiB)", max / 1024),
-        ));
+        return Err(Error::config(shown(), None, format!("{what} is too large (more than {} KiB)", max / 1024)));
     }
     Ok((file, meta))
 }
@@ -60,10 +50,7 @@ pub fn check_trusted(path: &Path, what: &str, meta: &Metadata) -> Result<()> {
         return Err(Error::config(
             &shown,
             None,
-            format!(
-                "{what} is writable by group or others (mode {:o}); run: chmod go-w {shown}",
-                meta.mode() & 0o777
-            ),
+            format!("{what} is writable by group or others (mode {:o}); run: chmod go-w {shown}", meta.mode() & 0o777),
         ));
     }
     let me = rustix::process::geteuid().as_raw();
@@ -88,11 +75,7 @@ pub fn read_trusted(path: &Path, what: &str, max: u64) -> Result<Vec<u8>> {
         .read_to_end(&mut out)
         .map_err(|e| Error::config(path.display().to_string(), None, super::io_reason(&e)))?;
     if out.len() as u64 > max {
-        return Err(Error::config(
-            path.display().to_string(),
-            None,
-            format!("{what} is too large"),
-        ));
+        return Err(Error::config(path.display().to_string(), None, format!("{what} is too large")));
     }
     Ok(out)
 }
@@ -114,11 +97,7 @@ mod tests {
     fn quick<T>(f: impl FnOnce() -> T) -> T {
         let started = Instant::now();
         let out = f();
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "took {:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
         out
     }
 
@@ -126,12 +105,7 @@ mod tests {
     fn refuses_fifo_directory_device_and_large_files_at_once() {
         let d = tempdir("kinds");
         let fifo = d.join("fifo");
-        rustix::fs::mkfifoat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-        )
-        .unwrap();
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
         let big = d.join("big");
         std::fs::write(&big, vec![b'k'; 65 * 1024]).unwrap();
         for (path, want) in [
@@ -140,14 +114,8 @@ mod tests {
             (Path::new("/dev/zero"), "not a regular file"),
             (big.as_path(), "too large"),
         ] {
-            let e = quick(|| open_regular(path, "secret file", MAX_SMALL_FILE))
-                .unwrap_err()
-                .to_string();
-            assert!(
-                e.contains(want) && e.contains(&path.display().to_string()),
-                "{}: {e}",
-                path.display()
-            );
+            let e = quick(|| open_regular(path, "secret file", MAX_SMALL_FILE)).unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains(&path.display().to_string()), "{}: {e}", path.display());
         }
         let exact = d.join("exact");
         std::fs::write(&exact, vec![b'k'; 64 * 1024]).unwrap();
@@ -162,10 +130,7 @@ mod tests {
         std::fs::write(&real, b"value").unwrap();
         let link = d.join("key");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        assert_eq!(
-            read_trusted(&link, "configuration file", MAX_SMALL_FILE).unwrap(),
-            b"value"
-        );
+        assert_eq!(read_trusted(&link, "configuration file", MAX_SMALL_FILE).unwrap(), b"value");
     }
 
     #[test]
@@ -175,33 +140,17 @@ mod tests {
         std::fs::write(&p, b"x").unwrap();
         for mode in [0o664, 0o646, 0o666, 0o620] {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-            let e = read_trusted(&p, "configuration file", MAX_SMALL_FILE)
-                .unwrap_err()
-                .to_string();
-            assert!(
-                e.contains("writable by group or others")
-                    && e.contains(&format!("chmod go-w {}", p.display())),
-                "{e}"
-            );
+            let e = read_trusted(&p, "configuration file", MAX_SMALL_FILE).unwrap_err().to_string();
+            assert!(e.contains("writable by group or others") && e.contains(&format!("chmod go-w {}", p.display())), "{e}");
         }
         for mode in [0o644, 0o600, 0o444] {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-            assert_eq!(
-                read_trusted(&p, "configuration file", MAX_SMALL_FILE).unwrap(),
-                b"x",
-                "{mode:o}"
-            );
+            assert_eq!(read_trusted(&p, "configuration file", MAX_SMALL_FILE).unwrap(), b"x", "{mode:o}");
         }
         if rustix::process::geteuid().is_root() {
             std::os::unix::fs::chown(&p, Some(65534), None).unwrap();
-            let e = read_trusted(&p, "configuration file", MAX_SMALL_FILE)
-                .unwrap_err()
-                .to_string();
-            assert!(
-                e.contains("owned by uid 65534")
-                    && e.contains(&format!("chown root {}", p.display())),
-                "{e}"
-            );
+            let e = read_trusted(&p, "configuration file", MAX_SMALL_FILE).unwrap_err().to_string();
+            assert!(e.contains("owned by uid 65534") && e.contains(&format!("chown root {}", p.display())), "{e}");
         }
     }
 }

@@ -209,9 +209,10 @@ fn mask_one(buf: &mut Vec<u8>, p: &Pattern, mask: &[u8]) {
     let mut next_free = 0;
     let mut i = 0;
     loop {
-        if h == p.roll && i >= next_free && buf.get(i..i + p.len).is_some_and(|w| {
-            ring::hmac::verify(&salt().mac, w, &p.mac).is_ok()
-        }) {
+        if h == p.roll
+            && i >= next_free
+            && buf.get(i..i + p.len).is_some_and(|w| ring::hmac::verify(&salt().mac, w, &p.mac).is_ok())
+        {
             hits.push(i);
             next_free = i + p.len;
         }
@@ -259,7 +260,9 @@ mod tests {
         let source = crate::secret::SecretSource::File(p.clone());
         assert_eq!(source.load().unwrap().fingerprint(), fingerprint(&p).unwrap());
         crate::secret::for_each_loaded(|v| assert!(!v.starts_with(b"sk_wtns_0123456789abcdef")));
-        let mut msg = b"server said sk_wtns_0123456789abcdef twice: sk_wtns_0123456789abcdef; QUJDREVGR0hJSktM; sk_wtns_0123456789abcdeX".to_vec();
+        let mut msg =
+            b"server said sk_wtns_0123456789abcdef twice: sk_wtns_0123456789abcdef; QUJDREVGR0hJSktM; sk_wtns_0123456789abcdeX"
+                .to_vec();
         mask_key_files(&mut msg, b"[REDACTED]");
         assert_eq!(
             String::from_utf8(msg).unwrap(),

@@ -267,7 +267,6 @@ fn spki_sha256(spki_der: &[u8]) -> [u8; 32] {
     out
 }
 
-
 /// The parts of an X.509 certificate the verifier needs.
 #[derive(Debug, PartialEq, Eq)]
 struct CertParts<'a> {

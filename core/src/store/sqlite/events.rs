@@ -247,8 +247,12 @@ impl Tx<'_> {
 
     /// Leases event `id` to `owner` until `until_ms` (also when it is due again).
     pub fn lease(&self, id: &str, owner: &str, until_ms: i64) -> Result<()> {
-        exec(&self.tx, "UPDATE events SET lease_owner = ?2, lease_until_ms = ?3, next_at_ms = ?3 WHERE id = ?1", params![id, owner, until_ms])
-            .map_err(self.err())?;
+        exec(
+            &self.tx,
+            "UPDATE events SET lease_owner = ?2, lease_until_ms = ?3, next_at_ms = ?3 WHERE id = ?1",
+            params![id, owner, until_ms],
+        )
+        .map_err(self.err())?;
         Ok(())
     }
 
@@ -367,8 +371,10 @@ impl Store {
             })
             .map_err(&err)?;
         out.attempts = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)?;
-        let mut stmt =
-            self.conn.prepare_cached("SELECT destination, paused_until_ms FROM limits WHERE paused_until_ms > ?1").map_err(&err)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT destination, paused_until_ms FROM limits WHERE paused_until_ms > ?1")
+            .map_err(&err)?;
         let rows = stmt.query_map([now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(&err)?;
         out.paused = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)?;
         Ok(out)

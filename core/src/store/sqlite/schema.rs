@@ -127,21 +127,15 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 /// (`!failed\tkind\tstatus\thost\treason`, schema 3) moves to the typed columns.
 fn migrate_failed_fetches(conn: &Connection) -> rusqlite::Result<()> {
     let rows: Vec<(String, String)> = {
-        let mut stmt =
-            conn.prepare("SELECT cache_key, owner FROM token_fetches WHERE owner LIKE '!failed%'")?;
+        let mut stmt = conn.prepare("SELECT cache_key, owner FROM token_fetches WHERE owner LIKE '!failed%'")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
     for (key, owner) in rows {
-        let mut parts = owner
-            .strip_prefix("!failed\t")
-            .unwrap_or("")
-            .splitn(4, '\t');
+        let mut parts = owner.strip_prefix("!failed\t").unwrap_or("").splitn(4, '\t');
         let (kind, status, host, reason) = (parts.next(), parts.next(), parts.next(), parts.next());
         let kind = kind.filter(|k| matches!(*k, "rejected" | "transport"));
-        let status = status
-            .and_then(|s| s.parse::<u16>().ok())
-            .filter(|s| *s != 0);
+        let status = status.and_then(|s| s.parse::<u16>().ok()).filter(|s| *s != 0);
         match (kind, host, reason) {
             (Some(kind), Some(host), Some(reason)) => conn.execute(
                 "UPDATE token_fetches SET owner = '', fail_kind = ?2, fail_status = ?3, fail_host = ?4, fail_reason = ?5

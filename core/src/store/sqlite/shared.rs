@@ -13,8 +13,10 @@ impl Tx<'_> {
         self.tx
             .prepare_cached("SELECT tokens, updated_ms, paused_until_ms FROM limits WHERE destination = ?1")
             .and_then(|mut s| {
-                s.query_row([destination], |r| Ok(LimitRow { tokens: r.get(0)?, updated_ms: r.get(1)?, paused_until_ms: r.get(2)? }))
-                    .optional()
+                s.query_row([destination], |r| {
+                    Ok(LimitRow { tokens: r.get(0)?, updated_ms: r.get(1)?, paused_until_ms: r.get(2)? })
+                })
+                .optional()
             })
             .map_err(self.err())
     }
@@ -91,7 +93,13 @@ impl Store {
             .prepare_cached("SELECT key_id, blob, token_fp, refresh_at_ms, expires_at_ms FROM tokens WHERE cache_key = ?1")
             .and_then(|mut s| {
                 s.query_row([cache_key], |r| {
-                    Ok(TokenRow { key_id: r.get(0)?, blob: r.get(1)?, token_fp: r.get(2)?, refresh_at_ms: r.get(3)?, expires_at_ms: r.get(4)? })
+                    Ok(TokenRow {
+                        key_id: r.get(0)?,
+                        blob: r.get(1)?,
+                        token_fp: r.get(2)?,
+                        refresh_at_ms: r.get(3)?,
+                        expires_at_ms: r.get(4)?,
+                    })
                 })
                 .optional()
             })
@@ -142,7 +150,9 @@ impl Store {
             .prepare_cached(
                 "SELECT fail_kind, fail_status, fail_host, fail_reason FROM token_fetches WHERE cache_key = ?1 AND until_ms > ?2",
             )
-            .and_then(|mut s| s.query_row(params![cache_key, now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional())
+            .and_then(|mut s| {
+                s.query_row(params![cache_key, now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional()
+            })
             .map_err(sql_error(&self.path))?;
         Ok(match row {
             None => FetchRow::Idle,
@@ -152,7 +162,12 @@ impl Store {
                     "rejected" => FailKind::Rejected,
                     _ => FailKind::Transport,
                 };
-                FetchRow::Failed(FetchFailure { kind, status, host: host.unwrap_or_default(), reason: reason.unwrap_or_default() })
+                FetchRow::Failed(FetchFailure {
+                    kind,
+                    status,
+                    host: host.unwrap_or_default(),
+                    reason: reason.unwrap_or_default(),
+                })
             }
         })
     }
