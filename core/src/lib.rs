@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod policy;
 pub mod redact;
 pub mod secret;
+pub mod shape;
 pub mod signing;
 pub mod transport;
 pub mod webhook;
