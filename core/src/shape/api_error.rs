@@ -7,9 +7,7 @@ pub const MAX_CHARS: usize = 200;
 const MIN_DIGIT_RUN: usize = 6;
 
 fn non_empty(v: Option<&Value>) -> Option<&str> {
-    v.and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// The first of `message`, `Message`, `error` (a string) or `error.message`,
@@ -20,10 +18,7 @@ fn non_empty(v: Option<&Value>) -> Option<&str> {
 pub fn api_error_message(body: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let o = v.as_object()?;
-    let first_error = o
-        .get("errors")
-        .and_then(Value::as_array)
-        .and_then(|a| a.first());
+    let first_error = o.get("errors").and_then(Value::as_array).and_then(|a| a.first());
     let found = non_empty(o.get("message"))
         .or_else(|| non_empty(o.get("Message")))
         .or_else(|| non_empty(o.get("error")))
@@ -33,10 +28,7 @@ pub fn api_error_message(body: &[u8]) -> Option<String> {
         .or_else(|| non_empty(first_error.and_then(|e| e.get("message"))))
         .or_else(|| non_empty(o.get("detail")))
         .or_else(|| non_empty(o.get("title")))?;
-    let clean: String = found
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let clean: String = found.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let masked = mask_digit_runs(&crate::redact::redact(&clean));
     Some(masked.chars().take(MAX_CHARS).collect())
 }
@@ -76,7 +68,11 @@ mod tests {
     #[test]
     fn vendor_shapes() {
         // HubSpot
-        assert_eq!(m(r#"{"status":"error","message":"Property values were not valid","category":"VALIDATION_ERROR"}"#).as_deref(), Some("Property values were not valid"));
+        assert_eq!(
+            m(r#"{"status":"error","message":"Property values were not valid","category":"VALIDATION_ERROR"}"#)
+                .as_deref(),
+            Some("Property values were not valid")
+        );
         // Klaviyo (JSON:API)
         assert_eq!(m(r#"{"errors":[{"id":"x","status":400,"code":"invalid","title":"Invalid input.","detail":"'metric' is a required field.","source":{"pointer":"/data/attributes/metric"}}]}"#).as_deref(), Some("'metric' is a required field."));
         // ShipStation / .NET
@@ -85,32 +81,18 @@ mod tests {
             Some("The request is invalid.")
         );
         // OAuth
+        assert_eq!(m(r#"{"error":"invalid_grant","error_description":"expired"}"#).as_deref(), Some("invalid_grant"));
         assert_eq!(
-            m(r#"{"error":"invalid_grant","error_description":"expired"}"#).as_deref(),
-            Some("invalid_grant")
-        );
-        assert_eq!(
-            m(r#"{"error":{"message":"No such customer","type":"invalid_request_error"}}"#)
-                .as_deref(),
+            m(r#"{"error":{"message":"No such customer","type":"invalid_request_error"}}"#).as_deref(),
             Some("No such customer")
         );
+        assert_eq!(m(r#"{"error":{"code":1},"error_description":"bad scope"}"#).as_deref(), Some("bad scope"));
+        assert_eq!(m(r#"{"errors":[{"message":"Field x"}]}"#).as_deref(), Some("Field x"));
         assert_eq!(
-            m(r#"{"error":{"code":1},"error_description":"bad scope"}"#).as_deref(),
-            Some("bad scope")
-        );
-        assert_eq!(
-            m(r#"{"errors":[{"message":"Field x"}]}"#).as_deref(),
-            Some("Field x")
-        );
-        assert_eq!(
-            m(r#"{"type":"about:blank","title":"Bad Request","detail":"amount must be positive"}"#)
-                .as_deref(),
+            m(r#"{"type":"about:blank","title":"Bad Request","detail":"amount must be positive"}"#).as_deref(),
             Some("amount must be positive")
         );
-        assert_eq!(
-            m(r#"{"title":"Bad Request"}"#).as_deref(),
-            Some("Bad Request")
-        );
+        assert_eq!(m(r#"{"title":"Bad Request"}"#).as_deref(), Some("Bad Request"));
     }
 
     #[test]
@@ -123,11 +105,9 @@ mod tests {
 
     #[test]
     fn masked_and_bounded() {
-        let got = m(r#"{"message":"card 4111 1111 1111 1111 of jane@example.com, order 1234567, phone 0142\nend"}"#).unwrap();
-        assert_eq!(
-            got,
-            "card **** **** **** **** of [email], order *******, phone 0142 end"
-        );
+        let got =
+            m(r#"{"message":"card 4111 1111 1111 1111 of jane@example.com, order 1234567, phone 0142\nend"}"#).unwrap();
+        assert_eq!(got, "card **** **** **** **** of [email], order *******, phone 0142 end");
         let long = format!(r#"{{"message":"{}"}}"#, "é".repeat(500));
         assert_eq!(m(&long).unwrap().chars().count(), MAX_CHARS);
     }

@@ -20,6 +20,9 @@ pub(crate) enum As {
     UnixMs,
 }
 
+/// One `map` entry: the value's text and the JSON written for it.
+pub(crate) type MapEntry = (Box<str>, Box<[u8]>);
+
 /// A typed value: `{ from = ..., as = ..., map = ..., default = ... }`.
 #[derive(Debug)]
 pub(crate) struct Typed {
@@ -31,7 +34,7 @@ pub(crate) struct Typed {
     pub(crate) first_set: bool,
     pub(crate) as_: As,
     /// `map`: (value text, JSON of the replacement).
-    pub(crate) map: Option<Box<[(Box<str>, Box<[u8]>)]>>,
+    pub(crate) map: Option<Box<[MapEntry]>>,
     /// JSON of `default`.
     pub(crate) default: Option<Box<[u8]>>,
 }
@@ -72,20 +75,13 @@ pub(crate) struct Compiler<'a> {
 
 impl Compiler<'_> {
     pub(crate) fn err(&self, key: &str, reason: impl Into<String>) -> Error {
-        Error::config(
-            self.file,
-            Some(&format!("destinations.{}.{key}", self.dest)),
-            reason,
-        )
+        Error::config(self.file, Some(&format!("destinations.{}.{key}", self.dest)), reason)
     }
 
     /// Checks that `p` is selected by the policy and records it.
     pub(crate) fn check(&mut self, key: &str, p: &Path) -> Result<()> {
         if !(self.selected)(&p.shown) {
-            return Err(self.err(
-                key,
-                format!("path {} is not selected by the policy", p.shown),
-            ));
+            return Err(self.err(key, format!("path {} is not selected by the policy", p.shown)));
         }
         if !self.used.iter().any(|u| **u == *p.shown) {
             self.used.push(p.shown.to_string());
@@ -94,19 +90,13 @@ impl Compiler<'_> {
     }
 
     fn path(&mut self, key: &str, scope: &str, text: &str) -> Result<Path> {
-        let p = Path::parse(text, scope)
-            .ok_or_else(|| self.err(key, format!("malformed path \"{text}\"")))?;
+        let p = Path::parse(text, scope).ok_or_else(|| self.err(key, format!("malformed path \"{text}\"")))?;
         self.check(key, &p)?;
         Ok(p)
     }
 
     /// Compiles a string: a template when it holds braces, else a literal.
-    pub(crate) fn template(
-        &mut self,
-        key: &str,
-        scope: &str,
-        s: &str,
-    ) -> Result<Option<Box<[Part]>>> {
+    pub(crate) fn template(&mut self, key: &str, scope: &str, s: &str) -> Result<Option<Box<[Part]>>> {
         let parts = template::parse(s, scope).map_err(|r| self.err(key, r))?;
         let Some(parts) = parts else { return Ok(None) };
         for p in &parts {
@@ -126,13 +116,7 @@ impl Compiler<'_> {
     }
 
     /// `v` written as JSON, nothing interpreted; card numbers refused.
-    pub(crate) fn literal(
-        &self,
-        key: &str,
-        v: &toml::Value,
-        out: &mut Vec<u8>,
-        depth: usize,
-    ) -> Result<()> {
+    pub(crate) fn literal(&self, key: &str, v: &toml::Value, out: &mut Vec<u8>, depth: usize) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(self.err(key, "nested too deeply"));
         }
@@ -147,8 +131,7 @@ impl Compiler<'_> {
                 out.extend_from_slice(s.as_bytes());
             }
             toml::Value::Float(x) => {
-                let n = serde_json::Number::from_f64(*x)
-                    .ok_or_else(|| self.err(key, "not a finite number"))?;
+                let n = serde_json::Number::from_f64(*x).ok_or_else(|| self.err(key, "not a finite number"))?;
                 let s = n.to_string();
                 self.no_card(key, &s)?;
                 out.extend_from_slice(s.as_bytes());
@@ -189,22 +172,13 @@ impl Compiler<'_> {
     }
 
     /// Compiles `v` at body key `key` (`body.a.b`), paths relative to `scope`.
-    pub(crate) fn node(
-        &mut self,
-        v: &toml::Value,
-        key: &str,
-        scope: &str,
-        depth: usize,
-    ) -> Result<Node> {
+    pub(crate) fn node(&mut self, v: &toml::Value, key: &str, scope: &str, depth: usize) -> Result<Node> {
         if depth > MAX_DEPTH {
             return Err(self.err(key, "nested too deeply"));
         }
         match v {
             toml::Value::String(s) => match self.template(key, scope, s)? {
-                Some(parts) => Ok(Node::Template {
-                    key: key.into(),
-                    parts,
-                }),
+                Some(parts) => Ok(Node::Template { key: key.into(), parts }),
                 None => Ok(Node::Lit(self.lit(key, v)?)),
             },
             toml::Value::Array(a) => {
@@ -224,19 +198,14 @@ impl Compiler<'_> {
                     return self.typed(t, key, scope).map(|x| Node::Typed(Box::new(x)));
                 }
                 if t.contains_key("each") && only(&["each", "to"]) {
-                    return self
-                        .each(t, key, scope, depth)
-                        .map(|x| Node::Each(Box::new(x)));
+                    return self.each(t, key, scope, depth).map(|x| Node::Each(Box::new(x)));
                 }
                 let mut entries = Vec::with_capacity(t.len());
                 for (k, e) in t {
                     self.no_card(key, k)?;
                     let mut name = json_string(k);
                     name.push(b':');
-                    entries.push((
-                        name.into_boxed_slice(),
-                        self.node(e, &format!("{key}.{k}"), scope, depth + 1)?,
-                    ));
+                    entries.push((name.into_boxed_slice(), self.node(e, &format!("{key}.{k}"), scope, depth + 1)?));
                 }
                 Ok(Node::Object(entries.into_boxed_slice()))
             }
@@ -250,9 +219,7 @@ impl Compiler<'_> {
             Some(toml::Value::Array(a)) if !a.is_empty() => {
                 let mut v = Vec::with_capacity(a.len());
                 for e in a {
-                    let s = e
-                        .as_str()
-                        .ok_or_else(|| self.err(key, "`from` must be a path or a list of paths"))?;
+                    let s = e.as_str().ok_or_else(|| self.err(key, "`from` must be a path or a list of paths"))?;
                     v.push(self.path(key, scope, s)?);
                 }
                 (v, true)
@@ -282,10 +249,7 @@ impl Compiler<'_> {
             None => None,
             Some(toml::Value::Table(m)) => {
                 if as_ != As::Keep {
-                    return Err(self.err(
-                        key,
-                        "`map` writes its values as they are: `as` does not apply with it",
-                    ));
+                    return Err(self.err(key, "`map` writes its values as they are: `as` does not apply with it"));
                 }
                 let mut v = Vec::with_capacity(m.len());
                 for (k, e) in m {
@@ -297,42 +261,19 @@ impl Compiler<'_> {
             Some(_) => return Err(self.err(key, "`map` must be a table")),
         };
         let default = t.get("default").map(|d| self.lit(key, d)).transpose()?;
-        Ok(Typed {
-            key: key.into(),
-            from: from.into_boxed_slice(),
-            first_set,
-            as_,
-            map,
-            default,
-        })
+        Ok(Typed { key: key.into(), from: from.into_boxed_slice(), first_set, as_, map, default })
     }
 
     fn each(&mut self, t: &toml::Table, key: &str, scope: &str, depth: usize) -> Result<Each> {
-        let text = t
-            .get("each")
-            .and_then(toml::Value::as_str)
-            .ok_or_else(|| self.err(key, "`each` must be a path"))?;
-        let list = Path::parse(text, scope)
-            .ok_or_else(|| self.err(key, format!("malformed path \"{text}\"")))?;
-        let to = t
-            .get("to")
-            .ok_or_else(|| self.err(key, "a list builder needs `to`"))?;
+        let text = t.get("each").and_then(toml::Value::as_str).ok_or_else(|| self.err(key, "`each` must be a path"))?;
+        let list = Path::parse(text, scope).ok_or_else(|| self.err(key, format!("malformed path \"{text}\"")))?;
+        let to = t.get("to").ok_or_else(|| self.err(key, "a list builder needs `to`"))?;
         let inner = format!("{}[].", list.shown);
         let to = self.node(to, &format!("{key}[]"), &inner, depth + 1)?;
         // The list itself is data (its length): some field of its elements must be selected.
         if !self.used.iter().any(|u| u.starts_with(&inner)) {
-            return Err(self.err(
-                key,
-                format!(
-                    "`to` uses no field of {}[]: select one and use it",
-                    list.shown
-                ),
-            ));
+            return Err(self.err(key, format!("`to` uses no field of {}[]: select one and use it", list.shown)));
         }
-        Ok(Each {
-            key: key.into(),
-            list,
-            to,
-        })
+        Ok(Each { key: key.into(), list, to })
     }
 }

@@ -40,30 +40,20 @@ pub struct Headers {
 }
 
 fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 impl Headers {
     /// Compiles `destinations.DEST.headers` of `file`; `key_header` is the
     /// header carrying the API key (`auth = "header"`), refused here too.
-    pub fn compile(
-        table: &toml::Table,
-        key_header: Option<&str>,
-        file: &str,
-        dest: &str,
-    ) -> Result<Headers> {
+    pub fn compile(table: &toml::Table, key_header: Option<&str>, file: &str, dest: &str) -> Result<Headers> {
         let mut h = Headers::default();
         let mut seen: Vec<String> = Vec::with_capacity(table.len());
         for (name, value) in table {
             let key = format!("destinations.{dest}.headers");
             let err = |reason: String| Error::config(file, Some(&key), reason);
             if name.bytes().any(|b| b.is_ascii_control() || !b.is_ascii()) {
-                return Err(err(
-                    "a header name holds a control or non-ASCII byte".to_owned()
-                ));
+                return Err(err("a header name holds a control or non-ASCII byte".to_owned()));
             }
             if !is_token(name) {
                 return Err(err(format!("\"{name}\" is not a valid header name")));
@@ -82,9 +72,7 @@ impl Headers {
                 return Err(err(format!("\"{name}\": the value must be a string")));
             };
             if v.bytes().any(|b| b.is_ascii_control()) {
-                return Err(err(format!(
-                    "\"{name}\": the value holds CR, LF or another control byte"
-                )));
+                return Err(err(format!("\"{name}\": the value holds CR, LF or another control byte")));
             }
             if luhn::may_hold_card_number(v.as_bytes()) && luhn::contains_card_number(v) {
                 return Err(err(format!("\"{name}\": the value holds a card number")));

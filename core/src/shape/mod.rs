@@ -46,26 +46,13 @@ impl Shape {
     /// Compiles `body` (`destinations.DEST.body` of `file`). `selected(path)`
     /// says whether the policy's `fields` select `path` (`billing.country`,
     /// `line_items[].sku`).
-    pub fn compile(
-        body: &toml::Value,
-        selected: &dyn Fn(&str) -> bool,
-        file: &str,
-        dest: &str,
-    ) -> Result<Shape> {
-        let mut c = compile::Compiler {
-            file,
-            dest,
-            selected,
-            used: Vec::new(),
-        };
+    pub fn compile(body: &toml::Value, selected: &dyn Fn(&str) -> bool, file: &str, dest: &str) -> Result<Shape> {
+        let mut c = compile::Compiler { file, dest, selected, used: Vec::new() };
         if !matches!(body, toml::Value::Table(_) | toml::Value::Array(_)) {
             return Err(c.err("body", "must be a table"));
         }
         let root = c.node(body, "body", "", 0)?;
-        Ok(Shape {
-            root,
-            paths: c.used,
-        })
+        Ok(Shape { root, paths: c.used })
     }
 
     /// The paths the body uses, as the policy names them, in first-use order.

@@ -22,16 +22,9 @@ fn decimal_parts(s: &[u8]) -> Option<(bool, &[u8], &[u8])> {
 
 /// Leading zeros of the integer part and trailing zeros of the fraction removed.
 fn trimmed<'a>(int: &'a [u8], frac: &'a [u8]) -> (&'a [u8], &'a [u8]) {
-    let lead = int
-        .iter()
-        .take_while(|&&b| b == b'0')
-        .count()
-        .min(int.len().saturating_sub(1));
+    let lead = int.iter().take_while(|&&b| b == b'0').count().min(int.len().saturating_sub(1));
     let trail = frac.iter().rev().take_while(|&&b| b == b'0').count();
-    (
-        int.get(lead..).unwrap_or(int),
-        frac.get(..frac.len() - trail).unwrap_or(frac),
-    )
+    (int.get(lead..).unwrap_or(int), frac.get(..frac.len() - trail).unwrap_or(frac))
 }
 
 /// Writes the decimal text `s` (`-?digits[.digits]`) as a normalised JSON
@@ -95,11 +88,7 @@ fn ymd(b: &[u8]) -> Option<(i64, i64, i64)> {
     if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
         return None;
     }
-    Some((
-        digits(b.get(..4)?)?,
-        digits(b.get(5..7)?)?,
-        digits(b.get(8..10)?)?,
-    ))
+    Some((digits(b.get(..4)?)?, digits(b.get(5..7)?)?, digits(b.get(8..10)?)?))
 }
 
 fn is_leap(y: i64) -> bool {
@@ -155,14 +144,8 @@ pub(crate) fn unix_ms(s: &str) -> Option<i64> {
                 return None;
             }
             let frac = r.get(..n)?;
-            ms = frac
-                .iter()
-                .take(3)
-                .fold(0i64, |a, &c| a * 10 + i64::from(c - b'0'))
-                * [100, 10, 1]
-                    .get(frac.len().min(3) - 1)
-                    .copied()
-                    .unwrap_or(1);
+            ms = frac.iter().take(3).fold(0i64, |a, &c| a * 10 + i64::from(c - b'0'))
+                * [100, 10, 1].get(frac.len().min(3) - 1).copied().unwrap_or(1);
             rest = r.get(n..)?;
         }
     }
@@ -219,9 +202,7 @@ mod tests {
         ] {
             assert_eq!(dec(i).as_deref(), Some(o), "{i}");
         }
-        for bad in [
-            "", "-", ".5", "5.", "1e3", "1,5", " 5", "5 ", "+5", "0x10", "--1", "1.2.3", "NaN",
-        ] {
+        for bad in ["", "-", ".5", "5.", "1e3", "1,5", " 5", "5 ", "+5", "0x10", "--1", "1.2.3", "NaN"] {
             assert_eq!(dec(bad), None, "{bad:?}");
         }
         assert_eq!(int("2.00").as_deref(), Some("2"));
@@ -238,14 +219,8 @@ mod tests {
         assert_eq!(date_part("22.11.2026"), None);
         assert_eq!(unix_ms("1970-01-01T00:00:00Z"), Some(0));
         // date -u -d 2026-11-22T03:17:20Z +%s → 1795317440
-        assert_eq!(
-            unix_ms("2026-11-22T03:17:20+00:00"),
-            Some(1_795_317_440_000)
-        );
-        assert_eq!(
-            unix_ms("2026-11-22T04:17:20+01:00"),
-            Some(1_795_317_440_000)
-        );
+        assert_eq!(unix_ms("2026-11-22T03:17:20+00:00"), Some(1_795_317_440_000));
+        assert_eq!(unix_ms("2026-11-22T04:17:20+01:00"), Some(1_795_317_440_000));
         assert_eq!(unix_ms("2026-11-22T03:17:20.5Z"), Some(1_795_317_440_500));
         assert_eq!(unix_ms("2000-02-29"), Some(951_782_400_000));
         assert_eq!(unix_ms("2026-11-22T25:00:00"), None);

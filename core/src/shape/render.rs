@@ -75,10 +75,7 @@ fn list<'v>(e: &Each, v: &'v Value) -> Result<Option<&'v [Value]>> {
     match e.list.get(v) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) => Ok(Some(a)),
-        Some(_) => Err(Error::validation(
-            &*e.key,
-            format!("{} is not a list", e.list.shown),
-        )),
+        Some(_) => Err(Error::validation(&*e.key, format!("{} is not a list", e.list.shown))),
     }
 }
 
@@ -103,13 +100,8 @@ fn scan(out: &[u8], mark: usize, key: &str, path: &str) -> Result<()> {
     let Some(written) = out.get(mark..) else {
         return Ok(());
     };
-    if luhn::may_hold_card_number(written)
-        && luhn::contains_card_number(&String::from_utf8_lossy(written))
-    {
-        return Err(Error::validation(
-            key,
-            format!("{path}: contains a card number"),
-        ));
+    if luhn::may_hold_card_number(written) && luhn::contains_card_number(&String::from_utf8_lossy(written)) {
+        return Err(Error::validation(key, format!("{path}: contains a card number")));
     }
     Ok(())
 }
@@ -150,11 +142,7 @@ fn is_set(v: &Value) -> bool {
 
 fn typed(t: &Typed, v: &Value, out: &mut Vec<u8>) -> Result<bool> {
     let (found, path) = if t.first_set {
-        match t
-            .from
-            .iter()
-            .find_map(|p| p.get(v).filter(|x| is_set(x)).map(|x| (x, p)))
-        {
+        match t.from.iter().find_map(|p| p.get(v).filter(|x| is_set(x)).map(|x| (x, p))) {
             Some((x, p)) => (Some(x), &*p.shown),
             None => (None, t.from.first().map_or("", |p| &*p.shown)),
         }
@@ -206,15 +194,9 @@ fn typed(t: &Typed, v: &Value, out: &mut Vec<u8>) -> Result<bool> {
             out.extend_from_slice(n.to_string().as_bytes());
             out.push(b'"');
         }
-        (As::String, Value::Bool(b)) => {
-            out.extend_from_slice(if *b { b"\"true\"" } else { b"\"false\"" })
-        }
-        (As::Keep | As::Boolean, Value::Bool(b)) => {
-            out.extend_from_slice(if *b { b"true" } else { b"false" })
-        }
-        (As::Keep | As::Number, Value::Number(n)) => {
-            out.extend_from_slice(n.to_string().as_bytes())
-        }
+        (As::String, Value::Bool(b)) => out.extend_from_slice(if *b { b"\"true\"" } else { b"\"false\"" }),
+        (As::Keep | As::Boolean, Value::Bool(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        (As::Keep | As::Number, Value::Number(n)) => out.extend_from_slice(n.to_string().as_bytes()),
         (As::Number, Value::String(s)) => {
             if !number::write_decimal(s.as_bytes(), out) {
                 return Err(bad("is not a decimal number"));
@@ -230,9 +212,9 @@ fn typed(t: &Typed, v: &Value, out: &mut Vec<u8>) -> Result<bool> {
                 return Err(bad("is not an integer"));
             }
         }
-        (As::Boolean, Value::Number(n)) => match n.as_f64() {
-            Some(f) if f == 0.0 => out.extend_from_slice(b"false"),
-            Some(f) if f == 1.0 => out.extend_from_slice(b"true"),
+        (As::Boolean, Value::Number(n)) => match n.as_u64() {
+            Some(0) => out.extend_from_slice(b"false"),
+            Some(1) => out.extend_from_slice(b"true"),
             _ => return Err(bad("is not a boolean")),
         },
         (As::Boolean, Value::String(s)) => match s.as_str() {
@@ -248,18 +230,18 @@ fn typed(t: &Typed, v: &Value, out: &mut Vec<u8>) -> Result<bool> {
         }
         (As::Unix | As::UnixMs, Value::String(s)) => {
             let ms = number::unix_ms(s).ok_or_else(|| bad("is not an ISO 8601 date-time"))?;
-            let n = if t.as_ == As::Unix {
-                ms.div_euclid(1000)
-            } else {
-                ms
-            };
+            let n = if t.as_ == As::Unix { ms.div_euclid(1000) } else { ms };
             out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
         }
         (As::Number | As::Integer, Value::Bool(_)) => return Err(bad("is not a number")),
         (As::Date | As::Unix | As::UnixMs, _) => return Err(bad("is not an ISO 8601 date")),
         (_, Value::Null) => return Ok(default(t, out)),
     }
-    scan(out, mark, &t.key, path)?;
+    // A Unix time is computed from a validated date, not copied from the order:
+    // a 13-digit millisecond count passes the Luhn check one time in ten.
+    if !matches!(t.as_, As::Unix | As::UnixMs) {
+        scan(out, mark, &t.key, path)?;
+    }
     Ok(true)
 }
 

@@ -24,19 +24,12 @@ impl Path {
         }
         let mut keys = Vec::new();
         for k in text.split('.') {
-            if k.is_empty()
-                || !k
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-            {
+            if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
                 return None;
             }
             keys.push(Box::from(k));
         }
-        Some(Path {
-            keys: keys.into_boxed_slice(),
-            shown: format!("{scope}{text}").into_boxed_str(),
-        })
+        Some(Path { keys: keys.into_boxed_slice(), shown: format!("{scope}{text}").into_boxed_str() })
     }
 
     /// The value at this path in `v`, if any.
@@ -78,13 +71,10 @@ pub(crate) fn parse(s: &str, scope: &str) -> Result<Option<Vec<Part>>, String> {
             lit.push('}');
             rest = after;
         } else if let Some(after) = at.strip_prefix('{') {
-            let end = after
-                .find('}')
-                .ok_or_else(|| "unclosed `{` (write `{{` for a literal brace)".to_owned())?;
+            let end = after.find('}').ok_or_else(|| "unclosed `{` (write `{{` for a literal brace)".to_owned())?;
             let (name, tail) = after.split_at(end);
-            let path = Path::parse(name, scope).ok_or_else(|| {
-                format!("malformed placeholder `{{{name}}}` (write `{{{{` for a literal brace)")
-            })?;
+            let path = Path::parse(name, scope)
+                .ok_or_else(|| format!("malformed placeholder `{{{name}}}` (write `{{{{` for a literal brace)"))?;
             if !lit.is_empty() {
                 parts.push(Part::Lit(std::mem::take(&mut lit).into_boxed_str()));
             }
@@ -144,9 +134,7 @@ mod tests {
     #[test]
     fn templates_parse() {
         assert!(parse("plain", "").unwrap().is_none());
-        let p = parse("#{number} {{x}} {billing.country}", "")
-            .unwrap()
-            .unwrap();
+        let p = parse("#{number} {{x}} {billing.country}", "").unwrap().unwrap();
         assert_eq!(p.len(), 4);
         assert!(matches!(&p[2], Part::Lit(s) if &**s == " {x} "));
         assert!(matches!(&p[3], Part::Field(f) if &*f.shown == "billing.country"));

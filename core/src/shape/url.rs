@@ -25,27 +25,15 @@ pub struct UrlTemplate {
 impl UrlTemplate {
     /// Compiles `url` (the value of `destinations.DEST.url` in `file`); every
     /// placeholder's path must be `selected` by the policy.
-    pub fn compile(
-        url: &str,
-        selected: &dyn Fn(&str) -> bool,
-        file: &str,
-        dest: &str,
-    ) -> Result<UrlTemplate> {
-        let mut c = Compiler {
-            file,
-            dest,
-            selected,
-            used: Vec::new(),
-        };
+    pub fn compile(url: &str, selected: &dyn Fn(&str) -> bool, file: &str, dest: &str) -> Result<UrlTemplate> {
+        let mut c = Compiler { file, dest, selected, used: Vec::new() };
         let Some(scheme_end) = url.find("://") else {
             return Err(c.err("url", "must be an absolute URL (https://host/...)"));
         };
         let after = url.get(scheme_end + 3..).unwrap_or_default();
         let authority_len = after.find(['/', '?', '#']).unwrap_or(after.len());
         let head_len = scheme_end + 3 + authority_len;
-        let (head, rest) = url
-            .split_at_checked(head_len)
-            .ok_or_else(|| c.err("url", "malformed URL"))?;
+        let (head, rest) = url.split_at_checked(head_len).ok_or_else(|| c.err("url", "malformed URL"))?;
         if head.contains(['{', '}']) {
             return Err(c.err("url", "the scheme and host can not come from a placeholder"));
         }
@@ -58,11 +46,7 @@ impl UrlTemplate {
             Some(p) => p,
             None => vec![Part::Lit(rest.into())].into_boxed_slice(),
         };
-        Ok(UrlTemplate {
-            head: head.into(),
-            parts,
-            paths: c.used,
-        })
+        Ok(UrlTemplate { head: head.into(), parts, paths: c.used })
     }
 
     /// Whether the URL has no placeholder (the same for every order).
@@ -88,14 +72,11 @@ impl UrlTemplate {
             match p {
                 Part::Lit(s) => url.push_str(s),
                 Part::Field(f) => {
-                    let bad =
-                        |reason: &str| Error::validation("url", format!("{}: {reason}", f.shown));
+                    let bad = |reason: &str| Error::validation("url", format!("{}: {reason}", f.shown));
                     let text = match f.get(fields) {
                         Some(Value::String(s)) => std::borrow::Cow::Borrowed(s.as_str()),
                         Some(Value::Number(n)) => std::borrow::Cow::Owned(n.to_string()),
-                        Some(Value::Bool(b)) => {
-                            std::borrow::Cow::Borrowed(if *b { "true" } else { "false" })
-                        }
+                        Some(Value::Bool(b)) => std::borrow::Cow::Borrowed(if *b { "true" } else { "false" }),
                         None | Some(Value::Null) => return Err(bad("is missing")),
                         Some(_) => return Err(bad("must be a scalar")),
                     };
@@ -125,12 +106,8 @@ pub fn encode_into(s: &str, out: &mut String) {
             out.push(char::from(b));
         } else {
             out.push('%');
-            out.push(char::from(
-                HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
-            ));
-            out.push(char::from(
-                HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0'),
-            ));
+            out.push(char::from(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0')));
+            out.push(char::from(HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0')));
         }
     }
 }
