@@ -76,9 +76,13 @@ fn compile_dest(toml_text: &str, dest: &str) -> (Shape, UrlTemplate, Headers) {
     (shape, url, headers)
 }
 
+/// Renders from the `Value` and from the JSON bytes (the fast path): the same bytes.
 fn render(shape: &Shape, v: &Value) -> String {
     let mut out = Vec::new();
     shape.render(v, &mut out).unwrap();
+    let mut fast = Vec::new();
+    shape.render_json(serde_json::to_string(v).unwrap().as_bytes(), &mut fast).unwrap();
+    assert_eq!(String::from_utf8_lossy(&fast), String::from_utf8_lossy(&out));
     String::from_utf8(out).unwrap()
 }
 
@@ -220,8 +224,14 @@ fn shape_sel(body: &str, sel: &[&str]) -> Result<Shape, Error> {
 
 fn run(body: &str, input: &str) -> Result<String, Error> {
     let s = shape(body).unwrap();
+    let mut fast = Vec::new();
+    let fast_r = s.render_json(input.as_bytes(), &mut fast);
     let mut out = b"prefix".to_vec();
     let r = s.render(&serde_json::from_str(input).unwrap(), &mut out);
+    assert_eq!(fast_r.as_ref().err(), r.as_ref().err(), "both paths agree");
+    if r.is_ok() {
+        assert_eq!(fast, out[6..]);
+    }
     assert!(out.starts_with(b"prefix"));
     match r {
         Ok(()) => Ok(String::from_utf8(out[6..].to_vec()).unwrap()),
@@ -275,6 +285,15 @@ m = {}
             r#""g":"none","h":0,"i":"42","j":"true","k":"7.5","l":{"sub":"42","from":"not a typed value: has other keys"},"m":{}}"#
         )
     );
+}
+
+#[test]
+fn escaping_survives_both_input_paths() {
+    let body = r#"a = "<{v}>"
+b = { from = "v" }
+c = { from = "w", as = "string" }"#;
+    let input = r#"{"v":"say \"hi\"\n\\ \u00e9\ud83d\ude00 \/","w":"plain é"}"#;
+    assert_eq!(run(body, input).unwrap(), r#"{"a":"<say \"hi\"\n\\ é😀 />","b":"say \"hi\"\n\\ é😀 /","c":"plain é"}"#);
 }
 
 #[test]

@@ -24,6 +24,7 @@
 mod api_error;
 mod compile;
 mod headers;
+mod input;
 mod number;
 mod render;
 mod template;
@@ -63,6 +64,18 @@ impl Shape {
     /// Appends the body for one order's policy output `fields` (un-renamed) to
     /// `out`. On error `out` is left as it was.
     pub fn render(&self, fields: &serde_json::Value, out: &mut Vec<u8>) -> Result<()> {
+        self.render_from(fields, out)
+    }
+
+    /// [`Shape::render`] from the policy's output as JSON bytes (the fast path:
+    /// parsed into a borrowed tree, no hashing, no copies of unescaped strings).
+    pub fn render_json(&self, policy_output: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let fields =
+            input::parse(policy_output).ok_or_else(|| Error::validation("", "the policy output is not JSON"))?;
+        self.render_from(&fields, out)
+    }
+
+    fn render_from<I: input::Input>(&self, fields: &I, out: &mut Vec<u8>) -> Result<()> {
         let start = out.len();
         match render::node(&self.root, fields, out) {
             Ok(true) => Ok(()),
@@ -75,12 +88,5 @@ impl Shape {
                 Err(e)
             }
         }
-    }
-
-    /// [`Shape::render`] from the policy's output as JSON bytes.
-    pub fn render_json(&self, policy_output: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let fields: serde_json::Value = serde_json::from_slice(policy_output)
-            .map_err(|_| Error::validation("", "the policy output is not JSON"))?;
-        self.render(&fields, out)
     }
 }

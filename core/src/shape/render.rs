@@ -2,16 +2,15 @@
 //! into the output buffer. Type problems name the body key and the field path,
 //! never the value; every string and number written from the order is scanned
 //! for card numbers.
-use serde_json::Value;
-
 use super::compile::{As, Each, Node, Typed};
+use super::input::{Input, View};
 use super::number;
 use super::template::{escape_into, Part};
 use crate::error::{Error, Result};
 use crate::luhn;
 
 /// Writes `n` for the scope `v`; `Ok(false)` (nothing written) when it is left out.
-pub(crate) fn node(n: &Node, v: &Value, out: &mut Vec<u8>) -> Result<bool> {
+pub(crate) fn node<I: Input>(n: &Node, v: &I, out: &mut Vec<u8>) -> Result<bool> {
     match n {
         Node::Lit(b) => out.extend_from_slice(b),
         Node::Template { key, parts } => template(key, parts, v, out)?,
@@ -71,15 +70,15 @@ pub(crate) fn node(n: &Node, v: &Value, out: &mut Vec<u8>) -> Result<bool> {
 }
 
 /// The list an `each` walks: `None` when missing or null.
-fn list<'v>(e: &Each, v: &'v Value) -> Result<Option<&'v [Value]>> {
-    match e.list.get(v) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(a)) => Ok(Some(a)),
+fn list<'v, I: Input>(e: &Each, v: &'v I) -> Result<Option<&'v [I]>> {
+    match e.list.get(v).map(Input::view) {
+        None | Some(View::Null) => Ok(None),
+        Some(View::List(a)) => Ok(Some(a)),
         Some(_) => Err(Error::validation(&*e.key, format!("{} is not a list", e.list.shown))),
     }
 }
 
-fn elements(e: &Each, list: &[Value], out: &mut Vec<u8>, first: &mut bool) -> Result<()> {
+fn elements<I: Input>(e: &Each, list: &[I], out: &mut Vec<u8>, first: &mut bool) -> Result<()> {
     for el in list {
         let mark = out.len();
         if !*first {
@@ -94,30 +93,46 @@ fn elements(e: &Each, list: &[Value], out: &mut Vec<u8>, first: &mut bool) -> Re
     Ok(())
 }
 
+/// Writes a string's content, escaped unless known `clean`.
+#[inline]
+fn put_str(s: &str, clean: bool, out: &mut Vec<u8>) {
+    if clean {
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        escape_into(s.as_bytes(), out);
+    }
+}
+
 /// Refuses the body when the bytes written since `mark` hold a card number.
 #[inline]
 fn scan(out: &[u8], mark: usize, key: &str, path: &str) -> Result<()> {
     let Some(written) = out.get(mark..) else {
         return Ok(());
     };
-    if luhn::may_hold_card_number(written) && luhn::contains_card_number(&String::from_utf8_lossy(written)) {
+    // Fewer than 13 digits in all (names, addresses, prices) can hold no card
+    // number: a branch-free count first, the run scan only past it.
+    let digits = written.iter().filter(|b| b.is_ascii_digit()).count();
+    if digits >= luhn::MIN_DIGITS
+        && luhn::may_hold_card_number(written)
+        && luhn::contains_card_number(&String::from_utf8_lossy(written))
+    {
         return Err(Error::validation(key, format!("{path}: contains a card number")));
     }
     Ok(())
 }
 
-fn template(key: &str, parts: &[Part], v: &Value, out: &mut Vec<u8>) -> Result<()> {
+fn template<I: Input>(key: &str, parts: &[Part], v: &I, out: &mut Vec<u8>) -> Result<()> {
     let mark = out.len();
     out.push(b'"');
     for p in parts {
         match p {
             Part::Lit(s) => escape_into(s.as_bytes(), out),
-            Part::Field(f) => match f.get(v) {
-                None | Some(Value::Null) => {}
-                Some(Value::String(s)) => escape_into(s.as_bytes(), out),
-                Some(Value::Number(n)) => out.extend_from_slice(n.to_string().as_bytes()),
-                Some(Value::Bool(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-                Some(Value::Array(_) | Value::Object(_)) => {
+            Part::Field(f) => match f.get(v).map(Input::view) {
+                None | Some(View::Null) => {}
+                Some(View::Str(s, clean)) => put_str(s, clean, out),
+                Some(View::Num(n)) => out.extend_from_slice(n.as_bytes()),
+                Some(View::Bool(b)) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+                Some(View::List(_) | View::Obj) => {
                     return Err(Error::validation(
                         key,
                         format!("{}: a list or object can not go into a string", f.shown),
@@ -131,24 +146,34 @@ fn template(key: &str, parts: &[Part], v: &Value, out: &mut Vec<u8>) -> Result<(
 }
 
 /// Whether a `from` candidate counts as set (not missing, null, `""`, `0`, `"0"`).
-fn is_set(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::String(s) => !s.is_empty() && s != "0",
-        Value::Number(n) => n.as_f64() != Some(0.0),
+fn is_set<I: Input>(v: &I) -> bool {
+    match v.view() {
+        View::Null => false,
+        View::Str(s, _) => !s.is_empty() && s != "0",
+        View::Num(n) => !is_zero(&n),
         _ => true,
     }
 }
 
-fn typed(t: &Typed, v: &Value, out: &mut Vec<u8>) -> Result<bool> {
+/// Whether a JSON number's text is zero (`0`, `-0.0`, `0e5`).
+fn is_zero(n: &str) -> bool {
+    let mantissa = n.split(['e', 'E']).next().unwrap_or(n);
+    !mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b))
+}
+
+fn is_null<I: Input>(v: &I) -> bool {
+    matches!(v.view(), View::Null)
+}
+
+fn typed<I: Input>(t: &Typed, v: &I, out: &mut Vec<u8>) -> Result<bool> {
     let (found, path) = if t.first_set {
-        match t.from.iter().find_map(|p| p.get(v).filter(|x| is_set(x)).map(|x| (x, p))) {
+        match t.from.iter().find_map(|p| p.get(v).filter(|x| is_set(*x)).map(|x| (x, p))) {
             Some((x, p)) => (Some(x), &*p.shown),
             None => (None, t.from.first().map_or("", |p| &*p.shown)),
         }
     } else {
         match t.from.first() {
-            Some(p) => (p.get(v).filter(|x| !x.is_null()), &*p.shown),
+            Some(p) => (p.get(v).filter(|x| !is_null(*x)), &*p.shown),
             None => (None, ""),
         }
     };
@@ -156,21 +181,13 @@ fn typed(t: &Typed, v: &Value, out: &mut Vec<u8>) -> Result<bool> {
     let Some(x) = found else {
         return Ok(default(t, out));
     };
+    let x = x.view();
     if let Some(map) = &t.map {
-        let text_buf;
-        let text: &str = match x {
-            Value::String(s) => s,
-            Value::Number(n) => {
-                text_buf = n.to_string();
-                &text_buf
-            }
-            Value::Bool(b) => {
-                if *b {
-                    "true"
-                } else {
-                    "false"
-                }
-            }
+        let text: &str = match &x {
+            View::Str(s, _) => s,
+            View::Num(n) => n,
+            View::Bool(true) => "true",
+            View::Bool(false) => "false",
             _ => return Err(bad("must be a scalar")),
         };
         return Ok(match map.iter().find(|(k, _)| **k == *text) {
@@ -183,59 +200,65 @@ fn typed(t: &Typed, v: &Value, out: &mut Vec<u8>) -> Result<bool> {
     }
     let mark = out.len();
     match (t.as_, x) {
-        (_, Value::Array(_) | Value::Object(_)) => return Err(bad("must be a scalar")),
-        (As::Keep, Value::String(s)) | (As::String, Value::String(s)) => {
+        (_, View::List(_) | View::Obj) => return Err(bad("must be a scalar")),
+        (_, View::Null) => return Ok(default(t, out)),
+        (As::Keep | As::String, View::Str(s, clean)) => {
             out.push(b'"');
-            escape_into(s.as_bytes(), out);
-            out.push(b'"');
-        }
-        (As::String, Value::Number(n)) => {
-            out.push(b'"');
-            out.extend_from_slice(n.to_string().as_bytes());
+            put_str(s, clean, out);
             out.push(b'"');
         }
-        (As::String, Value::Bool(b)) => out.extend_from_slice(if *b { b"\"true\"" } else { b"\"false\"" }),
-        (As::Keep | As::Boolean, Value::Bool(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        (As::Keep | As::Number, Value::Number(n)) => out.extend_from_slice(n.to_string().as_bytes()),
-        (As::Number, Value::String(s)) => {
+        (As::String, View::Num(n)) => {
+            out.push(b'"');
+            out.extend_from_slice(n.as_bytes());
+            out.push(b'"');
+        }
+        (As::String, View::Bool(b)) => out.extend_from_slice(if b { b"\"true\"" } else { b"\"false\"" }),
+        (As::Keep | As::Boolean, View::Bool(b)) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        (As::Keep, View::Num(n)) => out.extend_from_slice(n.as_bytes()),
+        (As::Number, View::Num(n)) => {
+            // A JSON number with an exponent is written as it is; plain decimals normalised.
+            if !number::write_decimal(n.as_bytes(), out) {
+                out.extend_from_slice(n.as_bytes());
+            }
+        }
+        (As::Number, View::Str(s, _)) => {
             if !number::write_decimal(s.as_bytes(), out) {
                 return Err(bad("is not a decimal number"));
             }
         }
-        (As::Integer, Value::Number(n)) => {
-            if !number::write_integer(n.to_string().as_bytes(), out) {
+        (As::Integer, View::Num(n)) => {
+            if !number::write_integer(n.as_bytes(), out) {
                 return Err(bad("is not an integer"));
             }
         }
-        (As::Integer, Value::String(s)) => {
+        (As::Integer, View::Str(s, _)) => {
             if !number::write_integer(s.as_bytes(), out) {
                 return Err(bad("is not an integer"));
             }
         }
-        (As::Boolean, Value::Number(n)) => match n.as_u64() {
-            Some(0) => out.extend_from_slice(b"false"),
-            Some(1) => out.extend_from_slice(b"true"),
+        (As::Boolean, View::Num(n)) => match &*n {
+            "0" => out.extend_from_slice(b"false"),
+            "1" => out.extend_from_slice(b"true"),
             _ => return Err(bad("is not a boolean")),
         },
-        (As::Boolean, Value::String(s)) => match s.as_str() {
+        (As::Boolean, View::Str(s, _)) => match s {
             "1" | "true" | "yes" => out.extend_from_slice(b"true"),
             "0" | "false" | "no" | "" => out.extend_from_slice(b"false"),
             _ => return Err(bad("is not a boolean")),
         },
-        (As::Date, Value::String(s)) => {
+        (As::Date, View::Str(s, _)) => {
             let d = number::date_part(s).ok_or_else(|| bad("is not an ISO 8601 date"))?;
             out.push(b'"');
             out.extend_from_slice(d.as_bytes());
             out.push(b'"');
         }
-        (As::Unix | As::UnixMs, Value::String(s)) => {
+        (As::Unix | As::UnixMs, View::Str(s, _)) => {
             let ms = number::unix_ms(s).ok_or_else(|| bad("is not an ISO 8601 date-time"))?;
             let n = if t.as_ == As::Unix { ms.div_euclid(1000) } else { ms };
             out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
         }
-        (As::Number | As::Integer, Value::Bool(_)) => return Err(bad("is not a number")),
+        (As::Number | As::Integer, View::Bool(_)) => return Err(bad("is not a number")),
         (As::Date | As::Unix | As::UnixMs, _) => return Err(bad("is not an ISO 8601 date")),
-        (_, Value::Null) => return Ok(default(t, out)),
     }
     // A Unix time is computed from a validated date, not copied from the order:
     // a 13-digit millisecond count passes the Luhn check one time in ten.

@@ -5,7 +5,7 @@
 //! string holding `{` or `}` is a template: `{path}` is a placeholder, `{{` and
 //! `}}` are literal braces, anything else (a lone brace, a malformed path) is a
 //! configuration error. A string without braces is a literal.
-use serde_json::Value;
+use super::input::Input;
 
 /// A compiled field path.
 #[derive(Debug, Clone)]
@@ -34,10 +34,10 @@ impl Path {
 
     /// The value at this path in `v`, if any.
     #[inline]
-    pub(crate) fn get<'v>(&self, v: &'v Value) -> Option<&'v Value> {
+    pub(crate) fn get<'v, I: Input>(&self, v: &'v I) -> Option<&'v I> {
         let mut cur = v;
         for k in self.keys.iter() {
-            cur = cur.as_object()?.get(&**k)?;
+            cur = cur.field(k)?;
         }
         Some(cur)
     }

@@ -8,6 +8,7 @@
 use serde_json::Value;
 
 use super::compile::Compiler;
+use super::input::{Input, View};
 use super::template::Part;
 use crate::error::{Error, Result};
 
@@ -66,6 +67,20 @@ impl UrlTemplate {
 
     /// The URL for one order's policy output `fields`.
     pub fn render(&self, fields: &Value) -> Result<String> {
+        self.render_from(fields)
+    }
+
+    /// [`UrlTemplate::render`] from the policy's output as JSON bytes.
+    pub fn render_json(&self, policy_output: &[u8]) -> Result<String> {
+        if self.is_static() {
+            return self.render_from(&super::input::Json::Null);
+        }
+        let fields =
+            super::input::parse(policy_output).ok_or_else(|| Error::validation("", "the policy output is not JSON"))?;
+        self.render_from(&fields)
+    }
+
+    fn render_from<I: Input>(&self, fields: &I) -> Result<String> {
         let mut url = String::with_capacity(self.head.len() + 64);
         url.push_str(&self.head);
         for p in self.parts.iter() {
@@ -73,11 +88,11 @@ impl UrlTemplate {
                 Part::Lit(s) => url.push_str(s),
                 Part::Field(f) => {
                     let bad = |reason: &str| Error::validation("url", format!("{}: {reason}", f.shown));
-                    let text = match f.get(fields) {
-                        Some(Value::String(s)) => std::borrow::Cow::Borrowed(s.as_str()),
-                        Some(Value::Number(n)) => std::borrow::Cow::Owned(n.to_string()),
-                        Some(Value::Bool(b)) => std::borrow::Cow::Borrowed(if *b { "true" } else { "false" }),
-                        None | Some(Value::Null) => return Err(bad("is missing")),
+                    let text = match f.get(fields).map(Input::view) {
+                        Some(View::Str(s, _)) => std::borrow::Cow::Borrowed(s),
+                        Some(View::Num(n)) => n,
+                        Some(View::Bool(b)) => std::borrow::Cow::Borrowed(if b { "true" } else { "false" }),
+                        None | Some(View::Null) => return Err(bad("is missing")),
                         Some(_) => return Err(bad("must be a scalar")),
                     };
                     if text.is_empty() {
