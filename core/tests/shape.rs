@@ -194,14 +194,23 @@ fn shipstation_order() {
     assert!(render(&shape, &o).contains(r#""orderStatus":"shipped""#));
 }
 
-/// Writes the rendered bodies for the PHP/python schema check (tests/schemas/).
+/// The rendered bodies parse as JSON objects; they are written to
+/// `$CARGO_TARGET_TMPDIR/shape-bodies/NAME.json` for `tests/schemas/validate.py`
+/// (the vendors' request schemas).
 #[test]
 fn bodies_parse_as_json() {
-    for (t, d) in [(HUBSPOT, "hubspot"), (KLAVIYO, "klaviyo"), (SHIPSTATION, "shipstation")] {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("shape-bodies");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (t, d, schema) in [
+        (HUBSPOT, "hubspot", "hubspot-deal"),
+        (KLAVIYO, "klaviyo", "klaviyo-event"),
+        (SHIPSTATION, "shipstation", "shipstation-order"),
+    ] {
         let (shape, _, _) = compile_dest(t, d);
         let body = render(&shape, &order());
         let v: Value = serde_json::from_str(&body).unwrap();
         assert!(v.is_object(), "{d}");
+        std::fs::write(dir.join(format!("{schema}.json")), body).unwrap();
     }
 }
 
