@@ -602,3 +602,32 @@ fn api_error_messages() {
     );
     assert_eq!(api_error_message(b"Bad Request"), None);
 }
+
+/// The recipes of docs/recipes.md: each policy selects every path its body and
+/// URL use, and each renders the same body as the recipe tested above.
+#[test]
+fn recipes_in_the_docs_compile_against_their_policy() {
+    let doc = include_str!("../../docs/recipes.md");
+    let blocks: Vec<&str> = doc.split("```toml\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    assert_eq!(blocks.len(), 3);
+    for (block, (text, dest)) in
+        blocks.iter().zip([(HUBSPOT, "hubspot"), (KLAVIYO, "klaviyo"), (SHIPSTATION, "shipstation")])
+    {
+        let doc: toml::Table = toml::from_str(block).unwrap();
+        let d = doc["destinations"][dest].as_table().unwrap();
+        let fields: Vec<&str> = d["policy"]["fields"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let selected = |p: &str| fields.contains(&p);
+        let shape = Shape::compile(&d["body"], &selected, FILE, dest).unwrap();
+        UrlTemplate::compile(d["url"].as_str().unwrap(), &selected, FILE, dest).unwrap();
+        let empty = toml::Table::new();
+        let key_header = d.get("key_header").and_then(|k| k.as_str());
+        Headers::compile(d.get("headers").and_then(|h| h.as_table()).unwrap_or(&empty), key_header, FILE, dest)
+            .unwrap();
+        let (tested, _, _) = compile_dest(text, dest);
+        assert_eq!(render(&shape, &order()), render(&tested, &order()), "{dest}");
+        // Every selected field is used: the recipes send nothing they do not need.
+        for f in &fields {
+            assert!(*f == "id" || shape.paths().iter().any(|p| p == f), "{dest}: {f} selected but unused");
+        }
+    }
+}
