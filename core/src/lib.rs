@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod policy;
 pub mod redact;
 pub mod secret;
+pub mod shape;
 pub mod signing;
 pub mod store;
 pub mod transport;
