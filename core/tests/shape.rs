@@ -66,13 +66,9 @@ fn compile_dest(toml_text: &str, dest: &str) -> (Shape, UrlTemplate, Headers) {
     let shape = Shape::compile(&d["body"], &selected, FILE, dest).unwrap();
     let url = UrlTemplate::compile(d["url"].as_str().unwrap(), &selected, FILE, dest).unwrap();
     let empty = toml::Table::new();
-    let headers = Headers::compile(
-        d.get("headers").and_then(|h| h.as_table()).unwrap_or(&empty),
-        Some("Authorization"),
-        FILE,
-        dest,
-    )
-    .unwrap();
+    let headers =
+        Headers::compile(d.get("headers").and_then(|h| h.as_table()).unwrap_or(&empty), Some("Authorization"), FILE, dest)
+            .unwrap();
     (shape, url, headers)
 }
 
@@ -146,10 +142,7 @@ fn hubspot_deal() {
     );
     assert!(url.is_static());
     assert_eq!(url.render(&order()).unwrap(), "https://api.hubapi.com/crm/v3/objects/deals");
-    assert_eq!(
-        (headers.content_type(), headers.accept(), headers.other().count()),
-        ("application/json", "application/json", 0)
-    );
+    assert_eq!((headers.content_type(), headers.accept(), headers.other().count()), ("application/json", "application/json", 0));
     assert_eq!(shape.paths(), ["number", "total", "currency", "date_created"]);
 }
 
@@ -285,8 +278,7 @@ k = { from = "n", as = "string" }
 l = { sub = "{number}", from = "not a typed value: has other keys" }
 m = {}
 "#;
-    let input =
-        r#"{"number":"42","billing":{"country":"US"},"n":7.5,"t":true,"nul":null,"zero":0,"zs":"0","empty":""}"#;
+    let input = r#"{"number":"42","billing":{"country":"US"},"n":7.5,"t":true,"nul":null,"zero":0,"zs":"0","empty":""}"#;
     assert_eq!(
         run(body, input).unwrap(),
         concat!(
@@ -311,9 +303,8 @@ fn numbers_from_decimal_text() {
     let input = r#"{"a":"48.60","b":"5","c":"-0.50","d":"007","e":12.25,"f":"3.00","g":4,"h":"yes","i":0}"#;
     assert_eq!(run(body, input).unwrap(), r#"{"a":[48.6,5,-0.5,7,12.25,3,4,true,false]}"#);
     for bad in [r#""1e3""#, r#""12,50""#, r#""""#, r#"" 5""#, r#""abc""#, "true"] {
-        let (path, reason) = validation_err(
-            run(r#"x = { y = { from = "v", as = "number" } }"#, &format!(r#"{{"v":{bad}}}"#)).unwrap_err(),
-        );
+        let (path, reason) =
+            validation_err(run(r#"x = { y = { from = "v", as = "number" } }"#, &format!(r#"{{"v":{bad}}}"#)).unwrap_err());
         assert_eq!(path, "body.x.y");
         assert!(reason.starts_with("v: "), "{reason}");
         assert!(!reason.contains("abc") && !reason.contains("12,50"));
@@ -371,8 +362,7 @@ metas = { each = "line_items", to = { each = "meta", to = "{k}" } }
 
 #[test]
 fn each_over_a_non_list() {
-    let (path, reason) =
-        validation_err(run(r#"x = { each = "billing", to = "{a}" }"#, r#"{"billing":{"a":1}}"#).unwrap_err());
+    let (path, reason) = validation_err(run(r#"x = { each = "billing", to = "{a}" }"#, r#"{"billing":{"a":1}}"#).unwrap_err());
     assert_eq!((path.as_str(), reason.as_str()), ("body.x", "billing is not a list"));
     let (path, _) = validation_err(run(r#"x = [ { each = "n", to = "{a}" } ]"#, r#"{"n":"5"}"#).unwrap_err());
     assert_eq!(path, "body.x[0]");
@@ -394,16 +384,14 @@ fn path_not_selected() {
     let (key, reason) = config_err(shape_sel(r#"p = { name = "{billing.first_name}" }"#, &["id"]).unwrap_err());
     assert_eq!(key.as_deref(), Some("destinations.d.body.p.name"));
     assert_eq!(reason, "path billing.first_name is not selected by the policy");
-    let (key, reason) = config_err(
-        shape_sel(r#"i = { each = "line_items", to = { s = "{sku}" } }"#, &["line_items[].name"]).unwrap_err(),
-    );
+    let (key, reason) =
+        config_err(shape_sel(r#"i = { each = "line_items", to = { s = "{sku}" } }"#, &["line_items[].name"]).unwrap_err());
     assert_eq!(key.as_deref(), Some("destinations.d.body.i[].s"));
     assert_eq!(reason, "path line_items[].sku is not selected by the policy");
     let (key, _) = config_err(shape_sel(r#"t = { from = ["a", "b"], as = "number" }"#, &["a"]).unwrap_err());
     assert_eq!(key.as_deref(), Some("destinations.d.body.t"));
     // A list whose elements use no field: its length alone would leak.
-    let (_, reason) =
-        config_err(shape_sel(r#"i = { each = "line_items", to = "x" }"#, &["line_items[].sku"]).unwrap_err());
+    let (_, reason) = config_err(shape_sel(r#"i = { each = "line_items", to = "x" }"#, &["line_items[].sku"]).unwrap_err());
     assert!(reason.contains("line_items[]"), "{reason}");
 }
 
@@ -412,11 +400,7 @@ fn malformed_bodies() {
     for (body, key, needle) in [
         (r#"a = { from = "total", as = "float" }"#, "destinations.d.body.a", "unknown `as = \"float\"`"),
         (r#"a = { from = "total", as = 5 }"#, "destinations.d.body.a", "`as` must be a string"),
-        (
-            r#"a = { from = "status", map = { x = "y" }, as = "string" }"#,
-            "destinations.d.body.a",
-            "`as` does not apply",
-        ),
+        (r#"a = { from = "status", map = { x = "y" }, as = "string" }"#, "destinations.d.body.a", "`as` does not apply"),
         (r#"a = { from = 5 }"#, "destinations.d.body.a", "`from` must be"),
         (r#"a = { from = [] }"#, "destinations.d.body.a", "`from` must be"),
         (r#"a = { from = "bad path!" }"#, "destinations.d.body.a", "malformed path"),
@@ -449,14 +433,10 @@ fn card_numbers() {
     // In the final body: made of two values, or one value written as a number.
     let (path, reason) = validation_err(run(r#"a = "{x} {y}""#, r#"{"x":"4111 1111","y":"1111 1111"}"#).unwrap_err());
     assert_eq!((path.as_str(), reason.as_str()), ("body.a", "template: contains a card number"));
-    let (path, reason) =
-        validation_err(run(r#"a = { from = "x", as = "number" }"#, r#"{"x":"4111111111111111"}"#).unwrap_err());
+    let (path, reason) = validation_err(run(r#"a = { from = "x", as = "number" }"#, r#"{"x":"4111111111111111"}"#).unwrap_err());
     assert_eq!((path.as_str(), reason.as_str()), ("body.a", "x: contains a card number"));
     assert!(!reason.contains("4111"));
-    assert_eq!(
-        run(r#"a = "{x} {y}""#, r#"{"x":"4111 1111","y":"1111 1112"}"#).unwrap(),
-        r#"{"a":"4111 1111 1111 1112"}"#
-    );
+    assert_eq!(run(r#"a = "{x} {y}""#, r#"{"x":"4111 1111","y":"1111 1112"}"#).unwrap(), r#"{"a":"4111 1111 1111 1112"}"#);
 }
 
 // --- URL ---------------------------------------------------------------------
@@ -485,11 +465,7 @@ fn url_placeholders_are_percent_encoded() {
         ("a-b_c.d~e", "a-b_c.d~e"),
     ] {
         let v = serde_json::json!({ "id": id, "number": 7 });
-        assert_eq!(
-            t.render(&v).unwrap(),
-            format!("https://api.example.com/stores/shop-1/orders/{want}?ref=7#top"),
-            "{id}"
-        );
+        assert_eq!(t.render(&v).unwrap(), format!("https://api.example.com/stores/shop-1/orders/{want}?ref=7#top"), "{id}");
     }
     for bad in [
         serde_json::json!({"number": 7}),
@@ -505,13 +481,9 @@ fn url_placeholders_are_percent_encoded() {
 
 #[test]
 fn url_placeholder_in_scheme_or_host() {
-    for u in [
-        "https://{host}/x",
-        "https://api.{region}.example.com/x",
-        "{scheme}://h/x",
-        "https://user:{p}@h/x",
-        "https://h:{port}/x",
-    ] {
+    for u in
+        ["https://{host}/x", "https://api.{region}.example.com/x", "{scheme}://h/x", "https://user:{p}@h/x", "https://h:{port}/x"]
+    {
         let (key, reason) = config_err(url(u).unwrap_err());
         assert_eq!(key.as_deref(), Some("destinations.d.url"), "{u}");
         assert!(reason.contains("scheme and host"), "{u}: {reason}");
@@ -593,11 +565,17 @@ fn control_bytes_in_headers() {
 #[test]
 fn api_error_messages() {
     assert_eq!(
-        api_error_message(br#"{"status":"error","message":"Property values were not valid: amount for jane@example.com","correlationId":"aa"}"#).as_deref(),
+        api_error_message(
+            br#"{"status":"error","message":"Property values were not valid: amount for jane@example.com","correlationId":"aa"}"#
+        )
+        .as_deref(),
         Some("Property values were not valid: amount for [email]")
     );
     assert_eq!(
-        api_error_message(br#"{"errors":[{"status":400,"title":"Invalid input.","detail":"The phone number 4155550142 is invalid"}]}"#).as_deref(),
+        api_error_message(
+            br#"{"errors":[{"status":400,"title":"Invalid input.","detail":"The phone number 4155550142 is invalid"}]}"#
+        )
+        .as_deref(),
         Some("The phone number ********** is invalid")
     );
     assert_eq!(api_error_message(b"Bad Request"), None);
@@ -610,9 +588,7 @@ fn recipes_in_the_docs_compile_against_their_policy() {
     let doc = include_str!("../../docs/recipes.md");
     let blocks: Vec<&str> = doc.split("```toml\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
     assert_eq!(blocks.len(), 3);
-    for (block, (text, dest)) in
-        blocks.iter().zip([(HUBSPOT, "hubspot"), (KLAVIYO, "klaviyo"), (SHIPSTATION, "shipstation")])
-    {
+    for (block, (text, dest)) in blocks.iter().zip([(HUBSPOT, "hubspot"), (KLAVIYO, "klaviyo"), (SHIPSTATION, "shipstation")]) {
         let doc: toml::Table = toml::from_str(block).unwrap();
         let d = doc["destinations"][dest].as_table().unwrap();
         let fields: Vec<&str> = d["policy"]["fields"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
@@ -621,8 +597,7 @@ fn recipes_in_the_docs_compile_against_their_policy() {
         UrlTemplate::compile(d["url"].as_str().unwrap(), &selected, FILE, dest).unwrap();
         let empty = toml::Table::new();
         let key_header = d.get("key_header").and_then(|k| k.as_str());
-        Headers::compile(d.get("headers").and_then(|h| h.as_table()).unwrap_or(&empty), key_header, FILE, dest)
-            .unwrap();
+        Headers::compile(d.get("headers").and_then(|h| h.as_table()).unwrap_or(&empty), key_header, FILE, dest).unwrap();
         let (tested, _, _) = compile_dest(text, dest);
         assert_eq!(render(&shape, &order()), render(&tested, &order()), "{dest}");
         // Every selected field is used: the recipes send nothing they do not need.

@@ -69,17 +69,13 @@ mod tests {
     fn vendor_shapes() {
         // HubSpot
         assert_eq!(
-            m(r#"{"status":"error","message":"Property values were not valid","category":"VALIDATION_ERROR"}"#)
-                .as_deref(),
+            m(r#"{"status":"error","message":"Property values were not valid","category":"VALIDATION_ERROR"}"#).as_deref(),
             Some("Property values were not valid")
         );
         // Klaviyo (JSON:API)
         assert_eq!(m(r#"{"errors":[{"id":"x","status":400,"code":"invalid","title":"Invalid input.","detail":"'metric' is a required field.","source":{"pointer":"/data/attributes/metric"}}]}"#).as_deref(), Some("'metric' is a required field."));
         // ShipStation / .NET
-        assert_eq!(
-            m(r#"{"Message":"The request is invalid.","ModelState":{}}"#).as_deref(),
-            Some("The request is invalid.")
-        );
+        assert_eq!(m(r#"{"Message":"The request is invalid.","ModelState":{}}"#).as_deref(), Some("The request is invalid."));
         // OAuth
         assert_eq!(m(r#"{"error":"invalid_grant","error_description":"expired"}"#).as_deref(), Some("invalid_grant"));
         assert_eq!(
@@ -105,8 +101,7 @@ mod tests {
 
     #[test]
     fn masked_and_bounded() {
-        let got =
-            m(r#"{"message":"card 4111 1111 1111 1111 of jane@example.com, order 1234567, phone 0142\nend"}"#).unwrap();
+        let got = m(r#"{"message":"card 4111 1111 1111 1111 of jane@example.com, order 1234567, phone 0142\nend"}"#).unwrap();
         assert_eq!(got, "card **** **** **** **** of [email], order *******, phone 0142 end");
         let long = format!(r#"{{"message":"{}"}}"#, "é".repeat(500));
         assert_eq!(m(&long).unwrap().chars().count(), MAX_CHARS);

@@ -237,10 +237,8 @@ impl Compiler<'_> {
                 "unix" => As::Unix,
                 "unix_ms" => As::UnixMs,
                 other => {
-                    return Err(self.err(
-                        key,
-                        format!("unknown `as = \"{other}\"` (string, number, integer, boolean, date, unix, unix_ms)"),
-                    ))
+                    return Err(self
+                        .err(key, format!("unknown `as = \"{other}\"` (string, number, integer, boolean, date, unix, unix_ms)")))
                 }
             },
             Some(_) => return Err(self.err(key, "`as` must be a string")),

@@ -354,9 +354,7 @@ mod tests {
         assert_eq!(a[1], Json::Num("-2.5e3"));
         assert_eq!(a[5], Json::Str(Cow::Owned("x\"y\\é😀\n".to_owned())));
         assert_eq!(j.field("é").map(|v| matches!(v, Json::Str(s) if s == "ü")), Some(true));
-        for bad in
-            ["", "{", "[1,]", "{\"a\"}", "01", "1.", "-", "\"a\nb\"", "\"\\x\"", "tru", "{} x", "\"\\ud800\"", "[1 2]"]
-        {
+        for bad in ["", "{", "[1,]", "{\"a\"}", "01", "1.", "-", "\"a\nb\"", "\"\\x\"", "tru", "{} x", "\"\\ud800\"", "[1 2]"] {
             assert!(parse(bad.as_bytes()).is_none(), "{bad:?}");
         }
         let deep = "[".repeat(100) + &"]".repeat(100);

@@ -70,8 +70,7 @@ impl Shape {
     /// [`Shape::render`] from the policy's output as JSON bytes (the fast path:
     /// parsed into a borrowed tree, no hashing, no copies of unescaped strings).
     pub fn render_json(&self, policy_output: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let fields =
-            input::parse(policy_output).ok_or_else(|| Error::validation("", "the policy output is not JSON"))?;
+        let fields = input::parse(policy_output).ok_or_else(|| Error::validation("", "the policy output is not JSON"))?;
         self.render_from(&fields, out)
     }
 

@@ -133,10 +133,7 @@ fn template<I: Input>(key: &str, parts: &[Part], v: &I, out: &mut Vec<u8>) -> Re
                 Some(View::Num(n)) => out.extend_from_slice(n.as_bytes()),
                 Some(View::Bool(b)) => out.extend_from_slice(if b { b"true" } else { b"false" }),
                 Some(View::List(_) | View::Obj) => {
-                    return Err(Error::validation(
-                        key,
-                        format!("{}: a list or object can not go into a string", f.shown),
-                    ))
+                    return Err(Error::validation(key, format!("{}: a list or object can not go into a string", f.shown)))
                 }
             },
         }

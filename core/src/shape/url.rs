@@ -75,8 +75,7 @@ impl UrlTemplate {
         if self.is_static() {
             return self.render_from(&super::input::Json::Null);
         }
-        let fields =
-            super::input::parse(policy_output).ok_or_else(|| Error::validation("", "the policy output is not JSON"))?;
+        let fields = super::input::parse(policy_output).ok_or_else(|| Error::validation("", "the policy output is not JSON"))?;
         self.render_from(&fields)
     }
 
