@@ -247,7 +247,6 @@ mod tests {
     use crate::signing::tests::{random_whsec, tempdir, write_secret, SPEC_BODY, SPEC_ID, SPEC_SECRET, SPEC_SIG, SPEC_TS};
     use crate::signing::{parse_whsec_secrets, sign};
     use std::path::{Path, PathBuf};
-    use std::path::{Path, PathBuf};
 
     const EXPECTED_B64: &str = "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
 
@@ -524,7 +523,7 @@ mod tests {
     }
 }
 
-/// End to end through the real transport: run `tools/receiver.py` and set
+/// End to end through the real transport: run `tests/support/receiver.py` and set
 /// `SF_TEST_RECEIVER` (`https://127.0.0.1:PORT`), `SF_TEST_CA` (its CA file) and
 /// `SF_TEST_RECEIVER_LOG` (its `--log` file).
 #[cfg(test)]
@@ -534,7 +533,7 @@ mod e2e {
     use std::path::Path;
 
     #[test]
-    #[ignore = "needs tools/receiver.py; set SF_TEST_RECEIVER, SF_TEST_CA, SF_TEST_RECEIVER_LOG"]
+    #[ignore = "needs tests/support/receiver.py; set SF_TEST_RECEIVER, SF_TEST_CA, SF_TEST_RECEIVER_LOG"]
     fn signed_attempt_verifies_at_the_receiver() {
         let base = std::env::var("SF_TEST_RECEIVER").unwrap();
         let ca = std::env::var("SF_TEST_CA").unwrap();

@@ -1,4 +1,4 @@
-//! The batched, multi-threaded flush against a real HTTPS receiver (tools/receiver.py):
+//! The batched, multi-threaded flush against a real HTTPS receiver (tests/support/receiver.py):
 //! every event once, every attempt recorded and audited, several keep-alive connections.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 

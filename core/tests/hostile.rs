@@ -1,7 +1,7 @@
 //! A hostile network, with real servers: Debian's `openssl s_server` presenting
-//! bad certificates or only TLS 1.0/1.1, and tools/receiver.py misbehaving at
+//! bad certificates or only TLS 1.0/1.1, and tests/support/receiver.py misbehaving at
 //! the HTTP level (stalls, trickles, huge and endless bodies, resets).
-//! Certificates are made at test time by tools/make-test-ca.sh.
+//! Certificates are made at test time by tests/support/make-test-ca.sh.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! The outbox against a real HTTPS receiver (tools/receiver.py, python3 + openssl).
+//! The outbox against a real HTTPS receiver (tests/support/receiver.py, python3 + openssl).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::os::unix::fs::PermissionsExt as _;

@@ -500,27 +500,6 @@ fn describe_lists_fields_and_transforms() {
     assert_eq!(Policy::compile(None, "f", "k").unwrap().describe()["default"], true);
 }
 
-/// Release timing: `cargo test -p secure_forward_core --release -- --ignored --nocapture bench`.
-#[test]
-#[ignore]
-fn bench_default_policy() {
-    let orders: Vec<Value> = fixtures().into_iter().map(|(_, v)| v).collect();
-    let time = |label: &str, p: &Policy| {
-        let rounds = 20_000;
-        let start = std::time::Instant::now();
-        for _ in 0..rounds {
-            for o in &orders {
-                std::hint::black_box(p.apply(std::hint::black_box(o)).unwrap());
-            }
-        }
-        let per = start.elapsed().as_secs_f64() * 1e6 / (rounds * orders.len()) as f64;
-        println!("{label}: {per:.2} µs/order over {} fixtures", orders.len());
-    };
-    time("default policy", &Policy::compile(None, "f", "k").unwrap());
-    // Bounds walk and id only: the fixed cost of any policy.
-    time("fields = [\"id\"]", &policy("fields = [\"id\"]").unwrap());
-}
-
 mod props {
     use super::*;
     use proptest::prelude::*;
