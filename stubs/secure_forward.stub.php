@@ -41,7 +41,9 @@ namespace {
      * Sends due events from the outbox until `$max` events or `$seconds` have passed,
      * whatever the circuit breaker says (flush is the probe).
      *
-     * @return array{delivered: int, retried: int, dead: int, remaining: int}
+     * `skipped`: results not recorded because another flusher had taken the event's lease over.
+     *
+     * @return array{delivered: int, retried: int, dead: int, skipped: int, remaining: int}
      */
     function secure_forward_flush(int $max = 100, float $seconds = 10.0): array {}
 

@@ -86,7 +86,7 @@ function rvalue(int $depth): mixed
 }
 
 /**
- * The card-number rule (docs/notes-policy.md), written independently for ASCII
+ * The card-number rule (docs/policy.md), written independently for ASCII
  * digits: digit groups joined by runs of one or two separators of one kind
  * (white space, -, ., /, _), not glued to a letter; any window of whole groups
  * with a known brand's IIN prefix and length that passes the Luhn check, except
