@@ -131,7 +131,20 @@ pub fn key_fp(dest: &Destination) -> Option<String> {
 /// Writes `rec` where `config` says. Never fails: a line that cannot go to the
 /// file goes to the sink, with the file's problem.
 pub fn emit(config: &Config, rec: &Record<'_>) {
+    emit_line(config, rec.to_line(&rfc3339_now()));
+}
+
+/// [`emit`] for an event submitted as a resend: the line adds `"resend": true`.
+pub fn emit_resend(config: &Config, rec: &Record<'_>) {
     let line = rec.to_line(&rfc3339_now());
+    let line = match line.strip_suffix('}') {
+        Some(head) => format!("{head},\"resend\":true}}"),
+        None => line,
+    };
+    emit_line(config, line);
+}
+
+fn emit_line(config: &Config, line: String) {
     match &config.audit {
         Some(a @ AuditConfig { path: Some(path), .. }) => {
             if let Err(e) = append(path, a.max_bytes, a.keep, &line) {

@@ -27,7 +27,8 @@ final class StubsTest extends SecureForwardTestCase
         foreach ($f->getParameters() as $p) {
             $s = ($p->getType() ? $p->getType() . ' ' : '') . '$' . $p->getName();
             if ($p->isDefaultValueAvailable()) {
-                $s .= ' = ' . var_export($p->getDefaultValue(), true);
+                $d = $p->getDefaultValue();
+                $s .= ' = ' . (null === $d ? 'null' : var_export($d, true)); // Stubs write null, as PHP does.
             }
             $params[] = $s;
         }

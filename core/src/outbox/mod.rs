@@ -74,6 +74,7 @@
 //! the operator can fix it.
 pub mod circuit;
 pub mod flush;
+pub mod options;
 pub mod purge;
 mod record;
 pub mod schedule;
@@ -91,10 +92,11 @@ pub use crate::keys::{self, KeyRing};
 pub use crate::store::{order_key, ATTEMPTS_KEPT, BUSY_TIMEOUT};
 pub use circuit::{Circuit, CircuitState, CIRCUIT_COOLDOWN_MS, CIRCUIT_THRESHOLD};
 pub use flush::{flush, FlushCounts, FLUSH_SENDERS};
-pub use purge::{purge, requeue};
+pub use options::SubmitOptions;
+pub use purge::{purge, purge_site, requeue, requeue_site};
 pub use schedule::{retry_delay, MAX_RETRY_AFTER};
 pub use status::{status, status_report, DestStatus, DestinationStatus, Status};
-pub use submit::{submit, submit_order};
+pub use submit::{submit, submit_order, submit_order_with, submit_with};
 
 /// Lease = destination timeout + this margin.
 pub const LEASE_MARGIN_MS: i64 = 30_000;

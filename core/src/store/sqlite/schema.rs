@@ -1,10 +1,10 @@
 //! Schema of the SQLite outbox database and its migrations (`PRAGMA user_version`).
 //!
-//! Version 4 (current): `events(id PK = event id = Idempotency-Key, destination,
+//! Version 5 (current): `events(id PK = event id = Idempotency-Key, destination,
 //! order_id (as sent), order_key (normalised, see [`crate::store::order_key`]), event,
 //! state ∈ queued|delivered|dead|undecryptable, key_id, payload (NULL once
 //! delivered), attempts, created_at_ms, next_at_ms, updated_at_ms, lease_owner,
-//! lease_until_ms, http_status, reason, delivered_at_ms)` with the partial indexes
+//! lease_until_ms, http_status, reason, delivered_at_ms, site)` with the partial indexes
 //! `events_queue` (what claims walk) and `events_delivered_at` (pruning);
 //! `circuits(destination PK, failures, opened_at_ms, probe_until_ms,
 //! last_success_ms, last_error, last_error_ms)`; `attempts(id PK, destination,
@@ -13,12 +13,12 @@
 //! `tokens(cache_key PK, key_id, blob, token_fp, refresh_at_ms, expires_at_ms)`;
 //! `token_fetches(cache_key PK, owner, until_ms, fail_kind, fail_status,
 //! fail_host, fail_reason)`; `meta(key PK, value)`.
-//! 3 replaced the `(state, …)` indexes by the partial ones; 2 added `attempts`,
+//! 5 added `events.site`; 3 replaced the `(state, …)` indexes by the partial ones; 2 added `attempts`,
 //! `webhook_seen`, `limits`, `tokens` and `token_fetches`.
 use rusqlite::{params, Connection};
 
 /// `PRAGMA user_version` of the schema below.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Versions 1 to 3 (every statement idempotent).
 const SCHEMA: &str = "
@@ -109,6 +109,12 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 ";
 
+/// Version 5: `events.site`, the site an event came from (`secure_forward_order()`'s
+/// `site` option; NULL without one), which purge and requeue can be limited to.
+const MIGRATE_5: &str = "
+ALTER TABLE events ADD COLUMN site TEXT;
+";
+
 /// Brings the schema to [`SCHEMA_VERSION`] inside the caller's transaction
 /// (re-reads `user_version`: another process may have migrated meanwhile).
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -119,6 +125,9 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     if version < 4 {
         conn.execute_batch(MIGRATE_4)?;
         migrate_failed_fetches(conn)?;
+    }
+    if version < 5 {
+        conn.execute_batch(MIGRATE_5)?;
     }
     conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
 }
