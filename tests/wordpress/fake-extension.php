@@ -29,7 +29,7 @@ namespace {
 	/** The shim's state. */
 	final class SF_Fake_Extension {
 		/** Configured destination names. */
-		public static $destinations = array( 'default', 'erp' );
+		public static $destinations = array( 'default', 'erp', 'reject' );
 		/** Every secure_forward_order() call: [order_id, destination, event, event_id]. */
 		public static $calls = array();
 		/** Outbox: event_id → [order_id, destination, event, state, body, queued_at]. */
@@ -115,17 +115,26 @@ namespace {
 				'state'       => 'queued',
 				'queued_at'   => microtime( true ),
 			);
-			if ( 'delivered' === SF_Fake_Extension::$mode ) {
+			if ( 'reject' === $destination ) { // Like the real suite's `reject` (HTTP 422).
+				SF_Fake_Extension::$outbox[ $id ]['state'] = 'dead';
+			} elseif ( 'delivered' === SF_Fake_Extension::$mode ) {
 				SF_Fake_Extension::deliver( $id );
 			}
 		}
 		$state = SF_Fake_Extension::$outbox[ $id ]['state'];
+		$http  = array(
+			'delivered' => 200,
+			'dead'      => 422,
+		);
 		return array(
 			'event_id'    => $id,
 			'status'      => $state,
-			'http_status' => 'delivered' === $state ? 200 : null,
-			'attempts'    => 'delivered' === $state ? 1 : 0,
-			'reason'      => 'queued' === $state ? 'localhost unreachable, retry in 60 s' : null,
+			'http_status' => $http[ $state ] ?? null,
+			'attempts'    => 'queued' === $state ? 0 : 1,
+			'reason'      => array(
+				'queued' => 'localhost unreachable, retry in 60 s',
+				'dead'   => 'rejected by localhost: client error (422)',
+			)[ $state ] ?? null,
 		);
 	}
 
@@ -137,6 +146,34 @@ namespace {
 			'default'    => true,
 			'fields'     => SF_Fake_Extension::$fields,
 			'transforms' => array( 'require_consent' => array() ),
+		);
+	}
+
+	/** The contract w2-admin implements: ['total' => int, 'rows' => [...]], newest first. */
+	function secure_forward_deliveries( array $filter = array() ): array {
+		$rows = array();
+		foreach ( array_reverse( SF_Fake_Extension::$outbox, true ) as $id => $e ) {
+			if ( isset( $filter['state'] ) && $e['state'] !== $filter['state'] ) {
+				continue;
+			}
+			$rows[] = array(
+				'event_id'        => $id,
+				'destination'     => $e['destination'],
+				'event'           => $e['event'],
+				'order_id'        => (string) $e['order_id'],
+				'site'            => $e['site'],
+				'state'           => $e['state'],
+				'attempts'        => 1,
+				'http_status'     => 'dead' === $e['state'] ? 422 : null,
+				'reason'          => null,
+				'created_at'      => (int) $e['queued_at'],
+				'last_attempt_at' => (int) $e['queued_at'],
+				'next_attempt_at' => null,
+			);
+		}
+		return array(
+			'total' => count( $rows ),
+			'rows'  => array_slice( $rows, 0, (int) ( $filter['limit'] ?? 50 ) ),
 		);
 	}
 

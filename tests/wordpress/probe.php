@@ -52,6 +52,17 @@ if ( 'site-health' === $sf_what ) {
 	ob_start();
 	do_action( 'admin_notices' );
 	$sf_out['admin_notices'] = ob_get_clean();
+	// A shop manager (WooCommerce's role: manage_woocommerce, not manage_options) sees it too.
+	add_role( 'sf_test_shop_manager', 'Shop manager', array( 'read' => true, 'manage_woocommerce' => true ) );
+	$sf_manager = wp_insert_user( array( 'user_login' => 'sf_manager_' . getmypid(), 'user_pass' => wp_generate_password(), 'role' => 'sf_test_shop_manager' ) );
+	wp_set_current_user( $sf_manager );
+	ob_start();
+	do_action( 'admin_notices' );
+	$sf_out['admin_notices_shop_manager'] = ob_get_clean();
+	require_once ABSPATH . 'wp-admin/includes/user.php';
+	wp_delete_user( $sf_manager );
+	remove_role( 'sf_test_shop_manager' );
+	wp_set_current_user( 1 );
 	$sf_out['dispatch']      = Secure_Forward_Plugin::instance()->forward( 1, 'order.processing', null );
 	try {
 		Secure_Forward_CLI::status();

@@ -158,9 +158,20 @@ final class Secure_Forward_Mapper {
 		if ( isset( self::$selections[ $destination ] ) ) {
 			return self::$selections[ $destination ];
 		}
-		$policy = secure_forward_policy( $destination );
-		$paths  = array_map( 'strval', (array) ( $policy['fields'] ?? array() ) );
-		$tree   = array( 'id' => true );
+		$tree = self::tree( secure_forward_policy( $destination ) );
+		self::$selections[ $destination ] = $tree;
+		return $tree;
+	}
+
+	/**
+	 * The selection tree of a policy as secure_forward_policy() describes it.
+	 *
+	 * @param array $policy `fields` and `transforms.require_consent`.
+	 * @return array<string, mixed>
+	 */
+	public static function tree( array $policy ): array {
+		$paths = array_map( 'strval', (array) ( $policy['fields'] ?? array() ) );
+		$tree  = array( 'id' => true );
 		foreach ( (array) ( $policy['transforms']['require_consent'] ?? array() ) as $src ) {
 			$src = (string) $src;
 			if ( 0 === strpos( $src, 'meta:' ) ) {
@@ -174,7 +185,6 @@ final class Secure_Forward_Mapper {
 		foreach ( $paths as $path ) {
 			self::add_path( $tree, explode( '.', $path ) );
 		}
-		self::$selections[ $destination ] = $tree;
 		return $tree;
 	}
 

@@ -159,25 +159,25 @@ class MapperTest extends TestCase {
 		$this->assertLessThan( \Secure_Forward_Mapper::MAX_DEPTH, $depth );
 	}
 
-	public function test_refund_line_items_and_consent_sources(): void {
-		if ( ! self::fake() ) {
-			$this->markTestSkipped( 'the shim\'s policy is changed here; the real policy comes from the configuration' );
-		}
-		\SF_Fake_Extension::$fields = array( 'id', 'refund.amount', 'line_items[].sku' );
-		try {
-			\Secure_Forward_Mapper::reset();
-			$this->assertSame(
-				array(
-					'id'         => true,
-					'refund'     => array( 'amount' => true ),
-					'line_items' => array( '[]' => array( 'sku' => true ) ),
-				),
-				\Secure_Forward_Mapper::selection( 'default' )
-			);
-		} finally {
-			\SF_Fake_Extension::reset();
-			\Secure_Forward_Mapper::reset();
-		}
+	public function test_selection_tree_from_policy_paths_and_consent_sources(): void {
+		$tree = \Secure_Forward_Mapper::tree(
+			array(
+				'fields'     => array( 'refund.amount', 'line_items[].sku', 'line_items[].meta_data[].key', 'billing', 'billing.email', 'customer_note' ),
+				'transforms' => array( 'require_consent' => array( 'customer_note' => 'meta:_marketing_ok', 'billing.email' => 'billing.consent' ) ),
+			)
+		);
+		$this->assertEquals( // Order aside.
+			array(
+				'id'            => true,
+				'meta_data'     => array( '[key]' => array( '_marketing_ok' => true ) ),
+				'billing'       => true,
+				'refund'        => array( 'amount' => true ),
+				'line_items'    => array( '[]' => array( 'sku' => true, 'meta_data' => array( '[]' => array( 'key' => true ) ) ) ),
+				'customer_note' => true,
+			),
+			$tree,
+			'a whole object stays whole; consent meta keys are selected by key'
+		);
 	}
 
 	public function test_over_1000_lines_is_refused_with_a_note_naming_the_count(): void {
