@@ -132,7 +132,7 @@ final class Secure_Forward_Plugin {
 		add_filter( 'cron_schedules', array( __CLASS__, 'cron_schedules' ) ); // phpcs:ignore WordPress.WP.CronInterval
 		add_action( self::DRAIN_HOOK, array( __CLASS__, 'drain' ) );
 		add_action( 'admin_notices', array( __CLASS__, 'admin_notice' ) );
-		add_action( 'admin_init', array( 'Secure_Forward_Pending', 'maybe_install' ) );
+		add_action( 'admin_init', array( __CLASS__, 'maybe_upgrade' ) );
 	}
 
 	/**
@@ -387,7 +387,7 @@ final class Secure_Forward_Plugin {
 		if ( isset( $this->pending[ $key ] ) ) {
 			return false;
 		}
-		Secure_Forward_Pending::maybe_install();
+		self::maybe_upgrade();
 		$site = self::site();
 		foreach ( $only ? $only : self::destinations( $order, $event ) as $destination ) {
 			if ( ! Secure_Forward_Pending::add( $order_id, $event, $occurrence, $destination, $site, $resend ) ) {
@@ -739,7 +739,7 @@ final class Secure_Forward_Plugin {
 	 * @return array|null The flush result (with `pending_forwarded` and `pending_left`).
 	 */
 	public static function drain(): ?array {
-		Secure_Forward_Pending::maybe_install();
+		self::maybe_upgrade();
 		$forwarded = 0;
 		foreach ( Secure_Forward_Pending::due( (int) apply_filters( 'secure_forward_drain_batch', self::DRAIN_BATCH ) ) as $row ) {
 			if ( null !== self::forward_row( $row ) ) {
@@ -765,6 +765,20 @@ final class Secure_Forward_Plugin {
 			$result['pending_left']      = $left;
 		}
 		return $result;
+	}
+
+	/**
+	 * After an update without reactivation (the autoloaded schema version differs; no query
+	 * otherwise): the pending table, and the recurring drain of older versions replaced by
+	 * the on-demand one.
+	 */
+	public static function maybe_upgrade(): void {
+		if ( Secure_Forward_Pending::DB_VERSION === get_option( Secure_Forward_Pending::DB_OPTION ) ) {
+			return;
+		}
+		Secure_Forward_Pending::install();
+		self::clear_schedule();
+		self::schedule_drain();
 	}
 
 	/**
