@@ -23,7 +23,8 @@ pub fn requeue(config: &Config, event_id: &str) -> Result<bool> {
 /// checkpointed and truncated before this returns — waiting up to 2 s for
 /// readers; failing that the erasure is pending (`status` shows
 /// `erasure_pending`) until a later flush or submit truncates it. Delivered
-/// events hold no payload and keep their metadata. Returns the number of rows
+/// events hold no payload and keep their metadata; the WAL is truncated for
+/// them too (their payloads' old page copies may still be in it). Returns the number of rows
 /// removed. An attempt already in flight still completes.
 pub fn purge(config: &Config, order_id: &str) -> Result<u64> {
     let key = store::order_key(order_id);
@@ -31,8 +32,11 @@ pub fn purge(config: &Config, order_id: &str) -> Result<u64> {
     let removed = store::with_durable_store(&config.outbox.path, PURGE_SYNC, |db| {
         let tx = db.immediate()?;
         let removed = tx.purge_order(order_id)?;
+        // A delivered event's payload was erased at delivery, but its old page
+        // copies stay in the WAL until a truncation: erase them now too.
+        let delivered = tx.has_delivered(order_id)?;
         tx.commit()?;
-        if !removed.is_empty() && !db.erase_wal(PURGE_CHECKPOINT_WAIT)? {
+        if (!removed.is_empty() || delivered) && !db.erase_wal(PURGE_CHECKPOINT_WAIT)? {
             db.mark_erasure_pending()?;
         }
         Ok(removed)
