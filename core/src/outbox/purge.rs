@@ -31,7 +31,8 @@ pub fn requeue_site(config: &Config, event_id: &str, site: Option<&str>) -> Resu
 /// checkpointed and truncated before this returns — waiting up to 2 s for
 /// readers; failing that the erasure is pending (`status` shows
 /// `erasure_pending`) until a later flush or submit truncates it. Delivered
-/// events hold no payload and keep their metadata. Returns the number of rows
+/// events hold no payload and keep their metadata; the WAL is truncated for
+/// them too (their payloads' old page copies may still be in it). Returns the number of rows
 /// removed. An attempt already in flight still completes.
 pub fn purge(config: &Config, order_id: &str) -> Result<u64> {
     purge_site(config, order_id, None)
@@ -45,8 +46,11 @@ pub fn purge_site(config: &Config, order_id: &str, site: Option<&str>) -> Result
     let removed = store::with_durable_store(&config.outbox.path, PURGE_SYNC, |db| {
         let tx = db.immediate()?;
         let removed = tx.purge_order(order_id, site)?;
+        // A delivered event's payload was erased at delivery, but its old page
+        // copies stay in the WAL until a truncation: erase them now too.
+        let delivered = tx.has_delivered(order_id)?;
         tx.commit()?;
-        if !removed.is_empty() && !db.erase_wal(PURGE_CHECKPOINT_WAIT)? {
+        if (!removed.is_empty() || delivered) && !db.erase_wal(PURGE_CHECKPOINT_WAIT)? {
             db.mark_erasure_pending()?;
         }
         Ok(removed)

@@ -268,6 +268,15 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Whether the order under `order_key` has delivered events (their payloads
+    /// are erased, but old page copies may still be in the WAL).
+    pub fn has_delivered(&self, order_key: &str) -> Result<bool> {
+        self.tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM events WHERE order_key = ?1 AND state = 'delivered')")
+            .and_then(|mut s| s.query_row([order_key], |r| r.get::<_, bool>(0)))
+            .map_err(self.err())
+    }
+
     /// Deletes every event of the order under `order_key` that is not delivered;
     /// returns their (id, destination).
     pub fn purge_order(&self, order_key: &str, site: Option<&str>) -> Result<Vec<(String, String)>> {
