@@ -25,6 +25,15 @@ pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
         info_table_row!("config", clean(&path));
         info_table_row!("config parsed", parsed.0);
         if let Some(cfg) = parsed.1 {
+            // Whether chosen secrets (pepper, client secret, …) can show a keyed fingerprint.
+            let fingerprint_key = match cfg.fingerprint_key_file.as_deref() {
+                None => "not set (fingerprints of chosen secrets are shown as \"set\" only)".to_owned(),
+                Some(p) => match secure_forward_core::fingerprint::keyed(Some(p), b"") {
+                    Ok(_) => format!("{} (set)", p.display()),
+                    Err(e) => secure_forward_core::redact::redact(&format!("{} (unusable: {e})", p.display())),
+                },
+            };
+            info_table_row!("fingerprint key", clean(&fingerprint_key));
             for (name, d) in &cfg.destinations {
                 let key = d.key.as_ref().map_or_else(
                     || "none".to_owned(),

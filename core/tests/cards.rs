@@ -110,6 +110,21 @@ prop_compose! {
         let mut d: Vec<u8> = prefix.bytes().map(|b| b - b'0').collect();
         d.extend(body.iter().take(len - 1 - d.len()));
         let d = luhn_complete(&d);
+        // Four dotted groups of at most three digits are an IPv4 address, a
+        // documented exception (`luhn`): write such a 12-digit number in 4-4-4.
+        let mut cuts = cuts;
+        let mut lens = Vec::new();
+        let mut left = d.len();
+        for c in &cuts {
+            if left == 0 {
+                break;
+            }
+            lens.push((*c).min(left));
+            left -= (*c).min(left);
+        }
+        if sep.starts_with('.') && lens.len() == 4 && lens.iter().all(|l| *l <= 3) {
+            cuts = vec![4; 19];
+        }
         let mut number = String::new();
         let mut at = 0;
         for cut in cuts {

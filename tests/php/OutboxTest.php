@@ -39,9 +39,11 @@ final class OutboxTest extends SecureForwardTestCase
         $n = $order['id'];
         $order['id'] = "00$n";
         $before = count(self::received());
-        $r = secure_forward_order($order, 's503');
-        self::assertSame('queued', $r['status']);
-        $sent = self::to('/status/503', $before);
+        // A dead letter (422) keeps its payload and, unlike a 503, never opens the
+        // circuit (which earlier tests may have opened for s503: nothing would be sent).
+        $r = secure_forward_order($order, 's422');
+        self::assertSame('dead', $r['status']);
+        $sent = self::to('/status/422', $before);
         self::assertCount(1, $sent);
         self::assertSame("00$n", json_decode($sent[0]['body'], true)['id'], 'the body keeps the id as sent');
         self::assertSame(1, secure_forward_purge($n), 'purge(int) erases the event of "00N"');

@@ -47,6 +47,13 @@ final class SecrecyTest extends SecureForwardTestCase
         self::assertSame(['path' => "$d/pii.pepper", 'set' => true, 'fingerprint' => $want], json_decode($out, true), $out);
         self::assertStringNotContainsString($plain, $out);
         self::assertStringNotContainsString($install, $out);
+
+        // phpinfo says whether the installation key is set, and its file (never its content).
+        $info = 'ob_start(); phpinfo(INFO_MODULES); $i = ob_get_clean(); preg_match("/^fingerprint key => .*$/m", $i, $m); echo $m[0] ?? "";';
+        [, $out] = self::runPhp($info, self::writeConfig('fp-unkeyed', $dest));
+        self::assertStringContainsString('fingerprint key => not set', $out);
+        [, $out] = self::runPhp($info, self::writeConfig('fp-keyed', "fingerprint_key_file = \"$d/install.key\"\n$dest"));
+        self::assertSame("fingerprint key => $d/install.key (set)", $out);
     }
 
     public function testNoFunctionTakesOrReturnsASecret(): void

@@ -71,12 +71,38 @@ abstract class SecureForwardTestCase extends PHPUnit\Framework\TestCase
             array_push($cmd, '-d', "$k=$v");
         }
         array_push($cmd, '-r', $code);
-        $p = proc_open($cmd, [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
-        $out = stream_get_contents($pipes[1]);
-        $err = stream_get_contents($pipes[2]);
-        fclose($pipes[1]);
-        fclose($pipes[2]);
-        return [proc_close($p), $out, $err];
+        return self::collect([self::spawn($cmd)])[0];
+    }
+
+    /**
+     * Starts a child whose stdout and stderr go to files: a child writing much to
+     * one stream can never block on a full pipe while the other is being read.
+     * @param list<string> $cmd
+     * @return array{0: resource, 1: string}
+     */
+    private static function spawn(array $cmd): array
+    {
+        $base = tempnam(sys_get_temp_dir(), 'sf-child-');
+        $p = proc_open($cmd, [1 => ['file', "$base.out", 'w'], 2 => ['file', "$base.err", 'w']], $pipes);
+        return [$p, $base];
+    }
+
+    /**
+     * Waits for children started by spawn().
+     * @param list<array{0: resource, 1: string}> $children
+     * @return list<array{0:int,1:string,2:string}> exit code, stdout, stderr
+     */
+    private static function collect(array $children): array
+    {
+        $out = [];
+        foreach ($children as [$p, $base]) {
+            $rc = proc_close($p);
+            $out[] = [$rc, (string) file_get_contents("$base.out"), (string) file_get_contents("$base.err")];
+            @unlink("$base.out");
+            @unlink("$base.err");
+            @unlink($base);
+        }
+        return $out;
     }
 
     /**
@@ -86,21 +112,12 @@ abstract class SecureForwardTestCase extends PHPUnit\Framework\TestCase
      */
     protected static function runPhpParallel(array $codes, string $config): array
     {
-        $procs = [];
+        $children = [];
         foreach ($codes as $code) {
             $cmd = [PHP_BINARY, '-n', '-d', 'extension=' . getenv('SF_EXTENSION'), '-d', 'secure_forward.config=' . $config, '-d', 'display_errors=stderr', '-r', $code];
-            $p = proc_open($cmd, [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
-            $procs[] = [$p, $pipes];
+            $children[] = self::spawn($cmd);
         }
-        $out = [];
-        foreach ($procs as [$p, $pipes]) {
-            $o = stream_get_contents($pipes[1]);
-            $e = stream_get_contents($pipes[2]);
-            fclose($pipes[1]);
-            fclose($pipes[2]);
-            $out[] = [proc_close($p), $o, $e];
-        }
-        return $out;
+        return self::collect($children);
     }
 
     /** The main config file written by run.sh. */
