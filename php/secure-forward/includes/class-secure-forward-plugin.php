@@ -258,6 +258,19 @@ final class Secure_Forward_Plugin {
 		if ( '' === $status || (int) $order->get_id() <= 0 ) {
 			return;
 		}
+		$n = self::count_entry( $order, $status );
+		$this->maybe_created( $order );
+		$this->record( $order, 'order.' . $status, $status . '#' . $n );
+	}
+
+	/**
+	 * Counts the order's entry into $status unless it is the last status counted (a hook
+	 * firing again for the same transition); returns that status's occurrence number.
+	 *
+	 * @param object $order  The order.
+	 * @param string $status The status entered (no wc-).
+	 */
+	public static function count_entry( $order, string $status ): int {
 		$seq = self::seq( $order );
 		if ( (string) $order->get_meta( self::META_LAST ) !== $status ) {
 			$seq[ $status ] = ( $seq[ $status ] ?? 0 ) + 1;
@@ -265,8 +278,7 @@ final class Secure_Forward_Plugin {
 			$order->update_meta_data( self::META_LAST, $status );
 			$order->save_meta_data();
 		}
-		$this->maybe_created( $order );
-		$this->record( $order, 'order.' . $status, $status . '#' . max( 1, $seq[ $status ] ?? 0 ) );
+		return max( 1, $seq[ $status ] ?? 0 );
 	}
 
 	/**
