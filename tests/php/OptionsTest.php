@@ -77,6 +77,17 @@ final class OptionsTest extends SecureForwardTestCase
         self::assertSame(1, secure_forward_purge($order['id'], '2:https://b.example'), 'order 42 of site 2 survived site 1\'s purge');
     }
 
+    public function testEventsStoredWithoutASiteStayReachableFromEverySite(): void
+    {
+        $order = self::freshOrder();
+        $legacy = secure_forward_order($order, 's401', 'order.processing'); // As before sites existed.
+        self::assertSame('dead', $legacy['status']);
+        self::assertTrue(secure_forward_requeue($legacy['event_id'], '1:https://a.example'), 'a dead letter from before sites can still be requeued');
+        secure_forward_order($order, 's503', 'order.processing', ['key' => 'processing#1', 'site' => '2:https://b.example']);
+        self::assertSame(1, secure_forward_purge($order['id'], '1:https://a.example'), 'erasure reaches the site-less event, not site 2\'s');
+        self::assertSame(1, secure_forward_purge($order['id'], '2:https://b.example'));
+    }
+
     public function testPurgeWithoutSiteStillPurgesEverySite(): void
     {
         $order = self::freshOrder();

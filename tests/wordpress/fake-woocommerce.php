@@ -355,6 +355,9 @@ namespace {
 		public function set_status( $new_status, $note = '', $manual = false ) {
 			$new_status = 0 === strpos( $new_status, 'wc-' ) ? substr( $new_status, 3 ) : $new_status;
 			$old        = $this->raw['status'];
+			if ( in_array( $old, array( 'auto-draft', 'draft' ), true ) ) {
+				$old = 'pending'; // WC_Abstract_Order::set_status(): an unknown old status (a draft) counts as pending.
+			}
 			if ( $new_status !== $old ) {
 				$this->status_transition = array(
 					'from'   => $this->status_transition['from'] ?? $old,
@@ -588,19 +591,21 @@ namespace {
 	}
 
 	/**
-	 * Block checkout, like the Store API in WooCommerce 10 (Checkout::process_request()): the
-	 * draft order (checkout-draft) exists from the cart on; placing the order sets it pending and
-	 * saves it, fires woocommerce_store_api_checkout_order_processed with the order still
-	 * pending (BEFORE payment), then the gateway's process_payment() → payment_complete().
+	 * Block checkout, like the Store API in WooCommerce 10 (Routes\V1\Checkout::get_route_post_response()
+	 * and CheckoutTrait::process_payment()): the draft order (checkout-draft) exists from the cart on;
+	 * placing the order updates and saves it, still in checkout-draft, fires
+	 * woocommerce_store_api_checkout_order_processed with the order in checkout-draft (BEFORE
+	 * payment), then process_payment() sets it pending (update_status, so the checkout-draft →
+	 * pending transition and save hooks fire) and the gateway completes the payment (or not).
 	 */
 	function sf_test_block_checkout( string $fixture, bool $paid = true ) {
 		$order = WC_Order::from_fixture( $fixture, false );
 		$order->set_status( 'checkout-draft' );
 		$order->save();
 		$order = wc_get_order( $order->get_id() );
-		$order->set_status( 'pending' );
-		$order->save();
+		$order->save(); // update_order_from_request().
 		do_action( 'woocommerce_store_api_checkout_order_processed', $order );
+		$order->update_status( 'pending' ); // process_payment(): "Transition the order to pending before making payment."
 		if ( $paid ) {
 			$order->payment_complete( 'txn_' . $order->get_id() );
 		}

@@ -17,7 +17,7 @@ pub fn requeue(config: &Config, event_id: &str) -> Result<bool> {
 }
 
 /// [`requeue`], of `site`'s events only when a site is given (`false` for another
-/// site's event).
+/// site's event; an event stored without a site, before schema 5, is anyone's).
 pub fn requeue_site(config: &Config, event_id: &str, site: Option<&str>) -> Result<bool> {
     store::with_durable_store(&config.outbox.path, config.outbox.synchronous.pragma(), |db| {
         db.requeue(event_id, store::now_ms(), site)
@@ -39,7 +39,8 @@ pub fn purge(config: &Config, order_id: &str) -> Result<u64> {
 }
 
 /// [`purge`], of `site`'s events only when a site is given (shops sharing one
-/// outbox, multisite): another site's order with the same id stays.
+/// outbox, multisite): another site's order with the same id stays. Events stored
+/// without a site (before schema 5) are purged too: erasure must not miss them.
 pub fn purge_site(config: &Config, order_id: &str, site: Option<&str>) -> Result<u64> {
     let key = store::order_key(order_id);
     let order_id: &str = &key;

@@ -175,6 +175,12 @@ final class Secure_Forward_CLI {
 	private static function forward_order( $order, array $events, bool $resend, array $only, array &$t ): void {
 		$plugin = Secure_Forward_Plugin::instance();
 		$n      = 0;
+		if ( ! $resend ) {
+			// A status the plugin never saw the order enter (its hooks missed it) is an
+			// occurrence too: count it now, so it gets its own key (a repeat the outbox lacks is
+			// backfilled, not taken for the earlier one) and a later real repeat gets the next.
+			Secure_Forward_Plugin::count_entry( $order, (string) $order->get_status() );
+		}
 		foreach ( $events as $event ) {
 			foreach ( Secure_Forward_Plugin::occurrences( $order, $event ) as $occurrence ) {
 				$dests = $only ? $only : Secure_Forward_Plugin::destinations( $order, $event );

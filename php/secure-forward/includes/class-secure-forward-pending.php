@@ -224,6 +224,9 @@ final class Secure_Forward_Pending {
 	 */
 	public static function remove( int $id ): void {
 		global $wpdb;
+		if ( $id <= 0 ) {
+			return; // A forward that was never recorded.
+		}
 		$wpdb->delete( self::table(), array( 'id' => $id ), array( '%d' ) ); // phpcs:ignore WordPress.DB.DirectDatabaseQuery
 	}
 

@@ -65,6 +65,14 @@ final class Secure_Forward_Plugin {
 	private $pending = array();
 
 	/**
+	 * Forwards of this request whose pending row could not be written (the shop's database
+	 * refused it), keyed like $pending: forwarded at shutdown all the same, without the safety net.
+	 *
+	 * @var array<string, list<array<string, mixed>>>
+	 */
+	private $unrecorded = array();
+
+	/**
 	 * Whether the shutdown callback is registered.
 	 *
 	 * @var bool
@@ -250,6 +258,19 @@ final class Secure_Forward_Plugin {
 		if ( '' === $status || (int) $order->get_id() <= 0 ) {
 			return;
 		}
+		$n = self::count_entry( $order, $status );
+		$this->maybe_created( $order );
+		$this->record( $order, 'order.' . $status, $status . '#' . $n );
+	}
+
+	/**
+	 * Counts the order's entry into $status unless it is the last status counted (a hook
+	 * firing again for the same transition); returns that status's occurrence number.
+	 *
+	 * @param object $order  The order.
+	 * @param string $status The status entered (no wc-).
+	 */
+	public static function count_entry( $order, string $status ): int {
 		$seq = self::seq( $order );
 		if ( (string) $order->get_meta( self::META_LAST ) !== $status ) {
 			$seq[ $status ] = ( $seq[ $status ] ?? 0 ) + 1;
@@ -257,8 +278,7 @@ final class Secure_Forward_Plugin {
 			$order->update_meta_data( self::META_LAST, $status );
 			$order->save_meta_data();
 		}
-		$this->maybe_created( $order );
-		$this->record( $order, 'order.' . $status, $status . '#' . max( 1, $seq[ $status ] ?? 0 ) );
+		return max( 1, $seq[ $status ] ?? 0 );
 	}
 
 	/**
@@ -391,7 +411,18 @@ final class Secure_Forward_Plugin {
 		$site = self::site();
 		foreach ( $only ? $only : self::destinations( $order, $event ) as $destination ) {
 			if ( ! Secure_Forward_Pending::add( $order_id, $event, $occurrence, $destination, $site, $resend ) ) {
-				Secure_Forward_Logger::error( sprintf( 'order %d: %s (%s) to %s could not be recorded as pending', $order_id, $event, $occurrence, $destination ) );
+				// Never drop it: forward it at shutdown as before, only without the durable record.
+				Secure_Forward_Logger::error( sprintf( 'order %d: %s (%s) to %s could not be recorded as pending; it is forwarded at the end of this request without that record', $order_id, $event, $occurrence, $destination ) );
+				$this->unrecorded[ $key ][] = array(
+					'id'          => 0,
+					'order_id'    => $order_id,
+					'event'       => $event,
+					'occurrence'  => $occurrence,
+					'destination' => $destination,
+					'site'        => $site,
+					'resend'      => $resend ? 1 : 0,
+					'last_error'  => null,
+				);
 			}
 		}
 		$this->pending[ $key ] = array(
@@ -458,6 +489,7 @@ final class Secure_Forward_Plugin {
 	 */
 	public function reset_request_state(): void {
 		$this->pending       = array();
+		$this->unrecorded    = array();
 		$this->drain_ensured = false;
 		Secure_Forward_Mapper::reset();
 	}
@@ -490,7 +522,9 @@ final class Secure_Forward_Plugin {
 			$key = array_key_first( $this->pending );
 			$p   = $this->pending[ $key ];
 			unset( $this->pending[ $key ] );
-			foreach ( Secure_Forward_Pending::for_order( $p['order_id'], $p['event'], $p['occurrence'] ) as $row ) {
+			$unrecorded = $this->unrecorded[ $key ] ?? array();
+			unset( $this->unrecorded[ $key ] );
+			foreach ( array_merge( Secure_Forward_Pending::for_order( $p['order_id'], $p['event'], $p['occurrence'] ), $unrecorded ) as $row ) {
 				if ( (bool) $row['resend'] !== $p['resend'] ) {
 					continue;
 				}
@@ -517,8 +551,8 @@ final class Secure_Forward_Plugin {
 		$occurrence  = (string) $row['occurrence'];
 		$destination = (string) $row['destination'];
 		$resend      = (bool) $row['resend'];
-		if ( ! Secure_Forward_Pending::claim( $id ) ) {
-			return null; // Another process has it.
+		if ( $id > 0 && ! Secure_Forward_Pending::claim( $id ) ) {
+			return null; // Another process has it. (Id 0: not recorded, this request's alone.)
 		}
 		$order = self::load( $order_id );
 		if ( ! $order ) {
@@ -575,6 +609,13 @@ final class Secure_Forward_Plugin {
 	 * @param string $reason Why (redacted by the extension; no order data).
 	 */
 	private static function pending_failed( array $row, $order, string $reason ): void {
+		if ( 0 === (int) $row['id'] ) { // Not recorded: nothing will retry it.
+			$what = sprintf( '%s (%s) to %s', $row['event'], $row['occurrence'], $row['destination'] );
+			Secure_Forward_Logger::error( sprintf( 'order %d: %s failed: %s; it could not be recorded as pending either: run `wp secure-forward reconcile`', (int) $row['order_id'], $what, $reason ) );
+			/* translators: 1: event, destination; 2: reason */
+			self::note( $order, sprintf( __( 'Secure Forward: %1$s failed (%2$s) and could not be kept for a retry; run `wp secure-forward reconcile`.', 'secure-forward' ), $what, $reason ) );
+			return;
+		}
 		Secure_Forward_Pending::failed( (int) $row['id'], $reason );
 		self::schedule_drain();
 		if ( (string) $row['last_error'] === substr( $reason, 0, 255 ) ) {

@@ -122,6 +122,63 @@ class DurabilityTest extends TestCase {
 		}
 	}
 
+	/** Runs $fn while the pending table is away (the shop's database refuses the row). */
+	private function without_pending_table( callable $fn ) {
+		global $wpdb;
+		$table = \Secure_Forward_Pending::table();
+		$wpdb->query( "RENAME TABLE {$table} TO {$table}_away" ); // phpcs:ignore WordPress.DB
+		$quiet = $wpdb->suppress_errors( true );
+		try {
+			return $fn();
+		} finally {
+			$wpdb->suppress_errors( $quiet );
+			$wpdb->query( "RENAME TABLE {$table}_away TO {$table}" ); // phpcs:ignore WordPress.DB
+		}
+	}
+
+	public function test_forwarded_even_when_the_pending_row_cannot_be_written(): void {
+		list( $o, $receipts ) = $this->without_pending_table(
+			function () {
+				$o = sf_test_classic_checkout( 'guest-simple' );
+				return array( $o, $this->end_request() );
+			}
+		);
+		$this->assertSame( array( 'delivered', 'delivered' ), array_column( $receipts, 'status' ), 'not dropped: forwarded at shutdown as before' );
+		$this->assertSame( array( 'order.created', 'order.processing' ), $this->sent_events() );
+		$this->assertStringContainsString( 'order ' . $o->get_id() . ': order.created (created) to default could not be recorded as pending', \SF_Test_Store::$logs[0][1] );
+		$notes = $this->notes( $o->get_id() );
+		$this->assertStringContainsString( 'Forwarded order.processing to default: delivered', end( $notes ) );
+		$this->assertSame( array(), $this->pending_rows() );
+		$this->drain();
+		$this->assertCount( 2, $this->sent(), 'exactly once' );
+	}
+
+	public function test_unrecorded_forward_that_fails_says_how_to_backfill(): void {
+		$dest = self::fake() ? 'default' : 'late';
+		$f    = static fn() => array( $dest );
+		add_filter( 'secure_forward_destinations', $f );
+		$this->break_key( $dest );
+		try {
+			list( $o, $receipts ) = $this->without_pending_table(
+				function () {
+					$o = sf_test_classic_checkout( 'guest-simple' );
+					return array( $o, $this->end_request() );
+				}
+			);
+		} finally {
+			$this->fix_key( $dest );
+			remove_filter( 'secure_forward_destinations', $f );
+		}
+		$this->assertSame( array(), $receipts );
+		$this->assertSame( array(), $this->sent() );
+		$notes = $this->notes( $o->get_id() );
+		$this->assertCount( 2, $notes );
+		$this->assertStringContainsString( 'could not be kept for a retry; run `wp secure-forward reconcile`', $notes[0] );
+		$logs = implode( "\n", array_column( \SF_Test_Store::$logs, 1 ) );
+		$this->assertStringContainsString( 'order ' . $o->get_id() . ': order.processing (processing#1) to ' . $dest . ' failed: ', $logs );
+		$this->assertStringNotContainsString( 'retries it every minute', $logs, 'nothing will retry it: never claim otherwise' );
+	}
+
 	private function break_key( string $dest ): void {
 		if ( self::fake() ) {
 			\SF_Fake_Extension::$broken_keys = array( $dest );

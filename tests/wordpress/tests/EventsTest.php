@@ -83,6 +83,45 @@ class EventsTest extends TestCase {
 		$this->assert_sent_once( 'order.processing', $o->get_id() );
 	}
 
+	public function test_block_checkout_hook_sees_the_draft_and_records_nothing_yet(): void {
+		$seen = array();
+		$f    = static function ( $order ) use ( &$seen ) {
+			$seen[] = array( $order->get_status(), \Secure_Forward_Plugin::instance()->pending() );
+		};
+		add_action( 'woocommerce_store_api_checkout_order_processed', $f, 20 );
+		try {
+			$o = sf_test_block_checkout( 'guest-simple' );
+		} finally {
+			remove_action( 'woocommerce_store_api_checkout_order_processed', $f, 20 );
+		}
+		$this->assertSame( array( array( 'checkout-draft', array() ) ), $seen, 'WooCommerce 10 fires it before payment, with the order still a draft: no order.created yet' );
+		$this->end_request();
+		$this->assertSame( array( 'order.created', 'order.processing' ), $this->sent_events() );
+		$this->assert_sent_once( 'order.created', $o->get_id() );
+		$this->assert_sent_once( 'order.processing', $o->get_id() );
+	}
+
+	public function test_admin_created_orders_forward_created_once(): void {
+		// wp-admin "Add order": an auto-draft first, then saved in the status the admin chose.
+		$a = \WC_Order::from_fixture( 'guest-simple', false );
+		$a->set_status( 'auto-draft' );
+		$a->save();
+		$this->assertSame( array(), \Secure_Forward_Plugin::instance()->pending(), 'nothing for an auto-draft' );
+		$a = wc_get_order( $a->get_id() );
+		$a->set_status( 'processing' );
+		$a->save();
+		$b = \WC_Order::from_fixture( 'fee-tax-eu', false );
+		$b->set_status( 'auto-draft' );
+		$b->save();
+		$b = wc_get_order( $b->get_id() );
+		$b->set_status( 'pending' ); // No transition (auto-draft counts as pending): only the save hook.
+		$b->save();
+		$b->save();
+		$this->end_request();
+		$this->assertSame( array( 'order.created', 'order.processing', 'order.created' ), $this->sent_events() );
+		$this->assertSame( array( $a->get_id(), $a->get_id(), $b->get_id() ), array_column( $this->sent(), 'order_id' ) );
+	}
+
 	public function test_unpaid_checkouts_forward_created_only(): void {
 		$a = sf_test_classic_checkout( 'long-note', false );
 		$b = sf_test_block_checkout( 'long-note', false );

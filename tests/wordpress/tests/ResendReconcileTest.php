@@ -102,6 +102,46 @@ class ResendReconcileTest extends TestCase {
 		$this->assertSame( array(), $this->sent(), 'never twice' );
 	}
 
+	/** Runs $fn while the plugin's status hooks are off (a request that died before them, say). */
+	private function unseen( callable $fn ): void {
+		$plugin = \Secure_Forward_Plugin::instance();
+		remove_action( 'woocommerce_order_status_changed', array( $plugin, 'on_status_changed' ), 10 );
+		foreach ( array( 'processing', 'completed' ) as $s ) {
+			remove_action( 'woocommerce_order_status_' . $s, array( $plugin, 'on_status' ), 10 );
+		}
+		try {
+			$fn();
+		} finally {
+			add_action( 'woocommerce_order_status_changed', array( $plugin, 'on_status_changed' ), 10, 4 );
+			$plugin->register_status_hooks();
+		}
+	}
+
+	/** Moves the order to $status in a request of its own, forwarded at its end. */
+	private function to_status( int $id, string $status ): void {
+		wc_get_order( $id )->update_status( $status );
+		$this->end_request();
+		\Secure_Forward_Plugin::instance()->reset_request_state();
+	}
+
+	public function test_reconcile_backfills_a_lost_repeat_and_later_repeats_still_go(): void {
+		$id = $this->forwarded( 'guest-simple' )->get_id(); // created, processing#1.
+		$this->to_status( $id, 'completed' );                // completed#1.
+		$this->to_status( $id, 'processing' );               // processing#2.
+		$this->unseen( static fn() => wc_get_order( $id )->update_status( 'completed' ) ); // The second completion, lost.
+		\Secure_Forward_Plugin::instance()->reset_request_state();
+		$this->mark();
+		$this->wp( 'reconcile', array(), array( 'since' => '1h' ) );
+		$this->assertSame( array( 'order.completed' ), $this->sent_events(), 'the second completion is what the outbox lacks' );
+		$this->mark();
+		$this->wp( 'reconcile', array(), array( 'since' => '1h' ) );
+		$this->assertSame( array(), $this->sent(), 'never twice' );
+		$this->to_status( $id, 'processing' );
+		$this->to_status( $id, 'completed' );
+		$this->assertSame( array( 'order.processing', 'order.completed' ), $this->sent_events(), 'a later completion is not taken for the backfilled one' );
+		$this->assertSame( 3, wc_get_order( $id )->get_meta( \Secure_Forward_Plugin::META_SEQ )['completed'] );
+	}
+
 	public function test_reconcile_window(): void {
 		$now = 1_900_000_000; // 2030-03-17.
 		$this->assertSame( $now - 90 * 60, \Secure_Forward_CLI::since( '90m', $now ) );

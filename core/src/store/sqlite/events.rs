@@ -277,8 +277,10 @@ impl Tx<'_> {
             .map_err(self.err())
     }
 
-    /// Deletes every event of the order under `order_key` that is not delivered;
-    /// returns their (id, destination).
+    /// Deletes every event of the order under `order_key` that is not delivered
+    /// (of `site`, when given: that site's events and those stored without a site,
+    /// i.e. before schema 5, which belong to no site in particular); returns their
+    /// (id, destination).
     pub fn purge_order(&self, order_key: &str, site: Option<&str>) -> Result<Vec<(String, String)>> {
         let err = self.err();
         let removed = {
@@ -286,7 +288,7 @@ impl Tx<'_> {
                 .tx
                 .prepare_cached(
                     "SELECT CAST(id AS TEXT), CAST(destination AS TEXT) FROM events
-                     WHERE order_key = ?1 AND state != 'delivered' AND (?2 IS NULL OR site = ?2)",
+                     WHERE order_key = ?1 AND state != 'delivered' AND (?2 IS NULL OR site IS NULL OR site = ?2)",
                 )
                 .map_err(&err)?;
             let rows = stmt.query_map(params![order_key, site], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&err)?;
@@ -294,7 +296,7 @@ impl Tx<'_> {
         };
         exec(
             &self.tx,
-            "DELETE FROM events WHERE order_key = ?1 AND state != 'delivered' AND (?2 IS NULL OR site = ?2)",
+            "DELETE FROM events WHERE order_key = ?1 AND state != 'delivered' AND (?2 IS NULL OR site IS NULL OR site = ?2)",
             params![order_key, site],
         )
         .map_err(&err)?;
@@ -303,15 +305,16 @@ impl Tx<'_> {
 }
 
 impl Store {
-    /// Puts a dead or undecryptable event with a payload (of `site`, when given)
-    /// back in the queue, due at `now` with no attempts; `false` when there is none.
+    /// Puts a dead or undecryptable event with a payload (of `site`, when given, or
+    /// stored without a site) back in the queue, due at `now` with no attempts;
+    /// `false` when there is none.
     pub fn requeue(&mut self, id: &str, now: i64, site: Option<&str>) -> Result<bool> {
         let n = self
             .conn
             .execute(
                 "UPDATE events SET state = 'queued', attempts = 0, next_at_ms = ?2, updated_at_ms = ?2, reason = NULL,
                         lease_owner = NULL, lease_until_ms = NULL
-                 WHERE id = ?1 AND state IN ('dead', 'undecryptable') AND payload IS NOT NULL AND (?3 IS NULL OR site = ?3)",
+                 WHERE id = ?1 AND state IN ('dead', 'undecryptable') AND payload IS NOT NULL AND (?3 IS NULL OR site IS NULL OR site = ?3)",
                 params![id, now, site],
             )
             .map_err(sql_error(&self.path))?;
