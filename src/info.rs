@@ -9,7 +9,7 @@ fn clean(s: &str) -> String {
 /// The module info function.
 pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
     let _ = std::panic::catch_unwind(|| {
-        let path = crate::config_path().display().to_string();
+        let path = crate::engine().config_path().display().to_string();
         let parsed = match crate::load_config() {
             Ok(c) => (format!("yes ({} destinations)", c.destinations.len()), Some(c)),
             Err(e) => (clean(&secure_forward_core::redact::redact(&format!("no: {e}"))), None),

@@ -19,7 +19,11 @@ use ext_php_rs::flags::IniEntryPermission;
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::ZendHashTable;
 use ext_php_rs::zend::{ExecutorGlobals, IniEntryDef, IniEntryDefs};
-use secure_forward_core::{config, forward, outbox, Error};
+use secure_forward_core::config::Config;
+use secure_forward_core::engine::Engine;
+use secure_forward_core::forward::Receipt;
+use secure_forward_core::outbox::FlushCounts;
+use secure_forward_core::Error;
 
 use crate::node::PhpNode;
 
@@ -33,11 +37,14 @@ static INI_ENTRIES: IniEntryDefs<2> = IniEntryDefs::new([
     IniEntryDef::end(),
 ]);
 
-/// The configuration path, read once (PHP_INI_SYSTEM cannot change at run time).
-static CONFIG_PATH: OnceLock<PathBuf> = OnceLock::new();
+/// The one engine (configuration cache and entry points) of this process. A static
+/// because PHP calls arrive as free functions in a long-lived worker: there is no
+/// value to hang it on. Set in MINIT with the INI path (PHP_INI_SYSTEM cannot change
+/// at run time); set lazily if a function runs without MINIT having set it.
+static ENGINE: OnceLock<Engine> = OnceLock::new();
 
-fn config_path() -> &'static PathBuf {
-    CONFIG_PATH.get_or_init(read_ini_config_path)
+fn engine() -> &'static Engine {
+    ENGINE.get_or_init(|| Engine::new(read_ini_config_path()))
 }
 
 fn read_ini_config_path() -> PathBuf {
@@ -45,8 +52,8 @@ fn read_ini_config_path() -> PathBuf {
     PathBuf::from(value.filter(|v| !v.is_empty()).unwrap_or_else(|| DEFAULT_CONFIG.to_owned()))
 }
 
-fn load_config() -> Result<std::sync::Arc<config::Config>, Error> {
-    config::load(config_path())
+fn load_config() -> Result<std::sync::Arc<Config>, Error> {
+    engine().config()
 }
 
 /// MINIT: INI entry, exception classes, and a warning (never a crash) when the
@@ -64,13 +71,13 @@ extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
         memory::install_guard();
         let path = read_ini_config_path();
         let missing = matches!(path.try_exists(), Ok(false));
-        if let Some(Err(e)) = (!missing).then(|| config::Config::load_uncached(&path)) {
+        if let Some(Err(e)) = (!missing).then(|| Config::load_uncached(&path)) {
             ext_php_rs::error::php_error(
                 &ext_php_rs::flags::ErrorType::CoreWarning,
                 &secure_forward_core::redact::redact(&format!("secure_forward: {e}")),
             );
         }
-        let _ = CONFIG_PATH.set(path);
+        let _ = ENGINE.set(Engine::new(path));
         true
     });
     // 0 = SUCCESS, -1 = FAILURE
@@ -89,15 +96,12 @@ pub fn secure_forward_order(
     destination: String,
     event: String,
 ) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
-    let run = || -> Result<forward::Receipt, Error> {
-        let cfg = load_config()?;
-        PhpNode::with_array(order, |node| outbox::submit_order(&cfg, &destination, node, &event))
-    };
+    let run = || -> Result<Receipt, Error> { PhpNode::with_array(order, |node| engine().order(&destination, node, &event)) };
     let receipt = run().map_err(|e| errors::to_php(&e))?;
     receipt_array(&receipt).map_err(|_| errors::internal("cannot build the receipt"))
 }
 
-fn receipt_array(r: &forward::Receipt) -> ext_php_rs::error::Result<ext_php_rs::boxed::ZBox<ZendHashTable>> {
+fn receipt_array(r: &Receipt) -> ext_php_rs::error::Result<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     let mut ht = ZendHashTable::new();
     ht.insert("event_id", r.event_id.as_str())?;
     ht.insert("status", r.status.as_str())?;
@@ -117,9 +121,7 @@ pub fn secure_forward_prepare(order: &ZendHashTable, destination: &str) -> PhpRe
     }
     let mut body = BODY.take();
     let run = |body: &mut Vec<u8>| -> Result<(), Error> {
-        let cfg = load_config()?;
-        let dest = cfg.destination(destination)?;
-        PhpNode::with_array(order, |node| forward::prepare_into(dest, node, body))
+        PhpNode::with_array(order, |node| engine().prepare_into(destination, node, body))
     };
     let result = run(&mut body).map(|()| convert::PhpString::new(&body));
     // The body leaves as a PHP string (JSON, UTF-8 by construction); the buffer is
@@ -145,13 +147,11 @@ fn json_array(v: &serde_json::Value) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHa
 #[php_function]
 #[php(defaults(max = 100, seconds = 10.0))]
 pub fn secure_forward_flush(max: i64, seconds: f64) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
-    let run = || -> Result<outbox::FlushCounts, Error> {
+    let run = || -> Result<FlushCounts, Error> {
         if max < 0 || !seconds.is_finite() || seconds < 0.0 {
             return Err(Error::validation("max", "max and seconds must be non-negative"));
         }
-        let cfg = load_config()?;
-        let max = u32::try_from(max).unwrap_or(u32::MAX);
-        outbox::flush(&cfg, max, seconds)
+        engine().flush(u32::try_from(max).unwrap_or(u32::MAX), seconds)
     };
     let counts = run().map_err(|e| errors::to_php(&e))?;
     let mut ht = ZendHashTable::new();
@@ -164,14 +164,14 @@ pub fn secure_forward_flush(max: i64, seconds: f64) -> PhpResult<ext_php_rs::box
 /// Outbox totals and per-destination figures (facts only, never data).
 #[php_function]
 pub fn secure_forward_status() -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
-    let value = load_config().and_then(|cfg| outbox::status(&cfg)).map_err(|e| errors::to_php(&e))?;
-    json_array(&value)
+    let status = engine().status().map_err(|e| errors::to_php(&e))?;
+    json_array(&status.to_json())
 }
 
 /// Moves a dead letter back to the queue, due now. False when no such dead event.
 #[php_function]
 pub fn secure_forward_requeue(event_id: String) -> PhpResult<bool> {
-    load_config().and_then(|cfg| outbox::requeue(&cfg, &event_id)).map_err(|e| errors::to_php(&e))
+    engine().requeue(&event_id).map_err(|e| errors::to_php(&e))
 }
 
 /// Erases every queued or dead payload of an order (right to erasure); returns rows removed.
@@ -188,8 +188,7 @@ pub fn secure_forward_purge(order_id: &ext_php_rs::types::Zval) -> PhpResult<i64
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::validation("order_id", "must be a positive integer or digit string"));
         }
-        let cfg = load_config()?;
-        Ok(i64::try_from(outbox::purge(&cfg, &id)?).unwrap_or(i64::MAX))
+        Ok(i64::try_from(engine().purge(&id)?).unwrap_or(i64::MAX))
     };
     run().map_err(|e| errors::to_php(&e))
 }
@@ -198,9 +197,7 @@ pub fn secure_forward_purge(order_id: &ext_php_rs::types::Zval) -> PhpResult<i64
 #[php_function]
 #[php(defaults(destination = "\"default\""))]
 pub fn secure_forward_policy(destination: String) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
-    let value = load_config()
-        .and_then(|cfg| cfg.destination(&destination).map(|d| secure_forward_core::fingerprint::describe_policy(&cfg, d)))
-        .map_err(|e| errors::to_php(&e))?;
+    let value = engine().policy(&destination).map_err(|e| errors::to_php(&e))?;
     json_array(&value)
 }
 
@@ -211,12 +208,7 @@ pub fn secure_forward_policy(destination: String) -> PhpResult<ext_php_rs::boxed
 #[php_function]
 #[php(defaults(destination = "\"default\""))]
 pub fn secure_forward_auth_check(destination: String) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
-    let value = load_config()
-        .and_then(|cfg| {
-            let dest = cfg.destination(&destination)?;
-            secure_forward_core::auth::check(dest, Some(&cfg.outbox))
-        })
-        .map_err(|e| errors::to_php(&e))?;
+    let value = engine().auth_check(&destination).map_err(|e| errors::to_php(&e))?;
     json_array(&value)
 }
 
@@ -230,9 +222,8 @@ pub fn secure_forward_verify_webhook(
     source: String,
 ) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     let run = || -> Result<serde_json::Value, Error> {
-        let cfg = load_config()?;
         let headers = convert::headers_from_array(headers);
-        secure_forward_core::webhook::verify_webhook(&cfg, &source, &body, &headers, secure_forward_core::secret::unix_now())
+        engine().verify_webhook(&source, &body, &headers, secure_forward_core::secret::unix_now())
     };
     let value = run().map_err(|e| errors::to_php(&e))?;
     let converted = match &value {
@@ -242,7 +233,7 @@ pub fn secure_forward_verify_webhook(
             a.iter().try_for_each(|v| ht.push(convert::json_to_zval(v)?)).map(|()| ht)
         }
         _ => {
-            let e = Error::Signature { reason: "body is not a JSON object or array".into() };
+            let e = Error::signature(secure_forward_core::error::SignatureReason::NotContainer);
             return Err(errors::to_php(&e));
         }
     };

@@ -36,7 +36,7 @@ use serde::Deserialize;
 /// The plain settings live in the configuration; `AuthMode` is the former name.
 pub use crate::config::{AuthConfig, AuthConfig as AuthMode, ClientAuth, OAuth2, RateLimit};
 use crate::config::{Destination, OutboxConfig};
-use crate::error::{Error, Result};
+use crate::error::{Error, RejectedReason, Result, TransportReason};
 use crate::secret::Secret;
 
 /// Lifetime assumed when the token endpoint gives no `expires_in`.
@@ -367,17 +367,14 @@ fn fetch(dest: &Destination, o: &OAuth2, secret: &Secret) -> Result<(Secret, Dur
         400..=499 => {
             let code = oauth_error_code(&answer).unwrap_or_else(|| "no error code".to_owned());
             let reason = match code.as_str() {
-                "invalid_client" | "unauthorized_client" => format!("OAuth2 client credentials rejected ({code})"),
-                _ => format!("OAuth2 token request refused ({code})"),
+                "invalid_client" | "unauthorized_client" => RejectedReason::OAuth2Client(code),
+                _ => RejectedReason::OAuth2Request(code),
             };
             Err(Error::Rejected { host: host.clone(), status, reason })
         }
         s => Err(Error::Transport {
             host: host.clone(),
-            reason: format!(
-                "OAuth2 token endpoint error ({s}{})",
-                oauth_error_code(&answer).map_or_else(String::new, |c| format!(", {c}"))
-            ),
+            reason: TransportReason::TokenEndpoint { status: s, code: oauth_error_code(&answer) },
             status: Some(s),
         }),
     }

@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use crate::config::Destination;
-use crate::error::{Error, Result};
+use crate::error::{Error, RejectedReason, Result, TransportReason};
 use crate::node::Node;
 use crate::policy::Prepared;
 use crate::secret::hex;
@@ -87,16 +87,16 @@ pub fn classify(host: &str, answer: &Answer) -> Outcome {
             error: Error::Transport {
                 host: host.to_owned(),
                 reason: match status {
-                    408 => "request timeout (408)".to_owned(),
-                    429 => "rate limited (429)".to_owned(),
-                    s => format!("server error ({s})"),
+                    408 => TransportReason::RequestTimeout,
+                    429 => TransportReason::RateLimited,
+                    s => TransportReason::ServerError(s),
                 },
                 status: Some(status),
             },
         },
         300..=399 => Outcome::Dead {
             status: Some(status),
-            error: Error::Rejected { host: host.to_owned(), status, reason: "redirect (not followed) answered".to_owned() },
+            error: Error::Rejected { host: host.to_owned(), status, reason: RejectedReason::Redirect },
         },
         _ => Outcome::Dead {
             status: Some(status),
@@ -104,8 +104,8 @@ pub fn classify(host: &str, answer: &Answer) -> Outcome {
                 host: host.to_owned(),
                 status,
                 reason: match status {
-                    401 | 403 => "authentication rejected".to_owned(),
-                    _ => "request rejected".to_owned(),
+                    401 | 403 => RejectedReason::Authentication,
+                    _ => RejectedReason::Request,
                 },
             },
         },

@@ -28,7 +28,7 @@ use ring::rand::{SecureRandom as _, SystemRandom};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::secret::{fingerprint, io_reason, Secret};
+use crate::secret::{fingerprint, Secret};
 
 const HKDF_SALT: &[u8] = b"secure_forward outbox v1";
 const HKDF_INFO: &[u8] = b"payload encryption";
@@ -153,13 +153,13 @@ pub fn ensure_key_file(path: &Path) -> Result<()> {
         return Ok(());
     }
     let shown = path.display().to_string();
-    let fail = |what: &str, e: &std::io::Error| Error::config(&shown, None, format!("cannot {what} ({})", io_reason(e)));
+    let fail = |what: &'static str, e: &std::io::Error| Error::config_io(&shown, Some(what), e);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|e| fail("create the key file's directory", &e))?;
+            .map_err(|e| fail("cannot create the key file's directory", &e))?;
     }
     let mut tmp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     tmp_name.push(format!(".{}.{}.tmp", std::process::id(), crate::secret::hex(&random8())));
@@ -172,7 +172,7 @@ pub fn ensure_key_file(path: &Path) -> Result<()> {
     })();
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
-        return Err(fail("create the key file", &e));
+        return Err(fail("cannot create the key file", &e));
     }
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
@@ -184,7 +184,7 @@ pub fn ensure_key_file(path: &Path) -> Result<()> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(fail("create the key file", &e)),
+        Err(e) => Err(fail("cannot create the key file", &e)),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod dns;
+pub mod engine;
 pub mod error;
 pub mod fingerprint;
 pub mod forward;

@@ -281,7 +281,7 @@ pub fn for_each_loaded(mut f: impl FnMut(&[u8])) {
 /// Checks that a secret file is a regular file, not group/world accessible, and
 /// owned by the effective user or root. Returns its metadata.
 pub fn check_secret_file(path: &Path) -> Result<std::fs::Metadata> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::config(path.display().to_string(), None, io_reason(&e)))?;
+    let meta = std::fs::metadata(path).map_err(|e| Error::config_io(path.display().to_string(), None, &e))?;
     check_meta(path, meta)
 }
 
@@ -328,11 +328,7 @@ fn trim_owned(mut raw: Vec<u8>) -> Vec<u8> {
 
 /// A short reason for an I/O error, without the OS's decoration.
 pub fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "file not found".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => format!("cannot read file ({})", e.kind()),
-    }
+    crate::error::file_io_reason(e.kind())
 }
 
 /// Unix seconds now.

@@ -12,7 +12,7 @@ use ureq::http::HeaderValue;
 mod wipe;
 use wipe::WipeSentConnector;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, HttpFailure, IoError, Result, TransportReason};
 use crate::secret::{Secret, SecretSource};
 
 mod tls;
@@ -265,38 +265,26 @@ pub fn post_token(peer: &Peer<'_>, form: &Secret, basic: Option<&Secret>) -> Res
 /// A short, value-free reason for a ureq error.
 pub fn transport_error(host: &str, e: &ureq::Error) -> Error {
     use ureq::Error as E;
+    use TransportReason as T;
     let reason = match e {
-        E::Timeout(t) => format!("timeout ({t})"),
-        E::HostNotFound => "host not found".to_owned(),
-        E::ConnectionFailed => "connection failed".to_owned(),
-        E::Rustls(r) => tls_reason(r),
-        E::Tls(m) => format!("tls: {m}"),
+        E::Timeout(t) => T::Timeout(t.to_string()),
+        E::HostNotFound => T::HostNotFound,
+        E::ConnectionFailed => T::ConnectionFailed,
+        E::Rustls(r) => T::Tls(tls_reason(r)),
+        E::Tls(m) => T::Tls(format!("tls: {m}")),
         E::Io(io) => match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            Some(r) => tls_reason(r),
-            None => io_kind_reason(io),
+            Some(r) => T::Tls(tls_reason(r)),
+            None => T::Io(IoError::new(io)),
         },
-        E::RequireHttpsOnly(_) => "only https is allowed".to_owned(),
-        E::TooManyRedirects | E::RedirectFailed => "redirect refused".to_owned(),
-        E::LargeResponseHeader(..) => "response head too large".to_owned(),
-        E::BodyExceedsLimit(_) => "response too large".to_owned(),
-        E::Protocol(_) => "malformed HTTP response".to_owned(),
-        E::BodyStalled => "response stalled".to_owned(),
-        _ => "request failed".to_owned(),
+        E::RequireHttpsOnly(_) => T::Http(HttpFailure::HttpsOnly),
+        E::TooManyRedirects | E::RedirectFailed => T::Http(HttpFailure::Redirect),
+        E::LargeResponseHeader(..) => T::Http(HttpFailure::HeadTooLarge),
+        E::BodyExceedsLimit(_) => T::Http(HttpFailure::BodyTooLarge),
+        E::Protocol(_) => T::Http(HttpFailure::Malformed),
+        E::BodyStalled => T::Http(HttpFailure::Stalled),
+        _ => T::Http(HttpFailure::Failed),
     };
-    Error::transport(host, reason)
-}
-
-fn io_kind_reason(io: &std::io::Error) -> String {
-    use std::io::ErrorKind as K;
-    match io.kind() {
-        K::ConnectionRefused => "connection refused".into(),
-        K::ConnectionReset => "connection reset".into(),
-        K::ConnectionAborted => "connection aborted".into(),
-        K::TimedOut | K::WouldBlock => "timeout".into(),
-        K::UnexpectedEof => "connection closed unexpectedly".into(),
-        K::HostUnreachable | K::NetworkUnreachable => "host unreachable".into(),
-        k => format!("connection error ({k})"),
-    }
+    Error::transport_failed(host, reason)
 }
 
 /// A distinct, clear message per TLS failure.

@@ -212,14 +212,14 @@ fn a_version_3_database_migrates_to_4_keeping_its_rows() {
     match token_fetch_state(&c.outbox, "k_rejected").unwrap() {
         FetchState::Failed(secure_forward_core::Error::Rejected { host, status, reason }) => {
             assert_eq!((host.as_str(), status), ("login.example", 401));
-            assert!(reason.starts_with("invalid_client"), "{reason}");
+            assert!(reason.to_string().starts_with("invalid_client"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
     match token_fetch_state(&c.outbox, "k_transport").unwrap() {
         FetchState::Failed(secure_forward_core::Error::Transport { host, status: None, reason }) => {
             assert_eq!(host, "login.example");
-            assert!(reason.starts_with("connection refused"), "{reason}");
+            assert!(reason.to_string().starts_with("connection refused"), "{reason}");
         }
         other => panic!("{other:?}"),
     }

@@ -248,7 +248,7 @@ fn config_err(e: Error) -> (Option<String>, String) {
     match e {
         Error::Config { file, key, reason } => {
             assert_eq!(file, FILE);
-            (key, reason)
+            (key, reason.to_string())
         }
         other => panic!("not a config error: {other:?}"),
     }
@@ -256,7 +256,7 @@ fn config_err(e: Error) -> (Option<String>, String) {
 
 fn validation_err(e: Error) -> (String, String) {
     match e {
-        Error::Validation { path, reason } => (path, reason),
+        Error::Validation { path, reason } => (path, reason.to_string()),
         other => panic!("not a validation error: {other:?}"),
     }
 }

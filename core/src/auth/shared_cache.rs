@@ -6,7 +6,7 @@
 //! endpoint; a failed fetch is held (typed columns) so that a failing endpoint
 //! sees one request per hold, not one per checkout.
 use crate::config::OutboxConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, RejectedReason, Result, TransportReason};
 use crate::secret::Secret;
 use crate::store::{self, FailKind, FetchFailure, FetchRow, TokenRow};
 
@@ -89,8 +89,8 @@ pub fn token_fetch_state(cfg: &OutboxConfig, cache_key: &str) -> Result<FetchSta
 fn failure(f: FetchFailure) -> Option<Error> {
     let reason = format!("{} (the token endpoint failed moments ago; asked again shortly)", f.reason);
     match f.kind {
-        FailKind::Rejected => Some(Error::Rejected { host: f.host, status: f.status?, reason }),
-        FailKind::Transport => Some(Error::Transport { host: f.host, status: f.status, reason }),
+        FailKind::Rejected => Some(Error::Rejected { host: f.host, status: f.status?, reason: RejectedReason::Other(reason) }),
+        FailKind::Transport => Some(Error::Transport { host: f.host, status: f.status, reason: TransportReason::Other(reason) }),
     }
 }
 
@@ -101,10 +101,10 @@ fn failure(f: FetchFailure) -> Option<Error> {
 pub fn token_fetch_failed(cfg: &OutboxConfig, cache_key: &str, hold_ms: i64, error: &Error) -> Result<()> {
     let f = match error {
         Error::Rejected { host, status, reason } => {
-            FetchFailure { kind: FailKind::Rejected, status: Some(*status), host: host.clone(), reason: reason.clone() }
+            FetchFailure { kind: FailKind::Rejected, status: Some(*status), host: host.clone(), reason: reason.to_string() }
         }
         Error::Transport { host, status, reason } => {
-            FetchFailure { kind: FailKind::Transport, status: *status, host: host.clone(), reason: reason.clone() }
+            FetchFailure { kind: FailKind::Transport, status: *status, host: host.clone(), reason: reason.to_string() }
         }
         _ => return token_fetch_end(cfg, cache_key),
     };

@@ -83,8 +83,7 @@ pub mod submit;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::config::{Destination, OutboxConfig};
-use crate::error::Result;
+use crate::config::Destination;
 use crate::store;
 
 pub use crate::keys::{self, KeyRing};
@@ -135,21 +134,6 @@ fn attempt_owner() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("{}:{n}", store::process_owner())
-}
-
-/// Records an accepted inbound webhook id (`key`) at `now_s` (unix seconds) in the
-/// `webhook_seen` table, atomically across processes; `Ok(false)` when it was
-/// already there (a replay). Entries older than `keep_s` seconds are pruned first,
-/// so the table stays bounded.
-pub fn record_webhook_once(config: &OutboxConfig, key: &str, now_s: u64, keep_s: u64) -> Result<bool> {
-    let now = i64::try_from(now_s).unwrap_or(i64::MAX);
-    let cutoff = i64::try_from(now_s.saturating_sub(keep_s)).unwrap_or(i64::MAX);
-    store::with_store(&config.path, |db| {
-        let tx = db.immediate()?;
-        let fresh = tx.replay_seen_once(key, now, cutoff)?;
-        tx.commit()?;
-        Ok(fresh)
-    })
 }
 
 #[cfg(test)]

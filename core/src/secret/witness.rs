@@ -21,7 +21,7 @@ use std::sync::{Mutex, OnceLock};
 
 use zeroize::Zeroize;
 
-use super::{check_meta, io_reason, trim_owned, FileStamp, Secret};
+use super::{check_meta, trim_owned, FileStamp, Secret};
 use crate::error::{Error, Result};
 
 /// Shortest secret token that is masked (shorter ones would mask ordinary
@@ -152,7 +152,7 @@ pub(super) fn read_checked(path: &Path) -> Result<(Secret, FileStamp)> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
                 raw.zeroize();
-                return Err(Error::config(shown(), None, io_reason(&e)));
+                return Err(Error::config_io(shown(), None, &e));
             }
         }
     }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, OptionalExtension as _, Transaction, TransactionBehavior};
 
 use super::{now_ms, BOOKKEEPING_SYNC, BUSY_TIMEOUT};
-use crate::error::{Error, Result};
+use crate::error::{ConfigReason, Error, Result};
 
 pub use schema::SCHEMA_VERSION;
 
@@ -72,11 +72,12 @@ fn slot() -> &'static Mutex<Option<Store>> {
 /// The error of a failed statement: names the database file, never a value.
 pub(crate) fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| {
-        let reason = match &e {
-            rusqlite::Error::SqliteFailure(f, _) => format!("outbox database error ({:?}, {})", f.code, f.extended_code),
-            _ => "outbox database error (unexpected data)".to_owned(),
+        // The SQLite result code only: its message may quote a value.
+        let code = match e {
+            rusqlite::Error::SqliteFailure(f, _) => Some(f),
+            _ => None,
         };
-        Error::config(path.display().to_string(), None, reason)
+        Error::Config { file: path.display().to_string(), key: None, reason: ConfigReason::Database(code) }
     }
 }
 
@@ -177,9 +178,11 @@ impl Store {
     fn open(path: &Path) -> Result<Store> {
         let shown = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| {
-                Error::config(&shown, None, format!("cannot create the outbox directory ({})", crate::secret::io_reason(&e)))
-            })?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| Error::config_io(&shown, Some("cannot create the outbox directory"), &e))?;
         }
         // Create (or tighten) the file 0600 before SQLite opens it.
         std::fs::OpenOptions::new()
@@ -196,9 +199,7 @@ impl Store {
                     let _ = f.set_permissions(std::fs::Permissions::from_mode(0o600));
                 }
             })
-            .map_err(|e| {
-                Error::config(&shown, None, format!("cannot open the outbox database ({})", crate::secret::io_reason(&e)))
-            })?;
+            .map_err(|e| Error::config_io(&shown, Some("cannot open the outbox database"), &e))?;
         let err = sql_error(path);
         let conn = Connection::open(path).map_err(&err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
