@@ -74,7 +74,7 @@ fn index_of(kind: ErrorKind) -> usize {
 pub fn to_php(e: &Error) -> PhpException {
     let class = entry(index_of(e.kind())).unwrap_or_else(base_ce);
     let code = e.http_status().map_or(0, i32::from);
-    let message = secure_forward_core::redact::redact(&e.to_string());
+    let message = secure_forward_core::redact(&e.to_string());
     match exception_object(class, &message, code) {
         Some(object) => PhpException::new(message, code, class).with_object(object),
         None => PhpException::new(message, code, class),

@@ -19,11 +19,7 @@ use ext_php_rs::flags::IniEntryPermission;
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::ZendHashTable;
 use ext_php_rs::zend::{ExecutorGlobals, IniEntryDef, IniEntryDefs};
-use secure_forward_core::config::Config;
-use secure_forward_core::engine::Engine;
-use secure_forward_core::forward::Receipt;
-use secure_forward_core::outbox::FlushCounts;
-use secure_forward_core::Error;
+use secure_forward_core::{Config, Engine, Error, FlushCounts, Receipt};
 
 use crate::node::PhpNode;
 
@@ -67,14 +63,14 @@ extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
         if errors::register().is_err() {
             return false;
         }
-        secure_forward_core::audit::set_sink(Box::new(sink::ErrorLog));
+        secure_forward_core::set_sink(Box::new(sink::ErrorLog));
         memory::install_guard();
         let path = read_ini_config_path();
         let missing = matches!(path.try_exists(), Ok(false));
         if let Some(Err(e)) = (!missing).then(|| Config::load_uncached(&path)) {
             ext_php_rs::error::php_error(
                 &ext_php_rs::flags::ErrorType::CoreWarning,
-                &secure_forward_core::redact::redact(&format!("secure_forward: {e}")),
+                &secure_forward_core::redact(&format!("secure_forward: {e}")),
             );
         }
         let _ = ENGINE.set(Engine::new(path));
@@ -107,7 +103,7 @@ fn receipt_array(r: &Receipt) -> ext_php_rs::error::Result<ext_php_rs::boxed::ZB
     ht.insert("status", r.status.as_str())?;
     ht.insert("http_status", r.http_status.map(i64::from))?;
     ht.insert("attempts", i64::from(r.attempts))?;
-    ht.insert("reason", r.reason.as_deref().map(secure_forward_core::redact::redact))?;
+    ht.insert("reason", r.reason.as_deref().map(secure_forward_core::redact))?;
     Ok(ht)
 }
 
@@ -223,7 +219,7 @@ pub fn secure_forward_verify_webhook(
 ) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     let run = || -> Result<serde_json::Value, Error> {
         let headers = convert::headers_from_array(headers);
-        engine().verify_webhook(&source, &body, &headers, secure_forward_core::secret::unix_now())
+        engine().verify_webhook(&source, &body, &headers, secure_forward_core::unix_now())
     };
     let value = run().map_err(|e| errors::to_php(&e))?;
     let converted = match &value {
@@ -233,7 +229,7 @@ pub fn secure_forward_verify_webhook(
             a.iter().try_for_each(|v| ht.push(convert::json_to_zval(v)?)).map(|()| ht)
         }
         _ => {
-            let e = Error::signature(secure_forward_core::error::SignatureReason::NotContainer);
+            let e = Error::signature(secure_forward_core::SignatureReason::NotContainer);
             return Err(errors::to_php(&e));
         }
     };

@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::OnceLock;
 
-use secure_forward_core::audit::Sink;
+use secure_forward_core::Sink;
 
 /// `php_log_err_with_severity()` (main/main.c, PHPAPI): what `error_log($message)`
 /// calls. Writes to the configured error log with the given syslog severity.

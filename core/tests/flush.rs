@@ -6,9 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use secure_forward_core::config::Config;
-use secure_forward_core::outbox;
-use secure_forward_core::policy::Prepared;
+use secure_forward_core::testing::outbox;
+use secure_forward_core::testing::policy::Prepared;
+use secure_forward_core::Config;
 
 mod common;
 use common::{ca_dir, temp, Server};
@@ -208,7 +208,7 @@ fn a_version_3_database_migrates_to_4_keeping_its_rows() {
     );
     assert_eq!((typed[2].2.as_deref(), typed[2].3), (Some("transport"), None));
     drop(conn);
-    use secure_forward_core::auth::shared_cache::{token_fetch_state, FetchState};
+    use secure_forward_core::testing::auth::shared_cache::{token_fetch_state, FetchState};
     match token_fetch_state(&c.outbox, "k_rejected").unwrap() {
         FetchState::Failed(secure_forward_core::Error::Rejected { host, status, reason }) => {
             assert_eq!((host.as_str(), status), ("login.example", 401));

@@ -9,11 +9,11 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secure_forward_core::config::{Config, Destination};
-use secure_forward_core::forward::{self, Outcome};
-use secure_forward_core::outbox;
-use secure_forward_core::policy::Prepared;
-use secure_forward_core::transport::{self, Outgoing};
+use secure_forward_core::testing::forward::{self, Outcome};
+use secure_forward_core::testing::outbox;
+use secure_forward_core::testing::policy::Prepared;
+use secure_forward_core::testing::transport::{self, Outgoing};
+use secure_forward_core::{Config, Destination};
 
 mod common;
 use common::{cert, temp, Server};
@@ -268,7 +268,7 @@ fn oauth_token_requests_are_pinned_only_on_the_destinations_host() {
     assert_eq!((tokens(), resources()), (2, 1));
 }
 
-fn timed_submit(c: &Config, id: u32) -> (secure_forward_core::forward::Receipt, Duration) {
+fn timed_submit(c: &Config, id: u32) -> (secure_forward_core::Receipt, Duration) {
     let started = Instant::now();
     let r = outbox::submit(c, &dest(c), &order(id), "order.processing").unwrap();
     (r, started.elapsed())

@@ -7,9 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secure_forward_core::config::Config;
-use secure_forward_core::outbox::{self, FlushCounts};
-use secure_forward_core::policy::Prepared;
+use secure_forward_core::testing::outbox::{self, FlushCounts};
+use secure_forward_core::testing::policy::Prepared;
+use secure_forward_core::Config;
 
 mod common;
 use common::{ca_dir, free_port, temp, Server, TempDir};
@@ -33,7 +33,7 @@ fn order(id: u32, extra: &str) -> Prepared {
     }
 }
 
-fn dest(c: &Config) -> Arc<secure_forward_core::config::Destination> {
+fn dest(c: &Config) -> Arc<secure_forward_core::Destination> {
     Arc::clone(c.destination("crm").unwrap())
 }
 
@@ -299,12 +299,12 @@ fn rotated_key_still_decrypts_old_rows() {
     let d = dest(&c);
     outbox::submit(&c, &d, &order(1, ""), "order.processing").unwrap();
     let old = std::fs::read_to_string(&c.outbox.key_file).unwrap();
-    let new = secure_forward_core::outbox::keys::generate_key_line().unwrap();
+    let new = secure_forward_core::testing::keys::generate_key_line().unwrap();
     let tmp = dir.join("key.new");
     std::fs::write(&tmp, format!("{}{old}", new.as_str())).unwrap();
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::rename(&tmp, &c.outbox.key_file).unwrap();
-    std::thread::sleep(secure_forward_core::secret::RECHECK + Duration::from_millis(100));
+    std::thread::sleep(secure_forward_core::testing::secret::RECHECK + Duration::from_millis(100));
     outbox::submit(&c, &d, &order(2, ""), "order.processing").unwrap();
     let conn = rusqlite::Connection::open(&c.outbox.path).unwrap();
     let key_ids: Vec<String> = conn

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use secure_forward_core::config::Config;
-use secure_forward_core::outbox::{self, shared};
-use secure_forward_core::policy::Prepared;
+use secure_forward_core::testing::outbox::{self, shared};
+use secure_forward_core::testing::policy::Prepared;
+use secure_forward_core::Config;
 
 mod common;
 use common::{ca_dir, temp, Server};

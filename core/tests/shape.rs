@@ -3,8 +3,8 @@
 //! configuration and validation errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a test crate
 
-use secure_forward_core::error::{Error, ErrorKind};
-use secure_forward_core::shape::{api_error_message, Headers, Shape, UrlTemplate};
+use secure_forward_core::testing::shape::{api_error_message, Headers, Shape, UrlTemplate};
+use secure_forward_core::{Error, ErrorKind};
 use serde_json::Value;
 
 const FILE: &str = "/etc/secure-forward/config.toml";

@@ -33,7 +33,7 @@ LAYERS = [
     ("concerns", ["transport", "keys", "signing", "auth", "audit", "forward", "webhook"]),
     ("outbox", ["outbox"]),
     ("engine", ["engine"]),
-    ("facade", ["lib", "testing"]),
+    ("facade", ["lib"]),
 ]
 # Inside a layer, the order in which its modules may use one another (lower first).
 WITHIN = {

@@ -86,7 +86,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::config::Destination;
 use crate::store;
 
-pub use crate::keys::{self, KeyRing};
+pub use crate::keys::KeyRing;
 pub use crate::store::{order_key, ATTEMPTS_KEPT, BUSY_TIMEOUT};
 pub use circuit::{Circuit, CircuitState, CIRCUIT_COOLDOWN_MS, CIRCUIT_THRESHOLD};
 pub use flush::{flush, FlushCounts, FLUSH_SENDERS};

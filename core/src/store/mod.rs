@@ -41,16 +41,6 @@ pub enum EventState {
 }
 
 impl EventState {
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventState::Queued => "queued",
-            EventState::Delivered => "delivered",
-            EventState::Dead => "dead",
-            EventState::Undecryptable => "undecryptable",
-        }
-    }
-
     /// From the stored text (`None` for anything else).
     pub fn parse(s: &str) -> Option<EventState> {
         Some(match s {

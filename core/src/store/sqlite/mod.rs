@@ -219,11 +219,6 @@ impl Store {
         Ok(Store { pid: std::process::id(), path: path.to_path_buf(), conn })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Starts an `IMMEDIATE` transaction (the write lock is taken now).
     pub fn immediate(&mut self) -> Result<Tx<'_>> {
         let path = &self.path;
@@ -232,6 +227,7 @@ impl Store {
     }
 
     /// The current `synchronous` setting (0 OFF, 1 NORMAL, 2 FULL) and journal mode.
+    #[cfg(test)]
     pub fn durability(&self) -> Result<(i64, String)> {
         let err = sql_error(&self.path);
         let sync = self.conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).map_err(&err)?;
