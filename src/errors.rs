@@ -21,6 +21,7 @@ pub const CLASSES: [&str; 6] = [
 ];
 
 /// Class entries as registered, in the order of [`CLASSES`].
+// Process-wide: PHP registers the exception classes once, in MINIT, and hands their entries to a callback.
 static ENTRIES: [AtomicPtr<ClassEntry>; 6] = [const { AtomicPtr::new(std::ptr::null_mut()) }; 6];
 
 fn entry(i: usize) -> Option<&'static ClassEntry> {

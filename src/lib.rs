@@ -28,6 +28,7 @@ pub const INI_CONFIG: &str = "secure_forward.config";
 /// Its default value.
 pub const DEFAULT_CONFIG: &str = "/etc/secure-forward/config.toml";
 
+// Process-wide: PHP keeps pointers into the INI definitions for the life of the module.
 static INI_ENTRIES: IniEntryDefs<2> = IniEntryDefs::new([
     IniEntryDef::new(c"secure_forward.config", c"/etc/secure-forward/config.toml", IniEntryPermission::System),
     IniEntryDef::end(),
@@ -113,6 +114,7 @@ fn receipt_array(r: &Receipt) -> ext_php_rs::error::Result<ext_php_rs::boxed::ZB
 pub fn secure_forward_prepare(order: &ZendHashTable, destination: &str) -> PhpResult<convert::PhpString> {
     thread_local! {
         /// The body buffer, reused from call to call (its capacity, never its bytes).
+        // Per thread: a reused buffer (its capacity only), no state.
         static BODY: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
     }
     let mut body = BODY.take();

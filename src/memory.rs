@@ -89,6 +89,7 @@ unsafe impl GlobalAlloc for ZeroingAlloc {
 
 #[cfg(not(feature = "plain-alloc"))]
 #[global_allocator]
+// Process-wide by nature: the global allocator (zeroes freed memory).
 static GLOBAL: ZeroingAlloc = ZeroingAlloc;
 
 /// Most pages locked for secrets at a time.
@@ -108,6 +109,7 @@ struct Pages {
     locked_total: u64,
 }
 
+// Process-wide: the locked pages of the memory guard, shared by every allocation.
 static PAGES: Mutex<Pages> =
     Mutex::new(Pages { count: BTreeMap::new(), pid: 0, peak: 0, failures: 0, over_limit: 0, locked_total: 0 });
 

@@ -18,6 +18,7 @@ unsafe extern "C" {
 /// rather than linked: ext-php-rs does not wrap it, and a hard reference would
 /// stop the library from loading outside PHP (`cargo php stubs` loads it so).
 fn log_err() -> Option<LogErr> {
+    // Process-wide: the address of a PHP function, looked up once.
     static FN: OnceLock<usize> = OnceLock::new();
     let addr = *FN.get_or_init(|| {
         // SAFETY: RTLD_DEFAULT (a null handle on glibc and musl) searches the

@@ -124,6 +124,7 @@ pub struct Token {
 }
 
 fn local_tokens() -> &'static Mutex<HashMap<String, Token>> {
+    // Process-wide (see ARCHITECTURE.md, "State"): a cache under forward/transport; moving it into Engine means threading the engine through them.
     static TOKENS: OnceLock<Mutex<HashMap<String, Token>>> = OnceLock::new();
     TOKENS.get_or_init(|| Mutex::new(HashMap::new()))
 }

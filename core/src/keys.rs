@@ -109,6 +109,7 @@ impl KeyRing {
 /// process and re-parsed when the cached file changes.
 pub fn ring(key_file: &Path) -> Result<Arc<KeyRing>> {
     type Cached = (PathBuf, Arc<Secret>, Arc<KeyRing>);
+    // Process-wide (see ARCHITECTURE.md, "State"): a cache under the outbox; moving it into Engine means threading the engine through it.
     static CACHE: OnceLock<Mutex<Option<Cached>>> = OnceLock::new();
     let secret = match crate::secret::load_file_cached(key_file) {
         Ok(s) => s,

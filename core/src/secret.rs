@@ -37,6 +37,7 @@ pub struct MemoryGuard {
     pub unlock: fn(usize, usize),
 }
 
+// Process-wide (see ARCHITECTURE.md, "State"): the memory guard pairs with the binding's global allocator, one per process.
 static GUARD: OnceLock<MemoryGuard> = OnceLock::new();
 
 /// Installs the page guard (once; later calls are ignored).
@@ -223,6 +224,7 @@ struct Cached {
 }
 
 fn cache() -> &'static Mutex<HashMap<PathBuf, Cached>> {
+    // Process-wide (see ARCHITECTURE.md, "State"): secret files are read from every layer (auth, keys, signing, webhook); not yet in Engine.
     static CACHE: OnceLock<Mutex<HashMap<PathBuf, Cached>>> = OnceLock::new();
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
@@ -260,6 +262,7 @@ pub fn clear_cache() {
 
 /// Secrets read from environment variables, by variable (they have no file cache).
 fn env_registry() -> &'static Mutex<HashMap<String, Arc<Secret>>> {
+    // Process-wide (see ARCHITECTURE.md, "State"): environment secrets, as the file cache above.
     static ENV: OnceLock<Mutex<HashMap<String, Arc<Secret>>>> = OnceLock::new();
     ENV.get_or_init(|| Mutex::new(HashMap::new()))
 }

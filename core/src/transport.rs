@@ -81,6 +81,7 @@ struct AgentKey {
 }
 
 thread_local! {
+    // Process-wide (see ARCHITECTURE.md, "State"): which agent this thread uses (each flush sender thread its own).
     static POOL: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
@@ -93,6 +94,7 @@ pub fn use_pool(n: usize) {
 }
 
 fn agents() -> &'static Mutex<HashMap<AgentKey, ureq::Agent>> {
+    // Process-wide (see ARCHITECTURE.md, "State"): HTTPS agents (pools, DNS) under forward/auth; moving them into Engine means threading it through.
     static AGENTS: OnceLock<Mutex<HashMap<AgentKey, ureq::Agent>>> = OnceLock::new();
     AGENTS.get_or_init(|| Mutex::new(HashMap::new()))
 }

@@ -131,6 +131,7 @@ fn lease_ms(dest: &Destination) -> i64 {
 /// recorded only while its writer still holds the event's lease, so a stalled
 /// writer whose lease was taken over cannot overwrite the new holder's result.
 fn attempt_owner() -> String {
+    // Process-wide (see ARCHITECTURE.md, "State"): lease owners must be unique within the process, whatever the engine.
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("{}:{n}", store::process_owner())

@@ -23,6 +23,7 @@ const SUBMIT_CHECKPOINT_EVERY_MS: i64 = 60_000;
 /// [`SUBMIT_CHECKPOINT_EVERY_MS`] (looked at once a minute per process; never
 /// waits for readers). Best effort.
 fn maybe_erase_wal(cfg: &OutboxConfig) {
+    // Process-wide (see ARCHITECTURE.md, "State"): a rate limit on WAL checkpoints of this process's connection (see store).
     static NEXT_LOOK_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
     let now = store::now_ms();
     if now < NEXT_LOOK_MS.load(std::sync::atomic::Ordering::Relaxed) {

@@ -37,6 +37,7 @@ struct Salt {
 }
 
 fn salt() -> &'static Salt {
+    // Process-wide (see ARCHITECTURE.md, "State"): one random salt per process, so witnesses compare within it and mean nothing outside.
     static SALT: OnceLock<Salt> = OnceLock::new();
     SALT.get_or_init(|| {
         use ring::rand::SecureRandom;
@@ -86,6 +87,7 @@ struct Witness {
 }
 
 fn registry() -> &'static Mutex<HashMap<PathBuf, Witness>> {
+    // Process-wide (see ARCHITECTURE.md, "State"): the redaction layer (any error, any thread) must see every secret loaded.
     static W: OnceLock<Mutex<HashMap<PathBuf, Witness>>> = OnceLock::new();
     W.get_or_init(|| Mutex::new(HashMap::new()))
 }

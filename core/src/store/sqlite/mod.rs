@@ -65,6 +65,7 @@ pub struct Tx<'c> {
 }
 
 fn slot() -> &'static Mutex<Option<Store>> {
+    // Process-wide (see ARCHITECTURE.md, "State"): one SQLite connection per process (re-opened after fork), used from every layer above.
     static SLOT: OnceLock<Mutex<Option<Store>>> = OnceLock::new();
     SLOT.get_or_init(|| Mutex::new(None))
 }
