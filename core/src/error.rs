@@ -100,18 +100,22 @@ impl Eq for IoError {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigReason {
-    /// A file could not be read, opened or created. `doing` names what was
-    /// attempted (`cannot open the outbox database`); `None` for reading the file.
-    Io {
-        /// What was attempted, when it was not plainly reading the file.
-        doing: Option<&'static str>,
-        /// The I/O error.
-        error: IoError,
-    },
+    /// A file could not be read, opened or created (boxed: errors are rare, and a
+    /// smaller [`Error`] keeps every `Result` of the hot path small).
+    Io(Box<FileFailure>),
     /// The outbox database failed (its SQLite result code), or held unexpected data (`None`).
     Database(Option<rusqlite::ffi::Error>),
     /// Anything else, in words (no value).
     Other(String),
+}
+
+/// A failed file operation: what was attempted, and the I/O error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileFailure {
+    /// What was attempted (`cannot open the outbox database`); `None` for reading the file.
+    pub doing: Option<&'static str>,
+    /// The I/O error.
+    pub error: IoError,
 }
 
 /// Why an order was refused.
@@ -259,7 +263,8 @@ impl Error {
 
     /// `file` could not be read (`doing` = `None`) or had `doing` fail on it.
     pub fn config_io(file: impl Into<String>, doing: Option<&'static str>, e: &std::io::Error) -> Self {
-        Error::Config { file: file.into(), key: None, reason: ConfigReason::Io { doing, error: IoError::new(e) } }
+        let failure = FileFailure { doing, error: IoError::new(e) };
+        Error::Config { file: file.into(), key: None, reason: ConfigReason::Io(Box::new(failure)) }
     }
 
     /// A validation error at `path`.
@@ -334,8 +339,10 @@ pub fn socket_io_reason(kind: std::io::ErrorKind) -> String {
 impl fmt::Display for ConfigReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigReason::Io { doing: None, error } => f.write_str(&file_io_reason(error.kind())),
-            ConfigReason::Io { doing: Some(doing), error } => write!(f, "{doing} ({})", file_io_reason(error.kind())),
+            ConfigReason::Io(io) => match io.doing {
+                None => f.write_str(&file_io_reason(io.error.kind())),
+                Some(doing) => write!(f, "{doing} ({})", file_io_reason(io.error.kind())),
+            },
             ConfigReason::Database(Some(e)) => write!(f, "outbox database error ({:?}, {})", e.code, e.extended_code),
             ConfigReason::Database(None) => f.write_str("outbox database error (unexpected data)"),
             ConfigReason::Other(s) => f.write_str(s),
@@ -447,8 +454,8 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Config { reason: ConfigReason::Io { error, .. }, .. }
-            | Error::Transport { reason: TransportReason::Io(error), .. } => Some(error.0.as_ref()),
+            Error::Config { reason: ConfigReason::Io(io), .. } => Some(io.error.0.as_ref()),
+            Error::Transport { reason: TransportReason::Io(error), .. } => Some(error.0.as_ref()),
             Error::Config { reason: ConfigReason::Database(Some(e)), .. } => Some(e),
             _ => None,
         }
@@ -493,6 +500,12 @@ mod tests {
         assert_eq!(e.to_string(), "api.example.com: connection refused");
         assert!(!format!("{e:?} {}", e.source().map(ToString::to_string).unwrap_or_default()).contains("secret-value"));
         assert_eq!(e, e.clone());
+    }
+
+    #[test]
+    fn error_stays_small() {
+        // Every Result of the prepare path carries an Error's size.
+        assert!(std::mem::size_of::<Error>() <= 72, "{}", std::mem::size_of::<Error>());
     }
 
     #[test]

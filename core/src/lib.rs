@@ -39,7 +39,7 @@ pub use outbox::status::AttemptStatus;
 pub use outbox::{CircuitState, DestStatus, DestinationStatus, FlushCounts, Status};
 // The one error type and its typed reasons.
 pub use error::{
-    ConfigReason, Error, ErrorKind, HttpFailure, IoError, RejectedReason, Result, SignatureReason, TransportReason,
+    ConfigReason, Error, ErrorKind, FileFailure, HttpFailure, IoError, RejectedReason, Result, SignatureReason, TransportReason,
     ValidationReason,
 };
 // The order tree the binding implements over PHP arrays.
