@@ -4,7 +4,8 @@
 Reads every non-test, non-comment `crate::NAME` reference of each top-level module
 (a module is `core/src/NAME.rs` plus `core/src/NAME/**`) and checks it against the
 declared layers below: a module may use modules of its own layer or lower layers,
-never a higher one, and the graph of modules has no cycle. Prints each offence with
+never a higher one, and the graph of modules has no cycle. Also checks that the
+binding (src/) does not use the core's test-only `testing` module. Prints each offence with
 the file and line; exit status 1 when there is one. Usage: layers.py [core/src]
 """
 import os
@@ -145,6 +146,16 @@ def main():
     for m in sorted(edges):
         if m not in state:
             visit(m)
+    # The binding (src/, beside core/) uses the facade only, never the tests' `testing`.
+    binding = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(root))), "src")
+    for dirpath, _, files in os.walk(binding):
+        for f in sorted(files):
+            if f.endswith(".rs"):
+                path = os.path.join(dirpath, f)
+                with open(path, encoding="utf-8") as fh:
+                    for no, code in code_lines(fh.read()):
+                        if "secure_forward_core::testing" in code:
+                            problems.append(f"{path}:{no}: the binding uses `secure_forward_core::testing` (tests only; add what it needs to core/src/lib.rs)")
     for p in problems:
         print(p)
     if problems:
