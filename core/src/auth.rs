@@ -27,7 +27,7 @@
 pub mod shared_cache;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -85,7 +85,7 @@ fn bearer_value(token: &[u8]) -> Secret {
 ///
 /// Errors: `Config` for an unusable key or client secret file; for OAuth2,
 /// `Transport`/`Rejected` naming the token endpoint's host.
-pub fn credential(dest: &Destination, store: Option<&OutboxConfig>) -> Result<Option<Credential>> {
+pub fn credential(clients: &Clients, dest: &Destination, store: Option<&OutboxConfig>) -> Result<Option<Credential>> {
     match &dest.auth {
         AuthMode::Header => Ok(dest.key.as_ref().map(crate::secret::SecretSource::load).transpose()?.map(|value| Credential {
             header: dest.key_header.clone(),
@@ -97,15 +97,15 @@ pub fn credential(dest: &Destination, store: Option<&OutboxConfig>) -> Result<Op
             let key = source.load()?;
             Ok(Some(Credential { header: "Authorization".into(), value: Arc::new(bearer_value(key.expose())), token_fp: None }))
         }
-        AuthMode::OAuth2(o) => token(dest, o, store, None).map(Some),
+        AuthMode::OAuth2(o) => token(clients, dest, o, store, None).map(Some),
     }
 }
 
 /// After a 401 with `used`: forgets that token (here and in the shared store,
 /// unless another worker already replaced it) and returns a fresh credential.
-pub fn refresh(dest: &Destination, store: Option<&OutboxConfig>, used: &Credential) -> Result<Credential> {
+pub fn refresh(clients: &Clients, dest: &Destination, store: Option<&OutboxConfig>, used: &Credential) -> Result<Credential> {
     match &dest.auth {
-        AuthMode::OAuth2(o) => token(dest, o, store, used.token_fp.as_deref()),
+        AuthMode::OAuth2(o) => token(clients, dest, o, store, used.token_fp.as_deref()),
         _ => Ok(used.clone()),
     }
 }
@@ -123,15 +123,30 @@ pub struct Token {
     pub expires_at_ms: i64,
 }
 
-fn local_tokens() -> &'static Mutex<HashMap<String, Token>> {
-    // Process-wide (see ARCHITECTURE.md, "State"): a cache under forward/transport; moving it into Engine means threading the engine through them.
-    static TOKENS: OnceLock<Mutex<HashMap<String, Token>>> = OnceLock::new();
-    TOKENS.get_or_init(|| Mutex::new(HashMap::new()))
+/// What requests share within one engine: the HTTPS agents and the in-process
+/// OAuth2 tokens (by cache key). One per [`crate::engine::Engine`]; a test makes its own.
+#[derive(Default)]
+pub struct Clients {
+    /// HTTPS agents (connection pools).
+    pub agents: crate::transport::Agents,
+    tokens: Mutex<HashMap<String, Token>>,
 }
 
-/// Forgets every in-process token (tests).
-pub fn clear_local_tokens() {
-    local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+impl Clients {
+    fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, Token>> {
+        self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Forgets every in-process token.
+    pub fn clear_tokens(&self) {
+        self.tokens().clear();
+    }
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clients {{ agents: {:?}, tokens: {} }}", self.agents, self.tokens().len())
+    }
 }
 
 /// The cache key: token endpoint, client, scope, audience and the client
@@ -166,7 +181,13 @@ pub fn refresh_margin(expires_in: Duration) -> Duration {
 
 use shared_cache::FetchState;
 
-fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Option<&str>) -> Result<Credential> {
+fn token(
+    clients: &Clients,
+    dest: &Destination,
+    o: &OAuth2,
+    store: Option<&OutboxConfig>,
+    stale: Option<&str>,
+) -> Result<Credential> {
     let secret = crate::secret::load_file_cached(&o.client_secret_file)?;
     let key = cache_key(o, &secret);
     let usable = |t: &Token, now: i64| now < t.refresh_at_ms && stale != Some(t.fp.as_str());
@@ -177,7 +198,7 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
     };
     let now = now_ms();
     {
-        let mut local = local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut local = clients.tokens();
         match local.get(&key) {
             Some(t) if usable(t, now) => return Ok(as_credential(t)),
             Some(_) => {
@@ -190,7 +211,7 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
         match shared_cache::token_load(store, &key)? {
             Some(t) if usable(&t, now_ms()) => {
                 let cred = as_credential(&t);
-                local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.clone(), t);
+                clients.tokens().insert(key.clone(), t);
                 Ok(Some(cred))
             }
             _ => Ok(None),
@@ -228,7 +249,7 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
             claimed = shared_cache::token_fetch_begin(store, &key, lease_ms)?;
         }
     }
-    let fetched = fetch(dest, o, &secret);
+    let fetched = fetch(&clients.agents, dest, o, &secret);
     if let (Some(store), Err(e)) = (store, &fetched) {
         // Hold the failure so other workers do not stampede a failing endpoint.
         let hold_ms = i64::try_from(FAILED_FETCH_HOLD.as_millis()).unwrap_or(i64::MAX);
@@ -252,7 +273,7 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
         }
     }
     let cred = as_credential(&t);
-    local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, t);
+    clients.tokens().insert(key, t);
     Ok(cred)
 }
 
@@ -348,11 +369,12 @@ pub fn parse_token_response(host: &str, body: &[u8]) -> Result<(Secret, Duration
 
 /// One client-credentials request. Errors name the token host and the OAuth
 /// `error` code, never the secret or a token.
-fn fetch(dest: &Destination, o: &OAuth2, secret: &Secret) -> Result<(Secret, Duration)> {
+fn fetch(agents: &crate::transport::Agents, dest: &Destination, o: &OAuth2, secret: &Secret) -> Result<(Secret, Duration)> {
     let (body, basic) = token_request(o, secret);
     // The destination's TLS settings and timeouts; its pins only on its own host.
     let pins: &[[u8; 32]] = if o.token_host.eq_ignore_ascii_case(&dest.host) { &dest.pin_sha256 } else { &[] };
     let peer = crate::transport::Peer {
+        agents,
         url: &o.token_url,
         host: &o.token_host,
         ca_file: dest.ca_file.as_deref(),
@@ -410,8 +432,8 @@ pub fn describe(dest: &Destination, fingerprint_key: Option<&std::path::Path>) -
 /// OAuth2 token (from the caches, or from the token endpoint). Returns facts for
 /// display: `auth`, `token_host`, `client_id`, `token_fingerprint`,
 /// `token_expires_in_s` — never a secret.
-pub fn check(dest: &Destination, store: Option<&OutboxConfig>) -> Result<serde_json::Value> {
-    let cred = credential(dest, store)?;
+pub fn check(clients: &Clients, dest: &Destination, store: Option<&OutboxConfig>) -> Result<serde_json::Value> {
+    let cred = credential(clients, dest, store)?;
     let mut out = serde_json::Map::new();
     out.insert("auth".into(), dest.auth.name().into());
     out.insert("credential".into(), cred.is_some().into());
@@ -420,7 +442,7 @@ pub fn check(dest: &Destination, store: Option<&OutboxConfig>) -> Result<serde_j
         out.insert("client_id".into(), o.client_id.clone().into());
         let secret = crate::secret::load_file_cached(&o.client_secret_file)?;
         let key = cache_key(o, &secret);
-        let local = local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let local = clients.tokens();
         if let Some(t) = local.get(&key) {
             out.insert("token_fingerprint".into(), t.fp.clone().into());
             out.insert("token_expires_in_s".into(), (t.expires_at_ms.saturating_sub(now_ms()).max(0) / 1000).into());

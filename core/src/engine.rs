@@ -1,16 +1,17 @@
-//! The one engine value: the configuration file's path and its cache, and the entry
-//! points the binding calls (one per PHP function). The binding owns one `Engine`
-//! for the life of the PHP worker; tests build their own, so they share nothing.
+//! The one engine value: the configuration file's path and its cache, the HTTPS
+//! agents and in-process OAuth2 tokens ([`Clients`]), and the entry points the
+//! binding calls (one per PHP function). The binding owns one `Engine` for the life
+//! of the PHP worker; tests build their own, so they share nothing.
 //!
 //! Caches that still live in their own modules (one process-wide value each, with
 //! the reason next to it): the outbox connection (`store::sqlite`, re-opened after
-//! `fork`), HTTPS agents (`transport`), OAuth2 tokens (`auth`), the outbox key ring
-//! (`keys`), secret files and environment secrets (`secret`), secret witnesses
-//! (`secret::witness`). See ARCHITECTURE.md.
+//! `fork`), the outbox key ring (`keys`), secret files and environment secrets
+//! (`secret`), secret witnesses (`secret::witness`). See ARCHITECTURE.md.
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use crate::auth::Clients;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::forward::{self, Receipt};
@@ -18,11 +19,13 @@ use crate::node::Node;
 use crate::outbox::{self, FlushCounts, Status};
 
 /// The configuration path, its parsed configuration (re-checked at most once per
-/// [`crate::secret::RECHECK`]) and the entry points over them.
+/// [`crate::secret::RECHECK`]), the HTTPS agents and OAuth2 tokens of its requests,
+/// and the entry points over them.
 #[derive(Debug)]
 pub struct Engine {
     config_path: PathBuf,
     config: Mutex<Option<CachedConfig>>,
+    clients: Clients,
 }
 
 #[derive(Debug)]
@@ -41,7 +44,7 @@ fn stamp_of(path: &Path) -> Result<(u64, u64, u64, i64, i64)> {
 impl Engine {
     /// An engine reading its configuration from `config_path` (nothing is read yet).
     pub fn new(config_path: impl Into<PathBuf>) -> Self {
-        Engine { config_path: config_path.into(), config: Mutex::new(None) }
+        Engine { config_path: config_path.into(), config: Mutex::new(None), clients: Clients::default() }
     }
 
     /// The configuration file this engine reads.
@@ -72,7 +75,7 @@ impl Engine {
 
     /// `secure_forward_order()`: minimises, stores and sends one order.
     pub fn order<N: Node>(&self, destination: &str, order: &N, event: &str) -> Result<Receipt> {
-        outbox::submit_order(&*self.config()?, destination, order, event)
+        outbox::submit_order(&self.clients, &*self.config()?, destination, order, event)
     }
 
     /// `secure_forward_prepare()`: the exact body that would be sent, into `body`.
@@ -83,7 +86,7 @@ impl Engine {
 
     /// `secure_forward_flush()`: sends due events until `max` events or `seconds` passed.
     pub fn flush(&self, max: u32, seconds: f64) -> Result<FlushCounts> {
-        outbox::flush(&*self.config()?, max, seconds)
+        outbox::flush(&self.clients, &*self.config()?, max, seconds)
     }
 
     /// `secure_forward_status()`: outbox totals and per-destination figures.
@@ -111,7 +114,7 @@ impl Engine {
     /// `secure_forward_auth_check()`: facts about a destination's usable credential.
     pub fn auth_check(&self, destination: &str) -> Result<serde_json::Value> {
         let config = self.config()?;
-        crate::auth::check(config.destination(destination)?, Some(&config.outbox))
+        crate::auth::check(&self.clients, config.destination(destination)?, Some(&config.outbox))
     }
 
     /// `secure_forward_verify_webhook()`: the verified webhook's decoded JSON body.

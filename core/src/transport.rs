@@ -4,7 +4,7 @@
 //! followed, timeouts always set and response bodies capped.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ureq::http::HeaderValue;
@@ -28,6 +28,8 @@ pub const USER_AGENT: &str = concat!("secure_forward/", env!("CARGO_PKG_VERSION"
 /// see the configuration): where to send, whom to trust, how long to wait.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer<'a> {
+    /// The agents (connection pools) to send through: the engine's.
+    pub agents: &'a Agents,
     /// Full https URL (never shown: it may carry a query).
     pub url: &'a str,
     /// Its host, for messages.
@@ -93,15 +95,23 @@ pub fn use_pool(n: usize) {
     POOL.with(|p| p.set(n));
 }
 
-fn agents() -> &'static Mutex<HashMap<AgentKey, ureq::Agent>> {
-    // Process-wide (see ARCHITECTURE.md, "State"): HTTPS agents (pools, DNS) under forward/auth; moving them into Engine means threading it through.
-    static AGENTS: OnceLock<Mutex<HashMap<AgentKey, ureq::Agent>>> = OnceLock::new();
-    AGENTS.get_or_init(|| Mutex::new(HashMap::new()))
+/// HTTPS agents (each a connection pool and resolver) by TLS settings, pins,
+/// timeouts and pool number. One per [`crate::engine::Engine`].
+#[derive(Default)]
+pub struct Agents(Mutex<HashMap<AgentKey, ureq::Agent>>);
+
+impl Agents {
+    /// Drops every cached agent and its pooled connections.
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
 }
 
-/// Drops every cached agent and its pooled connections.
-pub fn reset_agents() {
-    agents().lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+impl std::fmt::Debug for Agents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map_or(0, |m| m.len());
+        write!(f, "Agents({n})")
+    }
 }
 
 /// The agent for `peer`'s TLS settings, pins and timeouts.
@@ -124,7 +134,7 @@ fn agent_for(peer: &Peer<'_>) -> Result<ureq::Agent> {
         pins: peer.pins.to_vec(),
         pool: POOL.with(std::cell::Cell::get),
     };
-    let mut map = agents().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut map = peer.agents.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(a) = map.get(&key) {
         return Ok(a.clone());
     }

@@ -569,7 +569,14 @@ mod e2e {
         let c = Config::parse(Path::new("/etc/sf.toml"), &text).unwrap();
         let body = br#"{"id":99,"status":"processing"}"#;
         let id = format!("evt_e2e_{}", crate::secret::unix_now());
-        let out = crate::forward::attempt(c.destination("d").unwrap(), &id, "order.updated", body, &[]);
+        let out = crate::forward::attempt(
+            &crate::auth::Clients::default(),
+            c.destination("d").unwrap(),
+            &id,
+            "order.updated",
+            body,
+            &[],
+        );
         assert!(matches!(out, crate::forward::Outcome::Delivered { .. }), "{out:?}");
         let log = std::fs::read_to_string(std::env::var("SF_TEST_RECEIVER_LOG").unwrap()).unwrap();
         let entries: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();

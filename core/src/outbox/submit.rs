@@ -8,6 +8,7 @@ use super::record::{attempt_record, elapsed_ms, outcome_status, receipt_of, reco
 use super::shared::{self, Admission};
 use super::{aad, attempt_owner, lease_ms};
 use crate::audit;
+use crate::auth::Clients;
 use crate::config::{Config, Delivery, Destination, OutboxConfig};
 use crate::error::{Error, Result};
 use crate::forward::{self, Receipt, ReceiptStatus};
@@ -47,7 +48,7 @@ fn maybe_erase_wal(cfg: &OutboxConfig) {
 /// existing event's receipt (a dead event stays dead). Only configuration and
 /// validation problems are errors; once enqueued, a remote failure is a `queued`
 /// or `dead` receipt.
-pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, event: &str) -> Result<Receipt> {
+pub fn submit(clients: &Clients, config: &Config, dest: &Arc<Destination>, prepared: &Prepared, event: &str) -> Result<Receipt> {
     forward::check_event(event)?;
     let outbox = &config.outbox;
     let id = forward::event_id(&dest.name, &prepared.order_id, event, &prepared.body);
@@ -128,7 +129,7 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
         });
     }
     let started = Instant::now();
-    let outcome = forward::attempt_with(dest, Some(outbox), &id, event, &prepared.body, &[]);
+    let outcome = forward::attempt_with(clients, dest, Some(outbox), &id, event, &prepared.body, &[]);
     let latency = elapsed_ms(started);
     let recorded =
         store::with_store(&outbox.path, |db| record(db, &outbox.retry_schedule, &owner, &id, &dest.name, &outcome, latency));
@@ -155,7 +156,13 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
 /// What `secure_forward_order()` does:
 /// checks the event name, looks up the destination, minimises `order` with its
 /// policy and [`submit`]s the result.
-pub fn submit_order<N: crate::node::Node>(config: &Config, destination: &str, order: &N, event: &str) -> Result<Receipt> {
+pub fn submit_order<N: crate::node::Node>(
+    clients: &Clients,
+    config: &Config,
+    destination: &str,
+    order: &N,
+    event: &str,
+) -> Result<Receipt> {
     forward::check_event(event)?;
     let dest = config.destination(destination)?;
     let checked = forward::prepare(dest, order).and_then(|prepared| {
@@ -177,7 +184,7 @@ pub fn submit_order<N: crate::node::Node>(config: &Config, destination: &str, or
             return Err(e);
         }
     };
-    submit(config, dest, &prepared, event)
+    submit(clients, config, dest, &prepared, event)
 }
 
 /// The order id of an order that was refused, when it has a plain one.
