@@ -123,12 +123,14 @@ pub struct Token {
     pub expires_at_ms: i64,
 }
 
-/// What requests share within one engine: the HTTPS agents and the in-process
-/// OAuth2 tokens (by cache key). One per [`crate::engine::Engine`]; a test makes its own.
+/// What requests share within one engine: the HTTPS agents, the outbox key ring
+/// and the in-process OAuth2 tokens (by cache key). One per [`crate::engine::Engine`]; a test makes its own.
 #[derive(Default)]
 pub struct Clients {
     /// HTTPS agents (connection pools).
     pub agents: crate::transport::Agents,
+    /// The outbox key ring (sealing payloads and shared tokens).
+    pub keys: crate::keys::RingCache,
     tokens: Mutex<HashMap<String, Token>>,
 }
 
@@ -208,7 +210,7 @@ fn token(
         }
     }
     let shared_usable = |store: &OutboxConfig| -> Result<Option<Credential>> {
-        match shared_cache::token_load(store, &key)? {
+        match shared_cache::token_load(&clients.keys, store, &key)? {
             Some(t) if usable(&t, now_ms()) => {
                 let cred = as_credential(&t);
                 clients.tokens().insert(key.clone(), t);
@@ -267,7 +269,7 @@ fn token(
     if let Some(store) = store {
         // Sharing is an optimisation: a store that cannot be written only means
         // other workers fetch their own token.
-        let _ = shared_cache::token_save(store, &key, &bare, &t);
+        let _ = shared_cache::token_save(&clients.keys, store, &key, &bare, &t);
         if claimed {
             let _ = shared_cache::token_fetch_end(store, &key);
         }

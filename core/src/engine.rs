@@ -1,12 +1,12 @@
 //! The one engine value: the configuration file's path and its cache, the HTTPS
-//! agents and in-process OAuth2 tokens ([`Clients`]), and the entry points the
-//! binding calls (one per PHP function). The binding owns one `Engine` for the life
+//! agents, the outbox key ring and in-process OAuth2 tokens ([`Clients`]), and the
+//! entry points the binding calls (one per PHP function). The binding owns one `Engine` for the life
 //! of the PHP worker; tests build their own, so they share nothing.
 //!
 //! Caches that still live in their own modules (one process-wide value each, with
 //! the reason next to it): the outbox connection (`store::sqlite`, re-opened after
-//! `fork`), the outbox key ring (`keys`), secret files and environment secrets
-//! (`secret`), secret witnesses (`secret::witness`). See ARCHITECTURE.md.
+//! `fork`), secret files and environment secrets (`secret`), secret witnesses
+//! (`secret::witness`). See ARCHITECTURE.md.
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;

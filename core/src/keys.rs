@@ -20,7 +20,7 @@
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
@@ -105,12 +105,28 @@ impl KeyRing {
     }
 }
 
-/// The key ring of `key_file`, generating the file on first use; parsed once per
-/// process and re-parsed when the cached file changes.
-pub fn ring(key_file: &Path) -> Result<Arc<KeyRing>> {
-    type Cached = (PathBuf, Arc<Secret>, Arc<KeyRing>);
-    // Process-wide (see ARCHITECTURE.md, "State"): a cache under the outbox; moving it into Engine means threading the engine through it.
-    static CACHE: OnceLock<Mutex<Option<Cached>>> = OnceLock::new();
+/// The parsed key ring of the outbox key file: one per engine (in its `auth::Clients`).
+#[derive(Default)]
+pub struct RingCache(Mutex<Option<CachedRing>>);
+
+/// The key file, the secret it held when parsed, and the ring parsed from it.
+type CachedRing = (PathBuf, Arc<Secret>, Arc<KeyRing>);
+
+impl std::fmt::Debug for RingCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RingCache")
+    }
+}
+
+impl RingCache {
+    /// The key ring of `key_file`, generating the file on first use; parsed once
+    /// and re-parsed when the cached file changes.
+    pub fn ring(&self, key_file: &Path) -> Result<Arc<KeyRing>> {
+        ring(&self.0, key_file)
+    }
+}
+
+fn ring(cache: &Mutex<Option<CachedRing>>, key_file: &Path) -> Result<Arc<KeyRing>> {
     let secret = match crate::secret::load_file_cached(key_file) {
         Ok(s) => s,
         Err(e) => {
@@ -121,7 +137,7 @@ pub fn ring(key_file: &Path) -> Result<Arc<KeyRing>> {
             crate::secret::load_file_cached(key_file)?
         }
     };
-    let mut cached = CACHE.get_or_init(|| Mutex::new(None)).lock().unwrap_or_else(PoisonError::into_inner);
+    let mut cached = cache.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((p, s, ring)) = cached.as_ref() {
         if p == key_file && Arc::ptr_eq(s, &secret) {
             return Ok(Arc::clone(ring));

@@ -7,6 +7,7 @@
 //! sees one request per hold, not one per checkout.
 use crate::config::OutboxConfig;
 use crate::error::{Error, RejectedReason, Result, TransportReason};
+use crate::keys::RingCache;
 use crate::secret::Secret;
 use crate::store::{self, FailKind, FetchFailure, FetchRow, TokenRow};
 
@@ -31,8 +32,8 @@ fn token_aad(cache_key: &str) -> Vec<u8> {
 }
 
 /// The shared token under `cache_key`, decrypted, if there is one and it has not expired.
-pub fn token_load(cfg: &OutboxConfig, cache_key: &str) -> Result<Option<Token>> {
-    let ring = crate::keys::ring(&cfg.key_file)?;
+pub fn token_load(keys: &RingCache, cfg: &OutboxConfig, cache_key: &str) -> Result<Option<Token>> {
+    let ring = keys.ring(&cfg.key_file)?;
     let Some(row) = store::with_store(&cfg.path, |db| db.token_get(cache_key))? else { return Ok(None) };
     if row.expires_at_ms <= store::now_ms() {
         return Ok(None);
@@ -55,8 +56,8 @@ pub fn token_load(cfg: &OutboxConfig, cache_key: &str) -> Result<Option<Token>> 
 }
 
 /// Stores `bare` (encrypted) as the shared token under `cache_key`.
-pub fn token_save(cfg: &OutboxConfig, cache_key: &str, bare: &Secret, t: &Token) -> Result<()> {
-    let ring = crate::keys::ring(&cfg.key_file)?;
+pub fn token_save(keys: &RingCache, cfg: &OutboxConfig, cache_key: &str, bare: &Secret, t: &Token) -> Result<()> {
+    let ring = keys.ring(&cfg.key_file)?;
     let (key_id, blob) = ring.seal(&token_aad(cache_key), bare.expose())?;
     let row = TokenRow { key_id, blob, token_fp: t.fp.clone(), refresh_at_ms: t.refresh_at_ms, expires_at_ms: t.expires_at_ms };
     store::with_store(&cfg.path, |db| db.token_put(cache_key, &row))

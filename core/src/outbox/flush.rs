@@ -113,6 +113,7 @@ struct Claimed {
 /// the destinations whose bucket runs dry. Each claimed event took one token of
 /// its destination's bucket and is leased to `owner`.
 fn claim_batch(
+    keys: &crate::keys::RingCache,
     db: &mut Store,
     config: &Config,
     tried: &HashSet<i64>,
@@ -120,7 +121,7 @@ fn claim_batch(
     blocked: &mut BTreeMap<String, i64>,
     want: usize,
 ) -> Result<Claimed> {
-    let ring = crate::keys::ring(&config.outbox.key_file)?;
+    let ring = keys.ring(&config.outbox.key_file)?;
     let tx = db.immediate()?;
     let now = store::now_ms();
     let skip: Vec<String> = blocked.keys().cloned().collect();
@@ -301,8 +302,9 @@ pub fn flush(clients: &Clients, config: &Config, max: u32, seconds: f64) -> Resu
                     blocked.retain(|_, until| *until > now);
                     let room = usize::try_from(max.saturating_sub(handled)).unwrap_or(usize::MAX);
                     let want = window.saturating_sub(in_flight.saturating_add(pending.len())).min(room).max(1);
-                    let claimed =
-                        store::with_store(&config.outbox.path, |db| claim_batch(db, config, &tried, &owner, &mut blocked, want))?;
+                    let claimed = store::with_store(&config.outbox.path, |db| {
+                        claim_batch(&clients.keys, db, config, &tried, &owner, &mut blocked, want)
+                    })?;
                     counts.skipped = counts.skipped.saturating_add(claimed.skipped);
                     let n = u32::try_from(claimed.jobs.len()).unwrap_or(u32::MAX);
                     handled = handled.saturating_add(n).saturating_add(u32::try_from(claimed.skipped).unwrap_or(u32::MAX));

@@ -54,7 +54,7 @@ pub fn submit(clients: &Clients, config: &Config, dest: &Arc<Destination>, prepa
     let id = forward::event_id(&dest.name, &prepared.order_id, event, &prepared.body);
     let lease = lease_ms(dest);
     let owner = attempt_owner();
-    let ring = crate::keys::ring(&outbox.key_file)?;
+    let ring = clients.keys.ring(&outbox.key_file)?;
     let (key_id, blob) = ring.seal(&aad(&id, &dest.name, event, &prepared.order_id), &prepared.body)?;
     let decision = store::with_durable_store(&outbox.path, outbox.synchronous.pragma(), |db| {
         let tx = db.immediate()?;
