@@ -224,7 +224,8 @@ struct Cached {
 }
 
 fn cache() -> &'static Mutex<HashMap<PathBuf, Cached>> {
-    // Process-wide (see ARCHITECTURE.md, "State"): secret files are read from every layer (auth, keys, signing, webhook); not yet in Engine.
+    // Process-wide (see ARCHITECTURE.md, "State"): secret files are read from every layer (the policy's pepper,
+    // auth, keys, signing, webhook) and each one loaded feeds the redaction witnesses, which any error consults.
     static CACHE: OnceLock<Mutex<HashMap<PathBuf, Cached>>> = OnceLock::new();
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
