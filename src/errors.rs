@@ -21,6 +21,7 @@ pub const CLASSES: [&str; 6] = [
 ];
 
 /// Class entries as registered, in the order of [`CLASSES`].
+// Process-wide: PHP registers the exception classes once, in MINIT, and hands their entries to a callback.
 static ENTRIES: [AtomicPtr<ClassEntry>; 6] = [const { AtomicPtr::new(std::ptr::null_mut()) }; 6];
 
 fn entry(i: usize) -> Option<&'static ClassEntry> {
@@ -74,7 +75,7 @@ fn index_of(kind: ErrorKind) -> usize {
 pub fn to_php(e: &Error) -> PhpException {
     let class = entry(index_of(e.kind())).unwrap_or_else(base_ce);
     let code = e.http_status().map_or(0, i32::from);
-    let message = secure_forward_core::redact::redact(&e.to_string());
+    let message = secure_forward_core::redact(&e.to_string());
     match exception_object(class, &message, code) {
         Some(object) => PhpException::new(message, code, class).with_object(object),
         None => PhpException::new(message, code, class),

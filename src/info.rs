@@ -9,10 +9,10 @@ fn clean(s: &str) -> String {
 /// The module info function.
 pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
     let _ = std::panic::catch_unwind(|| {
-        let path = crate::config_path().display().to_string();
+        let path = crate::engine().config_path().display().to_string();
         let parsed = match crate::load_config() {
             Ok(c) => (format!("yes ({} destinations)", c.destinations.len()), Some(c)),
-            Err(e) => (clean(&secure_forward_core::redact::redact(&format!("no: {e}"))), None),
+            Err(e) => (clean(&secure_forward_core::redact(&format!("no: {e}"))), None),
         };
         info_table_start!();
         info_table_row!("secure_forward support", "enabled");
@@ -26,55 +26,46 @@ pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
         info_table_row!("config parsed", parsed.0);
         if let Some(cfg) = parsed.1 {
             // Whether chosen secrets (pepper, client secret, …) can show a keyed fingerprint.
-            let fingerprint_key = match cfg.fingerprint_key_file.as_deref() {
-                None => "not set (fingerprints of chosen secrets are shown as \"set\" only)".to_owned(),
-                Some(p) => match secure_forward_core::fingerprint::keyed(Some(p), b"") {
-                    Ok(_) => format!("{} (set)", p.display()),
-                    Err(e) => secure_forward_core::redact::redact(&format!("{} (unusable: {e})", p.display())),
-                },
-            };
+            let fingerprint_key = secure_forward_core::describe_fingerprint_key(cfg.fingerprint_key_file.as_deref());
             info_table_row!("fingerprint key", clean(&fingerprint_key));
             for (name, d) in &cfg.destinations {
                 let key = d.key.as_ref().map_or_else(
                     || "none".to_owned(),
                     |k| {
                         let fp = k.fingerprint().map_or_else(
-                            |e| secure_forward_core::redact::redact(&format!("unusable: {e}")),
+                            |e| secure_forward_core::redact(&format!("unusable: {e}")),
                             |fp| format!("fingerprint {fp}"),
                         );
                         format!("{} {} ({fp})", k.kind(), k.location())
                     },
                 );
                 info_table_row!(clean(&format!("destination {name}")), clean(&format!("host {}, key {key}", d.host)));
-                let auth: Vec<String> = secure_forward_core::auth::describe(d, cfg.fingerprint_key_file.as_deref())
+                let auth: Vec<String> = secure_forward_core::describe_auth(d, cfg.fingerprint_key_file.as_deref())
                     .into_iter()
                     .map(|(k, v)| format!("{k} {v}"))
                     .collect();
                 info_table_row!(clean(&format!("destination {name} auth")), clean(&auth.join(", ")));
                 if let Some(path) = &d.signing_secret_file {
-                    let fps = secure_forward_core::signing::signing_fingerprints(d.signing_secret_file.as_deref())
+                    let fps = secure_forward_core::signing_fingerprints(d.signing_secret_file.as_deref())
                         .map_or_else(|e| format!("unusable: {e}"), |f| f.join(", "));
                     info_table_row!(clean(&format!("destination {name} signing")), clean(&format!("{} ({fps})", path.display())));
                 }
             }
         }
         if let Ok(cfg) = crate::load_config() {
-            let counts = secure_forward_core::outbox::status(&cfg).map_or_else(
-                |e| secure_forward_core::redact::redact(&format!("unreadable: {e}")),
-                |s| {
-                    let n = |k: &str| s.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
-                    format!("queued {}, dead {}", n("queued"), n("dead"))
-                },
+            let counts = crate::engine().status().map_or_else(
+                |e| secure_forward_core::redact(&format!("unreadable: {e}")),
+                |s| format!("queued {}, dead {}", s.totals.queued, s.totals.dead),
             );
             info_table_row!("outbox", clean(&format!("{} ({counts})", cfg.outbox.path.display())));
             let audit = match &cfg.audit {
-                Some(secure_forward_core::config::AuditConfig { path: Some(p), .. }) => p.display().to_string(),
+                Some(secure_forward_core::AuditConfig { path: Some(p), .. }) => p.display().to_string(),
                 Some(a) => format!("PHP error log ({})", a.level),
-                None => format!("PHP error log ({})", secure_forward_core::audit::DEFAULT_LEVEL),
+                None => format!("PHP error log ({})", secure_forward_core::DEFAULT_AUDIT_LEVEL),
             };
             info_table_row!("audit log", clean(&audit));
             for (name, w) in &cfg.webhooks {
-                let fps = secure_forward_core::webhook::webhook_fingerprints(&cfg, name)
+                let fps = secure_forward_core::webhook_fingerprints(&cfg, name)
                     .map_or_else(|e| format!("unusable: {e}"), |f| f.join(", "));
                 info_table_row!(clean(&format!("webhook source {name}")), clean(&format!("{} ({fps})", w.secret_file.display())));
             }

@@ -20,7 +20,7 @@ use ext_php_rs::flags::IniEntryPermission;
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::ZendHashTable;
 use ext_php_rs::zend::{ExecutorGlobals, IniEntryDef, IniEntryDefs};
-use secure_forward_core::{config, forward, outbox, Error};
+use secure_forward_core::{Config, Engine, Error, FlushCounts, Receipt};
 
 use crate::node::PhpNode;
 
@@ -29,16 +29,20 @@ pub const INI_CONFIG: &str = "secure_forward.config";
 /// Its default value.
 pub const DEFAULT_CONFIG: &str = "/etc/secure-forward/config.toml";
 
+// Process-wide: PHP keeps pointers into the INI definitions for the life of the module.
 static INI_ENTRIES: IniEntryDefs<2> = IniEntryDefs::new([
     IniEntryDef::new(c"secure_forward.config", c"/etc/secure-forward/config.toml", IniEntryPermission::System),
     IniEntryDef::end(),
 ]);
 
-/// The configuration path, read once (PHP_INI_SYSTEM cannot change at run time).
-static CONFIG_PATH: OnceLock<PathBuf> = OnceLock::new();
+/// The one engine (configuration cache and entry points) of this process. A static
+/// because PHP calls arrive as free functions in a long-lived worker: there is no
+/// value to hang it on. Set in MINIT with the INI path (PHP_INI_SYSTEM cannot change
+/// at run time); set lazily if a function runs without MINIT having set it.
+static ENGINE: OnceLock<Engine> = OnceLock::new();
 
-fn config_path() -> &'static PathBuf {
-    CONFIG_PATH.get_or_init(read_ini_config_path)
+fn engine() -> &'static Engine {
+    ENGINE.get_or_init(|| Engine::new(read_ini_config_path()))
 }
 
 fn read_ini_config_path() -> PathBuf {
@@ -46,8 +50,8 @@ fn read_ini_config_path() -> PathBuf {
     PathBuf::from(value.filter(|v| !v.is_empty()).unwrap_or_else(|| DEFAULT_CONFIG.to_owned()))
 }
 
-fn load_config() -> Result<std::sync::Arc<config::Config>, Error> {
-    config::load(config_path())
+fn load_config() -> Result<std::sync::Arc<Config>, Error> {
+    engine().config()
 }
 
 /// MINIT: INI entry, exception classes, and a warning (never a crash) when the
@@ -61,17 +65,17 @@ extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
         if errors::register().is_err() {
             return false;
         }
-        secure_forward_core::audit::set_sink(Box::new(sink::ErrorLog));
+        secure_forward_core::set_sink(Box::new(sink::ErrorLog));
         memory::install_guard();
         let path = read_ini_config_path();
         let missing = matches!(path.try_exists(), Ok(false));
-        if let Some(Err(e)) = (!missing).then(|| config::Config::load_uncached(&path)) {
+        if let Some(Err(e)) = (!missing).then(|| Config::load_uncached(&path)) {
             ext_php_rs::error::php_error(
                 &ext_php_rs::flags::ErrorType::CoreWarning,
-                &secure_forward_core::redact::redact(&format!("secure_forward: {e}")),
+                &secure_forward_core::redact(&format!("secure_forward: {e}")),
             );
         }
-        let _ = CONFIG_PATH.set(path);
+        let _ = ENGINE.set(Engine::new(path));
         true
     });
     // 0 = SUCCESS, -1 = FAILURE
@@ -93,22 +97,21 @@ pub fn secure_forward_order(
     event: String,
     options: Option<&ZendHashTable>,
 ) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
-    let run = || -> Result<forward::Receipt, Error> {
+    let run = || -> Result<Receipt, Error> {
         let opts = options.map(options::from_array).transpose()?.unwrap_or_default();
-        let cfg = load_config()?;
-        PhpNode::with_array(order, |node| outbox::submit_order_with(&cfg, &destination, node, &event, &opts))
+        PhpNode::with_array(order, |node| engine().order(&destination, node, &event, &opts))
     };
     let receipt = run().map_err(|e| errors::to_php(&e))?;
     receipt_array(&receipt).map_err(|_| errors::internal("cannot build the receipt"))
 }
 
-fn receipt_array(r: &forward::Receipt) -> ext_php_rs::error::Result<ext_php_rs::boxed::ZBox<ZendHashTable>> {
+fn receipt_array(r: &Receipt) -> ext_php_rs::error::Result<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     let mut ht = ZendHashTable::new();
     ht.insert("event_id", r.event_id.as_str())?;
     ht.insert("status", r.status.as_str())?;
     ht.insert("http_status", r.http_status.map(i64::from))?;
     ht.insert("attempts", i64::from(r.attempts))?;
-    ht.insert("reason", r.reason.as_deref().map(secure_forward_core::redact::redact))?;
+    ht.insert("reason", r.reason.as_deref().map(secure_forward_core::redact))?;
     Ok(ht)
 }
 
@@ -118,13 +121,12 @@ fn receipt_array(r: &forward::Receipt) -> ext_php_rs::error::Result<ext_php_rs::
 pub fn secure_forward_prepare(order: &ZendHashTable, destination: &str) -> PhpResult<convert::PhpString> {
     thread_local! {
         /// The body buffer, reused from call to call (its capacity, never its bytes).
+        // Per thread: a reused buffer (its capacity only), no state.
         static BODY: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
     }
     let mut body = BODY.take();
     let run = |body: &mut Vec<u8>| -> Result<(), Error> {
-        let cfg = load_config()?;
-        let dest = cfg.destination(destination)?;
-        PhpNode::with_array(order, |node| forward::prepare_into(dest, node, body))
+        PhpNode::with_array(order, |node| engine().prepare_into(destination, node, body))
     };
     let result = run(&mut body).map(|()| convert::PhpString::new(&body));
     // The body leaves as a PHP string (JSON, UTF-8 by construction); the buffer is
@@ -150,13 +152,11 @@ fn json_array(v: &serde_json::Value) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHa
 #[php_function]
 #[php(defaults(max = 100, seconds = 10.0))]
 pub fn secure_forward_flush(max: i64, seconds: f64) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
-    let run = || -> Result<outbox::FlushCounts, Error> {
+    let run = || -> Result<FlushCounts, Error> {
         if max < 0 || !seconds.is_finite() || seconds < 0.0 {
             return Err(Error::validation("max", "max and seconds must be non-negative"));
         }
-        let cfg = load_config()?;
-        let max = u32::try_from(max).unwrap_or(u32::MAX);
-        outbox::flush(&cfg, max, seconds)
+        engine().flush(u32::try_from(max).unwrap_or(u32::MAX), seconds)
     };
     let counts = run().map_err(|e| errors::to_php(&e))?;
     let mut ht = ZendHashTable::new();
@@ -169,15 +169,15 @@ pub fn secure_forward_flush(max: i64, seconds: f64) -> PhpResult<ext_php_rs::box
 /// Outbox totals and per-destination figures (facts only, never data).
 #[php_function]
 pub fn secure_forward_status() -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
-    let value = load_config().and_then(|cfg| outbox::status(&cfg)).map_err(|e| errors::to_php(&e))?;
-    json_array(&value)
+    let status = engine().status().map_err(|e| errors::to_php(&e))?;
+    json_array(&status.to_json())
 }
 
 /// Moves a dead letter (of `site`, when given) back to the queue, due now. False
 /// when there is no such dead event.
 #[php_function]
 pub fn secure_forward_requeue(event_id: String, site: Option<String>) -> PhpResult<bool> {
-    load_config().and_then(|cfg| outbox::requeue_site(&cfg, &event_id, site.as_deref())).map_err(|e| errors::to_php(&e))
+    engine().requeue(&event_id, site.as_deref()).map_err(|e| errors::to_php(&e))
 }
 
 /// Erases every queued or dead payload of an order (of `site`'s events only, when
@@ -195,8 +195,7 @@ pub fn secure_forward_purge(order_id: &ext_php_rs::types::Zval, site: Option<Str
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::validation("order_id", "must be a positive integer or digit string"));
         }
-        let cfg = load_config()?;
-        Ok(i64::try_from(outbox::purge_site(&cfg, &id, site.as_deref())?).unwrap_or(i64::MAX))
+        Ok(i64::try_from(engine().purge(&id, site.as_deref())?).unwrap_or(i64::MAX))
     };
     run().map_err(|e| errors::to_php(&e))
 }
@@ -205,9 +204,7 @@ pub fn secure_forward_purge(order_id: &ext_php_rs::types::Zval, site: Option<Str
 #[php_function]
 #[php(defaults(destination = "\"default\""))]
 pub fn secure_forward_policy(destination: String) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
-    let value = load_config()
-        .and_then(|cfg| cfg.destination(&destination).map(|d| secure_forward_core::fingerprint::describe_policy(&cfg, d)))
-        .map_err(|e| errors::to_php(&e))?;
+    let value = engine().policy(&destination).map_err(|e| errors::to_php(&e))?;
     json_array(&value)
 }
 
@@ -218,12 +215,7 @@ pub fn secure_forward_policy(destination: String) -> PhpResult<ext_php_rs::boxed
 #[php_function]
 #[php(defaults(destination = "\"default\""))]
 pub fn secure_forward_auth_check(destination: String) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
-    let value = load_config()
-        .and_then(|cfg| {
-            let dest = cfg.destination(&destination)?;
-            secure_forward_core::auth::check(dest, Some(&cfg.outbox))
-        })
-        .map_err(|e| errors::to_php(&e))?;
+    let value = engine().auth_check(&destination).map_err(|e| errors::to_php(&e))?;
     json_array(&value)
 }
 
@@ -237,9 +229,8 @@ pub fn secure_forward_verify_webhook(
     source: String,
 ) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     let run = || -> Result<serde_json::Value, Error> {
-        let cfg = load_config()?;
         let headers = convert::headers_from_array(headers);
-        secure_forward_core::webhook::verify_webhook(&cfg, &source, &body, &headers, secure_forward_core::secret::unix_now())
+        engine().verify_webhook(&source, &body, &headers, secure_forward_core::unix_now())
     };
     let value = run().map_err(|e| errors::to_php(&e))?;
     let converted = match &value {
@@ -249,7 +240,7 @@ pub fn secure_forward_verify_webhook(
             a.iter().try_for_each(|v| ht.push(convert::json_to_zval(v)?)).map(|()| ht)
         }
         _ => {
-            let e = Error::Signature { reason: "body is not a JSON object or array".into() };
+            let e = Error::signature(secure_forward_core::SignatureReason::NotContainer);
             return Err(errors::to_php(&e));
         }
     };

@@ -7,7 +7,7 @@
 //!   header buffer, a TLS plaintext buffer) does not survive in freed chunks.
 //!   PHP's own allocator (emalloc) is not affected.
 //! - [`guard_lock`] / [`guard_unlock`], installed in MINIT as the core's
-//!   [`secure_forward_core::secret::MemoryGuard`]: the pages of every live
+//!   [`secure_forward_core::MemoryGuard`]: the pages of every live
 //!   `Secret` are locked in RAM (mlock: never swapped) and excluded from core
 //!   dumps (`MADV_DONTDUMP`) while it exists, at most [`MAX_PAGES`] pages at a
 //!   time; failures (e.g. `RLIMIT_MEMLOCK`) are counted and shown in phpinfo.
@@ -89,6 +89,7 @@ unsafe impl GlobalAlloc for ZeroingAlloc {
 
 #[cfg(not(feature = "plain-alloc"))]
 #[global_allocator]
+// Process-wide by nature: the global allocator (zeroes freed memory).
 static GLOBAL: ZeroingAlloc = ZeroingAlloc;
 
 /// Most pages locked for secrets at a time.
@@ -108,6 +109,7 @@ struct Pages {
     locked_total: u64,
 }
 
+// Process-wide: the locked pages of the memory guard, shared by every allocation.
 static PAGES: Mutex<Pages> =
     Mutex::new(Pages { count: BTreeMap::new(), pid: 0, peak: 0, failures: 0, over_limit: 0, locked_total: 0 });
 
@@ -210,10 +212,7 @@ pub fn guard_unlock(addr: usize, len: usize) {
 
 /// Installs the guard (MINIT).
 pub fn install_guard() {
-    secure_forward_core::secret::set_memory_guard(secure_forward_core::secret::MemoryGuard {
-        lock: guard_lock,
-        unlock: guard_unlock,
-    });
+    secure_forward_core::set_memory_guard(secure_forward_core::MemoryGuard { lock: guard_lock, unlock: guard_unlock });
 }
 
 /// The phpinfo "secret memory" row.

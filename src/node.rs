@@ -13,8 +13,8 @@ use std::mem::ManuallyDrop;
 use ext_php_rs::ffi::{zend_hash_index_find, zend_hash_str_find, zend_string, Bucket};
 use ext_php_rs::flags::ZvalTypeFlags;
 use ext_php_rs::types::{ZendHashTable, ZendStr, Zval};
-use secure_forward_core::node::{FieldKey, Key, Limits, Node, Scalar};
 use secure_forward_core::Result;
+use secure_forward_core::{FieldKey, Key, Limits, Node, Scalar};
 
 /// `HASH_FLAG_PACKED` from Zend/zend_hash.h.
 const HASH_FLAG_PACKED: u32 = 1 << 2;

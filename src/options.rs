@@ -1,8 +1,8 @@
 //! `secure_forward_order()`'s `$options` array → [`SubmitOptions`]. An unknown
 //! option or a value of the wrong type is a `ValidationException` naming it.
 use ext_php_rs::types::{ArrayKey, ZendHashTable};
-use secure_forward_core::outbox::SubmitOptions;
 use secure_forward_core::Error;
+use secure_forward_core::SubmitOptions;
 
 /// The option's name for an error message: known names as they are, anything else
 /// only when it is short and name-like (never arbitrary caller text).

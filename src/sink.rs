@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::OnceLock;
 
-use secure_forward_core::audit::Sink;
+use secure_forward_core::Sink;
 
 /// `php_log_err_with_severity()` (main/main.c, PHPAPI): what `error_log($message)`
 /// calls. Writes to the configured error log with the given syslog severity.
@@ -18,6 +18,7 @@ unsafe extern "C" {
 /// rather than linked: ext-php-rs does not wrap it, and a hard reference would
 /// stop the library from loading outside PHP (`cargo php stubs` loads it so).
 fn log_err() -> Option<LogErr> {
+    // Process-wide: the address of a PHP function, looked up once.
     static FN: OnceLock<usize> = OnceLock::new();
     let addr = *FN.get_or_init(|| {
         // SAFETY: RTLD_DEFAULT (a null handle on glibc and musl) searches the

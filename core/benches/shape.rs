@@ -9,8 +9,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use secure_forward_core::policy::Policy;
-use secure_forward_core::shape::Shape;
+use secure_forward_core::testing::policy::Policy;
+use secure_forward_core::testing::shape::Shape;
 use serde_json::Value;
 
 const RECIPES: &[(&str, &str)] = &[

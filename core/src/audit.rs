@@ -109,6 +109,7 @@ pub trait Sink: Send + Sync {
     fn write(&self, level: &str, line: &str);
 }
 
+// Process-wide (see ARCHITECTURE.md, "State"): set once in MINIT by the binding (PHP's error log), read from any thread.
 static SINK: OnceLock<Box<dyn Sink>> = OnceLock::new();
 
 /// Installs the process's fallback sink (once; later calls are ignored).

@@ -27,7 +27,7 @@
 pub mod shared_cache;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -36,7 +36,7 @@ use serde::Deserialize;
 /// The plain settings live in the configuration; `AuthMode` is the former name.
 pub use crate::config::{AuthConfig, AuthConfig as AuthMode, ClientAuth, OAuth2, RateLimit};
 use crate::config::{Destination, OutboxConfig};
-use crate::error::{Error, Result};
+use crate::error::{Error, RejectedReason, Result, TransportReason};
 use crate::secret::Secret;
 
 /// Lifetime assumed when the token endpoint gives no `expires_in`.
@@ -85,7 +85,7 @@ fn bearer_value(token: &[u8]) -> Secret {
 ///
 /// Errors: `Config` for an unusable key or client secret file; for OAuth2,
 /// `Transport`/`Rejected` naming the token endpoint's host.
-pub fn credential(dest: &Destination, store: Option<&OutboxConfig>) -> Result<Option<Credential>> {
+pub fn credential(clients: &Clients, dest: &Destination, store: Option<&OutboxConfig>) -> Result<Option<Credential>> {
     match &dest.auth {
         AuthMode::Header => Ok(dest.key.as_ref().map(crate::secret::SecretSource::load).transpose()?.map(|value| Credential {
             header: dest.key_header.clone(),
@@ -97,15 +97,15 @@ pub fn credential(dest: &Destination, store: Option<&OutboxConfig>) -> Result<Op
             let key = source.load()?;
             Ok(Some(Credential { header: "Authorization".into(), value: Arc::new(bearer_value(key.expose())), token_fp: None }))
         }
-        AuthMode::OAuth2(o) => token(dest, o, store, None).map(Some),
+        AuthMode::OAuth2(o) => token(clients, dest, o, store, None).map(Some),
     }
 }
 
 /// After a 401 with `used`: forgets that token (here and in the shared store,
 /// unless another worker already replaced it) and returns a fresh credential.
-pub fn refresh(dest: &Destination, store: Option<&OutboxConfig>, used: &Credential) -> Result<Credential> {
+pub fn refresh(clients: &Clients, dest: &Destination, store: Option<&OutboxConfig>, used: &Credential) -> Result<Credential> {
     match &dest.auth {
-        AuthMode::OAuth2(o) => token(dest, o, store, used.token_fp.as_deref()),
+        AuthMode::OAuth2(o) => token(clients, dest, o, store, used.token_fp.as_deref()),
         _ => Ok(used.clone()),
     }
 }
@@ -123,14 +123,32 @@ pub struct Token {
     pub expires_at_ms: i64,
 }
 
-fn local_tokens() -> &'static Mutex<HashMap<String, Token>> {
-    static TOKENS: OnceLock<Mutex<HashMap<String, Token>>> = OnceLock::new();
-    TOKENS.get_or_init(|| Mutex::new(HashMap::new()))
+/// What requests share within one engine: the HTTPS agents, the outbox key ring
+/// and the in-process OAuth2 tokens (by cache key). One per [`crate::engine::Engine`]; a test makes its own.
+#[derive(Default)]
+pub struct Clients {
+    /// HTTPS agents (connection pools).
+    pub agents: crate::transport::Agents,
+    /// The outbox key ring (sealing payloads and shared tokens).
+    pub keys: crate::keys::RingCache,
+    tokens: Mutex<HashMap<String, Token>>,
 }
 
-/// Forgets every in-process token (tests).
-pub fn clear_local_tokens() {
-    local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+impl Clients {
+    fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, Token>> {
+        self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Forgets every in-process token.
+    pub fn clear_tokens(&self) {
+        self.tokens().clear();
+    }
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clients {{ agents: {:?}, tokens: {} }}", self.agents, self.tokens().len())
+    }
 }
 
 /// The cache key: token endpoint, client, scope, audience and the client
@@ -165,9 +183,22 @@ pub fn refresh_margin(expires_in: Duration) -> Duration {
 
 use shared_cache::FetchState;
 
-fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Option<&str>) -> Result<Credential> {
+fn token(
+    clients: &Clients,
+    dest: &Destination,
+    o: &OAuth2,
+    store: Option<&OutboxConfig>,
+    stale: Option<&str>,
+) -> Result<Credential> {
     let secret = crate::secret::load_file_cached(&o.client_secret_file)?;
     let key = cache_key(o, &secret);
+    // On disk the cache key is labelled with the outbox key ring: it is derived from
+    // the client secret's fingerprint, and a copy of the database (with the readable
+    // configuration) must not allow brute-forcing a weak client secret.
+    let shared_key = match store {
+        Some(s) => clients.keys.ring(&s.key_file)?.label(key.as_bytes()),
+        None => String::new(),
+    };
     let usable = |t: &Token, now: i64| now < t.refresh_at_ms && stale != Some(t.fp.as_str());
     let as_credential = |t: &Token| Credential {
         header: "Authorization".into(),
@@ -176,7 +207,7 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
     };
     let now = now_ms();
     {
-        let mut local = local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut local = clients.tokens();
         match local.get(&key) {
             Some(t) if usable(t, now) => return Ok(as_credential(t)),
             Some(_) => {
@@ -186,10 +217,10 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
         }
     }
     let shared_usable = |store: &OutboxConfig| -> Result<Option<Credential>> {
-        match shared_cache::token_load(store, &key)? {
+        match shared_cache::token_load(&clients.keys, store, &shared_key)? {
             Some(t) if usable(&t, now_ms()) => {
                 let cred = as_credential(&t);
-                local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.clone(), t);
+                clients.tokens().insert(key.clone(), t);
                 Ok(Some(cred))
             }
             _ => Ok(None),
@@ -198,19 +229,19 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
     let mut claimed = false;
     if let Some(store) = store {
         if let Some(stale) = stale {
-            shared_cache::token_forget(store, &key, stale)?;
+            shared_cache::token_forget(store, &shared_key, stale)?;
         }
         if let Some(cred) = shared_usable(store)? {
             return Ok(cred);
         }
-        if let FetchState::Failed(e) = shared_cache::token_fetch_state(store, &key)? {
+        if let FetchState::Failed(e) = shared_cache::token_fetch_state(store, &shared_key)? {
             return Err(e);
         }
         // Single flight: while another worker fetches, wait for its token (at
         // most one request timeout), then fetch ourselves only if none came.
         let lease = dest.timeout.saturating_add(Duration::from_secs(1));
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        claimed = shared_cache::token_fetch_begin(store, &key, lease_ms)?;
+        claimed = shared_cache::token_fetch_begin(store, &shared_key, lease_ms)?;
         if !claimed {
             let deadline = std::time::Instant::now() + lease;
             while std::time::Instant::now() < deadline {
@@ -218,20 +249,20 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
                 if let Some(cred) = shared_usable(store)? {
                     return Ok(cred);
                 }
-                match shared_cache::token_fetch_state(store, &key)? {
+                match shared_cache::token_fetch_state(store, &shared_key)? {
                     FetchState::Pending => {}
                     FetchState::Idle => break,
                     FetchState::Failed(e) => return Err(e),
                 }
             }
-            claimed = shared_cache::token_fetch_begin(store, &key, lease_ms)?;
+            claimed = shared_cache::token_fetch_begin(store, &shared_key, lease_ms)?;
         }
     }
-    let fetched = fetch(dest, o, &secret);
+    let fetched = fetch(&clients.agents, dest, o, &secret);
     if let (Some(store), Err(e)) = (store, &fetched) {
         // Hold the failure so other workers do not stampede a failing endpoint.
         let hold_ms = i64::try_from(FAILED_FETCH_HOLD.as_millis()).unwrap_or(i64::MAX);
-        let _ = shared_cache::token_fetch_failed(store, &key, hold_ms, e);
+        let _ = shared_cache::token_fetch_failed(store, &shared_key, hold_ms, e);
     }
     let (bare, expires_in) = fetched?;
     let now = now_ms();
@@ -245,13 +276,13 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
     if let Some(store) = store {
         // Sharing is an optimisation: a store that cannot be written only means
         // other workers fetch their own token.
-        let _ = shared_cache::token_save(store, &key, &bare, &t);
+        let _ = shared_cache::token_save(&clients.keys, store, &shared_key, &bare, &t);
         if claimed {
-            let _ = shared_cache::token_fetch_end(store, &key);
+            let _ = shared_cache::token_fetch_end(store, &shared_key);
         }
     }
     let cred = as_credential(&t);
-    local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, t);
+    clients.tokens().insert(key, t);
     Ok(cred)
 }
 
@@ -347,11 +378,12 @@ pub fn parse_token_response(host: &str, body: &[u8]) -> Result<(Secret, Duration
 
 /// One client-credentials request. Errors name the token host and the OAuth
 /// `error` code, never the secret or a token.
-fn fetch(dest: &Destination, o: &OAuth2, secret: &Secret) -> Result<(Secret, Duration)> {
+fn fetch(agents: &crate::transport::Agents, dest: &Destination, o: &OAuth2, secret: &Secret) -> Result<(Secret, Duration)> {
     let (body, basic) = token_request(o, secret);
     // The destination's TLS settings and timeouts; its pins only on its own host.
     let pins: &[[u8; 32]] = if o.token_host.eq_ignore_ascii_case(&dest.host) { &dest.pin_sha256 } else { &[] };
     let peer = crate::transport::Peer {
+        agents,
         url: &o.token_url,
         host: &o.token_host,
         ca_file: dest.ca_file.as_deref(),
@@ -367,17 +399,14 @@ fn fetch(dest: &Destination, o: &OAuth2, secret: &Secret) -> Result<(Secret, Dur
         400..=499 => {
             let code = oauth_error_code(&answer).unwrap_or_else(|| "no error code".to_owned());
             let reason = match code.as_str() {
-                "invalid_client" | "unauthorized_client" => format!("OAuth2 client credentials rejected ({code})"),
-                _ => format!("OAuth2 token request refused ({code})"),
+                "invalid_client" | "unauthorized_client" => RejectedReason::OAuth2Client(code),
+                _ => RejectedReason::OAuth2Request(code),
             };
             Err(Error::Rejected { host: host.clone(), status, reason })
         }
         s => Err(Error::Transport {
             host: host.clone(),
-            reason: format!(
-                "OAuth2 token endpoint error ({s}{})",
-                oauth_error_code(&answer).map_or_else(String::new, |c| format!(", {c}"))
-            ),
+            reason: TransportReason::TokenEndpoint { status: s, code: oauth_error_code(&answer) },
             status: Some(s),
         }),
     }
@@ -412,8 +441,8 @@ pub fn describe(dest: &Destination, fingerprint_key: Option<&std::path::Path>) -
 /// OAuth2 token (from the caches, or from the token endpoint). Returns facts for
 /// display: `auth`, `token_host`, `client_id`, `token_fingerprint`,
 /// `token_expires_in_s` — never a secret.
-pub fn check(dest: &Destination, store: Option<&OutboxConfig>) -> Result<serde_json::Value> {
-    let cred = credential(dest, store)?;
+pub fn check(clients: &Clients, dest: &Destination, store: Option<&OutboxConfig>) -> Result<serde_json::Value> {
+    let cred = credential(clients, dest, store)?;
     let mut out = serde_json::Map::new();
     out.insert("auth".into(), dest.auth.name().into());
     out.insert("credential".into(), cred.is_some().into());
@@ -422,7 +451,7 @@ pub fn check(dest: &Destination, store: Option<&OutboxConfig>) -> Result<serde_j
         out.insert("client_id".into(), o.client_id.clone().into());
         let secret = crate::secret::load_file_cached(&o.client_secret_file)?;
         let key = cache_key(o, &secret);
-        let local = local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let local = clients.tokens();
         if let Some(t) = local.get(&key) {
             out.insert("token_fingerprint".into(), t.fp.clone().into());
             out.insert("token_expires_in_s".into(), (t.expires_at_ms.saturating_sub(now_ms()).max(0) / 1000).into());

@@ -3,8 +3,8 @@
 //! (at most once per second), so an edited file takes effect without a restart.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -438,43 +438,6 @@ fn build_webhook(file: &str, name: &str, raw: RawWebhook) -> Result<WebhookConfi
     Ok(WebhookConfig { secret_file: raw.secret_file, tolerance: Duration::from_secs(tolerance_s), format })
 }
 
-struct CachedConfig {
-    path: PathBuf,
-    stamp: (u64, u64, u64, i64, i64),
-    checked: Instant,
-    config: Arc<Config>,
-}
-
-fn stamp_of(path: &Path) -> Result<(u64, u64, u64, i64, i64)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).map_err(|e| Error::config(path.display().to_string(), None, crate::secret::io_reason(&e)))?;
-    Ok((m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
-}
-
-/// The parsed configuration at `path`, from a process-wide cache that re-checks
-/// the file's identity at most once per second. Errors are not cached.
-pub fn load(path: &Path) -> Result<Arc<Config>> {
-    static CACHE: OnceLock<Mutex<Option<CachedConfig>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(None));
-    let mut slot = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let now = Instant::now();
-    if let Some(c) = slot.as_mut() {
-        if c.path == path {
-            if now.duration_since(c.checked) < crate::secret::RECHECK {
-                return Ok(Arc::clone(&c.config));
-            }
-            if stamp_of(path)? == c.stamp {
-                c.checked = now;
-                return Ok(Arc::clone(&c.config));
-            }
-        }
-    }
-    let stamp = stamp_of(path)?;
-    let config = Arc::new(Config::load_uncached(path)?);
-    *slot = Some(CachedConfig { path: path.to_path_buf(), stamp, checked: now, config: Arc::clone(&config) });
-    Ok(config)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,21 +523,5 @@ mod tests {
         let c = parse("").unwrap();
         let e = c.destination("crm").unwrap_err();
         assert!(e.to_string().contains("destinations.crm"));
-    }
-
-    #[test]
-    fn cache_reloads_on_change() {
-        let dir = std::env::temp_dir().join(format!("sf-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("c.toml");
-        std::fs::write(&p, "[destinations.a]\nurl = \"https://a.example/\"\n").unwrap();
-        let c1 = load(&p).unwrap();
-        assert!(c1.destinations.contains_key("a"));
-        let tmp = dir.join("c.toml.new");
-        std::fs::write(&tmp, "[destinations.b]\nurl = \"https://b.example/\"\n").unwrap();
-        std::fs::rename(&tmp, &p).unwrap();
-        std::thread::sleep(crate::secret::RECHECK + Duration::from_millis(50));
-        let c2 = load(&p).unwrap();
-        assert!(c2.destinations.contains_key("b"));
     }
 }

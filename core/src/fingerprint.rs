@@ -13,7 +13,6 @@ use std::path::Path;
 
 use ring::hmac;
 
-use crate::config::{Config, Destination};
 use crate::error::{Error, Result};
 use crate::secret::{hex, load_file_cached};
 
@@ -38,15 +37,27 @@ pub fn keyed(key_file: Option<&Path>, secret: &[u8]) -> Result<Option<String>> {
     Ok(Some(out))
 }
 
+/// phpinfo's line for `fingerprint_key_file`: whether it is set and usable, and its
+/// file (never its content).
+pub fn describe_key(key_file: Option<&Path>) -> String {
+    match key_file {
+        None => "not set (fingerprints of chosen secrets are shown as \"set\" only)".to_owned(),
+        Some(p) => match keyed(Some(p), b"") {
+            Ok(_) => format!("{} (set)", p.display()),
+            Err(e) => crate::redact::redact(&format!("{} (unusable: {e})", p.display())),
+        },
+    }
+}
+
 /// `secure_forward_policy()`: the destination's policy description, with the
 /// pepper shown as `{path, set, fingerprint}` where the fingerprint is keyed
-/// (null without `fingerprint_key_file`).
-pub fn describe_policy(config: &Config, dest: &Destination) -> serde_json::Value {
-    let mut value = dest.policy.describe();
+/// (null without `fingerprint_key_file`). `value` is the policy's own description
+/// ([`crate::policy::Policy::describe`]); `key_file` is `fingerprint_key_file`.
+pub fn describe_policy(key_file: Option<&Path>, mut value: serde_json::Value) -> serde_json::Value {
     if let Some(pepper) = value.get_mut("pepper").and_then(serde_json::Value::as_object_mut) {
         let path = pepper.get("path").and_then(serde_json::Value::as_str).map(std::path::PathBuf::from);
         let secret = path.as_deref().and_then(|p| load_file_cached(p).ok());
-        let fp = secret.as_ref().and_then(|s| keyed(config.fingerprint_key_file.as_deref(), s.expose()).ok().flatten());
+        let fp = secret.as_ref().and_then(|s| keyed(key_file, s.expose()).ok().flatten());
         pepper.insert("set".into(), secret.is_some().into());
         pepper.insert("fingerprint".into(), fp.into());
     }
@@ -56,6 +67,7 @@ pub fn describe_policy(config: &Config, dest: &Destination) -> serde_json::Value
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use std::os::unix::fs::PermissionsExt as _;
 
     fn temp_secret(dir: &Path, name: &str, content: &[u8], mode: u32) -> std::path::PathBuf {
@@ -103,12 +115,12 @@ mod tests {
         };
         let plain = crate::secret::fingerprint(b"weak");
         let c = Config::parse(Path::new("/c.toml"), &toml("")).unwrap();
-        let v = describe_policy(&c, c.destination("d").unwrap());
+        let v = describe_policy(c.fingerprint_key_file.as_deref(), c.destination("d").unwrap().policy.describe());
         assert_eq!(v["pepper"]["set"], true);
         assert_eq!(v["pepper"]["fingerprint"], serde_json::Value::Null);
         assert!(!v.to_string().contains(&plain), "{v}");
         let c = Config::parse(Path::new("/c.toml"), &toml(&format!("fingerprint_key_file = \"{}\"\n", key.display()))).unwrap();
-        let v = describe_policy(&c, c.destination("d").unwrap());
+        let v = describe_policy(c.fingerprint_key_file.as_deref(), c.destination("d").unwrap().policy.describe());
         let want = keyed(Some(&key), b"weak").unwrap().unwrap();
         assert_eq!(v["pepper"]["fingerprint"], want.as_str());
         assert!(!v.to_string().contains(&plain), "{v}");

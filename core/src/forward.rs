@@ -1,8 +1,9 @@
 //! The send path: minimise, identify, send, classify.
 use std::time::Duration;
 
+use crate::auth::Clients;
 use crate::config::Destination;
-use crate::error::{Error, Result};
+use crate::error::{Error, RejectedReason, Result, TransportReason};
 use crate::node::Node;
 use crate::policy::Prepared;
 use crate::secret::hex;
@@ -87,16 +88,16 @@ pub fn classify(host: &str, answer: &Answer) -> Outcome {
             error: Error::Transport {
                 host: host.to_owned(),
                 reason: match status {
-                    408 => "request timeout (408)".to_owned(),
-                    429 => "rate limited (429)".to_owned(),
-                    s => format!("server error ({s})"),
+                    408 => TransportReason::RequestTimeout,
+                    429 => TransportReason::RateLimited,
+                    s => TransportReason::ServerError(s),
                 },
                 status: Some(status),
             },
         },
         300..=399 => Outcome::Dead {
             status: Some(status),
-            error: Error::Rejected { host: host.to_owned(), status, reason: "redirect (not followed) answered".to_owned() },
+            error: Error::Rejected { host: host.to_owned(), status, reason: RejectedReason::Redirect },
         },
         _ => Outcome::Dead {
             status: Some(status),
@@ -104,8 +105,8 @@ pub fn classify(host: &str, answer: &Answer) -> Outcome {
                 host: host.to_owned(),
                 status,
                 reason: match status {
-                    401 | 403 => "authentication rejected".to_owned(),
-                    _ => "request rejected".to_owned(),
+                    401 | 403 => RejectedReason::Authentication,
+                    _ => RejectedReason::Request,
                 },
             },
         },
@@ -145,8 +146,15 @@ pub fn pause_hint(outcome: &Outcome) -> Option<Duration> {
 /// With `signing_secret_file`, the request also carries the Standard Webhooks
 /// `webhook-id` (= `event_id`), `webhook-timestamp` (now) and `webhook-signature`.
 /// OAuth2 tokens are cached in-process only; see [`attempt_with`].
-pub fn attempt(dest: &Destination, event_id: &str, event: &str, body: &[u8], extra: &[(&str, &str)]) -> Outcome {
-    attempt_with(dest, None, event_id, event, body, extra)
+pub fn attempt(
+    clients: &Clients,
+    dest: &Destination,
+    event_id: &str,
+    event: &str,
+    body: &[u8],
+    extra: &[(&str, &str)],
+) -> Outcome {
+    attempt_with(clients, dest, None, event_id, event, body, extra)
 }
 
 /// [`attempt`], sharing OAuth2 tokens through the outbox database of `store`.
@@ -155,6 +163,7 @@ pub fn attempt(dest: &Destination, event_id: &str, event: &str, body: &[u8], ext
 /// credentials without losing orders); its reason names the token host and the
 /// OAuth `error` code.
 pub fn attempt_with(
+    clients: &Clients,
     dest: &Destination,
     store: Option<&crate::config::OutboxConfig>,
     event_id: &str,
@@ -162,7 +171,7 @@ pub fn attempt_with(
     body: &[u8],
     extra: &[(&str, &str)],
 ) -> Outcome {
-    let credential = match crate::auth::credential(dest, store) {
+    let credential = match crate::auth::credential(clients, dest, store) {
         Ok(c) => c,
         Err(error @ Error::Config { .. }) => return Outcome::Dead { status: None, error },
         Err(error) => return Outcome::Retry { status: None, retry_after: None, error },
@@ -179,14 +188,14 @@ pub fn attempt_with(
         headers.extend_from_slice(&s.pairs());
     }
     headers.extend_from_slice(extra);
-    let peer = peer(dest);
+    let peer = peer(&clients.agents, dest);
     let send = |c: Option<&crate::auth::Credential>| {
         transport::send(&peer, c.map(|c| (c.header.as_str(), &*c.value)), &Outgoing { body, headers: &headers })
     };
     let mut sent = send(credential.as_ref());
     if let (Ok(Answer { status: 401, .. }), Some(used)) = (&sent, &credential) {
         if used.refreshable() {
-            match crate::auth::refresh(dest, store, used) {
+            match crate::auth::refresh(clients, dest, store, used) {
                 // The resend is one more request to the destination: it takes
                 // a token of the shared bucket like any other, or waits for the flusher.
                 Ok(_) if !resend_admitted(dest, store) => {
@@ -285,8 +294,9 @@ impl std::fmt::Display for ReceiptStatus {
 }
 
 /// What the transport needs of `dest` (it does not see the configuration).
-pub fn peer(dest: &Destination) -> transport::Peer<'_> {
+pub fn peer<'a>(agents: &'a transport::Agents, dest: &'a Destination) -> transport::Peer<'a> {
     transport::Peer {
+        agents,
         url: &dest.url,
         host: &dest.host,
         ca_file: dest.ca_file.as_deref(),

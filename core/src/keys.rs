@@ -20,7 +20,7 @@
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
@@ -28,7 +28,7 @@ use ring::rand::{SecureRandom as _, SystemRandom};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::secret::{fingerprint, io_reason, Secret};
+use crate::secret::{fingerprint, Secret};
 
 const HKDF_SALT: &[u8] = b"secure_forward outbox v1";
 const HKDF_INFO: &[u8] = b"payload encryption";
@@ -121,11 +121,28 @@ impl KeyRing {
     }
 }
 
-/// The key ring of `key_file`, generating the file on first use; parsed once per
-/// process and re-parsed when the cached file changes.
-pub fn ring(key_file: &Path) -> Result<Arc<KeyRing>> {
-    type Cached = (PathBuf, Arc<Secret>, Arc<KeyRing>);
-    static CACHE: OnceLock<Mutex<Option<Cached>>> = OnceLock::new();
+/// The parsed key ring of the outbox key file: one per engine (in its `auth::Clients`).
+#[derive(Default)]
+pub struct RingCache(Mutex<Option<CachedRing>>);
+
+/// The key file, the secret it held when parsed, and the ring parsed from it.
+type CachedRing = (PathBuf, Arc<Secret>, Arc<KeyRing>);
+
+impl std::fmt::Debug for RingCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RingCache")
+    }
+}
+
+impl RingCache {
+    /// The key ring of `key_file`, generating the file on first use; parsed once
+    /// and re-parsed when the cached file changes.
+    pub fn ring(&self, key_file: &Path) -> Result<Arc<KeyRing>> {
+        ring(&self.0, key_file)
+    }
+}
+
+fn ring(cache: &Mutex<Option<CachedRing>>, key_file: &Path) -> Result<Arc<KeyRing>> {
     let secret = match crate::secret::load_file_cached(key_file) {
         Ok(s) => s,
         Err(e) => {
@@ -136,7 +153,7 @@ pub fn ring(key_file: &Path) -> Result<Arc<KeyRing>> {
             crate::secret::load_file_cached(key_file)?
         }
     };
-    let mut cached = CACHE.get_or_init(|| Mutex::new(None)).lock().unwrap_or_else(PoisonError::into_inner);
+    let mut cached = cache.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((p, s, ring)) = cached.as_ref() {
         if p == key_file && Arc::ptr_eq(s, &secret) {
             return Ok(Arc::clone(ring));
@@ -175,13 +192,13 @@ pub fn ensure_key_file(path: &Path) -> Result<()> {
         return Ok(());
     }
     let shown = path.display().to_string();
-    let fail = |what: &str, e: &std::io::Error| Error::config(&shown, None, format!("cannot {what} ({})", io_reason(e)));
+    let fail = |what: &'static str, e: &std::io::Error| Error::config_io(&shown, Some(what), e);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|e| fail("create the key file's directory", &e))?;
+            .map_err(|e| fail("cannot create the key file's directory", &e))?;
     }
     let mut tmp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     tmp_name.push(format!(".{}.{}.tmp", std::process::id(), crate::secret::hex(&random8())));
@@ -194,7 +211,7 @@ pub fn ensure_key_file(path: &Path) -> Result<()> {
     })();
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
-        return Err(fail("create the key file", &e));
+        return Err(fail("cannot create the key file", &e));
     }
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
@@ -206,7 +223,7 @@ pub fn ensure_key_file(path: &Path) -> Result<()> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(fail("create the key file", &e)),
+        Err(e) => Err(fail("cannot create the key file", &e)),
     }
 }
 

@@ -32,11 +32,6 @@ pub fn redact(text: &str) -> String {
     mask_emails(&text)
 }
 
-/// [`redact`] of an optional text.
-pub fn redact_opt(text: Option<&str>) -> Option<String> {
-    text.map(redact)
-}
-
 /// Masks `secret` (whole, and each token of it) in `buf`.
 fn mask_secret(buf: &mut Vec<u8>, secret: &[u8]) {
     if secret.len() >= MIN_SECRET_TOKEN {

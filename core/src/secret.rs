@@ -37,6 +37,7 @@ pub struct MemoryGuard {
     pub unlock: fn(usize, usize),
 }
 
+// Process-wide (see ARCHITECTURE.md, "State"): the memory guard pairs with the binding's global allocator, one per process.
 static GUARD: OnceLock<MemoryGuard> = OnceLock::new();
 
 /// Installs the page guard (once; later calls are ignored).
@@ -223,6 +224,8 @@ struct Cached {
 }
 
 fn cache() -> &'static Mutex<HashMap<PathBuf, Cached>> {
+    // Process-wide (see ARCHITECTURE.md, "State"): secret files are read from every layer (the policy's pepper,
+    // auth, keys, signing, webhook) and each one loaded feeds the redaction witnesses, which any error consults.
     static CACHE: OnceLock<Mutex<HashMap<PathBuf, Cached>>> = OnceLock::new();
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
@@ -260,6 +263,7 @@ pub fn clear_cache() {
 
 /// Secrets read from environment variables, by variable (they have no file cache).
 fn env_registry() -> &'static Mutex<HashMap<String, Arc<Secret>>> {
+    // Process-wide (see ARCHITECTURE.md, "State"): environment secrets, as the file cache above.
     static ENV: OnceLock<Mutex<HashMap<String, Arc<Secret>>>> = OnceLock::new();
     ENV.get_or_init(|| Mutex::new(HashMap::new()))
 }
@@ -281,7 +285,7 @@ pub fn for_each_loaded(mut f: impl FnMut(&[u8])) {
 /// Checks that a secret file is a regular file, not group/world accessible, and
 /// owned by the effective user or root. Returns its metadata.
 pub fn check_secret_file(path: &Path) -> Result<std::fs::Metadata> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::config(path.display().to_string(), None, io_reason(&e)))?;
+    let meta = std::fs::metadata(path).map_err(|e| Error::config_io(path.display().to_string(), None, &e))?;
     check_meta(path, meta)
 }
 
@@ -328,11 +332,7 @@ fn trim_owned(mut raw: Vec<u8>) -> Vec<u8> {
 
 /// A short reason for an I/O error, without the OS's decoration.
 pub fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "file not found".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => format!("cannot read file ({})", e.kind()),
-    }
+    crate::error::file_io_reason(e.kind())
 }
 
 /// Unix seconds now.

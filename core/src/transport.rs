@@ -4,7 +4,7 @@
 //! followed, timeouts always set and response bodies capped.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ureq::http::HeaderValue;
@@ -12,7 +12,7 @@ use ureq::http::HeaderValue;
 mod wipe;
 use wipe::WipeSentConnector;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, HttpFailure, IoError, Result, TransportReason};
 use crate::secret::{Secret, SecretSource};
 
 mod tls;
@@ -28,6 +28,8 @@ pub const USER_AGENT: &str = concat!("secure_forward/", env!("CARGO_PKG_VERSION"
 /// see the configuration): where to send, whom to trust, how long to wait.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer<'a> {
+    /// The agents (connection pools) to send through: the engine's.
+    pub agents: &'a Agents,
     /// Full https URL (never shown: it may carry a query).
     pub url: &'a str,
     /// Its host, for messages.
@@ -81,6 +83,7 @@ struct AgentKey {
 }
 
 thread_local! {
+    // Process-wide (see ARCHITECTURE.md, "State"): which agent this thread uses (each flush sender thread its own).
     static POOL: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
@@ -92,14 +95,23 @@ pub fn use_pool(n: usize) {
     POOL.with(|p| p.set(n));
 }
 
-fn agents() -> &'static Mutex<HashMap<AgentKey, ureq::Agent>> {
-    static AGENTS: OnceLock<Mutex<HashMap<AgentKey, ureq::Agent>>> = OnceLock::new();
-    AGENTS.get_or_init(|| Mutex::new(HashMap::new()))
+/// HTTPS agents (each a connection pool and resolver) by TLS settings, pins,
+/// timeouts and pool number. One per [`crate::engine::Engine`].
+#[derive(Default)]
+pub struct Agents(Mutex<HashMap<AgentKey, ureq::Agent>>);
+
+impl Agents {
+    /// Drops every cached agent and its pooled connections.
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
 }
 
-/// Drops every cached agent and its pooled connections.
-pub fn reset_agents() {
-    agents().lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+impl std::fmt::Debug for Agents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map_or(0, |m| m.len());
+        write!(f, "Agents({n})")
+    }
 }
 
 /// The agent for `peer`'s TLS settings, pins and timeouts.
@@ -122,7 +134,7 @@ fn agent_for(peer: &Peer<'_>) -> Result<ureq::Agent> {
         pins: peer.pins.to_vec(),
         pool: POOL.with(std::cell::Cell::get),
     };
-    let mut map = agents().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut map = peer.agents.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(a) = map.get(&key) {
         return Ok(a.clone());
     }
@@ -265,38 +277,26 @@ pub fn post_token(peer: &Peer<'_>, form: &Secret, basic: Option<&Secret>) -> Res
 /// A short, value-free reason for a ureq error.
 pub fn transport_error(host: &str, e: &ureq::Error) -> Error {
     use ureq::Error as E;
+    use TransportReason as T;
     let reason = match e {
-        E::Timeout(t) => format!("timeout ({t})"),
-        E::HostNotFound => "host not found".to_owned(),
-        E::ConnectionFailed => "connection failed".to_owned(),
-        E::Rustls(r) => tls_reason(r),
-        E::Tls(m) => format!("tls: {m}"),
+        E::Timeout(t) => T::Timeout(t.to_string()),
+        E::HostNotFound => T::HostNotFound,
+        E::ConnectionFailed => T::ConnectionFailed,
+        E::Rustls(r) => T::Tls(tls_reason(r)),
+        E::Tls(m) => T::Tls(format!("tls: {m}")),
         E::Io(io) => match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            Some(r) => tls_reason(r),
-            None => io_kind_reason(io),
+            Some(r) => T::Tls(tls_reason(r)),
+            None => T::Io(IoError::new(io)),
         },
-        E::RequireHttpsOnly(_) => "only https is allowed".to_owned(),
-        E::TooManyRedirects | E::RedirectFailed => "redirect refused".to_owned(),
-        E::LargeResponseHeader(..) => "response head too large".to_owned(),
-        E::BodyExceedsLimit(_) => "response too large".to_owned(),
-        E::Protocol(_) => "malformed HTTP response".to_owned(),
-        E::BodyStalled => "response stalled".to_owned(),
-        _ => "request failed".to_owned(),
+        E::RequireHttpsOnly(_) => T::Http(HttpFailure::HttpsOnly),
+        E::TooManyRedirects | E::RedirectFailed => T::Http(HttpFailure::Redirect),
+        E::LargeResponseHeader(..) => T::Http(HttpFailure::HeadTooLarge),
+        E::BodyExceedsLimit(_) => T::Http(HttpFailure::BodyTooLarge),
+        E::Protocol(_) => T::Http(HttpFailure::Malformed),
+        E::BodyStalled => T::Http(HttpFailure::Stalled),
+        _ => T::Http(HttpFailure::Failed),
     };
-    Error::transport(host, reason)
-}
-
-fn io_kind_reason(io: &std::io::Error) -> String {
-    use std::io::ErrorKind as K;
-    match io.kind() {
-        K::ConnectionRefused => "connection refused".into(),
-        K::ConnectionReset => "connection reset".into(),
-        K::ConnectionAborted => "connection aborted".into(),
-        K::TimedOut | K::WouldBlock => "timeout".into(),
-        K::UnexpectedEof => "connection closed unexpectedly".into(),
-        K::HostUnreachable | K::NetworkUnreachable => "host unreachable".into(),
-        k => format!("connection error ({k})"),
-    }
+    Error::transport_failed(host, reason)
 }
 
 /// A distinct, clear message per TLS failure.

@@ -24,7 +24,7 @@
 //! expected signature.
 //!
 //! Replay store: table `webhook_seen(id TEXT PRIMARY KEY, seen_at INTEGER)` in
-//! the outbox database (see [`crate::outbox::record_webhook_once`]), shared by
+//! the outbox database (see [`record_once`]), shared by
 //! every PHP worker. The id stored is `<len(source)>:<source>:<webhook-id>\n<timestamp>`,
 //! so two sources cannot collide. Entries are kept for twice the largest tolerance
 //! (a message stamped up to `tolerance` in the future stays acceptable for
@@ -32,10 +32,11 @@
 use base64::Engine as _;
 use ring::hmac;
 
-use crate::config::{Config, WebhookConfig, WebhookFormat};
-use crate::error::{Error, Result};
+use crate::config::{Config, OutboxConfig, WebhookConfig, WebhookFormat};
+use crate::error::{Error, Result, SignatureReason};
 use crate::secret::load_file_cached;
 use crate::signing::{ct_eq, load_whsec_file, secret_lines, v1_tag};
+use crate::store;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 /// Longest `webhook-signature` header accepted.
@@ -45,8 +46,8 @@ const MAX_ID: usize = 256;
 /// WooCommerce's signature header.
 pub const WC_SIGNATURE_HEADER: &str = "x-wc-webhook-signature";
 
-fn refuse(reason: impl Into<String>) -> Error {
-    Error::Signature { reason: reason.into() }
+fn refuse(reason: SignatureReason) -> Error {
+    Error::signature(reason)
 }
 
 /// The `[webhooks.NAME]` section, or a ConfigException naming `webhooks.NAME`.
@@ -111,7 +112,7 @@ where
         let mut found = headers.iter().filter(|(n, _)| n.as_ref().trim_ascii().eq_ignore_ascii_case(name.as_bytes()));
         if let Some((_, v)) = found.next() {
             if found.next().is_some() {
-                return Err(refuse(format!("{name} header appears more than once")));
+                return Err(refuse(SignatureReason::DuplicateHeader((*name).to_owned())));
             }
             return Ok(Some(v.as_ref().trim_ascii()));
         }
@@ -125,11 +126,11 @@ where
     V: AsRef<[u8]>,
 {
     let svix = name.replacen("webhook-", "svix-", 1);
-    header(headers, &[name, &svix])?.ok_or_else(|| refuse(format!("missing {name} header")))
+    header(headers, &[name, &svix])?.ok_or_else(|| refuse(SignatureReason::MissingHeader(name.to_owned())))
 }
 
 fn parse_json(body: &[u8]) -> Result<serde_json::Value> {
-    serde_json::from_slice(body).map_err(|_| refuse("body is not valid JSON"))
+    serde_json::from_slice(body).map_err(|_| refuse(SignatureReason::NotJson))
 }
 
 fn verify_standard<N, V>(
@@ -151,20 +152,20 @@ where
     let id = std::str::from_utf8(id)
         .ok()
         .filter(|s| !s.is_empty() && s.len() <= MAX_ID && s.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| refuse("malformed webhook-id header"))?;
+        .ok_or_else(|| refuse(SignatureReason::MalformedHeader("webhook-id".into())))?;
     let ts: u64 = std::str::from_utf8(ts)
         .ok()
         .filter(|s| !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| refuse("malformed webhook-timestamp header"))?;
+        .ok_or_else(|| refuse(SignatureReason::MalformedHeader("webhook-timestamp".into())))?;
     let entries = parse_signature_header(sig)?;
 
     let tolerance = wh.tolerance.as_secs();
     if now > ts.saturating_add(tolerance) {
-        return Err(refuse(format!("timestamp too old (more than {tolerance} s)")));
+        return Err(refuse(SignatureReason::TooOld(tolerance)));
     }
     if ts > now.saturating_add(tolerance) {
-        return Err(refuse(format!("timestamp is in the future (more than {tolerance} s)")));
+        return Err(refuse(SignatureReason::InFuture(tolerance)));
     }
 
     let keys = load_whsec_file(&wh.secret_file)?;
@@ -178,7 +179,7 @@ where
     }
     drop(keys);
     if !matched {
-        return Err(refuse("no matching signature"));
+        return Err(refuse(SignatureReason::NoMatch));
     }
 
     let value = parse_json(body)?;
@@ -187,8 +188,8 @@ where
     // refused, while a sender's retry of the same id, re-signed with a new
     // timestamp, is accepted (deduplicating by id is the application's job).
     let key = format!("{}:{source}:{id}\n{ts}", source.len());
-    if !crate::outbox::record_webhook_once(&config.outbox, &key, now, max_tolerance.saturating_mul(2))? {
-        return Err(refuse("replay: this webhook-id and webhook-timestamp were already accepted"));
+    if !record_once(&config.outbox, &key, now, max_tolerance.saturating_mul(2))? {
+        return Err(refuse(SignatureReason::Replay));
     }
     Ok(value)
 }
@@ -198,7 +199,7 @@ where
 /// bytes can never match and are dropped. Refused as malformed when an entry is
 /// not `version,value`, or when the header is empty or oversized.
 fn parse_signature_header(value: &[u8]) -> Result<Vec<Vec<u8>>> {
-    let malformed = || refuse("malformed webhook-signature header");
+    let malformed = || refuse(SignatureReason::MalformedHeader("webhook-signature".into()));
     if value.is_empty() || value.len() > MAX_SIGNATURE_HEADER {
         return Err(malformed());
     }
@@ -224,9 +225,13 @@ where
     N: AsRef<[u8]>,
     V: AsRef<[u8]>,
 {
-    let sig = header(headers, &[WC_SIGNATURE_HEADER])?.ok_or_else(|| refuse("missing X-WC-Webhook-Signature header"))?;
-    let received =
-        B64.decode(sig).ok().filter(|r| r.len() == 32).ok_or_else(|| refuse("malformed X-WC-Webhook-Signature header"))?;
+    let sig = header(headers, &[WC_SIGNATURE_HEADER])?
+        .ok_or_else(|| refuse(SignatureReason::MissingHeader("X-WC-Webhook-Signature".into())))?;
+    let received = B64
+        .decode(sig)
+        .ok()
+        .filter(|r| r.len() == 32)
+        .ok_or_else(|| refuse(SignatureReason::MalformedHeader("X-WC-Webhook-Signature".into())))?;
     let raw = load_file_cached(&wh.secret_file)?;
     let mut matched = false;
     for (_, line) in secret_lines(raw.expose()) {
@@ -236,8 +241,23 @@ where
     if matched {
         Ok(())
     } else {
-        Err(refuse("no matching signature"))
+        Err(refuse(SignatureReason::NoMatch))
     }
+}
+
+/// Records an accepted inbound webhook id (`key`) at `now_s` (unix seconds) in the
+/// `webhook_seen` table, atomically across processes; `Ok(false)` when it was
+/// already there (a replay). Entries older than `keep_s` seconds are pruned first,
+/// so the table stays bounded.
+pub(crate) fn record_once(config: &OutboxConfig, key: &str, now_s: u64, keep_s: u64) -> Result<bool> {
+    let now = i64::try_from(now_s).unwrap_or(i64::MAX);
+    let cutoff = i64::try_from(now_s.saturating_sub(keep_s)).unwrap_or(i64::MAX);
+    store::with_store(&config.path, |db| {
+        let tx = db.immediate()?;
+        let fresh = tx.replay_seen_once(key, now, cutoff)?;
+        tx.commit()?;
+        Ok(fresh)
+    })
 }
 
 #[cfg(test)]
@@ -445,14 +465,14 @@ mod tests {
         let dir = tempdir("wh-prune");
         let p = write_secret(&dir, "wh.key", SPEC_SECRET);
         let c = config(&dir.join("s"), &p, "");
-        assert!(crate::outbox::record_webhook_once(&c.outbox, "a", 1000, 600).unwrap());
-        assert!(!crate::outbox::record_webhook_once(&c.outbox, "a", 1001, 600).unwrap());
+        assert!(record_once(&c.outbox, "a", 1000, 600).unwrap());
+        assert!(!record_once(&c.outbox, "a", 1001, 600).unwrap());
         // A second process sees the same table, in the outbox database.
         let other = rusqlite::Connection::open(&c.outbox.path).unwrap();
         let n: i64 = other.query_row("SELECT count(*) FROM webhook_seen WHERE id = 'a'", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 1);
         // Much later: pruned, so the table stays bounded.
-        assert!(crate::outbox::record_webhook_once(&c.outbox, "b", 5000, 600).unwrap());
+        assert!(record_once(&c.outbox, "b", 5000, 600).unwrap());
         let n: i64 = other.query_row("SELECT count(*) FROM webhook_seen", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 1);
     }
@@ -549,7 +569,14 @@ mod e2e {
         let c = Config::parse(Path::new("/etc/sf.toml"), &text).unwrap();
         let body = br#"{"id":99,"status":"processing"}"#;
         let id = format!("evt_e2e_{}", crate::secret::unix_now());
-        let out = crate::forward::attempt(c.destination("d").unwrap(), &id, "order.updated", body, &[]);
+        let out = crate::forward::attempt(
+            &crate::auth::Clients::default(),
+            c.destination("d").unwrap(),
+            &id,
+            "order.updated",
+            body,
+            &[],
+        );
         assert!(matches!(out, crate::forward::Outcome::Delivered { .. }), "{out:?}");
         let log = std::fs::read_to_string(std::env::var("SF_TEST_RECEIVER_LOG").unwrap()).unwrap();
         let entries: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();

@@ -3,9 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use proptest::prelude::*;
-use secure_forward_core::error::ErrorKind;
-use secure_forward_core::luhn::{contains_card_number, digits, redact_card_numbers};
-use secure_forward_core::policy::Policy;
+use secure_forward_core::testing::luhn::{contains_card_number, digits, redact_card_numbers};
+use secure_forward_core::testing::policy::Policy;
+use secure_forward_core::ErrorKind;
 use serde_json::json;
 
 fn luhn_complete(prefix: &[u8]) -> Vec<u8> {

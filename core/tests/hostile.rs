@@ -9,14 +9,14 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secure_forward_core::config::{Config, Destination};
-use secure_forward_core::forward::{self, Outcome};
-use secure_forward_core::outbox;
-use secure_forward_core::policy::Prepared;
-use secure_forward_core::transport::{self, Outgoing};
+use secure_forward_core::testing::forward::{self, Outcome};
+use secure_forward_core::testing::outbox;
+use secure_forward_core::testing::policy::Prepared;
+use secure_forward_core::testing::transport::{self, Outgoing};
+use secure_forward_core::{Config, Destination};
 
 mod common;
-use common::{cert, temp, Server};
+use common::{cert, clients, temp, Server};
 
 /// base64 SHA-256 of a certificate's SubjectPublicKeyInfo, computed by openssl
 /// (the recipe the README gives operators), not by the code under test.
@@ -52,7 +52,7 @@ fn dest(c: &Config) -> Arc<Destination> {
 
 /// One POST; the error message on failure.
 fn send(c: &Config) -> Result<u16, String> {
-    transport::send(&forward::peer(&dest(c)), None, &Outgoing { body: b"{\"id\":1}", headers: &[] })
+    transport::send(&forward::peer(&clients().agents, &dest(c)), None, &Outgoing { body: b"{\"id\":1}", headers: &[] })
         .map(|a| a.status)
         .map_err(|e| e.to_string())
 }
@@ -116,7 +116,7 @@ fn a_tls_refusal_is_retried_not_dead_lettered() {
     let dir = temp("tls-queue");
     let s = Server::openssl("expired", &[]);
     let c = config(&dir, &format!("https://localhost:{}/ok", s.port), "");
-    let r = outbox::submit(&c, &dest(&c), &order(1), "order.processing").unwrap();
+    let r = outbox::submit(clients(), &c, &dest(&c), &order(1), "order.processing").unwrap();
     assert_eq!((r.status.as_str(), r.http_status), ("queued", None), "{r:?}");
     assert_eq!(r.reason.as_deref(), Some("localhost: tls: certificate expired"));
 }
@@ -246,7 +246,7 @@ fn oauth_token_requests_are_pinned_only_on_the_destinations_host() {
                 secret.display()
             ),
         );
-        forward::attempt(&dest(&c), "evt_1", "order.processing", b"{}", &[])
+        forward::attempt(clients(), &dest(&c), "evt_1", "order.processing", b"{}", &[])
     };
     let tokens = || rx.requests().iter().filter(|r| r["path"] == "/oauth/token").count();
     let resources = || rx.requests().iter().filter(|r| r["path"] == "/bearer/x").count();
@@ -268,9 +268,9 @@ fn oauth_token_requests_are_pinned_only_on_the_destinations_host() {
     assert_eq!((tokens(), resources()), (2, 1));
 }
 
-fn timed_submit(c: &Config, id: u32) -> (secure_forward_core::forward::Receipt, Duration) {
+fn timed_submit(c: &Config, id: u32) -> (secure_forward_core::Receipt, Duration) {
     let started = Instant::now();
-    let r = outbox::submit(c, &dest(c), &order(id), "order.processing").unwrap();
+    let r = outbox::submit(clients(), c, &dest(c), &order(id), "order.processing").unwrap();
     (r, started.elapsed())
 }
 
@@ -322,9 +322,9 @@ fn a_reset_mid_response_is_retried_per_the_schedule() {
     let (r, _) = timed_submit(&c, 1);
     assert_eq!((r.status.as_str(), r.http_status, r.attempts), ("queued", None, 1), "{r:?}");
     assert_eq!(r.reason.as_deref(), Some("localhost: connection reset"), "{r:?}");
-    let f = outbox::flush(&c, 100, 10.0).unwrap();
+    let f = outbox::flush(clients(), &c, 100, 10.0).unwrap();
     assert_eq!((f.delivered, f.retried, f.remaining), (0, 1, 1), "{f:?}");
-    let f = outbox::flush(&c, 100, 10.0).unwrap();
+    let f = outbox::flush(clients(), &c, 100, 10.0).unwrap();
     assert_eq!((f.delivered, f.retried, f.remaining), (1, 0, 0), "{f:?}");
     let reqs = rx.requests();
     assert_eq!(reqs.len(), 3);
@@ -338,7 +338,8 @@ fn a_ca_file_without_a_usable_certificate_is_a_config_error() {
     std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n").unwrap();
     let text = format!("[destinations.d]\nurl = \"https://localhost:1/ok\"\nca_file = \"{}\"\n", ca.display());
     let c = Config::parse(&dir.join("c.toml"), &text).unwrap();
-    let e = transport::send(&forward::peer(&dest(&c)), None, &Outgoing { body: b"{}", headers: &[] }).unwrap_err();
+    let e =
+        transport::send(&forward::peer(&clients().agents, &dest(&c)), None, &Outgoing { body: b"{}", headers: &[] }).unwrap_err();
     assert_eq!(e.kind(), secure_forward_core::ErrorKind::Config);
     assert!(e.to_string().ends_with("junk.pem: ca_file: no usable CA certificate"), "{e}");
 }

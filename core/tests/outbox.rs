@@ -7,12 +7,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secure_forward_core::config::Config;
-use secure_forward_core::outbox::{self, FlushCounts};
-use secure_forward_core::policy::Prepared;
+use secure_forward_core::testing::outbox::{self, FlushCounts};
+use secure_forward_core::testing::policy::Prepared;
+use secure_forward_core::Config;
 
 mod common;
-use common::{ca_dir, free_port, temp, Server, TempDir};
+use common::{ca_dir, clients, free_port, temp, Server, TempDir};
 
 fn config(dir: &Path, port: u16, path: &str, outbox_extra: &str) -> Config {
     let text = format!(
@@ -33,12 +33,12 @@ fn order(id: u32, extra: &str) -> Prepared {
     }
 }
 
-fn dest(c: &Config) -> Arc<secure_forward_core::config::Destination> {
+fn dest(c: &Config) -> Arc<secure_forward_core::Destination> {
     Arc::clone(c.destination("crm").unwrap())
 }
 
 fn flush(c: &Config) -> FlushCounts {
-    outbox::flush(c, 1000, 20.0).unwrap()
+    outbox::flush(clients(), c, 1000, 20.0).unwrap()
 }
 
 #[test]
@@ -50,7 +50,7 @@ fn outage_queues_fast_then_flush_delivers_all_exactly_once() {
     let mut skipped_inline = 0;
     for i in 1..=8 {
         let started = Instant::now();
-        let r = outbox::submit(&c, &d, &order(i, ""), "order.processing").unwrap();
+        let r = outbox::submit(clients(), &c, &d, &order(i, ""), "order.processing").unwrap();
         assert_eq!(r.status, "queued", "{r:?}");
         assert!(started.elapsed() < Duration::from_secs(2), "receiver down must not slow the checkout");
         if r.reason.as_deref() == Some("circuit open") {
@@ -86,7 +86,7 @@ fn server_errors_are_retried_with_one_idempotency_key() {
     let dir = temp("seq");
     let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/seq/503,503,503,200", "retry_schedule = [0, 0, 0]");
-    let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
+    let r = outbox::submit(clients(), &c, &dest(&c), &order(1, ""), "order.processing").unwrap();
     assert_eq!((r.status.as_str(), r.http_status, r.attempts), ("queued", Some(503), 1), "{r:?}");
     // Each flush attempts an event at most once.
     assert_eq!(flush(&c).retried, 1);
@@ -100,7 +100,7 @@ fn server_errors_are_retried_with_one_idempotency_key() {
         assert_eq!(req["body"], "{\"id\":1,\"status\":\"processing\",\"total\":\"10.00\"}");
     }
     // Resubmitting the delivered state returns its receipt and sends nothing.
-    let again = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
+    let again = outbox::submit(clients(), &c, &dest(&c), &order(1, ""), "order.processing").unwrap();
     assert_eq!((again.status.as_str(), again.attempts, again.http_status), ("delivered", 4, Some(200)));
     assert_eq!(rx.requests().len(), 4);
 }
@@ -110,7 +110,7 @@ fn retries_past_the_schedule_go_dead() {
     let dir = temp("exhaust");
     let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/status/500", "retry_schedule = [0]");
-    let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
+    let r = outbox::submit(clients(), &c, &dest(&c), &order(1, ""), "order.processing").unwrap();
     assert_eq!(r.status, "queued");
     let f = flush(&c);
     assert_eq!((f.dead, f.remaining), (1, 0));
@@ -124,7 +124,7 @@ fn retry_after_is_honoured() {
     let dir = temp("429");
     let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/seq/429r2,200", "retry_schedule = [0, 0]");
-    let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
+    let r = outbox::submit(clients(), &c, &dest(&c), &order(1, ""), "order.processing").unwrap();
     assert_eq!((r.status.as_str(), r.http_status), ("queued", Some(429)));
     let f = flush(&c);
     assert_eq!((f.delivered, f.retried, f.remaining), (0, 0, 1), "not due before Retry-After");
@@ -140,13 +140,13 @@ fn unauthorized_is_dead_lettered_without_retry_and_requeue_works() {
     let dir = temp("401");
     let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/status/401", "retry_schedule = [0, 0, 0]");
-    let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
+    let r = outbox::submit(clients(), &c, &dest(&c), &order(1, ""), "order.processing").unwrap();
     assert_eq!((r.status.as_str(), r.http_status, r.attempts), ("dead", Some(401), 1), "{r:?}");
     assert!(r.reason.as_deref().unwrap().contains("authentication rejected"));
     assert_eq!(flush(&c), FlushCounts::default());
     assert_eq!(rx.requests().len(), 1);
     // Same state again: stays dead, nothing sent.
-    let again = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
+    let again = outbox::submit(clients(), &c, &dest(&c), &order(1, ""), "order.processing").unwrap();
     assert_eq!((again.status.as_str(), again.event_id.as_str()), ("dead", r.event_id.as_str()));
     assert_eq!(rx.requests().len(), 1);
     let s = outbox::status(&c).unwrap();
@@ -163,7 +163,7 @@ fn redirect_is_dead() {
     let dir = temp("302");
     let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/redirect", "");
-    let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
+    let r = outbox::submit(clients(), &c, &dest(&c), &order(1, ""), "order.processing").unwrap();
     assert_eq!((r.status.as_str(), r.http_status), ("dead", Some(302)));
 }
 
@@ -173,13 +173,13 @@ fn same_order_state_is_enqueued_once() {
     let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
     let d = dest(&c);
-    let a = outbox::submit(&c, &d, &order(5, ""), "order.processing").unwrap();
-    let b = outbox::submit(&c, &d, &order(5, ""), "order.processing").unwrap();
+    let a = outbox::submit(clients(), &c, &d, &order(5, ""), "order.processing").unwrap();
+    let b = outbox::submit(clients(), &c, &d, &order(5, ""), "order.processing").unwrap();
     assert_eq!((a.status.as_str(), a.reason.as_deref()), ("queued", Some("deferred delivery")));
     assert_eq!(a.event_id, b.event_id);
     // A changed state or another event is a new event.
-    let changed = outbox::submit(&c, &d, &order(5, ",\"x\":1"), "order.processing").unwrap();
-    let other = outbox::submit(&c, &d, &order(5, ""), "order.completed").unwrap();
+    let changed = outbox::submit(clients(), &c, &d, &order(5, ",\"x\":1"), "order.processing").unwrap();
+    let other = outbox::submit(clients(), &c, &d, &order(5, ""), "order.completed").unwrap();
     assert_ne!(changed.event_id, a.event_id);
     assert_ne!(other.event_id, a.event_id);
     assert_eq!(outbox::status(&c).unwrap()["queued"], 3);
@@ -198,14 +198,14 @@ fn no_plaintext_at_rest_and_files_are_0600() {
     // Delivered first: an inline delivery may truncate the WAL (at most once a
     // minute), and the queued event's frames written after it must be looked at.
     let c2 = config(&dir, rx.port, "/ok", "retry_schedule = [3600]");
-    let r2 = outbox::submit(&c2, &dest(&c2), &order(2, &format!(",\"email\":\"{pii}\"")), "order.processing").unwrap();
+    let r2 = outbox::submit(clients(), &c2, &dest(&c2), &order(2, &format!(",\"email\":\"{pii}\"")), "order.processing").unwrap();
     assert_eq!(r2.status, "delivered");
     // Keep a connection open so that the WAL is not checkpointed away when the
     // process-wide connection moves to another test's database.
     let hold = rusqlite::Connection::open(dir.join("outbox.sqlite")).unwrap();
     hold.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0)).unwrap();
     let c = config(&dir, rx.port, "/status/503", "retry_schedule = [3600]");
-    let r = outbox::submit(&c, &dest(&c), &order(1, &format!(",\"email\":\"{pii}\"")), "order.processing").unwrap();
+    let r = outbox::submit(clients(), &c, &dest(&c), &order(1, &format!(",\"email\":\"{pii}\"")), "order.processing").unwrap();
     assert_eq!(r.status, "queued");
     // The receiver did get it (so the marker was really in the payload).
     assert!(rx.requests().iter().any(|q| q["body"].as_str().unwrap().contains(pii)));
@@ -241,21 +241,21 @@ fn key_file_is_generated_in_a_new_dir_and_unwritable_path_is_a_config_error() {
     let mut c = config(&dir, 9, "/ok", "delivery = \"deferred\"");
     c.outbox.path = dir.join("new/sub/outbox.sqlite");
     c.outbox.key_file = dir.join("keys/outbox.key");
-    outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
+    outbox::submit(clients(), &c, &dest(&c), &order(1, ""), "order.processing").unwrap();
     for p in [&c.outbox.path, &c.outbox.key_file] {
         assert_eq!(std::fs::metadata(p).unwrap().permissions().mode() & 0o777, 0o600, "{}", p.display());
     }
     let mut bad = config(&dir, 9, "/ok", "");
     bad.outbox.path = PathBuf::from("/proc/sf-nope/outbox.sqlite");
-    let e = outbox::submit(&bad, &dest(&bad), &order(1, ""), "order.processing").unwrap_err();
+    let e = outbox::submit(clients(), &bad, &dest(&bad), &order(1, ""), "order.processing").unwrap_err();
     assert_eq!(e.kind(), secure_forward_core::ErrorKind::Config);
     assert!(e.to_string().contains("/proc/sf-nope/outbox.sqlite"), "{e}");
     let mut bad_key = config(&dir, 9, "/ok", "");
     bad_key.outbox.key_file = PathBuf::from("/proc/sf-nope/outbox.key");
-    let e = outbox::submit(&bad_key, &dest(&bad_key), &order(1, ""), "order.processing").unwrap_err();
+    let e = outbox::submit(clients(), &bad_key, &dest(&bad_key), &order(1, ""), "order.processing").unwrap_err();
     assert!(e.to_string().contains("/proc/sf-nope/outbox.key"), "{e}");
     // An invalid event name is a validation error, nothing is stored.
-    let e = outbox::submit(&c, &dest(&c), &order(2, ""), "bad event").unwrap_err();
+    let e = outbox::submit(clients(), &c, &dest(&c), &order(2, ""), "bad event").unwrap_err();
     assert_eq!(e.kind(), secure_forward_core::ErrorKind::Validation);
 }
 
@@ -265,7 +265,8 @@ fn tampered_row_is_skipped_and_reported_others_flow() {
     let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
     let d = dest(&c);
-    let ids: Vec<String> = (1..=3).map(|i| outbox::submit(&c, &d, &order(i, ""), "order.processing").unwrap().event_id).collect();
+    let ids: Vec<String> =
+        (1..=3).map(|i| outbox::submit(clients(), &c, &d, &order(i, ""), "order.processing").unwrap().event_id).collect();
     {
         let conn = rusqlite::Connection::open(dir.join("outbox.sqlite")).unwrap();
         conn.busy_timeout(Duration::from_secs(5)).unwrap();
@@ -277,7 +278,7 @@ fn tampered_row_is_skipped_and_reported_others_flow() {
         conn.execute("UPDATE events SET payload = ?2 WHERE id = ?1", rusqlite::params![ids[1], other]).unwrap();
     }
     // A row whose columns are damaged (event is a blob now) is set aside too.
-    let corrupt = outbox::submit(&c, &d, &order(4, ""), "order.processing").unwrap().event_id;
+    let corrupt = outbox::submit(clients(), &c, &d, &order(4, ""), "order.processing").unwrap().event_id;
     {
         let conn = rusqlite::Connection::open(dir.join("outbox.sqlite")).unwrap();
         conn.busy_timeout(Duration::from_secs(5)).unwrap();
@@ -297,15 +298,15 @@ fn rotated_key_still_decrypts_old_rows() {
     let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
     let d = dest(&c);
-    outbox::submit(&c, &d, &order(1, ""), "order.processing").unwrap();
+    outbox::submit(clients(), &c, &d, &order(1, ""), "order.processing").unwrap();
     let old = std::fs::read_to_string(&c.outbox.key_file).unwrap();
-    let new = secure_forward_core::outbox::keys::generate_key_line().unwrap();
+    let new = secure_forward_core::testing::keys::generate_key_line().unwrap();
     let tmp = dir.join("key.new");
     std::fs::write(&tmp, format!("{}{old}", new.as_str())).unwrap();
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::rename(&tmp, &c.outbox.key_file).unwrap();
-    std::thread::sleep(secure_forward_core::secret::RECHECK + Duration::from_millis(100));
-    outbox::submit(&c, &d, &order(2, ""), "order.processing").unwrap();
+    std::thread::sleep(secure_forward_core::testing::secret::RECHECK + Duration::from_millis(100));
+    outbox::submit(clients(), &c, &d, &order(2, ""), "order.processing").unwrap();
     let conn = rusqlite::Connection::open(&c.outbox.path).unwrap();
     let key_ids: Vec<String> = conn
         .prepare("SELECT DISTINCT key_id FROM events")
@@ -330,7 +331,7 @@ fn missing_api_key_file_keeps_the_event_queued() {
         dir.join("outbox.sqlite").display()
     );
     let c = Config::parse(&dir.join("c.toml"), &text).unwrap();
-    let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
+    let r = outbox::submit(clients(), &c, &dest(&c), &order(1, ""), "order.processing").unwrap();
     assert_eq!(r.status, "queued", "{r:?}");
     assert!(r.reason.as_deref().unwrap().contains("api.key"), "{r:?}");
     assert_eq!(rx.requests().len(), 0);
@@ -348,7 +349,7 @@ fn a_leased_event_is_not_sent_until_the_lease_expires() {
     let dir = temp("lease");
     let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
-    let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
+    let r = outbox::submit(clients(), &c, &dest(&c), &order(1, ""), "order.processing").unwrap();
     let conn = rusqlite::Connection::open(&c.outbox.path).unwrap();
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
     let set_lease = |delta_ms: i64| {
@@ -374,9 +375,9 @@ fn purge_erases_an_orders_undelivered_events() {
     let dir = temp("purge");
     let c = config(&dir, 9, "/ok", "delivery = \"deferred\"");
     let d = dest(&c);
-    outbox::submit(&c, &d, &order(7, ""), "order.processing").unwrap();
-    outbox::submit(&c, &d, &order(7, ""), "order.completed").unwrap();
-    outbox::submit(&c, &d, &order(8, ""), "order.processing").unwrap();
+    outbox::submit(clients(), &c, &d, &order(7, ""), "order.processing").unwrap();
+    outbox::submit(clients(), &c, &d, &order(7, ""), "order.completed").unwrap();
+    outbox::submit(clients(), &c, &d, &order(8, ""), "order.processing").unwrap();
     assert_eq!(outbox::purge(&c, "7").unwrap(), 2);
     assert_eq!(outbox::purge(&c, "7").unwrap(), 0);
     assert_eq!(outbox::status(&c).unwrap()["queued"], 1);
@@ -392,7 +393,7 @@ fn child_flusher() {
     let started = Instant::now();
     let mut delivered = 0;
     while started.elapsed() < Duration::from_secs(20) {
-        let f = outbox::flush(&c, 5, 5.0).unwrap();
+        let f = outbox::flush(clients(), &c, 5, 5.0).unwrap();
         delivered += f.delivered;
         std::fs::write(format!("{file}.child-{}", std::process::id()), delivered.to_string()).unwrap();
         if f.remaining == 0 && done.exists() {
@@ -428,7 +429,7 @@ fn concurrent_processes_deliver_each_event_exactly_once() {
             std::thread::spawn(move || {
                 let d = dest(&c);
                 for i in 0..30 {
-                    let r = outbox::submit(&c, &d, &order(w * 1000 + i, ""), "order.processing").unwrap();
+                    let r = outbox::submit(clients(), &c, &d, &order(w * 1000 + i, ""), "order.processing").unwrap();
                     assert_ne!(r.status, "dead");
                 }
             })
@@ -438,7 +439,7 @@ fn concurrent_processes_deliver_each_event_exactly_once() {
         let c = Arc::clone(&c);
         std::thread::spawn(move || {
             for _ in 0..50 {
-                outbox::flush(&c, 5, 5.0).unwrap();
+                outbox::flush(clients(), &c, 5, 5.0).unwrap();
                 std::thread::sleep(Duration::from_millis(5));
             }
         })
@@ -487,7 +488,7 @@ fn enqueue_cost_with_circuit_open() {
     let c = config(&dir, free_port(), "/ok", "");
     let d = dest(&c);
     for i in 0..5 {
-        outbox::submit(&c, &d, &order(i, ""), "order.processing").unwrap();
+        outbox::submit(clients(), &c, &d, &order(i, ""), "order.processing").unwrap();
     }
     assert_eq!(outbox::status(&c).unwrap()["circuit"], "open");
     let n = 500;
@@ -495,7 +496,7 @@ fn enqueue_cost_with_circuit_open() {
     for i in 0..n {
         let p = order(100 + i as u32, ",\"line_items\":[{\"sku\":\"ABC-1\",\"quantity\":2,\"total\":\"19.98\"}]");
         let t = Instant::now();
-        let r = outbox::submit(&c, &d, &p, "order.processing").unwrap();
+        let r = outbox::submit(clients(), &c, &d, &p, "order.processing").unwrap();
         times.push(t.elapsed());
         assert_eq!(r.reason.as_deref(), Some("circuit open"));
     }
@@ -532,11 +533,11 @@ fn submit_order_minimises_and_submits() {
     let c = config(&dir, rx.port, "/ok", "");
     let o = serde_json::json!({"id": 42, "status": "processing", "currency": "EUR", "total": "9.99",
                                "billing": {"email": "bob.marker@example.com"}});
-    let r = outbox::submit_order(&c, "crm", &o, "order.processing").unwrap();
+    let r = outbox::submit_order(clients(), &c, "crm", &o, "order.processing").unwrap();
     assert_eq!(r.status, "delivered", "{r:?}");
     let body = rx.requests()[0]["body"].as_str().unwrap().to_owned();
     assert!(!body.contains("bob.marker"), "policy applied before enqueue");
-    let e = outbox::submit_order(&c, "nope", &o, "order.processing").unwrap_err();
+    let e = outbox::submit_order(clients(), &c, "nope", &o, "order.processing").unwrap_err();
     assert_eq!(e.kind(), secure_forward_core::ErrorKind::Config);
 }
 
@@ -546,7 +547,7 @@ fn submit_order_minimises_and_submits() {
 fn child_enqueue_then_abort() {
     let Ok(file) = std::env::var("SF_OUTBOX_ABORT_CONFIG") else { return };
     let c = Config::load_uncached(Path::new(&file)).unwrap();
-    let r = outbox::submit(&c, &dest(&c), &order(77, ""), "order.processing").unwrap();
+    let r = outbox::submit(clients(), &c, &dest(&c), &order(77, ""), "order.processing").unwrap();
     assert_eq!(r.status, "queued");
     std::fs::write(format!("{file}.event"), &r.event_id).unwrap();
     std::process::abort();
@@ -596,13 +597,14 @@ fn a_purge_leaves_no_ciphertext_in_any_file_of_the_outbox() {
     // database must not be what checkpoints this one.
     let hold = rusqlite::Connection::open(&db).unwrap();
     let r = outbox::submit(
+        clients(),
         &c,
         &dest(&c),
         &order(41, ",\"note\":\"a longer body so that the ciphertext is unique\""),
         "order.processing",
     )
     .unwrap();
-    outbox::submit(&c, &dest(&c), &order(42, ""), "order.processing").unwrap();
+    outbox::submit(clients(), &c, &dest(&c), &order(42, ""), "order.processing").unwrap();
     let blob = payload_of(&db, &r.event_id);
     assert!(blob.len() > 40);
     assert!(!files_holding(&db, &blob).is_empty(), "the ciphertext is on disk before the purge");
@@ -619,7 +621,7 @@ fn a_purge_blocked_by_a_reader_is_pending_until_a_flush_erases_it() {
     let dir = temp("purge-pending");
     let c = config(&dir, 9, "/ok", "delivery = \"deferred\"");
     let db = dir.join("outbox.sqlite");
-    let r = outbox::submit(&c, &dest(&c), &order(51, ",\"note\":\"pending erasure\""), "order.processing").unwrap();
+    let r = outbox::submit(clients(), &c, &dest(&c), &order(51, ",\"note\":\"pending erasure\""), "order.processing").unwrap();
     let blob = payload_of(&db, &r.event_id);
     // Another process in the middle of a read: the WAL cannot be truncated.
     let reader = rusqlite::Connection::open(&db).unwrap();
@@ -644,8 +646,14 @@ fn a_purge_of_a_just_delivered_order_leaves_no_ciphertext_in_the_wal() {
     let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
     let db = dir.join("outbox.sqlite");
     let hold = rusqlite::Connection::open(&db).unwrap();
-    let r =
-        outbox::submit(&c, &dest(&c), &order(91, ",\"note\":\"delivered, then erased on request\""), "order.processing").unwrap();
+    let r = outbox::submit(
+        clients(),
+        &c,
+        &dest(&c),
+        &order(91, ",\"note\":\"delivered, then erased on request\""),
+        "order.processing",
+    )
+    .unwrap();
     let blob = payload_of(&db, &r.event_id);
     // A reader keeps the flush from truncating the WAL (best effort there).
     let reader = rusqlite::Connection::open(&db).unwrap();
@@ -669,7 +677,8 @@ fn a_delivered_payloads_ciphertext_is_gone_after_the_flush() {
     let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
     let db = dir.join("outbox.sqlite");
     let hold = rusqlite::Connection::open(&db).unwrap();
-    let r = outbox::submit(&c, &dest(&c), &order(61, ",\"note\":\"delivered then erased\""), "order.processing").unwrap();
+    let r =
+        outbox::submit(clients(), &c, &dest(&c), &order(61, ",\"note\":\"delivered then erased\""), "order.processing").unwrap();
     let blob = payload_of(&db, &r.event_id);
     assert!(!files_holding(&db, &blob).is_empty());
     assert_eq!(flush(&c).delivered, 1);
@@ -691,7 +700,7 @@ fn order_ids_with_leading_zeros_are_one_order() {
     let d = dest(&c);
     let sent = |id: &str, event: &str| {
         let p = Prepared { body: format!("{{\"id\":\"{id}\",\"total\":\"1.00\"}}").into_bytes(), order_id: id.to_owned() };
-        outbox::submit(&c, &d, &p, event).unwrap()
+        outbox::submit(clients(), &c, &d, &p, event).unwrap()
     };
     let a = sent("007", "order.processing");
     sent("7", "order.completed");
@@ -717,7 +726,7 @@ fn order_ids_with_leading_zeros_are_one_order() {
 fn child_inline_submit() {
     let Ok(file) = std::env::var("SF_OUTBOX_INLINE_CONFIG") else { return };
     let c = Config::load_uncached(Path::new(&file)).unwrap();
-    let r = outbox::submit(&c, &dest(&c), &order(71, ",\"note\":\"inline then erased\""), "order.processing").unwrap();
+    let r = outbox::submit(clients(), &c, &dest(&c), &order(71, ",\"note\":\"inline then erased\""), "order.processing").unwrap();
     assert_eq!(r.status.as_str(), "delivered");
     std::fs::write(format!("{file}.done"), "1").unwrap();
     std::thread::sleep(Duration::from_secs(3));

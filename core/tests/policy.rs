@@ -3,9 +3,9 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use secure_forward_core::error::{Error, ErrorKind, Result};
-use secure_forward_core::node::{Key, Node, Scalar};
-use secure_forward_core::policy::{mask_chars, truncate_chars, Policy};
+use secure_forward_core::testing::policy::{mask_chars, truncate_chars, Policy};
+use secure_forward_core::{Error, ErrorKind, Result};
+use secure_forward_core::{Key, Node, Scalar};
 use serde_json::{json, Value};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/woocommerce-10.0.2");
@@ -351,7 +351,7 @@ fn type_errors_name_the_key_never_the_value() {
     }
     // The plain-data form compiles the same as the table.
     let t: toml::Table = "fields = [\"id\", \"billing.phone\"]\nmask = { \"billing.phone\" = 4 }".parse().unwrap();
-    let cfg = secure_forward_core::policy::PolicyConfig::from_table(&t, "f", "k").unwrap();
+    let cfg = secure_forward_core::testing::policy::PolicyConfig::from_table(&t, "f", "k").unwrap();
     assert_eq!(cfg.fields.as_deref(), Some(&["id".to_owned(), "billing.phone".to_owned()][..]));
     assert_eq!(cfg.mask.get("billing.phone"), Some(&4));
     let a = Policy::from_config(&cfg, false, "f", "k").unwrap().describe();
@@ -574,7 +574,7 @@ mod props {
     /// IPv4 address) nor at most 15 digits right after `+` (a phone number).
     pub(crate) fn has_pan(s: &str) -> bool {
         let c: Vec<char> = s.chars().collect();
-        let dv = |i: usize| c.get(i).and_then(|&ch| secure_forward_core::luhn::digits::value(ch));
+        let dv = |i: usize| c.get(i).and_then(|&ch| secure_forward_core::testing::luhn::digits::value(ch));
         let kind = |ch: char| -> Option<char> {
             if ch.is_whitespace() {
                 Some(' ')
@@ -690,8 +690,8 @@ mod props {
 fn fixtures_have_no_false_positive_card_numbers() {
     fn walk(v: &Value, path: String, hits: &mut Vec<String>) {
         match v {
-            Value::String(s) if secure_forward_core::luhn::contains_card_number(s) => hits.push(path),
-            Value::Number(n) if secure_forward_core::luhn::contains_card_number(&n.to_string()) => hits.push(path),
+            Value::String(s) if secure_forward_core::testing::luhn::contains_card_number(s) => hits.push(path),
+            Value::Number(n) if secure_forward_core::testing::luhn::contains_card_number(&n.to_string()) => hits.push(path),
             Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| walk(x, format!("{path}[{i}]"), hits)),
             Value::Object(m) => m.iter().for_each(|(k, x)| walk(x, format!("{path}.{k}"), hits)),
             _ => {}

@@ -6,12 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use secure_forward_core::config::Config;
-use secure_forward_core::outbox::{self, shared};
-use secure_forward_core::policy::Prepared;
+use secure_forward_core::testing::outbox::{self, shared};
+use secure_forward_core::testing::policy::Prepared;
+use secure_forward_core::Config;
 
 mod common;
-use common::{ca_dir, temp, Server};
+use common::{ca_dir, clients, temp, Server};
 
 fn config(dir: &Path, port: u16, path: &str, dest_extra: &str) -> Config {
     let text = format!(
@@ -27,7 +27,7 @@ fn enqueue(c: &Config, n: u32) {
     let d = Arc::clone(c.destination("crm").unwrap());
     for id in 0..n {
         let p = Prepared { body: format!("{{\"id\":{id}}}").into_bytes(), order_id: id.to_string() };
-        assert_eq!(outbox::submit(c, &d, &p, "order.processing").unwrap().status, "queued");
+        assert_eq!(outbox::submit(clients(), c, &d, &p, "order.processing").unwrap().status, "queued");
     }
 }
 
@@ -49,7 +49,7 @@ fn flush_paces_itself_to_the_bucket() {
     let r = Server::receiver(&dir, &[]);
     let c = config(&dir, r.port, "/ok", "rate_limit = { requests = 5, per_s = 1 }");
     enqueue(&c, 15);
-    let counts = outbox::flush(&c, 1000, 20.0).unwrap();
+    let counts = outbox::flush(clients(), &c, 1000, 20.0).unwrap();
     assert_eq!((counts.delivered, counts.remaining), (15, 0), "{counts:?}");
     let t = r.times();
     assert_eq!(t.len(), 15);
@@ -68,13 +68,13 @@ fn flush_skips_a_paused_destination_then_resumes_after_retry_after() {
     enqueue(&c, 3);
     // The first request is answered 429 + Retry-After: 1: the whole destination
     // pauses, and a flush with less time than that sends nothing more.
-    let counts = outbox::flush(&c, 1000, 0.5).unwrap();
+    let counts = outbox::flush(clients(), &c, 1000, 0.5).unwrap();
     assert_eq!((counts.delivered, counts.retried), (0, 1), "{counts:?}");
     assert_eq!(r.times().len(), 1);
     assert!(shared::paused_until(&c, "crm").unwrap().is_some());
     assert!(outbox::status(&c).unwrap()["destinations"]["crm"]["paused_until"].is_u64());
     assert!(!shared::take_token(&c, c.destination("crm").unwrap()).unwrap(), "paused: no token");
-    let counts = outbox::flush(&c, 1000, 10.0).unwrap();
+    let counts = outbox::flush(clients(), &c, 1000, 10.0).unwrap();
     assert_eq!((counts.delivered, counts.remaining), (3, 0), "{counts:?}");
     let t = r.times();
     assert_eq!(t.len(), 4);
@@ -90,7 +90,7 @@ fn rate_limit_headers_slow_the_flusher_before_the_limit() {
     // the third the whole reset.
     let c = config(&dir, r.port, "/ratelimit/2", "");
     enqueue(&c, 3);
-    let counts = outbox::flush(&c, 1000, 10.0).unwrap();
+    let counts = outbox::flush(clients(), &c, 1000, 10.0).unwrap();
     assert_eq!(counts.delivered, 3, "{counts:?}");
     let t = r.times();
     assert!(t[1] - t[0] >= 0.45, "{t:?}");

@@ -3,8 +3,8 @@
 //! configuration and validation errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a test crate
 
-use secure_forward_core::error::{Error, ErrorKind};
-use secure_forward_core::shape::{api_error_message, Headers, Shape, UrlTemplate};
+use secure_forward_core::testing::shape::{api_error_message, Headers, Shape, UrlTemplate};
+use secure_forward_core::{Error, ErrorKind};
 use serde_json::Value;
 
 const FILE: &str = "/etc/secure-forward/config.toml";
@@ -248,7 +248,7 @@ fn config_err(e: Error) -> (Option<String>, String) {
     match e {
         Error::Config { file, key, reason } => {
             assert_eq!(file, FILE);
-            (key, reason)
+            (key, reason.to_string())
         }
         other => panic!("not a config error: {other:?}"),
     }
@@ -256,7 +256,7 @@ fn config_err(e: Error) -> (Option<String>, String) {
 
 fn validation_err(e: Error) -> (String, String) {
     match e {
-        Error::Validation { path, reason } => (path, reason),
+        Error::Validation { path, reason } => (path, reason.to_string()),
         other => panic!("not a validation error: {other:?}"),
     }
 }

@@ -12,10 +12,10 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use secure_forward_core::error::{Error, ErrorKind, Result};
-use secure_forward_core::luhn::contains_card_number;
-use secure_forward_core::node::{Key, Node, Scalar};
-use secure_forward_core::policy::Policy;
+use secure_forward_core::{Error, ErrorKind, Result};
+use secure_forward_core::testing::luhn::contains_card_number;
+use secure_forward_core::{Key, Node, Scalar};
+use secure_forward_core::testing::policy::Policy;
 
 enum K {
     I(i64),

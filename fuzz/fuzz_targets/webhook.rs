@@ -15,9 +15,9 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
 use ring::hmac;
-use secure_forward_core::config::Config;
-use secure_forward_core::error::ErrorKind;
-use secure_forward_core::webhook::verify_webhook;
+use secure_forward_core::Config;
+use secure_forward_core::ErrorKind;
+use secure_forward_core::testing::webhook::verify_webhook;
 
 const NOW: u64 = 1_700_000_000;
 

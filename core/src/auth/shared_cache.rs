@@ -6,7 +6,8 @@
 //! endpoint; a failed fetch is held (typed columns) so that a failing endpoint
 //! sees one request per hold, not one per checkout.
 use crate::config::OutboxConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, RejectedReason, Result, TransportReason};
+use crate::keys::RingCache;
 use crate::secret::Secret;
 use crate::store::{self, FailKind, FetchFailure, FetchRow, TokenRow};
 
@@ -24,13 +25,6 @@ pub enum FetchState {
     Failed(Error),
 }
 
-/// How `cache_key` is stored: keyed with the outbox key ring ([`crate::keys::KeyRing::label`]),
-/// since it is derived from the client secret's fingerprint and a weak secret could
-/// otherwise be brute-forced from a copy of the database and the configuration.
-fn stored(cfg: &OutboxConfig, cache_key: &str) -> Result<String> {
-    Ok(crate::keys::ring(&cfg.key_file)?.label(cache_key.as_bytes()))
-}
-
 fn token_aad(cache_key: &str) -> Vec<u8> {
     let mut aad = b"oauth2 access token\0".to_vec();
     aad.extend_from_slice(cache_key.as_bytes());
@@ -38,9 +32,8 @@ fn token_aad(cache_key: &str) -> Vec<u8> {
 }
 
 /// The shared token under `cache_key`, decrypted, if there is one and it has not expired.
-pub fn token_load(cfg: &OutboxConfig, cache_key: &str) -> Result<Option<Token>> {
-    let ring = crate::keys::ring(&cfg.key_file)?;
-    let cache_key = &ring.label(cache_key.as_bytes());
+pub fn token_load(keys: &RingCache, cfg: &OutboxConfig, cache_key: &str) -> Result<Option<Token>> {
+    let ring = keys.ring(&cfg.key_file)?;
     let Some(row) = store::with_store(&cfg.path, |db| db.token_get(cache_key))? else { return Ok(None) };
     if row.expires_at_ms <= store::now_ms() {
         return Ok(None);
@@ -63,9 +56,8 @@ pub fn token_load(cfg: &OutboxConfig, cache_key: &str) -> Result<Option<Token>> 
 }
 
 /// Stores `bare` (encrypted) as the shared token under `cache_key`.
-pub fn token_save(cfg: &OutboxConfig, cache_key: &str, bare: &Secret, t: &Token) -> Result<()> {
-    let ring = crate::keys::ring(&cfg.key_file)?;
-    let cache_key = &ring.label(cache_key.as_bytes());
+pub fn token_save(keys: &RingCache, cfg: &OutboxConfig, cache_key: &str, bare: &Secret, t: &Token) -> Result<()> {
+    let ring = keys.ring(&cfg.key_file)?;
     let (key_id, blob) = ring.seal(&token_aad(cache_key), bare.expose())?;
     let row = TokenRow { key_id, blob, token_fp: t.fp.clone(), refresh_at_ms: t.refresh_at_ms, expires_at_ms: t.expires_at_ms };
     store::with_store(&cfg.path, |db| db.token_put(cache_key, &row))
@@ -74,21 +66,18 @@ pub fn token_save(cfg: &OutboxConfig, cache_key: &str, bare: &Secret, t: &Token)
 /// Drops the shared token under `cache_key` if it is still the one with
 /// fingerprint `fp` (a token another worker already refreshed is kept).
 pub fn token_forget(cfg: &OutboxConfig, cache_key: &str, fp: &str) -> Result<()> {
-    let cache_key = &stored(cfg, cache_key)?;
     store::with_store(&cfg.path, |db| db.token_forget(cache_key, fp))
 }
 
 /// Claims the right to fetch the token under `cache_key` for `lease_ms`.
 /// `false` when another process holds an unexpired claim (wait for its token).
 pub fn token_fetch_begin(cfg: &OutboxConfig, cache_key: &str, lease_ms: i64) -> Result<bool> {
-    let cache_key = &stored(cfg, cache_key)?;
     let now = store::now_ms();
     store::with_store(&cfg.path, |db| db.fetch_hold(cache_key, &store::process_owner(), now.saturating_add(lease_ms), now))
 }
 
 /// [`FetchState`] of the token under `cache_key`.
 pub fn token_fetch_state(cfg: &OutboxConfig, cache_key: &str) -> Result<FetchState> {
-    let cache_key = &stored(cfg, cache_key)?;
     let row = store::with_store(&cfg.path, |db| db.fetch_row(cache_key, store::now_ms()))?;
     Ok(match row {
         FetchRow::Idle => FetchState::Idle,
@@ -101,8 +90,8 @@ pub fn token_fetch_state(cfg: &OutboxConfig, cache_key: &str) -> Result<FetchSta
 fn failure(f: FetchFailure) -> Option<Error> {
     let reason = format!("{} (the token endpoint failed moments ago; asked again shortly)", f.reason);
     match f.kind {
-        FailKind::Rejected => Some(Error::Rejected { host: f.host, status: f.status?, reason }),
-        FailKind::Transport => Some(Error::Transport { host: f.host, status: f.status, reason }),
+        FailKind::Rejected => Some(Error::Rejected { host: f.host, status: f.status?, reason: RejectedReason::Other(reason) }),
+        FailKind::Transport => Some(Error::Transport { host: f.host, status: f.status, reason: TransportReason::Other(reason) }),
     }
 }
 
@@ -113,19 +102,17 @@ fn failure(f: FetchFailure) -> Option<Error> {
 pub fn token_fetch_failed(cfg: &OutboxConfig, cache_key: &str, hold_ms: i64, error: &Error) -> Result<()> {
     let f = match error {
         Error::Rejected { host, status, reason } => {
-            FetchFailure { kind: FailKind::Rejected, status: Some(*status), host: host.clone(), reason: reason.clone() }
+            FetchFailure { kind: FailKind::Rejected, status: Some(*status), host: host.clone(), reason: reason.to_string() }
         }
         Error::Transport { host, status, reason } => {
-            FetchFailure { kind: FailKind::Transport, status: *status, host: host.clone(), reason: reason.clone() }
+            FetchFailure { kind: FailKind::Transport, status: *status, host: host.clone(), reason: reason.to_string() }
         }
         _ => return token_fetch_end(cfg, cache_key),
     };
-    let cache_key = &stored(cfg, cache_key)?;
     store::with_store(&cfg.path, |db| db.fetch_fail(cache_key, store::now_ms().saturating_add(hold_ms), &f))
 }
 
 /// Releases this process's claim on fetching the token under `cache_key`.
 pub fn token_fetch_end(cfg: &OutboxConfig, cache_key: &str) -> Result<()> {
-    let cache_key = &stored(cfg, cache_key)?;
     store::with_store(&cfg.path, |db| db.fetch_release(cache_key, &store::process_owner()))
 }

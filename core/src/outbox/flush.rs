@@ -12,6 +12,7 @@ use super::schedule::MAX_RETRY_AFTER;
 use super::shared::{self, Admission};
 use super::{aad, attempt_owner, lease_ms, DELIVERED_RETENTION_MS, LEASE_MARGIN_MS, NO_DESTINATION_DELAY_MS};
 use crate::audit;
+use crate::auth::Clients;
 use crate::config::{Config, Destination};
 use crate::error::{Error, Result};
 use crate::forward::{self, Outcome, Receipt};
@@ -112,6 +113,7 @@ struct Claimed {
 /// the destinations whose bucket runs dry. Each claimed event took one token of
 /// its destination's bucket and is leased to `owner`.
 fn claim_batch(
+    keys: &crate::keys::RingCache,
     db: &mut Store,
     config: &Config,
     tried: &HashSet<i64>,
@@ -119,7 +121,7 @@ fn claim_batch(
     blocked: &mut BTreeMap<String, i64>,
     want: usize,
 ) -> Result<Claimed> {
-    let ring = crate::keys::ring(&config.outbox.key_file)?;
+    let ring = keys.ring(&config.outbox.key_file)?;
     let tx = db.immediate()?;
     let now = store::now_ms();
     let skip: Vec<String> = blocked.keys().cloned().collect();
@@ -199,6 +201,7 @@ fn record_batch(db: &mut Store, schedule: &[u64], owner: &str, done: &[Done]) ->
 /// for a pause (Retry-After, rate-limit headers) gets no further attempt from this
 /// flush until the pause is over: its remaining jobs come back unattempted.
 fn sender(
+    clients: &Clients,
     config: &Config,
     jobs: &Mutex<std::sync::mpsc::Receiver<Job>>,
     done: &std::sync::mpsc::Sender<Done>,
@@ -221,7 +224,7 @@ fn sender(
             // job it handed out, so a vanished one would hang it. It counts as a
             // failed attempt (recorded, audited, retried on the schedule).
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                forward::attempt_with(&dest, Some(&config.outbox), &id, &event, &body, &[])
+                forward::attempt_with(clients, &dest, Some(&config.outbox), &id, &event, &body, &[])
             }))
             .unwrap_or_else(|_| forward::Outcome::Retry {
                 status: None,
@@ -251,7 +254,7 @@ fn sender(
 /// recorded in batches (one transaction each). Every attempt still takes a token
 /// of its destination's bucket when claimed, is leased, timed, written to the
 /// `attempts` list and gets its audit line (written by the calling thread).
-pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
+pub fn flush(clients: &Clients, config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
     let started = Instant::now();
     let budget = if seconds.is_finite() && seconds > 0.0 { Duration::from_secs_f64(seconds.min(1e9)) } else { Duration::ZERO };
     let owner = attempt_owner();
@@ -281,7 +284,7 @@ pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
                 .name("sf-flush".to_owned())
                 .spawn_scoped(scope, move || {
                     crate::transport::use_pool(n);
-                    sender(config, jobs, &done, paused);
+                    sender(clients, config, jobs, &done, paused);
                 })
                 .is_ok();
             spawned += usize::from(ok);
@@ -299,8 +302,9 @@ pub fn flush(config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
                     blocked.retain(|_, until| *until > now);
                     let room = usize::try_from(max.saturating_sub(handled)).unwrap_or(usize::MAX);
                     let want = window.saturating_sub(in_flight.saturating_add(pending.len())).min(room).max(1);
-                    let claimed =
-                        store::with_store(&config.outbox.path, |db| claim_batch(db, config, &tried, &owner, &mut blocked, want))?;
+                    let claimed = store::with_store(&config.outbox.path, |db| {
+                        claim_batch(&clients.keys, db, config, &tried, &owner, &mut blocked, want)
+                    })?;
                     counts.skipped = counts.skipped.saturating_add(claimed.skipped);
                     let n = u32::try_from(claimed.jobs.len()).unwrap_or(u32::MAX);
                     handled = handled.saturating_add(n).saturating_add(u32::try_from(claimed.skipped).unwrap_or(u32::MAX));

@@ -84,11 +84,10 @@ pub mod submit;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::config::{Destination, OutboxConfig};
-use crate::error::Result;
+use crate::config::Destination;
 use crate::store;
 
-pub use crate::keys::{self, KeyRing};
+pub use crate::keys::KeyRing;
 pub use crate::store::{order_key, ATTEMPTS_KEPT, BUSY_TIMEOUT};
 pub use circuit::{Circuit, CircuitState, CIRCUIT_COOLDOWN_MS, CIRCUIT_THRESHOLD};
 pub use flush::{flush, FlushCounts, FLUSH_SENDERS};
@@ -134,24 +133,10 @@ fn lease_ms(dest: &Destination) -> i64 {
 /// recorded only while its writer still holds the event's lease, so a stalled
 /// writer whose lease was taken over cannot overwrite the new holder's result.
 fn attempt_owner() -> String {
+    // Process-wide (see ARCHITECTURE.md, "State"): lease owners must be unique within the process, whatever the engine.
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("{}:{n}", store::process_owner())
-}
-
-/// Records an accepted inbound webhook id (`key`) at `now_s` (unix seconds) in the
-/// `webhook_seen` table, atomically across processes; `Ok(false)` when it was
-/// already there (a replay). Entries older than `keep_s` seconds are pruned first,
-/// so the table stays bounded.
-pub fn record_webhook_once(config: &OutboxConfig, key: &str, now_s: u64, keep_s: u64) -> Result<bool> {
-    let now = i64::try_from(now_s).unwrap_or(i64::MAX);
-    let cutoff = i64::try_from(now_s.saturating_sub(keep_s)).unwrap_or(i64::MAX);
-    store::with_store(&config.path, |db| {
-        let tx = db.immediate()?;
-        let fresh = tx.replay_seen_once(key, now, cutoff)?;
-        tx.commit()?;
-        Ok(fresh)
-    })
 }
 
 #[cfg(test)]

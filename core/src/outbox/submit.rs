@@ -9,6 +9,7 @@ use super::record::{attempt_record, elapsed_ms, outcome_status, receipt_of, reco
 use super::shared::{self, Admission};
 use super::{aad, attempt_owner, lease_ms};
 use crate::audit;
+use crate::auth::Clients;
 use crate::config::{Config, Delivery, Destination, OutboxConfig};
 use crate::error::{Error, Result};
 use crate::forward::{self, Receipt, ReceiptStatus};
@@ -24,6 +25,7 @@ const SUBMIT_CHECKPOINT_EVERY_MS: i64 = 60_000;
 /// [`SUBMIT_CHECKPOINT_EVERY_MS`] (looked at once a minute per process; never
 /// waits for readers). Best effort.
 fn maybe_erase_wal(cfg: &OutboxConfig) {
+    // Process-wide (see ARCHITECTURE.md, "State"): a rate limit on WAL checkpoints of this process's connection (see store).
     static NEXT_LOOK_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
     let now = store::now_ms();
     if now < NEXT_LOOK_MS.load(std::sync::atomic::Ordering::Relaxed) {
@@ -47,14 +49,15 @@ fn maybe_erase_wal(cfg: &OutboxConfig) {
 /// existing event's receipt (a dead event stays dead). Only configuration and
 /// validation problems are errors; once enqueued, a remote failure is a `queued`
 /// or `dead` receipt.
-pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, event: &str) -> Result<Receipt> {
-    submit_with(config, dest, prepared, event, &SubmitOptions::default())
+pub fn submit(clients: &Clients, config: &Config, dest: &Arc<Destination>, prepared: &Prepared, event: &str) -> Result<Receipt> {
+    submit_with(clients, config, dest, prepared, event, &SubmitOptions::default())
 }
 
 /// [`submit`] with options: the event id comes from [`SubmitOptions::event_id`]
 /// (the occurrence `key` instead of the payload, the `site`, a `resend` nonce), the
 /// site is stored with the event, and a resend's audit line says so.
 pub fn submit_with(
+    clients: &Clients,
     config: &Config,
     dest: &Arc<Destination>,
     prepared: &Prepared,
@@ -67,7 +70,7 @@ pub fn submit_with(
     let id = opts.event_id(&dest.name, &prepared.order_id, event, &prepared.body)?;
     let lease = lease_ms(dest);
     let owner = attempt_owner();
-    let ring = crate::keys::ring(&outbox.key_file)?;
+    let ring = clients.keys.ring(&outbox.key_file)?;
     let (key_id, blob) = ring.seal(&aad(&id, &dest.name, event, &prepared.order_id), &prepared.body)?;
     let decision = store::with_durable_store(&outbox.path, outbox.synchronous.pragma(), |db| {
         let tx = db.immediate()?;
@@ -144,7 +147,7 @@ pub fn submit_with(
         });
     }
     let started = Instant::now();
-    let outcome = forward::attempt_with(dest, Some(outbox), &id, event, &prepared.body, &[]);
+    let outcome = forward::attempt_with(clients, dest, Some(outbox), &id, event, &prepared.body, &[]);
     let latency = elapsed_ms(started);
     let recorded =
         store::with_store(&outbox.path, |db| record(db, &outbox.retry_schedule, &owner, &id, &dest.name, &outcome, latency));
@@ -169,14 +172,21 @@ pub fn submit_with(
 }
 
 /// What `secure_forward_order()` does without options: [`submit_order_with`].
-pub fn submit_order<N: crate::node::Node>(config: &Config, destination: &str, order: &N, event: &str) -> Result<Receipt> {
-    submit_order_with(config, destination, order, event, &SubmitOptions::default())
+pub fn submit_order<N: crate::node::Node>(
+    clients: &Clients,
+    config: &Config,
+    destination: &str,
+    order: &N,
+    event: &str,
+) -> Result<Receipt> {
+    submit_order_with(clients, config, destination, order, event, &SubmitOptions::default())
 }
 
 /// What `secure_forward_order()` does:
 /// checks the event name and options, looks up the destination, minimises `order`
 /// with its policy and [`submit_with`]s the result.
 pub fn submit_order_with<N: crate::node::Node>(
+    clients: &Clients,
     config: &Config,
     destination: &str,
     order: &N,
@@ -205,7 +215,7 @@ pub fn submit_order_with<N: crate::node::Node>(
             return Err(e);
         }
     };
-    submit_with(config, dest, &prepared, event, opts)
+    submit_with(clients, config, dest, &prepared, event, opts)
 }
 
 /// The order id of an order that was refused, when it has a plain one.

@@ -2,6 +2,7 @@
 use std::fmt::Write as _;
 
 use super::*;
+use crate::error::ValidationReason;
 use crate::node::Key;
 
 struct Bounds {
@@ -77,9 +78,9 @@ fn check_string(len: usize, b: &mut Bounds) -> Result<()> {
 #[inline(never)]
 fn string_bound_error(len: usize) -> Error {
     if len > MAX_STRING_BYTES {
-        Error::validation("", format!("string longer than {MAX_STRING_BYTES} bytes"))
+        Error::invalid("", ValidationReason::StringTooLong { max: MAX_STRING_BYTES })
     } else {
-        Error::validation("", format!("more than {MAX_TOTAL_STRING_BYTES} bytes of text in the order"))
+        Error::invalid("", ValidationReason::TooMuchText { max: MAX_TOTAL_STRING_BYTES })
     }
 }
 
@@ -92,14 +93,14 @@ pub(super) fn check_bounds<N: Node>(order: &N) -> Result<()> {
     /// (no call per leaf), arrays recursively.
     fn array<N: Node>(n: &N, depth: usize, b: &mut Bounds) -> Result<()> {
         if depth > MAX_DEPTH {
-            return Err(Error::validation("", format!("nested deeper than {MAX_DEPTH} levels")));
+            return Err(Error::invalid("", ValidationReason::TooDeep { max: MAX_DEPTH }));
         }
         if n.len() > MAX_ELEMENTS {
-            return Err(Error::validation("", format!("more than {MAX_ELEMENTS} elements")));
+            return Err(Error::invalid("", ValidationReason::TooManyElements { max: MAX_ELEMENTS }));
         }
         b.values += n.len();
         if b.values > MAX_VALUES {
-            return Err(Error::validation("", format!("more than {MAX_VALUES} values in the order")));
+            return Err(Error::invalid("", ValidationReason::TooManyValues { max: MAX_VALUES }));
         }
         let mut pos = 0usize;
         n.for_each(|k, child| {

@@ -237,7 +237,7 @@ impl Emit<'_> {
         match luhn::redact_card_numbers(utf8(s)) {
             None => self.str_with(s, facts),
             Some(_) if self.policy.on_card == OnCardNumber::Refuse => {
-                Err(Error::validation(self.path(fi, None), "contains a payment card number"))
+                Err(Error::invalid(self.path(fi, None), crate::error::ValidationReason::CardNumber))
             }
             Some(r) => self.str(&r),
         }

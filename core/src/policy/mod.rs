@@ -280,7 +280,7 @@ impl Policy {
     pub fn apply_into<'o, N: Node>(&self, order: &'o N, body: &mut Vec<u8>) -> Result<OrderId<'o>> {
         body.clear();
         if order.scalar() != Scalar::Array {
-            return Err(Error::validation("", "the order must be an array"));
+            return Err(Error::invalid("", crate::error::ValidationReason::NotAnArray));
         }
         bounds::check_bounds(order)?;
         let order_id = match order.get_key(&self.id_key).map(Node::scalar) {

@@ -30,8 +30,8 @@ pub fn open_regular(path: &Path, what: &str, max: u64) -> Result<(File, Metadata
         .read(true)
         .custom_flags(i32::try_from(flags.bits()).unwrap_or(0))
         .open(path)
-        .map_err(|e| Error::config(shown(), None, super::io_reason(&e)))?;
-    let meta = file.metadata().map_err(|e| Error::config(shown(), None, super::io_reason(&e)))?;
+        .map_err(|e| Error::config_io(shown(), None, &e))?;
+    let meta = file.metadata().map_err(|e| Error::config_io(shown(), None, &e))?;
     if !meta.is_file() {
         return Err(Error::config(shown(), None, format!("{what} is not a regular file")));
     }
@@ -73,7 +73,7 @@ pub fn read_trusted(path: &Path, what: &str, max: u64) -> Result<Vec<u8>> {
     file.by_ref()
         .take(max.saturating_add(1))
         .read_to_end(&mut out)
-        .map_err(|e| Error::config(path.display().to_string(), None, super::io_reason(&e)))?;
+        .map_err(|e| Error::config_io(path.display().to_string(), None, &e))?;
     if out.len() as u64 > max {
         return Err(Error::config(path.display().to_string(), None, format!("{what} is too large")));
     }

@@ -21,7 +21,7 @@ use std::sync::{Mutex, OnceLock};
 
 use zeroize::Zeroize;
 
-use super::{check_meta, io_reason, trim_owned, FileStamp, Secret};
+use super::{check_meta, trim_owned, FileStamp, Secret};
 use crate::error::{Error, Result};
 
 /// Shortest secret token that is masked (shorter ones would mask ordinary
@@ -37,6 +37,7 @@ struct Salt {
 }
 
 fn salt() -> &'static Salt {
+    // Process-wide (see ARCHITECTURE.md, "State"): one random salt per process, so witnesses compare within it and mean nothing outside.
     static SALT: OnceLock<Salt> = OnceLock::new();
     SALT.get_or_init(|| {
         use ring::rand::SecureRandom;
@@ -86,6 +87,7 @@ struct Witness {
 }
 
 fn registry() -> &'static Mutex<HashMap<PathBuf, Witness>> {
+    // Process-wide (see ARCHITECTURE.md, "State"): the redaction layer (any error, any thread) must see every secret loaded.
     static W: OnceLock<Mutex<HashMap<PathBuf, Witness>>> = OnceLock::new();
     W.get_or_init(|| Mutex::new(HashMap::new()))
 }
@@ -152,7 +154,7 @@ pub(super) fn read_checked(path: &Path) -> Result<(Secret, FileStamp)> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
                 raw.zeroize();
-                return Err(Error::config(shown(), None, io_reason(&e)));
+                return Err(Error::config_io(shown(), None, &e));
             }
         }
     }

@@ -41,16 +41,6 @@ pub enum EventState {
 }
 
 impl EventState {
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventState::Queued => "queued",
-            EventState::Delivered => "delivered",
-            EventState::Dead => "dead",
-            EventState::Undecryptable => "undecryptable",
-        }
-    }
-
     /// From the stored text (`None` for anything else).
     pub fn parse(s: &str) -> Option<EventState> {
         Some(match s {
@@ -276,6 +266,7 @@ pub fn now_ms() -> i64 {
 /// A lease owner naming this process (`pid:random`): what token-fetch claims
 /// record.
 pub fn process_owner() -> String {
+    // Process-wide (see ARCHITECTURE.md, "State"): the identity of this process in leases; fork detection is the pid beside it.
     static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let tag = OWNER.get_or_init(|| {
         use ring::rand::SecureRandom as _;

@@ -189,3 +189,10 @@ impl Server {
         t
     }
 }
+
+/// The HTTPS agents and OAuth2 tokens the tests of one binary share (as one
+/// engine's would): connections and tokens are reused from test to test.
+pub fn clients() -> &'static secure_forward_core::testing::auth::Clients {
+    static CLIENTS: OnceLock<secure_forward_core::testing::auth::Clients> = OnceLock::new();
+    CLIENTS.get_or_init(Default::default)
+}

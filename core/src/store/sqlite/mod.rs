@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, OptionalExtension as _, Transaction, TransactionBehavior};
 
 use super::{now_ms, BOOKKEEPING_SYNC, BUSY_TIMEOUT};
-use crate::error::{Error, Result};
+use crate::error::{ConfigReason, Error, Result};
 
 pub use schema::SCHEMA_VERSION;
 
@@ -65,6 +65,7 @@ pub struct Tx<'c> {
 }
 
 fn slot() -> &'static Mutex<Option<Store>> {
+    // Process-wide (see ARCHITECTURE.md, "State"): one SQLite connection per process (re-opened after fork), used from every layer above.
     static SLOT: OnceLock<Mutex<Option<Store>>> = OnceLock::new();
     SLOT.get_or_init(|| Mutex::new(None))
 }
@@ -72,11 +73,12 @@ fn slot() -> &'static Mutex<Option<Store>> {
 /// The error of a failed statement: names the database file, never a value.
 pub(crate) fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| {
-        let reason = match &e {
-            rusqlite::Error::SqliteFailure(f, _) => format!("outbox database error ({:?}, {})", f.code, f.extended_code),
-            _ => "outbox database error (unexpected data)".to_owned(),
+        // The SQLite result code only: its message may quote a value.
+        let code = match e {
+            rusqlite::Error::SqliteFailure(f, _) => Some(f),
+            _ => None,
         };
-        Error::config(path.display().to_string(), None, reason)
+        Error::Config { file: path.display().to_string(), key: None, reason: ConfigReason::Database(code) }
     }
 }
 
@@ -177,9 +179,11 @@ impl Store {
     fn open(path: &Path) -> Result<Store> {
         let shown = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| {
-                Error::config(&shown, None, format!("cannot create the outbox directory ({})", crate::secret::io_reason(&e)))
-            })?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| Error::config_io(&shown, Some("cannot create the outbox directory"), &e))?;
         }
         // Create (or tighten) the file 0600 before SQLite opens it.
         std::fs::OpenOptions::new()
@@ -196,9 +200,7 @@ impl Store {
                     let _ = f.set_permissions(std::fs::Permissions::from_mode(0o600));
                 }
             })
-            .map_err(|e| {
-                Error::config(&shown, None, format!("cannot open the outbox database ({})", crate::secret::io_reason(&e)))
-            })?;
+            .map_err(|e| Error::config_io(&shown, Some("cannot open the outbox database"), &e))?;
         let err = sql_error(path);
         let conn = Connection::open(path).map_err(&err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
@@ -218,11 +220,6 @@ impl Store {
         Ok(Store { pid: std::process::id(), path: path.to_path_buf(), conn })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Starts an `IMMEDIATE` transaction (the write lock is taken now).
     pub fn immediate(&mut self) -> Result<Tx<'_>> {
         let path = &self.path;
@@ -231,6 +228,7 @@ impl Store {
     }
 
     /// The current `synchronous` setting (0 OFF, 1 NORMAL, 2 FULL) and journal mode.
+    #[cfg(test)]
     pub fn durability(&self) -> Result<(i64, String)> {
         let err = sql_error(&self.path);
         let sync = self.conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).map_err(&err)?;
