@@ -18,6 +18,7 @@ pub mod luhn;
 pub mod node;
 pub mod outbox;
 pub mod policy;
+pub mod preview;
 pub mod redact;
 pub mod secret;
 pub mod shape;

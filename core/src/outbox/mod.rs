@@ -73,6 +73,7 @@
 //! keeps the event queued on the schedule without touching the circuit, since
 //! the operator can fix it.
 pub mod circuit;
+mod envelope;
 pub mod flush;
 pub mod purge;
 mod record;
@@ -94,7 +95,7 @@ pub use flush::{flush, FlushCounts, FLUSH_SENDERS};
 pub use purge::{purge, requeue};
 pub use schedule::{retry_delay, MAX_RETRY_AFTER};
 pub use status::{status, status_report, DestStatus, DestinationStatus, Status};
-pub use submit::{submit, submit_order};
+pub use submit::{submit, submit_order, submit_to};
 
 /// Lease = destination timeout + this margin.
 pub const LEASE_MARGIN_MS: i64 = 30_000;

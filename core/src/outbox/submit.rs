@@ -47,13 +47,27 @@ fn maybe_erase_wal(cfg: &OutboxConfig) {
 /// validation problems are errors; once enqueued, a remote failure is a `queued`
 /// or `dead` receipt.
 pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, event: &str) -> Result<Receipt> {
+    submit_to(config, dest, prepared, None, event)
+}
+
+/// [`submit`] of an order whose URL was rendered from it (`url` placeholders):
+/// the URL is sealed with the body, so every attempt goes to the same URL.
+pub fn submit_to(
+    config: &Config,
+    dest: &Arc<Destination>,
+    prepared: &Prepared,
+    url: Option<&str>,
+    event: &str,
+) -> Result<Receipt> {
     forward::check_event(event)?;
     let outbox = &config.outbox;
     let id = forward::event_id(&dest.name, &prepared.order_id, event, &prepared.body);
     let lease = lease_ms(dest);
     let owner = attempt_owner();
     let ring = crate::keys::ring(&outbox.key_file)?;
-    let (key_id, blob) = ring.seal(&aad(&id, &dest.name, event, &prepared.order_id), &prepared.body)?;
+    let plain = super::envelope::seal(url, &prepared.body);
+    let (key_id, blob) = ring.seal(&aad(&id, &dest.name, event, &prepared.order_id), &plain)?;
+    drop(plain);
     let decision = store::with_durable_store(&outbox.path, outbox.synchronous.pragma(), |db| {
         let tx = db.immediate()?;
         if let Some(existing) = tx.event_summary(&id)? {
@@ -127,7 +141,7 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
         });
     }
     let started = Instant::now();
-    let outcome = forward::attempt_with(dest, Some(outbox), &id, event, &prepared.body, &[]);
+    let outcome = forward::attempt_to(dest, Some(outbox), url, &id, event, &prepared.body, &[]);
     let latency = elapsed_ms(started);
     let recorded =
         store::with_store(&outbox.path, |db| record(db, &outbox.retry_schedule, &owner, &id, &dest.name, &outcome, latency));
@@ -157,7 +171,7 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
 pub fn submit_order<N: crate::node::Node>(config: &Config, destination: &str, order: &N, event: &str) -> Result<Receipt> {
     forward::check_event(event)?;
     let dest = config.destination(destination)?;
-    let checked = forward::prepare(dest, order).and_then(|prepared| {
+    let checked = forward::prepare_request(dest, order).and_then(|prepared| {
         // An unusable key or client secret (missing, loose permissions) is the
         // operator's to fix: refuse before storing, so the caller sees a
         // ConfigException now, not a queue later.
@@ -169,14 +183,14 @@ pub fn submit_order<N: crate::node::Node>(config: &Config, destination: &str, or
         }
         Ok(prepared)
     });
-    let prepared = match checked {
+    let (prepared, url) = match checked {
         Ok(p) => p,
         Err(e) => {
             audit_refusal(config, dest, order, &e);
             return Err(e);
         }
     };
-    submit(config, dest, &prepared, event)
+    submit_to(config, dest, &prepared, url.as_deref(), event)
 }
 
 /// The order id of an order that was refused, when it has a plain one.

@@ -254,6 +254,12 @@ impl Policy {
         })
     }
 
+    /// Whether `fields` selects `path` (as written there: `billing.country`,
+    /// `line_items[].sku`); what a body or URL template may use.
+    pub fn selects(&self, path: &str) -> bool {
+        self.fields.iter().any(|f| f.path == path)
+    }
+
     /// Applies the policy to an order.
     pub fn apply<N: Node>(&self, order: &N) -> Result<Prepared> {
         let mut body = Vec::with_capacity(1024);

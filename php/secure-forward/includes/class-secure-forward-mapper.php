@@ -10,7 +10,8 @@ defined( 'ABSPATH' ) || exit;
 /**
  * Maps an order to the shape the extension takes (the shape of the shared fixtures):
  * `get_data()` with dates as ISO 8601 (DATE_ATOM), items as lists of each item's `get_data()`
- * (product items add `sku` when the product still exists), `meta_data` as lists of
+ * (product items add `sku` when the product still exists and `price`, the unit price after
+ * discounts excluding tax, as the REST API gives it), `meta_data` as lists of
  * `{id, key, value}`, refunds as `{id, amount, reason, date_created}`.
  *
  * What actually leaves the store is decided by the extension's allow-list policy, not here.
@@ -70,6 +71,10 @@ final class Secure_Forward_Mapper {
 				if ( $product ) {
 					$row['sku'] = $product->get_sku();
 				}
+				// Unit price after discounts, excluding tax (what the REST API calls `price`).
+				$qty          = (float) $item->get_quantity();
+				$row['id']    = $item->get_id();
+				$row['price'] = 0.0 === $qty ? '0' : wc_format_decimal( (float) $item->get_total() / $qty, wc_get_price_decimals() );
 			}
 			$out[] = $row;
 		}

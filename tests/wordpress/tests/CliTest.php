@@ -93,9 +93,11 @@ class CliTest extends TestCase {
 		$o->save();
 		$out = $this->wp( 'preview', array( (string) $o->get_id() ) );
 		$this->assertSame( 'line', $out[0][0] );
-		$this->assertSame( secure_forward_prepare( \Secure_Forward_Mapper::map( wc_get_order( $o->get_id() ) ), 'default' ), $out[0][1] );
+		$this->assertStringStartsWith( 'POST https://', $out[0][1] );
+		$this->assertStringContainsString( "\nIdempotency-Key: evt_", $out[0][1] );
+		$this->assertStringEndsWith( "\n\n" . secure_forward_prepare( \Secure_Forward_Mapper::map( wc_get_order( $o->get_id() ) ), 'default' ), $out[0][1] );
 		$out = $this->wp( 'preview', array( (string) $o->get_id() ), array( 'destination' => 'erp' ) );
-		$this->assertSame( secure_forward_prepare( \Secure_Forward_Mapper::map( wc_get_order( $o->get_id() ) ), 'erp' ), $out[0][1] );
+		$this->assertStringEndsWith( "\n\n" . secure_forward_prepare( \Secure_Forward_Mapper::map( wc_get_order( $o->get_id() ) ), 'erp' ), $out[0][1] );
 		$this->assertSame( array(), $this->sent(), 'preview sends nothing' );
 		try {
 			$this->wp( 'preview', array( '424242' ) );
