@@ -46,17 +46,30 @@ pub fn prepare<N: Node>(dest: &Destination, order: &N) -> Result<Prepared> {
 /// [`prepare`], and the order's URL when `url` has placeholders (`None`: the
 /// destination's fixed URL, or its `url_file`).
 pub fn prepare_request<N: Node>(dest: &Destination, order: &N) -> Result<(Prepared, Option<String>)> {
-    let mut prepared = dest.policy.apply(order)?;
-    let url = match &dest.request.target {
-        Target::Url { template: Some(t), .. } => Some(t.render_json(&prepared.body)?),
-        _ => None,
+    let Some(shape) = &dest.request.body else {
+        let prepared = dest.policy.apply(order)?;
+        let url = render_url(dest, &prepared.body)?;
+        return Ok((prepared, url));
     };
-    if let Some(shape) = &dest.request.body {
-        let mut body = Vec::with_capacity(prepared.body.len() + 256);
-        shape.render_json(&prepared.body, &mut body)?;
-        prepared.body = body;
+    let mut fields = Vec::with_capacity(1024);
+    let mut slots = Vec::new();
+    let id = dest.policy.apply_slots(order, &mut fields, &mut slots)?;
+    let order_id = match id {
+        crate::policy::OrderId::Int(i) => i.to_string(),
+        crate::policy::OrderId::Digits(s) => String::from_utf8_lossy(s).into_owned(),
+    };
+    let url = render_url(dest, &fields)?;
+    let mut body = Vec::with_capacity(fields.len() + 256);
+    shape.render_slots(&fields, &slots, &mut body)?;
+    Ok((Prepared { body, order_id }, url))
+}
+
+/// The order's URL when `url` has placeholders, from the policy's output.
+fn render_url(dest: &Destination, policy_output: &[u8]) -> Result<Option<String>> {
+    match &dest.request.target {
+        Target::Url { template: Some(t), .. } => t.render_json(policy_output).map(Some),
+        _ => Ok(None),
     }
-    Ok((prepared, url))
 }
 
 /// [`prepare`] writing only the body, into `body` (cleared first; a caller that
@@ -66,17 +79,19 @@ pub fn prepare_into<N: Node>(dest: &Destination, order: &N, body: &mut Vec<u8>) 
         return dest.policy.apply_into(order, body).map(|_| ());
     };
     thread_local! {
-        /// The policy's output before shaping, reused from call to call.
-        static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+        /// The policy's output before shaping and its slots, reused from call to call.
+        static SCRATCH: std::cell::Cell<(Vec<u8>, Vec<crate::policy::Slot>)> =
+            const { std::cell::Cell::new((Vec::new(), Vec::new())) };
     }
-    let mut fields = SCRATCH.take();
-    let result = dest.policy.apply_into(order, &mut fields).and_then(|_| {
+    let (mut fields, mut slots) = SCRATCH.take();
+    let result = dest.policy.apply_slots(order, &mut fields, &mut slots).and_then(|_| {
         body.clear();
-        shape.render_json(&fields, body)
+        shape.render_slots(&fields, &slots, body)
     });
     fields.clear();
-    if fields.capacity() <= 64 * 1024 {
-        SCRATCH.set(fields);
+    slots.clear();
+    if fields.capacity() <= 64 * 1024 && slots.capacity() <= 4096 {
+        SCRATCH.set((fields, slots));
     }
     result
 }

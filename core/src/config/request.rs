@@ -135,7 +135,10 @@ pub(crate) fn build(
             Some(list)
         }
     };
-    let body = raw.body.as_ref().map(|b| Shape::compile(b, &selected, file, name)).transpose()?;
+    let field_slot = |p: &str| policy.field_slot(p);
+    let list_slot = |p: &str| policy.list_slot(p);
+    let body =
+        raw.body.as_ref().map(|b| Shape::compile_with_slots(b, &selected, &field_slot, &list_slot, file, name)).transpose()?;
     Ok((Request { method, target, headers, key_prefix: raw.key_prefix, events, body }, host))
 }
 

@@ -27,8 +27,9 @@ pub(super) fn write<N: Node>(
     granted: &[bool],
     order: &N,
     buf: &mut Vec<u8>,
+    slots: Option<&mut Vec<Slot>>,
 ) -> Result<()> {
-    let mut st = Emit { policy, hmac, granted, idx: [0; MAX_DEPTH + 1], depth: 0, buf };
+    let mut st = Emit { policy, hmac, granted, idx: [0; MAX_DEPTH + 1], depth: 0, buf, slots, escaped: false };
     st.obj(&policy.out, order)?;
     Ok(())
 }
@@ -42,6 +43,21 @@ struct Emit<'p> {
     idx: [usize; MAX_DEPTH + 1],
     depth: usize,
     buf: &'p mut Vec<u8>,
+    /// Where each value written at list depth 0 or 1 sits (see [`Slot`]), when asked.
+    slots: Option<&'p mut Vec<Slot>>,
+    /// The last string was written with escapes (for its slot).
+    escaped: bool,
+}
+
+/// The index of the enclosing first-level list element (0 outside lists);
+/// `None` deeper (not recorded).
+#[inline(always)]
+fn slot_elem(idx: &[usize], depth: usize) -> Option<usize> {
+    match depth {
+        0 => Some(0),
+        1 => idx.first().copied(),
+        _ => None,
+    }
 }
 
 /// A validated scalar.
@@ -95,6 +111,8 @@ impl Emit<'_> {
         for (key, out) in entries {
             let mark = self.buf.len();
             key.put(self.buf, any);
+            let start = self.buf.len();
+            self.escaped = false;
             let wrote = match out {
                 Out::Obj(e) => self.obj(e, ctx)?,
                 Out::List { input, elem, field, segs } => match resolve(ctx, input) {
@@ -109,8 +127,16 @@ impl Emit<'_> {
             };
             if wrote {
                 any = true;
+                if let (Some(slots), Out::Leaf { field, .. } | Out::Meta { field, .. }) = (self.slots.as_deref_mut(), out) {
+                    if let Some(elem) = slot_elem(&self.idx, self.depth) {
+                        slots.push(Slot::value(*field, elem, start, self.buf.len(), self.escaped));
+                    }
+                }
             } else {
                 self.buf.truncate(mark);
+                if let Some(slots) = self.slots.as_deref_mut() {
+                    Slot::roll_back(slots, mark);
+                }
             }
         }
         self.buf.push(b'}');
@@ -122,6 +148,9 @@ impl Emit<'_> {
             Scalar::Array => {}
             Scalar::Null => return Ok(false),
             _ => return Err(Error::validation(self.path(field, Some(segs)), "must be a list")),
+        }
+        if let (Some(slots), 0) = (self.slots.as_deref_mut(), self.depth) {
+            slots.push(Slot::list(field, self.buf.len(), list.len()));
         }
         if list.is_empty() {
             self.buf.extend_from_slice(b"[]");
@@ -209,6 +238,7 @@ impl Emit<'_> {
 
     #[inline(never)]
     fn str_escaped(&mut self, s: &[u8]) -> Result<()> {
+        self.escaped = true;
         serde_json::to_writer(&mut *self.buf, utf8(s)).map_err(|_| Error::validation("", "cannot be serialised"))
     }
 
@@ -410,7 +440,17 @@ mod tests {
         let policy = Policy::compile(None, "t.toml", "destinations.x.policy").unwrap();
         for s in ["", "plain", "quote \" here", "back\\slash", "tab\tnew\nline", "\u{1}", "日本語 ✓", "/slash/"] {
             let mut buf = Vec::new();
-            let mut e = Emit { policy: &policy, hmac: None, granted: &[], idx: [0; MAX_DEPTH + 1], depth: 0, buf: &mut buf };
+            let mut e =
+                Emit {
+                policy: &policy,
+                hmac: None,
+                granted: &[],
+                idx: [0; MAX_DEPTH + 1],
+                depth: 0,
+                buf: &mut buf,
+                slots: None,
+                escaped: false,
+            };
             e.str(s).unwrap();
             assert_eq!(buf, serde_json::to_vec(s).unwrap(), "{s:?}");
         }

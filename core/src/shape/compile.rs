@@ -56,6 +56,10 @@ pub(crate) enum Node {
     Template {
         key: Box<str>,
         parts: Box<[Part]>,
+        /// Its output must be scanned even when each value was scanned by the
+        /// policy: two values, or a value beside a literal with digits, can make
+        /// one card number.
+        joins: bool,
     },
     Typed(Box<Typed>),
     /// `"key":` (escaped, with quotes and colon) and the value.
@@ -178,7 +182,11 @@ impl Compiler<'_> {
         }
         match v {
             toml::Value::String(s) => match self.template(key, scope, s)? {
-                Some(parts) => Ok(Node::Template { key: key.into(), parts }),
+                Some(parts) => {
+                    let fields = parts.iter().filter(|p| matches!(p, Part::Field(_))).count();
+                    let digits = parts.iter().any(|p| matches!(p, Part::Lit(l) if l.chars().any(char::is_numeric)));
+                    Ok(Node::Template { key: key.into(), parts, joins: fields > 1 || digits })
+                }
                 None => Ok(Node::Lit(self.lit(key, v)?)),
             },
             toml::Value::Array(a) => {

@@ -2,18 +2,76 @@
 //! into the output buffer. Type problems name the body key and the field path,
 //! never the value; every string and number written from the order is scanned
 //! for card numbers.
+use std::borrow::Cow;
+
 use super::compile::{As, Each, Node, Typed};
 use super::input::{Input, View};
 use super::number;
-use super::template::{escape_into, Part};
+use super::template::{escape_into, Part, Path};
 use crate::error::{Error, Result};
 use crate::luhn;
 
+/// One value of a scope, as rendering needs it.
+pub(crate) enum Val<'v> {
+    Null,
+    Bool(bool),
+    /// A JSON number's text.
+    Num(Cow<'v, str>),
+    /// A string; `true` when it needs no JSON escaping.
+    Str(&'v str, bool),
+    List,
+    Obj,
+}
+
+/// The list at a path.
+pub(crate) enum ListAt<E> {
+    /// Missing or null.
+    None,
+    /// Something else than a list.
+    NotList,
+    Elems(E),
+}
+
+/// Where paths are looked up: the policy's output as a tree (the order, or a
+/// list element), or the slots the policy recorded (see `shape::slots`).
+pub(crate) trait Scope<'v>: Copy {
+    type Elems: Iterator<Item = Self>;
+    /// Every value was already scanned for card numbers (the policy's slots).
+    const PRESCANNED: bool;
+    fn get(self, p: &Path) -> Option<Val<'v>>;
+    fn elements(self, p: &Path) -> ListAt<Self::Elems>;
+}
+
+impl<'v, I: Input> Scope<'v> for &'v I {
+    type Elems = std::slice::Iter<'v, I>;
+    const PRESCANNED: bool = false;
+
+    #[inline]
+    fn get(self, p: &Path) -> Option<Val<'v>> {
+        p.get(self).map(|x| match x.view() {
+            View::Null => Val::Null,
+            View::Bool(b) => Val::Bool(b),
+            View::Num(n) => Val::Num(n),
+            View::Str(s, clean) => Val::Str(s, clean),
+            View::List(_) => Val::List,
+            View::Obj => Val::Obj,
+        })
+    }
+
+    fn elements(self, p: &Path) -> ListAt<Self::Elems> {
+        match p.get(self).map(Input::view) {
+            None | Some(View::Null) => ListAt::None,
+            Some(View::List(a)) => ListAt::Elems(a.iter()),
+            Some(_) => ListAt::NotList,
+        }
+    }
+}
+
 /// Writes `n` for the scope `v`; `Ok(false)` (nothing written) when it is left out.
-pub(crate) fn node<I: Input>(n: &Node, v: &I, out: &mut Vec<u8>) -> Result<bool> {
+pub(crate) fn node<'v, S: Scope<'v>>(n: &Node, v: S, out: &mut Vec<u8>) -> Result<bool> {
     match n {
         Node::Lit(b) => out.extend_from_slice(b),
-        Node::Template { key, parts } => template(key, parts, v, out)?,
+        Node::Template { key, parts, joins } => template(key, parts, *joins || !S::PRESCANNED, v, out)?,
         Node::Typed(t) => return typed(t, v, out),
         Node::Object(entries) => {
             out.push(b'{');
@@ -39,7 +97,7 @@ pub(crate) fn node<I: Input>(n: &Node, v: &I, out: &mut Vec<u8>) -> Result<bool>
                 match child {
                     Node::Each(e) => {
                         if let Some(list) = list(e, v)? {
-                            elements(e, list, out, &mut first)?;
+                            elements::<S>(e, list, out, &mut first)?;
                         }
                     }
                     _ => {
@@ -62,23 +120,23 @@ pub(crate) fn node<I: Input>(n: &Node, v: &I, out: &mut Vec<u8>) -> Result<bool>
                 return Ok(false);
             };
             out.push(b'[');
-            elements(e, list, out, &mut true)?;
+            elements::<S>(e, list, out, &mut true)?;
             out.push(b']');
         }
     }
     Ok(true)
 }
 
-/// The list an `each` walks: `None` when missing or null.
-fn list<'v, I: Input>(e: &Each, v: &'v I) -> Result<Option<&'v [I]>> {
-    match e.list.get(v).map(Input::view) {
-        None | Some(View::Null) => Ok(None),
-        Some(View::List(a)) => Ok(Some(a)),
-        Some(_) => Err(Error::validation(&*e.key, format!("{} is not a list", e.list.shown))),
+/// The elements an `each` walks: `None` when the list is missing or null.
+fn list<'v, S: Scope<'v>>(e: &Each, v: S) -> Result<Option<S::Elems>> {
+    match v.elements(&e.list) {
+        ListAt::None => Ok(None),
+        ListAt::Elems(it) => Ok(Some(it)),
+        ListAt::NotList => Err(Error::validation(&*e.key, format!("{} is not a list", e.list.shown))),
     }
 }
 
-fn elements<I: Input>(e: &Each, list: &[I], out: &mut Vec<u8>, first: &mut bool) -> Result<()> {
+fn elements<'v, S: Scope<'v>>(e: &Each, list: S::Elems, out: &mut Vec<u8>, first: &mut bool) -> Result<()> {
     for el in list {
         let mark = out.len();
         if !*first {
@@ -121,33 +179,36 @@ fn scan(out: &[u8], mark: usize, key: &str, path: &str) -> Result<()> {
     Ok(())
 }
 
-fn template<I: Input>(key: &str, parts: &[Part], v: &I, out: &mut Vec<u8>) -> Result<()> {
+fn template<'v, S: Scope<'v>>(key: &str, parts: &[Part], must_scan: bool, v: S, out: &mut Vec<u8>) -> Result<()> {
     let mark = out.len();
     out.push(b'"');
     for p in parts {
         match p {
             Part::Lit(s) => escape_into(s.as_bytes(), out),
-            Part::Field(f) => match f.get(v).map(Input::view) {
-                None | Some(View::Null) => {}
-                Some(View::Str(s, clean)) => put_str(s, clean, out),
-                Some(View::Num(n)) => out.extend_from_slice(n.as_bytes()),
-                Some(View::Bool(b)) => out.extend_from_slice(if b { b"true" } else { b"false" }),
-                Some(View::List(_) | View::Obj) => {
+            Part::Field(f) => match v.get(f) {
+                None | Some(Val::Null) => {}
+                Some(Val::Str(s, clean)) => put_str(s, clean, out),
+                Some(Val::Num(n)) => out.extend_from_slice(n.as_bytes()),
+                Some(Val::Bool(b)) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+                Some(Val::List | Val::Obj) => {
                     return Err(Error::validation(key, format!("{}: a list or object can not go into a string", f.shown)))
                 }
             },
         }
     }
     out.push(b'"');
+    if !must_scan {
+        return Ok(());
+    }
     scan(out, mark, key, "template")
 }
 
 /// Whether a `from` candidate counts as set (not missing, null, `""`, `0`, `"0"`).
-fn is_set<I: Input>(v: &I) -> bool {
-    match v.view() {
-        View::Null => false,
-        View::Str(s, _) => !s.is_empty() && s != "0",
-        View::Num(n) => !is_zero(&n),
+fn is_set(v: &Val<'_>) -> bool {
+    match v {
+        Val::Null => false,
+        Val::Str(s, _) => !s.is_empty() && *s != "0",
+        Val::Num(n) => !is_zero(n),
         _ => true,
     }
 }
@@ -158,19 +219,15 @@ fn is_zero(n: &str) -> bool {
     !mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b))
 }
 
-fn is_null<I: Input>(v: &I) -> bool {
-    matches!(v.view(), View::Null)
-}
-
-fn typed<I: Input>(t: &Typed, v: &I, out: &mut Vec<u8>) -> Result<bool> {
+fn typed<'v, S: Scope<'v>>(t: &Typed, v: S, out: &mut Vec<u8>) -> Result<bool> {
     let (found, path) = if t.first_set {
-        match t.from.iter().find_map(|p| p.get(v).filter(|x| is_set(*x)).map(|x| (x, p))) {
+        match t.from.iter().find_map(|p| v.get(p).filter(is_set).map(|x| (x, p))) {
             Some((x, p)) => (Some(x), &*p.shown),
             None => (None, t.from.first().map_or("", |p| &*p.shown)),
         }
     } else {
         match t.from.first() {
-            Some(p) => (p.get(v).filter(|x| !is_null(*x)), &*p.shown),
+            Some(p) => (v.get(p).filter(|x| !matches!(x, Val::Null)), &*p.shown),
             None => (None, ""),
         }
     };
@@ -178,13 +235,12 @@ fn typed<I: Input>(t: &Typed, v: &I, out: &mut Vec<u8>) -> Result<bool> {
     let Some(x) = found else {
         return Ok(default(t, out));
     };
-    let x = x.view();
     if let Some(map) = &t.map {
         let text: &str = match &x {
-            View::Str(s, _) => s,
-            View::Num(n) => n,
-            View::Bool(true) => "true",
-            View::Bool(false) => "false",
+            Val::Str(s, _) => s,
+            Val::Num(n) => n,
+            Val::Bool(true) => "true",
+            Val::Bool(false) => "false",
             _ => return Err(bad("must be a scalar")),
         };
         return Ok(match map.iter().find(|(k, _)| **k == *text) {
@@ -196,70 +252,84 @@ fn typed<I: Input>(t: &Typed, v: &I, out: &mut Vec<u8>) -> Result<bool> {
         });
     }
     let mark = out.len();
+    let source_len = match &x {
+        Val::Str(s, _) => s.len(),
+        Val::Num(n) => n.len(),
+        _ => 0,
+    };
     match (t.as_, x) {
-        (_, View::List(_) | View::Obj) => return Err(bad("must be a scalar")),
-        (_, View::Null) => return Ok(default(t, out)),
-        (As::Keep | As::String, View::Str(s, clean)) => {
+        (_, Val::List | Val::Obj) => return Err(bad("must be a scalar")),
+        (_, Val::Null) => return Ok(default(t, out)),
+        (As::Keep | As::String, Val::Str(s, clean)) => {
             out.push(b'"');
             put_str(s, clean, out);
             out.push(b'"');
         }
-        (As::String, View::Num(n)) => {
+        (As::String, Val::Num(n)) => {
             out.push(b'"');
             out.extend_from_slice(n.as_bytes());
             out.push(b'"');
         }
-        (As::String, View::Bool(b)) => out.extend_from_slice(if b { b"\"true\"" } else { b"\"false\"" }),
-        (As::Keep | As::Boolean, View::Bool(b)) => out.extend_from_slice(if b { b"true" } else { b"false" }),
-        (As::Keep, View::Num(n)) => out.extend_from_slice(n.as_bytes()),
-        (As::Number, View::Num(n)) => {
+        (As::String, Val::Bool(b)) => out.extend_from_slice(if b { b"\"true\"" } else { b"\"false\"" }),
+        (As::Keep | As::Boolean, Val::Bool(b)) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        (As::Keep, Val::Num(n)) => out.extend_from_slice(n.as_bytes()),
+        (As::Number, Val::Num(n)) => {
             // A JSON number with an exponent is written as it is; plain decimals normalised.
             if !number::write_decimal(n.as_bytes(), out) {
                 out.extend_from_slice(n.as_bytes());
             }
         }
-        (As::Number, View::Str(s, _)) => {
+        (As::Number, Val::Str(s, _)) => {
             if !number::write_decimal(s.as_bytes(), out) {
                 return Err(bad("is not a decimal number"));
             }
         }
-        (As::Integer, View::Num(n)) => {
+        (As::Integer, Val::Num(n)) => {
             if !number::write_integer(n.as_bytes(), out) {
                 return Err(bad("is not an integer"));
             }
         }
-        (As::Integer, View::Str(s, _)) => {
+        (As::Integer, Val::Str(s, _)) => {
             if !number::write_integer(s.as_bytes(), out) {
                 return Err(bad("is not an integer"));
             }
         }
-        (As::Boolean, View::Num(n)) => match &*n {
+        (As::Boolean, Val::Num(n)) => match &*n {
             "0" => out.extend_from_slice(b"false"),
             "1" => out.extend_from_slice(b"true"),
             _ => return Err(bad("is not a boolean")),
         },
-        (As::Boolean, View::Str(s, _)) => match s {
+        (As::Boolean, Val::Str(s, _)) => match s {
             "1" | "true" | "yes" => out.extend_from_slice(b"true"),
             "0" | "false" | "no" | "" => out.extend_from_slice(b"false"),
             _ => return Err(bad("is not a boolean")),
         },
-        (As::Date, View::Str(s, _)) => {
+        (As::Date, Val::Str(s, _)) => {
             let d = number::date_part(s).ok_or_else(|| bad("is not an ISO 8601 date"))?;
             out.push(b'"');
             out.extend_from_slice(d.as_bytes());
             out.push(b'"');
         }
-        (As::Unix | As::UnixMs, View::Str(s, _)) => {
+        (As::Unix | As::UnixMs, Val::Str(s, _)) => {
             let ms = number::unix_ms(s).ok_or_else(|| bad("is not an ISO 8601 date-time"))?;
             let n = if t.as_ == As::Unix { ms.div_euclid(1000) } else { ms };
             out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
         }
-        (As::Number | As::Integer, View::Bool(_)) => return Err(bad("is not a number")),
+        (As::Number | As::Integer, Val::Bool(_)) => return Err(bad("is not a number")),
         (As::Date | As::Unix | As::UnixMs, _) => return Err(bad("is not an ISO 8601 date")),
     }
     // A Unix time is computed from a validated date, not copied from the order:
-    // a 13-digit millisecond count passes the Luhn check one time in ten.
-    if !matches!(t.as_, As::Unix | As::UnixMs) {
+    // a 13-digit millisecond count passes the Luhn check one time in ten. A
+    // value the policy scanned and that is written as it was (or only its date
+    // part, or as a boolean) holds no card number: only a number whose text
+    // changed (`"0004111…"` → `4111…`) is scanned again.
+    let rescan = match t.as_ {
+        As::Unix | As::UnixMs => false,
+        _ if !S::PRESCANNED => true,
+        As::Keep | As::String | As::Boolean | As::Date => false,
+        As::Number | As::Integer => out.len() - mark != source_len,
+    };
+    if rescan {
         scan(out, mark, &t.key, path)?;
     }
     Ok(true)
