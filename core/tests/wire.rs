@@ -324,12 +324,13 @@ coupons = { each = "coupon_lines", to = { c = "{code}" } }
         let shape = d.request.body.as_ref().unwrap();
         assert!(shape.renders_from_slots(), "{}", d.name);
     }
-    let mut orders: Vec<Value> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/woocommerce-10.0.2"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with("order-") && n.ends_with(".json"))
-        .map(|n| fixture(&n))
-        .collect();
+    let mut orders: Vec<Value> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/woocommerce-10.0.2"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("order-") && n.ends_with(".json"))
+            .map(|n| fixture(&n))
+            .collect();
     let mut odd = fixture("order-registered-multi.json");
     odd["customer_note"] = json!("quote \" back \\ tab \t é 😀 </script>");
     odd["billing"]["first_name"] = Value::Null;

@@ -440,8 +440,7 @@ mod tests {
         let policy = Policy::compile(None, "t.toml", "destinations.x.policy").unwrap();
         for s in ["", "plain", "quote \" here", "back\\slash", "tab\tnew\nline", "\u{1}", "日本語 ✓", "/slash/"] {
             let mut buf = Vec::new();
-            let mut e =
-                Emit {
+            let mut e = Emit {
                 policy: &policy,
                 hmac: None,
                 granted: &[],

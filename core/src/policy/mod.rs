@@ -327,7 +327,12 @@ impl Policy {
         self.apply_recording(order, body, Some(slots))
     }
 
-    fn apply_recording<'o, N: Node>(&self, order: &'o N, body: &mut Vec<u8>, slots: Option<&mut Vec<Slot>>) -> Result<OrderId<'o>> {
+    fn apply_recording<'o, N: Node>(
+        &self,
+        order: &'o N,
+        body: &mut Vec<u8>,
+        slots: Option<&mut Vec<Slot>>,
+    ) -> Result<OrderId<'o>> {
         body.clear();
         if order.scalar() != Scalar::Array {
             return Err(Error::validation("", "the order must be an array"));

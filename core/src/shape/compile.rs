@@ -182,7 +182,15 @@ impl Compiler<'_> {
         }
         match v {
             toml::Value::String(s) => match self.template(key, scope, s)? {
-                Some(parts) => {
+                Some(mut parts) => {
+                    // Literal text is written JSON-escaped: escape it once, here.
+                    for p in parts.iter_mut() {
+                        if let Part::Lit(l) = p {
+                            let mut esc = Vec::with_capacity(l.len());
+                            template::escape_into(l.as_bytes(), &mut esc);
+                            *l = String::from_utf8(esc).unwrap_or_default().into_boxed_str();
+                        }
+                    }
                     let fields = parts.iter().filter(|p| matches!(p, Part::Field(_))).count();
                     let digits = parts.iter().any(|p| matches!(p, Part::Lit(l) if l.chars().any(char::is_numeric)));
                     Ok(Node::Template { key: key.into(), parts, joins: fields > 1 || digits })

@@ -92,7 +92,7 @@ impl Shape {
             static SCRATCH: std::cell::Cell<slots::Scratch> = std::cell::Cell::new(slots::Scratch::default());
         }
         let table = slots::Table::new(map, policy_output, slots, SCRATCH.take())
-            .ok_or_else(|| Error::validation("", "the policy output is not UTF-8"))?;
+            .ok_or_else(|| Error::validation("", "the policy output does not match its slots"))?;
         let result = self.render_scope(slots::At { t: &table, elem: 0 }, out);
         SCRATCH.set(table.into_scratch());
         result

@@ -16,9 +16,9 @@ pub(crate) enum Val<'v> {
     Null,
     Bool(bool),
     /// A JSON number's text.
-    Num(Cow<'v, str>),
-    /// A string; `true` when it needs no JSON escaping.
-    Str(&'v str, bool),
+    Num(Cow<'v, [u8]>),
+    /// A string's UTF-8 bytes; `true` when it needs no JSON escaping.
+    Str(&'v [u8], bool),
     List,
     Obj,
 }
@@ -51,8 +51,9 @@ impl<'v, I: Input> Scope<'v> for &'v I {
         p.get(self).map(|x| match x.view() {
             View::Null => Val::Null,
             View::Bool(b) => Val::Bool(b),
-            View::Num(n) => Val::Num(n),
-            View::Str(s, clean) => Val::Str(s, clean),
+            View::Num(Cow::Borrowed(n)) => Val::Num(Cow::Borrowed(n.as_bytes())),
+            View::Num(Cow::Owned(n)) => Val::Num(Cow::Owned(n.into_bytes())),
+            View::Str(s, clean) => Val::Str(s.as_bytes(), clean),
             View::List(_) => Val::List,
             View::Obj => Val::Obj,
         })
@@ -64,6 +65,21 @@ impl<'v, I: Input> Scope<'v> for &'v I {
             Some(View::List(a)) => ListAt::Elems(a.iter()),
             Some(_) => ListAt::NotList,
         }
+    }
+}
+
+/// [`node`] with the leaves (literal, template, typed value) written here and
+/// only containers recursing: most of a body is leaves.
+#[inline(always)]
+fn child<'v, S: Scope<'v>>(n: &Node, v: S, out: &mut Vec<u8>) -> Result<bool> {
+    match n {
+        Node::Lit(b) => {
+            out.extend_from_slice(b);
+            Ok(true)
+        }
+        Node::Template { key, parts, joins } => template(key, parts, *joins || !S::PRESCANNED, v, out).map(|()| true),
+        Node::Typed(t) => typed(t, v, out),
+        _ => node(n, v, out),
     }
 }
 
@@ -82,7 +98,7 @@ pub(crate) fn node<'v, S: Scope<'v>>(n: &Node, v: S, out: &mut Vec<u8>) -> Resul
                     out.push(b',');
                 }
                 out.extend_from_slice(name);
-                if node(child, v, out)? {
+                if self::child(child, v, out)? {
                     first = false;
                 } else {
                     out.truncate(mark);
@@ -105,7 +121,7 @@ pub(crate) fn node<'v, S: Scope<'v>>(n: &Node, v: S, out: &mut Vec<u8>) -> Resul
                         if !first {
                             out.push(b',');
                         }
-                        if node(child, v, out)? {
+                        if self::child(child, v, out)? {
                             first = false;
                         } else {
                             out.truncate(mark);
@@ -142,7 +158,7 @@ fn elements<'v, S: Scope<'v>>(e: &Each, list: S::Elems, out: &mut Vec<u8>, first
         if !*first {
             out.push(b',');
         }
-        if node(&e.to, el, out)? {
+        if child(&e.to, el, out)? {
             *first = false;
         } else {
             out.truncate(mark);
@@ -153,11 +169,11 @@ fn elements<'v, S: Scope<'v>>(e: &Each, list: S::Elems, out: &mut Vec<u8>, first
 
 /// Writes a string's content, escaped unless known `clean`.
 #[inline]
-fn put_str(s: &str, clean: bool, out: &mut Vec<u8>) {
+fn put_str(s: &[u8], clean: bool, out: &mut Vec<u8>) {
     if clean {
-        out.extend_from_slice(s.as_bytes());
+        out.extend_from_slice(s);
     } else {
-        escape_into(s.as_bytes(), out);
+        escape_into(s, out);
     }
 }
 
@@ -184,11 +200,12 @@ fn template<'v, S: Scope<'v>>(key: &str, parts: &[Part], must_scan: bool, v: S, 
     out.push(b'"');
     for p in parts {
         match p {
-            Part::Lit(s) => escape_into(s.as_bytes(), out),
+            // Escaped when the body was compiled.
+            Part::Lit(s) => out.extend_from_slice(s.as_bytes()),
             Part::Field(f) => match v.get(f) {
                 None | Some(Val::Null) => {}
                 Some(Val::Str(s, clean)) => put_str(s, clean, out),
-                Some(Val::Num(n)) => out.extend_from_slice(n.as_bytes()),
+                Some(Val::Num(n)) => out.extend_from_slice(&n),
                 Some(Val::Bool(b)) => out.extend_from_slice(if b { b"true" } else { b"false" }),
                 Some(Val::List | Val::Obj) => {
                     return Err(Error::validation(key, format!("{}: a list or object can not go into a string", f.shown)))
@@ -207,16 +224,16 @@ fn template<'v, S: Scope<'v>>(key: &str, parts: &[Part], must_scan: bool, v: S, 
 fn is_set(v: &Val<'_>) -> bool {
     match v {
         Val::Null => false,
-        Val::Str(s, _) => !s.is_empty() && *s != "0",
+        Val::Str(s, _) => !s.is_empty() && *s != b"0",
         Val::Num(n) => !is_zero(n),
         _ => true,
     }
 }
 
 /// Whether a JSON number's text is zero (`0`, `-0.0`, `0e5`).
-fn is_zero(n: &str) -> bool {
-    let mantissa = n.split(['e', 'E']).next().unwrap_or(n);
-    !mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b))
+fn is_zero(n: &[u8]) -> bool {
+    let mantissa = n.split(|b| matches!(b, b'e' | b'E')).next().unwrap_or(n);
+    !mantissa.iter().any(|b| (b'1'..=b'9').contains(b))
 }
 
 fn typed<'v, S: Scope<'v>>(t: &Typed, v: S, out: &mut Vec<u8>) -> Result<bool> {
@@ -236,14 +253,14 @@ fn typed<'v, S: Scope<'v>>(t: &Typed, v: S, out: &mut Vec<u8>) -> Result<bool> {
         return Ok(default(t, out));
     };
     if let Some(map) = &t.map {
-        let text: &str = match &x {
+        let text: &[u8] = match &x {
             Val::Str(s, _) => s,
             Val::Num(n) => n,
-            Val::Bool(true) => "true",
-            Val::Bool(false) => "false",
+            Val::Bool(true) => b"true",
+            Val::Bool(false) => b"false",
             _ => return Err(bad("must be a scalar")),
         };
-        return Ok(match map.iter().find(|(k, _)| **k == *text) {
+        return Ok(match map.iter().find(|(k, _)| k.as_bytes() == text) {
             Some((_, json)) => {
                 out.extend_from_slice(json);
                 true
@@ -267,51 +284,51 @@ fn typed<'v, S: Scope<'v>>(t: &Typed, v: S, out: &mut Vec<u8>) -> Result<bool> {
         }
         (As::String, Val::Num(n)) => {
             out.push(b'"');
-            out.extend_from_slice(n.as_bytes());
+            out.extend_from_slice(&n);
             out.push(b'"');
         }
         (As::String, Val::Bool(b)) => out.extend_from_slice(if b { b"\"true\"" } else { b"\"false\"" }),
         (As::Keep | As::Boolean, Val::Bool(b)) => out.extend_from_slice(if b { b"true" } else { b"false" }),
-        (As::Keep, Val::Num(n)) => out.extend_from_slice(n.as_bytes()),
+        (As::Keep, Val::Num(n)) => out.extend_from_slice(&n),
         (As::Number, Val::Num(n)) => {
             // A JSON number with an exponent is written as it is; plain decimals normalised.
-            if !number::write_decimal(n.as_bytes(), out) {
-                out.extend_from_slice(n.as_bytes());
+            if !number::write_decimal(&n, out) {
+                out.extend_from_slice(&n);
             }
         }
         (As::Number, Val::Str(s, _)) => {
-            if !number::write_decimal(s.as_bytes(), out) {
+            if !number::write_decimal(s, out) {
                 return Err(bad("is not a decimal number"));
             }
         }
         (As::Integer, Val::Num(n)) => {
-            if !number::write_integer(n.as_bytes(), out) {
+            if !number::write_integer(&n, out) {
                 return Err(bad("is not an integer"));
             }
         }
         (As::Integer, Val::Str(s, _)) => {
-            if !number::write_integer(s.as_bytes(), out) {
+            if !number::write_integer(s, out) {
                 return Err(bad("is not an integer"));
             }
         }
         (As::Boolean, Val::Num(n)) => match &*n {
-            "0" => out.extend_from_slice(b"false"),
-            "1" => out.extend_from_slice(b"true"),
+            b"0" => out.extend_from_slice(b"false"),
+            b"1" => out.extend_from_slice(b"true"),
             _ => return Err(bad("is not a boolean")),
         },
         (As::Boolean, Val::Str(s, _)) => match s {
-            "1" | "true" | "yes" => out.extend_from_slice(b"true"),
-            "0" | "false" | "no" | "" => out.extend_from_slice(b"false"),
+            b"1" | b"true" | b"yes" => out.extend_from_slice(b"true"),
+            b"0" | b"false" | b"no" | b"" => out.extend_from_slice(b"false"),
             _ => return Err(bad("is not a boolean")),
         },
         (As::Date, Val::Str(s, _)) => {
-            let d = number::date_part(s).ok_or_else(|| bad("is not an ISO 8601 date"))?;
+            let d = std::str::from_utf8(s).ok().and_then(number::date_part).ok_or_else(|| bad("is not an ISO 8601 date"))?;
             out.push(b'"');
             out.extend_from_slice(d.as_bytes());
             out.push(b'"');
         }
         (As::Unix | As::UnixMs, Val::Str(s, _)) => {
-            let ms = number::unix_ms(s).ok_or_else(|| bad("is not an ISO 8601 date-time"))?;
+            let ms = std::str::from_utf8(s).ok().and_then(number::unix_ms).ok_or_else(|| bad("is not an ISO 8601 date-time"))?;
             let n = if t.as_ == As::Unix { ms.div_euclid(1000) } else { ms };
             out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
         }

@@ -101,7 +101,7 @@ pub(crate) struct Scratch {
 
 /// One order's slots, chained by dense index.
 pub(crate) struct Table<'v> {
-    text: &'v str,
+    text: &'v [u8],
     slots: &'v [Slot],
     heads: Vec<u32>,
     next: Vec<u32>,
@@ -114,9 +114,8 @@ pub(crate) struct Table<'v> {
 impl<'v> Table<'v> {
     /// `None` when `text` is not UTF-8 (the policy always writes UTF-8).
     pub(crate) fn new(map: &SlotMap, text: &'v [u8], slots: &'v [Slot], scratch: Scratch) -> Option<Table<'v>> {
-        // One check of the whole output (ASCII a word at a time): values are then sliced at
-        // the policy's own boundaries, which are always character boundaries.
-        let text = std::str::from_utf8(text).ok()?;
+        // The policy writes UTF-8 only (every string is checked): values are sliced at
+        // its own boundaries, which are always character boundaries.
         let n = map.n as usize;
         let Scratch { mut heads, mut next, mut cursor } = scratch;
         heads.clear();
@@ -135,7 +134,7 @@ impl<'v> Table<'v> {
             }
             if s.escaped {
                 let v = text.get(s.start as usize..s.end as usize)?;
-                if let Some(super::input::Json::Str(u)) = super::input::parse(v.as_bytes()) {
+                if let Some(super::input::Json::Str(u)) = super::input::parse(v) {
                     owned.push((k32, u.into_owned()));
                 }
             }
@@ -149,7 +148,7 @@ impl<'v> Table<'v> {
     }
 
     /// The slot (its position and itself) of dense index `d` for element `elem`.
-    #[inline]
+    #[inline(always)]
     fn find(&self, d: usize, elem: u32) -> Option<(u32, &'v Slot)> {
         let slots: &'v [Slot] = self.slots;
         let cursor = self.cursor.get(d)?;
@@ -170,11 +169,12 @@ impl<'v> Table<'v> {
         None
     }
 
+    #[inline(always)]
     fn val(&'v self, k: u32, s: &'v Slot) -> Val<'v> {
-        let text = self.text.get(s.start as usize..s.end as usize).unwrap_or("null");
-        match text.as_bytes().first() {
+        let text = self.text.get(s.start as usize..s.end as usize).unwrap_or(b"null");
+        match text.first() {
             Some(b'"') if s.escaped => match self.owned.iter().find(|(i, _)| *i == k) {
-                Some((_, u)) => Val::Str(u, false),
+                Some((_, u)) => Val::Str(u.as_bytes(), false),
                 None => Val::Null,
             },
             Some(b'"') => {
@@ -218,7 +218,7 @@ impl<'v> Scope<'v> for At<'v> {
     type Elems = Elems<'v>;
     const PRESCANNED: bool = true;
 
-    #[inline]
+    #[inline(always)]
     fn get(self, p: &Path) -> Option<Val<'v>> {
         let (k, s) = self.t.find(p.slot? as usize, self.elem)?;
         Some(self.t.val(k, s))
