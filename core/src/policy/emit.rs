@@ -29,12 +29,32 @@ pub(super) fn write<N: Node>(
     buf: &mut Vec<u8>,
     slots: Option<&mut Vec<Slot>>,
 ) -> Result<()> {
-    let mut st = Emit { policy, hmac, granted, idx: [0; MAX_DEPTH + 1], depth: 0, buf, slots, escaped: false };
-    st.obj(&policy.out, order)?;
+    match slots {
+        // Two instances: the one without slots has no recording code at all.
+        None => {
+            let mut st =
+                Emit::<false> { policy, hmac, granted, idx: [0; MAX_DEPTH + 1], depth: 0, buf, slots: None, escaped: false };
+            st.obj(&policy.out, order)?;
+        }
+        Some(slots) => {
+            let mut st = Emit::<true> {
+                policy,
+                hmac,
+                granted,
+                idx: [0; MAX_DEPTH + 1],
+                depth: 0,
+                buf,
+                slots: Some(slots),
+                escaped: false,
+            };
+            st.obj(&policy.out, order)?;
+        }
+    }
     Ok(())
 }
 
-struct Emit<'p> {
+/// `RECORD`: slots are recorded (see [`Slot`]).
+struct Emit<'p, const RECORD: bool> {
     policy: &'p Policy,
     /// The pepper's HMAC key (when the policy pseudonymises).
     hmac: Option<&'p ring::hmac::Key>,
@@ -76,7 +96,7 @@ fn utf8(b: &[u8]) -> &str {
     std::str::from_utf8(b).unwrap_or_default()
 }
 
-impl Emit<'_> {
+impl<const RECORD: bool> Emit<'_, RECORD> {
     /// Path of `segs` of field `fi` with the current list indices, for errors.
     fn path(&self, fi: usize, segs: Option<usize>) -> String {
         let Some(f) = self.policy.fields.get(fi) else {
@@ -112,7 +132,9 @@ impl Emit<'_> {
             let mark = self.buf.len();
             key.put(self.buf, any);
             let start = self.buf.len();
-            self.escaped = false;
+            if RECORD {
+                self.escaped = false;
+            }
             let wrote = match out {
                 Out::Obj(e) => self.obj(e, ctx)?,
                 Out::List { input, elem, field, segs } => match resolve(ctx, input) {
@@ -127,14 +149,16 @@ impl Emit<'_> {
             };
             if wrote {
                 any = true;
-                if let (Some(slots), Out::Leaf { field, .. } | Out::Meta { field, .. }) = (self.slots.as_deref_mut(), out) {
+                if let (true, Some(slots), Out::Leaf { field, .. } | Out::Meta { field, .. }) =
+                    (RECORD, self.slots.as_deref_mut(), out)
+                {
                     if let Some(elem) = slot_elem(&self.idx, self.depth) {
                         slots.push(Slot::value(*field, elem, start, self.buf.len(), self.escaped));
                     }
                 }
             } else {
                 self.buf.truncate(mark);
-                if let Some(slots) = self.slots.as_deref_mut() {
+                if let (true, Some(slots)) = (RECORD, self.slots.as_deref_mut()) {
                     Slot::roll_back(slots, mark);
                 }
             }
@@ -149,7 +173,7 @@ impl Emit<'_> {
             Scalar::Null => return Ok(false),
             _ => return Err(Error::validation(self.path(field, Some(segs)), "must be a list")),
         }
-        if let (Some(slots), 0) = (self.slots.as_deref_mut(), self.depth) {
+        if let (true, Some(slots), 0) = (RECORD, self.slots.as_deref_mut(), self.depth) {
             slots.push(Slot::list(field, self.buf.len(), list.len()));
         }
         if list.is_empty() {
@@ -238,7 +262,9 @@ impl Emit<'_> {
 
     #[inline(never)]
     fn str_escaped(&mut self, s: &[u8]) -> Result<()> {
-        self.escaped = true;
+        if RECORD {
+            self.escaped = true;
+        }
         serde_json::to_writer(&mut *self.buf, utf8(s)).map_err(|_| Error::validation("", "cannot be serialised"))
     }
 
@@ -440,7 +466,7 @@ mod tests {
         let policy = Policy::compile(None, "t.toml", "destinations.x.policy").unwrap();
         for s in ["", "plain", "quote \" here", "back\\slash", "tab\tnew\nline", "\u{1}", "日本語 ✓", "/slash/"] {
             let mut buf = Vec::new();
-            let mut e = Emit {
+            let mut e = Emit::<false> {
                 policy: &policy,
                 hmac: None,
                 granted: &[],

@@ -40,6 +40,12 @@ pub(crate) trait Scope<'v>: Copy {
     const PRESCANNED: bool;
     fn get(self, p: &Path) -> Option<Val<'v>>;
     fn elements(self, p: &Path) -> ListAt<Self::Elems>;
+    /// The value at `p` as JSON string text, quotes included, when it is a
+    /// string needing no escapes (copied as it is).
+    #[inline(always)]
+    fn raw_str(self, _p: &Path) -> Option<&'v [u8]> {
+        None
+    }
 }
 
 impl<'v, I: Input> Scope<'v> for &'v I {
@@ -77,8 +83,25 @@ fn child<'v, S: Scope<'v>>(n: &Node, v: S, out: &mut Vec<u8>) -> Result<bool> {
             out.extend_from_slice(b);
             Ok(true)
         }
-        Node::Template { key, parts, joins } => template(key, parts, *joins || !S::PRESCANNED, v, out).map(|()| true),
-        Node::Typed(t) => typed(t, v, out),
+        Node::Template { key, parts, joins } => {
+            // `"{path}"` of a plain string: its JSON text as the policy wrote it.
+            if let ([Part::Field(f)], false) = (&**parts, *joins || !S::PRESCANNED) {
+                if let Some(raw) = v.raw_str(f) {
+                    out.extend_from_slice(raw);
+                    return Ok(true);
+                }
+            }
+            template(key, parts, *joins || !S::PRESCANNED, v, out).map(|()| true)
+        }
+        Node::Typed(t) => {
+            if let (As::Keep | As::String, None, false, [f]) = (t.as_, &t.map, t.first_set, &*t.from) {
+                if let Some(raw) = v.raw_str(f) {
+                    out.extend_from_slice(raw);
+                    return Ok(true);
+                }
+            }
+            typed(t, v, out)
+        }
         _ => node(n, v, out),
     }
 }

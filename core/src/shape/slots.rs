@@ -17,21 +17,24 @@ const NONE: u32 = u32::MAX;
 /// Policy slot ids → dense indices of a slot table (built at compile time).
 #[derive(Debug, Default)]
 pub(crate) struct SlotMap {
-    /// By field index: the dense index of the field's values.
-    fields: Vec<u32>,
-    /// By field index of a list's slot: the dense index of the list.
-    lists: Vec<u32>,
+    /// By [`flat`] slot id: the dense index (or `NONE`).
+    dense: Vec<u32>,
     n: u32,
+}
+
+/// A slot id as an index: field `f` at `2f`, the list of field `f` at `2f + 1`.
+#[inline(always)]
+fn flat(id: u32) -> usize {
+    id.rotate_left(1) as usize
 }
 
 impl SlotMap {
     fn add(&mut self, id: u32) -> u32 {
-        let (table, i) = if id & Slot::LIST != 0 { (&mut self.lists, id & !Slot::LIST) } else { (&mut self.fields, id) };
-        let i = i as usize;
-        if table.len() <= i {
-            table.resize(i + 1, NONE);
+        let i = flat(id);
+        if self.dense.len() <= i {
+            self.dense.resize(i + 1, NONE);
         }
-        match table.get_mut(i) {
+        match self.dense.get_mut(i) {
             Some(d) if *d != NONE => *d,
             Some(d) => {
                 *d = self.n;
@@ -42,10 +45,9 @@ impl SlotMap {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn dense(&self, id: u32) -> Option<usize> {
-        let (table, i) = if id & Slot::LIST != 0 { (&self.lists, id & !Slot::LIST) } else { (&self.fields, id) };
-        table.get(i as usize).copied().filter(|d| *d != NONE).map(|d| d as usize)
+        self.dense.get(flat(id)).copied().filter(|d| *d != NONE).map(|d| d as usize)
     }
 }
 
@@ -125,10 +127,10 @@ impl<'v> Table<'v> {
         cursor.clear();
         cursor.resize_with(n, || Cell::new(NONE));
         let mut owned = Vec::new();
-        for (k, s) in slots.iter().enumerate().rev() {
+        for (k, (s, nx)) in slots.iter().zip(next.iter_mut()).enumerate().rev() {
             let Some(d) = map.dense(s.id) else { continue };
-            let k32 = u32::try_from(k).ok()?;
-            if let (Some(nx), Some(h)) = (next.get_mut(k), heads.get_mut(d)) {
+            let k32 = k as u32;
+            if let Some(h) = heads.get_mut(d) {
                 *nx = *h;
                 *h = k32;
             }
@@ -222,6 +224,13 @@ impl<'v> Scope<'v> for At<'v> {
     fn get(self, p: &Path) -> Option<Val<'v>> {
         let (k, s) = self.t.find(p.slot? as usize, self.elem)?;
         Some(self.t.val(k, s))
+    }
+
+    #[inline(always)]
+    fn raw_str(self, p: &Path) -> Option<&'v [u8]> {
+        let (_, s) = self.t.find(p.slot? as usize, self.elem)?;
+        let text = self.t.text.get(s.start as usize..s.end as usize)?;
+        (text.first() == Some(&b'"') && !s.escaped).then_some(text)
     }
 
     fn elements(self, p: &Path) -> ListAt<Elems<'v>> {
