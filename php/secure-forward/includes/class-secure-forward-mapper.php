@@ -72,9 +72,8 @@ final class Secure_Forward_Mapper {
 					$row['sku'] = $product->get_sku();
 				}
 				// Unit price after discounts, excluding tax (what the REST API calls `price`).
-				$qty          = (float) $item->get_quantity();
-				$row['id']    = $item->get_id();
-				$row['price'] = 0.0 === $qty ? '0' : wc_format_decimal( (float) $item->get_total() / $qty, wc_get_price_decimals() );
+				$qty          = (float) ( $row['quantity'] ?? 0 );
+				$row['price'] = 0.0 === $qty ? '0' : wc_format_decimal( (float) ( $row['total'] ?? 0 ) / $qty, wc_get_price_decimals() );
 			}
 			$out[] = $row;
 		}

@@ -31,7 +31,12 @@ class MapperTest extends TestCase {
 		$order = new \Automattic\WooCommerce\Admin\Overrides\Order( $raw );
 		$this->assertInstanceOf( \WC_Order::class, $order );
 		$mapped = \Secure_Forward_Mapper::map( $order );
-		$flags  = JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_PRESERVE_ZERO_FRACTION;
+		// The mapper adds each product line item's unit price (total / quantity, as the REST API's `price`).
+		foreach ( $raw['line_items'] as $i => $item ) {
+			$qty                              = (float) $item['quantity'];
+			$raw['line_items'][ $i ]['price'] = 0.0 === $qty ? '0' : number_format( (float) $item['total'] / $qty, 2, '.', '' );
+		}
+		$flags = JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_PRESERVE_ZERO_FRACTION;
 		// Same keys in the same order, same types, same values.
 		$this->assertSame( json_encode( $raw, $flags ), json_encode( $mapped, $flags ) );
 		$this->assertSame( $raw, $mapped );
@@ -54,6 +59,9 @@ class MapperTest extends TestCase {
 		$m = \Secure_Forward_Mapper::map( new \WC_Order( \SF_Test_Store::fixture( 'registered-multi' ) ) );
 		$skus = array_map( static fn( $i ) => $i['sku'] ?? '<none>', $m['line_items'] );
 		$this->assertSame( array( 'HOODIE-NAVY-M', 'BEANS-ETH-250', '' ), $skus, 'product without SKU → ""' );
+		$prices = array_map( static fn( $i ) => $i['price'], $m['line_items'] );
+		$this->assertSame( array( '48.60', '13.05', '3.60' ), $prices, 'unit price after discounts, excl. tax' );
+		$this->assertSame( array( 49, 50, 51 ), array_map( static fn( $i ) => $i['id'], $m['line_items'] ), 'items keep their id' );
 		foreach ( $m['meta_data'] as $meta ) {
 			$this->assertSame( array( 'id', 'key', 'value' ), array_keys( $meta ) );
 		}
