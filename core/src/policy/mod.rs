@@ -209,10 +209,13 @@ impl Slot {
     /// The bit that marks a list's slot id.
     pub const LIST: u32 = 1 << 31;
 
+    /// Offsets and counts fit: an order is at most a few MiB (see the bounds).
+    #[inline(always)]
     fn clamp(n: usize) -> u32 {
-        u32::try_from(n).unwrap_or(u32::MAX)
+        n as u32
     }
 
+    #[inline(always)]
     fn value(field: usize, elem: usize, start: usize, end: usize, escaped: bool) -> Slot {
         Slot { id: Self::clamp(field), elem: Self::clamp(elem), start: Self::clamp(start), end: Self::clamp(end), escaped }
     }
@@ -324,6 +327,7 @@ impl Policy {
     /// from without parsing the output again.
     pub fn apply_slots<'o, N: Node>(&self, order: &'o N, body: &mut Vec<u8>, slots: &mut Vec<Slot>) -> Result<OrderId<'o>> {
         slots.clear();
+        slots.reserve(self.fields.len() + 8);
         self.apply_recording(order, body, Some(slots))
     }
 

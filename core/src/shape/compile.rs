@@ -67,6 +67,92 @@ pub(crate) enum Node {
     /// Elements; an [`Node::Each`] among them is spliced in place.
     Array(Box<[Node]>),
     Each(Box<Each>),
+    /// An object whose first entry is always written, flattened ([`flatten`]):
+    /// its static text (braces, keys, commas, literals) merged into runs.
+    Seq(Box<[Op]>),
+}
+
+/// One step of a [`Node::Seq`].
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// Static JSON text.
+    Bytes(Box<[u8]>),
+    /// A template's value (always written).
+    Tpl { key: Box<str>, parts: Box<[Part]>, joins: bool },
+    /// `,"key":` and a value that may be left out (both rolled back then).
+    Opt(Box<[u8]>, Node),
+    /// A value always written that is not flattened (an array).
+    Val(Node),
+}
+
+/// Whether `n` always writes a value (never left out).
+fn total(n: &Node) -> bool {
+    matches!(n, Node::Lit(_) | Node::Template { .. } | Node::Object(_) | Node::Array(_) | Node::Seq(_))
+}
+
+/// Flattens every object whose first entry is always written into a
+/// [`Node::Seq`]: its commas are then static, and its static text is written
+/// in runs instead of entry by entry. The same bytes, fewer steps.
+pub(crate) fn flatten(n: Node) -> Node {
+    match n {
+        Node::Object(entries) => {
+            let entries: Vec<(Box<[u8]>, Node)> = entries.into_vec().into_iter().map(|(k, c)| (k, flatten(c))).collect();
+            if !entries.first().is_some_and(|(_, c)| total(c)) {
+                return Node::Object(entries.into_boxed_slice());
+            }
+            let mut ops: Vec<Op> = Vec::new();
+            let mut bytes: Vec<u8> = vec![b'{'];
+            let flush = |bytes: &mut Vec<u8>, ops: &mut Vec<Op>| {
+                if !bytes.is_empty() {
+                    ops.push(Op::Bytes(std::mem::take(bytes).into_boxed_slice()));
+                }
+            };
+            for (i, (name, child)) in entries.into_iter().enumerate() {
+                let mut key = Vec::with_capacity(name.len() + 1);
+                if i > 0 {
+                    key.push(b',');
+                }
+                key.extend_from_slice(&name);
+                if !total(&child) {
+                    flush(&mut bytes, &mut ops);
+                    ops.push(Op::Opt(key.into_boxed_slice(), child));
+                    continue;
+                }
+                bytes.extend_from_slice(&key);
+                match child {
+                    Node::Lit(b) => bytes.extend_from_slice(&b),
+                    Node::Template { key, parts, joins } => {
+                        flush(&mut bytes, &mut ops);
+                        ops.push(Op::Tpl { key, parts, joins });
+                    }
+                    Node::Seq(inner) => {
+                        for op in inner.into_vec() {
+                            match op {
+                                Op::Bytes(b) => bytes.extend_from_slice(&b),
+                                other => {
+                                    flush(&mut bytes, &mut ops);
+                                    ops.push(other);
+                                }
+                            }
+                        }
+                    }
+                    other => {
+                        flush(&mut bytes, &mut ops);
+                        ops.push(Op::Val(other));
+                    }
+                }
+            }
+            bytes.push(b'}');
+            flush(&mut bytes, &mut ops);
+            Node::Seq(ops.into_boxed_slice())
+        }
+        Node::Array(items) => Node::Array(items.into_vec().into_iter().map(flatten).collect()),
+        Node::Each(e) => {
+            let Each { key, list, to } = *e;
+            Node::Each(Box::new(Each { key, list, to: flatten(to) }))
+        }
+        other => other,
+    }
 }
 
 pub(crate) struct Compiler<'a> {

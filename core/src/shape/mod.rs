@@ -55,7 +55,7 @@ impl Shape {
         if !matches!(body, toml::Value::Table(_) | toml::Value::Array(_)) {
             return Err(c.err("body", "must be a table"));
         }
-        let root = c.node(body, "body", "", 0)?;
+        let root = compile::flatten(c.node(body, "body", "", 0)?);
         Ok(Shape { root, paths: c.used, slot_map: None })
     }
 

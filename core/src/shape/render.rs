@@ -4,7 +4,7 @@
 //! for card numbers.
 use std::borrow::Cow;
 
-use super::compile::{As, Each, Node, Typed};
+use super::compile::{As, Each, Node, Op, Typed};
 use super::input::{Input, View};
 use super::number;
 use super::template::{escape_into, Part, Path};
@@ -83,16 +83,7 @@ fn child<'v, S: Scope<'v>>(n: &Node, v: S, out: &mut Vec<u8>) -> Result<bool> {
             out.extend_from_slice(b);
             Ok(true)
         }
-        Node::Template { key, parts, joins } => {
-            // `"{path}"` of a plain string: its JSON text as the policy wrote it.
-            if let ([Part::Field(f)], false) = (&**parts, *joins || !S::PRESCANNED) {
-                if let Some(raw) = v.raw_str(f) {
-                    out.extend_from_slice(raw);
-                    return Ok(true);
-                }
-            }
-            template(key, parts, *joins || !S::PRESCANNED, v, out).map(|()| true)
-        }
+        Node::Template { key, parts, joins } => write_template(key, parts, *joins, v, out).map(|()| true),
         Node::Typed(t) => {
             if let (As::Keep | As::String, None, false, [f]) = (t.as_, &t.map, t.first_set, &*t.from) {
                 if let Some(raw) = v.raw_str(f) {
@@ -106,12 +97,43 @@ fn child<'v, S: Scope<'v>>(n: &Node, v: S, out: &mut Vec<u8>) -> Result<bool> {
     }
 }
 
+/// A template's value; `"{path}"` of a plain string is its JSON text as the
+/// policy wrote it.
+#[inline(always)]
+fn write_template<'v, S: Scope<'v>>(key: &str, parts: &[Part], joins: bool, v: S, out: &mut Vec<u8>) -> Result<()> {
+    if let ([Part::Field(f)], false) = (parts, joins || !S::PRESCANNED) {
+        if let Some(raw) = v.raw_str(f) {
+            out.extend_from_slice(raw);
+            return Ok(());
+        }
+    }
+    template(key, parts, joins || !S::PRESCANNED, v, out)
+}
+
 /// Writes `n` for the scope `v`; `Ok(false)` (nothing written) when it is left out.
 pub(crate) fn node<'v, S: Scope<'v>>(n: &Node, v: S, out: &mut Vec<u8>) -> Result<bool> {
     match n {
         Node::Lit(b) => out.extend_from_slice(b),
         Node::Template { key, parts, joins } => template(key, parts, *joins || !S::PRESCANNED, v, out)?,
         Node::Typed(t) => return typed(t, v, out),
+        Node::Seq(ops) => {
+            for op in ops.iter() {
+                match op {
+                    Op::Bytes(b) => out.extend_from_slice(b),
+                    Op::Tpl { key, parts, joins } => write_template(key, parts, *joins, v, out)?,
+                    Op::Opt(name, c) => {
+                        let mark = out.len();
+                        out.extend_from_slice(name);
+                        if !child(c, v, out)? {
+                            out.truncate(mark);
+                        }
+                    }
+                    Op::Val(c) => {
+                        child(c, v, out)?;
+                    }
+                }
+            }
+        }
         Node::Object(entries) => {
             out.push(b'{');
             let mut first = true;

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 
-use super::compile::Node;
+use super::compile::{Node, Op};
 use super::render::{ListAt, Scope, Val};
 use super::template::{Part, Path};
 use crate::policy::Slot;
@@ -78,6 +78,14 @@ pub(crate) fn assign(
             Node::Typed(t) => t.from.iter_mut().try_for_each(|p| path(p, map, field_slot)),
             Node::Object(entries) => entries.iter_mut().try_for_each(|(_, c)| walk(c, map, field_slot, list_slot, in_list)),
             Node::Array(items) => items.iter_mut().try_for_each(|c| walk(c, map, field_slot, list_slot, in_list)),
+            Node::Seq(ops) => ops.iter_mut().try_for_each(|op| match op {
+                Op::Bytes(_) => Some(()),
+                Op::Tpl { parts, .. } => parts.iter_mut().try_for_each(|p| match p {
+                    Part::Field(f) => path(f, map, field_slot),
+                    Part::Lit(_) => Some(()),
+                }),
+                Op::Opt(_, c) | Op::Val(c) => walk(c, map, field_slot, list_slot, in_list),
+            }),
             Node::Each(e) => {
                 // Slots cover first-level lists only.
                 if in_list {
