@@ -32,10 +32,8 @@ pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
                 let key = d.key.as_ref().map_or_else(
                     || "none".to_owned(),
                     |k| {
-                        let fp = k.fingerprint().map_or_else(
-                            |e| secure_forward_core::redact(&format!("unusable: {e}")),
-                            |fp| format!("fingerprint {fp}"),
-                        );
+                        let fp = secure_forward_core::key_fingerprint(d, cfg.fingerprint_key_file.as_deref())
+                            .unwrap_or_else(|e| secure_forward_core::redact(&format!("unusable: {e}")));
                         format!("{} {} ({fp})", k.kind(), k.location())
                     },
                 );

@@ -147,6 +147,50 @@ fn json_array(v: &serde_json::Value) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHa
     }
 }
 
+/// The request an order would make, without sending it: `method`, `url`
+/// (a `url_file` URL as its host only), `headers` (all that would be sent;
+/// the key and `Authorization` as `[REDACTED]`) and `body` (the exact JSON).
+#[php_function]
+#[php(defaults(destination = "\"default\"", event = "\"order.updated\""))]
+pub fn secure_forward_preview(
+    order: &ZendHashTable,
+    destination: String,
+    event: String,
+) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
+    let run = || -> Result<secure_forward_core::Preview, Error> {
+        PhpNode::with_array(order, |node| engine().preview(&destination, node, &event))
+    };
+    let p = run().map_err(|e| errors::to_php(&e))?;
+    let build = || -> ext_php_rs::error::Result<ext_php_rs::boxed::ZBox<ZendHashTable>> {
+        let mut headers = ZendHashTable::new();
+        for (n, v) in &p.headers {
+            headers.insert(n.as_str(), v.as_str())?;
+        }
+        let mut ht = ZendHashTable::new();
+        ht.insert("method", p.method)?;
+        ht.insert("url", p.url.as_str())?;
+        ht.insert("headers", headers)?;
+        ht.insert("body", convert::PhpString::new(&p.body))?;
+        Ok(ht)
+    };
+    build().map_err(|_| errors::internal("cannot build the preview"))
+}
+
+/// The configured destinations: `name`, `host`, `method`, `auth`, `events`
+/// (null: the caller's default events) and `shaped`. Never a secret.
+#[php_function]
+pub fn secure_forward_destinations() -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
+    let value = engine().destinations().map_err(|e| errors::to_php(&e))?;
+    let mut ht = ZendHashTable::new();
+    if let serde_json::Value::Array(list) = &value {
+        for v in list {
+            ht.push(convert::json_to_zval(v).map_err(|_| errors::internal("cannot convert the result"))?)
+                .map_err(|_| errors::internal("cannot convert the result"))?;
+        }
+    }
+    Ok(ht)
+}
+
 /// Sends due events from the outbox until `max` events or `seconds` have passed,
 /// whatever the circuit says (flush is the probe).
 #[php_function]
@@ -254,6 +298,8 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .info_function(info::php_module_info)
         .function(wrap_function!(secure_forward_order))
         .function(wrap_function!(secure_forward_prepare))
+        .function(wrap_function!(secure_forward_preview))
+        .function(wrap_function!(secure_forward_destinations))
         .function(wrap_function!(secure_forward_verify_webhook))
         .function(wrap_function!(secure_forward_flush))
         .function(wrap_function!(secure_forward_status))

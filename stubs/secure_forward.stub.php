@@ -49,6 +49,29 @@ namespace {
     function secure_forward_prepare(array $order, string $destination = "default"): string {}
 
     /**
+     * The request this order would make, without sending it (no network; the key is
+     * never read into the result).
+     *
+     * @return array{method: string, url: string, headers: array<string,string>, body: string}
+     *   `url`: for a `url_file` destination `https://HOST` only; `headers`: every header
+     *   that would be sent (Content-Type, Accept, User-Agent, Idempotency-Key,
+     *   X-Event-Type, signing headers, the destination's `headers`), the key header and
+     *   `Authorization` as `[REDACTED]`; `body`: the exact JSON string.
+     * @throws SecureForward\ConfigException
+     * @throws SecureForward\ValidationException
+     */
+    function secure_forward_preview(array $order, string $destination = "default", string $event = "order.updated"): array {}
+
+    /**
+     * The configured destinations (no secrets, no URL paths).
+     *
+     * @return list<array{name: string, host: string, method: string, auth: string, events: ?list<string>, shaped: bool}>
+     *   `events`: the destination's `events`, or null (the caller's default events).
+     * @throws SecureForward\ConfigException
+     */
+    function secure_forward_destinations(): array {}
+
+    /**
      * Sends due events from the outbox until `$max` events or `$seconds` have passed,
      * whatever the circuit breaker says (flush is the probe).
      *

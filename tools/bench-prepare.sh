@@ -20,6 +20,10 @@ pepper_file = "$work/pepper"
 [outbox]
 path = "$work/outbox.sqlite"
 TOML
+# Issue #18: the recipes of docs/recipes.md (shaped) and the same destinations without a body.
+for flag in "" --unshaped; do
+  python3 "$root/tests/php/scripts/recipes-config.py" "$root/docs/recipes.md" 443 "$work" $flag >> "$work/config.toml"
+done
 php_sf=(php -d extension="$so" -d secure_forward.config="$work/config.toml")
 if [ "${CALLGRIND:-0}" = 1 ]; then
   # Instructions per order (valgrind's callgrind; repeatable on a busy machine): each
@@ -30,7 +34,11 @@ if [ "${CALLGRIND:-0}" = 1 ]; then
            "$root/tools/callgrind-prepare.php" "$fixtures" "$2" "$1" "$work/pepper" 2>&1 \
          | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'; }
   declare -A per
-  for impl in rust php-same php-fast rust-crm php-crm; do
+  impls=(rust php-same php-fast rust-crm php-crm)
+  shaped=(hubspot klaviyo shipstation)
+  for d in "${shaped[@]}"; do impls+=("rust-$d" "rust-$d-raw"); done
+  impls+=(php-shipstation)
+  for impl in "${impls[@]}"; do
     per[$impl]=$(( ($(ir "$impl" "$n") - $(ir "$impl" 0)) / (n * count) ))
   done
   printf '%-10s %12s %9s\n' implementation 'instr/order' 'PHP/Rust'
@@ -40,6 +48,17 @@ if [ "${CALLGRIND:-0}" = 1 ]; then
   for impl in rust-crm php-crm; do
     printf '%-10s %12d %9s\n' "$impl" "${per[$impl]}" "$([ "$impl" = rust-crm ] || awk -v a="${per[$impl]}" -v b="${per[rust-crm]}" 'BEGIN{printf "%.2fx", a/b}')"
   done
+  echo
+  printf '%-22s %12s %12s %9s %9s\n' 'shaped (issue #18)' 'instr/order' 'unshaped' 'ratio' 'PHP/Rust'
+  for d in "${shaped[@]}"; do
+    php_col=-
+    [ "$d" = shipstation ] && php_col=$(awk -v a="${per[php-shipstation]}" -v b="${per[rust-$d]}" 'BEGIN{printf "%.2fx", a/b}')
+    printf '%-22s %12d %12d %9s %9s\n' "$d" "${per[rust-$d]}" "${per[rust-$d-raw]}" \
+      "$(awk -v a="${per[rust-$d]}" -v b="${per[rust-$d-raw]}" 'BEGIN{printf "%.2fx", a/b}')" "$php_col"
+  done
+  printf '%-22s %12d\n' 'php-shipstation' "${per[php-shipstation]}"
+  echo "unshaped = the same destination's policy without its body; default policy: ${per[rust]} instr/order"
+  echo "goal: shaped <= 1.5x unshaped, PHP/Rust >= 2x"
   exit 0
 fi
 "${php_sf[@]}" "$root/tools/bench-prepare.php" "$fixtures" "${ROUNDS:-20000}" "$work/pepper"

@@ -1,8 +1,8 @@
 <?php
-// Draft (issue #18): the ShipStation recipe of docs/recipes.md written in plain PHP
-// (arrays + json_encode), for `make bench-prepare` to set against the shaped
+// Issue #18: the ShipStation recipe of docs/recipes.md written in plain PHP
+// (arrays + json_encode), which `make bench-prepare` sets against the shaped
 // prepare ("shaped stays >= 2x faster than the same shaping in plain PHP").
-// Not wired yet. Self-check: `php tools/shape-php.php ORDER.json` prints the body.
+// Self-check: `php tools/shape-php.php ORDER.json` prints the body.
 declare(strict_types=1);
 
 const SHIPSTATION_STATUS = ['pending' => 'awaiting_payment', 'processing' => 'awaiting_shipment',
@@ -44,6 +44,16 @@ function address(array $a, bool $ship): array
         $out['residential'] = true;
     }
     return $out;
+}
+
+/** The plugin mapper's shape of a fixture: each line item carries `price` (total / quantity, 2 decimals). */
+function bench_mapped(array $o): array
+{
+    foreach ($o['line_items'] ?? [] as $k => $item) {
+        $q = (float) ($item['quantity'] ?? 0);
+        $o['line_items'][$k]['price'] = 0.0 === $q ? '0' : number_format((float) $item['total'] / $q, 2, '.', '');
+    }
+    return $o;
 }
 
 /** The ShipStation body from a WooCommerce order array (selection and shaping in one). */

@@ -125,7 +125,11 @@ fn to_sink(level: &str, line: &str) {
 }
 
 /// The key fingerprint of `dest` (`None` without a key or when it cannot be read).
+/// A Basic password may be a person's choice: no plain fingerprint of it (`set`).
 pub fn key_fp(dest: &Destination) -> Option<String> {
+    if matches!(dest.auth, crate::config::AuthConfig::Basic { .. }) {
+        return dest.key.as_ref().and_then(|k| k.check().ok()).map(|()| "set".to_owned());
+    }
     dest.key.as_ref().and_then(|k| k.fingerprint().ok())
 }
 

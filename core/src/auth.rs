@@ -79,6 +79,44 @@ fn bearer_value(token: &[u8]) -> Secret {
     Secret::new(v)
 }
 
+fn prefixed_value(prefix: &[u8], key: &[u8]) -> Secret {
+    let mut v = Vec::with_capacity(prefix.len() + key.len());
+    v.extend_from_slice(prefix);
+    v.extend_from_slice(key);
+    Secret::new(v)
+}
+
+/// `Basic base64(user:password)`, built in zeroizing buffers; `None` when
+/// `key` (without `username`) holds no `:` or spans lines. The base64 form is
+/// registered with the redaction layer (a server may echo it).
+pub fn basic_value(username: Option<&str>, key: &[u8]) -> Option<Secret> {
+    if key.contains(&b'\n') || key.contains(&b'\r') {
+        return None;
+    }
+    let mut pair = zeroize::Zeroizing::new(Vec::with_capacity(key.len() + username.map_or(0, str::len) + 1));
+    match username {
+        Some(u) => {
+            pair.extend_from_slice(u.as_bytes());
+            pair.push(b':');
+        }
+        None if !key.contains(&b':') => return None,
+        None => {}
+    }
+    pair.extend_from_slice(key);
+    let b64_len = pair.len().div_ceil(3) * 4;
+    let mut v = zeroize::Zeroizing::new(vec![0u8; 6 + b64_len]);
+    let (head, tail) = v.split_at_mut(6);
+    head.copy_from_slice(b"Basic ");
+    let n = base64::engine::general_purpose::STANDARD.encode_slice(&*pair, tail).ok()?;
+    v.truncate(6 + n);
+    crate::secret::witness::remember_derived("auth=basic", tail_of(&v));
+    Some(Secret::new(v.to_vec()))
+}
+
+fn tail_of(v: &[u8]) -> &[u8] {
+    v.get(6..).unwrap_or_default()
+}
+
 /// The credential for one request to `dest`, or `None` (header mode without a
 /// key). `store` is the outbox whose database shares OAuth2 tokens between
 /// processes (`None`: in-process cache only).
@@ -87,11 +125,24 @@ fn bearer_value(token: &[u8]) -> Secret {
 /// `Transport`/`Rejected` naming the token endpoint's host.
 pub fn credential(clients: &Clients, dest: &Destination, store: Option<&OutboxConfig>) -> Result<Option<Credential>> {
     match &dest.auth {
-        AuthMode::Header => Ok(dest.key.as_ref().map(crate::secret::SecretSource::load).transpose()?.map(|value| Credential {
-            header: dest.key_header.clone(),
-            value,
-            token_fp: None,
-        })),
+        AuthMode::Header => {
+            let Some(source) = dest.key.as_ref() else { return Ok(None) };
+            let key = source.load()?;
+            let value = match &dest.request.key_prefix {
+                // Built inside the zeroizing Secret: never a plain String.
+                Some(prefix) => Arc::new(prefixed_value(prefix.as_bytes(), key.expose())),
+                None => key,
+            };
+            Ok(Some(Credential { header: dest.key_header.clone(), value, token_fp: None }))
+        }
+        AuthMode::Basic { username } => {
+            let Some(source) = dest.key.as_ref() else { return Ok(None) };
+            let key = source.load()?;
+            let value = basic_value(username.as_deref(), key.expose()).ok_or_else(|| {
+                Error::config(source.location(), None, "auth = \"basic\": the key file must hold user:password on one line")
+            })?;
+            Ok(Some(Credential { header: "Authorization".into(), value: Arc::new(value), token_fp: None }))
+        }
         AuthMode::Bearer => {
             let Some(source) = dest.key.as_ref() else { return Ok(None) };
             let key = source.load()?;
@@ -412,12 +463,30 @@ fn fetch(agents: &crate::transport::Agents, dest: &Destination, o: &OAuth2, secr
     }
 }
 
+/// How the key of `dest` is shown (phpinfo, status): `fingerprint <fp>` for an
+/// API key (random by nature); for a Basic password, which a person may have
+/// chosen, `keyed fingerprint <fp>` under `fingerprint_key`, or `set`.
+pub fn key_fingerprint(dest: &Destination, fingerprint_key: Option<&std::path::Path>) -> Result<String> {
+    let Some(source) = dest.key.as_ref() else { return Ok("none".to_owned()) };
+    if !matches!(dest.auth, AuthMode::Basic { .. }) {
+        return source.fingerprint().map(|fp| format!("fingerprint {fp}"));
+    }
+    let key = source.load()?;
+    Ok(match crate::fingerprint::keyed(fingerprint_key, key.expose())? {
+        Some(fp) => format!("keyed fingerprint {fp}"),
+        None => "set".to_owned(),
+    })
+}
+
 /// What phpinfo shows about a destination's authentication: mode, token host,
 /// client id and whether the client secret is set, with its fingerprint keyed
 /// by the installation key `fingerprint_key` when configured (a client secret
 /// may be a person's choice: see [`crate::fingerprint`]). Never a value.
 pub fn describe(dest: &Destination, fingerprint_key: Option<&std::path::Path>) -> Vec<(String, String)> {
     let mut out = vec![("auth".to_owned(), dest.auth.name().to_owned())];
+    if let AuthMode::Basic { username: Some(u) } = &dest.auth {
+        out.push(("username".into(), u.clone()));
+    }
     if let AuthMode::OAuth2(o) = &dest.auth {
         out.push(("token_host".into(), o.token_host.clone()));
         out.push(("client_id".into(), o.client_id.clone()));
@@ -501,7 +570,10 @@ mod tests {
     #[test]
     fn validation_names_the_key() {
         let cases = [
-            ("auth = \"basic\"\n", "destinations.d.auth: must be"),
+            ("auth = \"digest\"\n", "destinations.d.auth: must be"),
+            ("auth = \"basic\"\n", "destinations.d.key_file: auth = \"basic\" needs"),
+            ("username = \"u\"\n", "destinations.d.username: only used with auth = \"basic\""),
+            ("auth = \"basic\"\nkey_file = \"/k\"\nusername = \"a:b\"\n", "destinations.d.username: must be"),
             ("auth = \"oauth2\"\nclient_id = \"a\"\nclient_secret_file = \"/s\"\n", "destinations.d.token_url: required"),
             (&format!("{OAUTH}key_file = \"/k\"\n"), "destinations.d.key_file: not used with auth = \"oauth2\""),
             (&format!("{OAUTH}key_header = \"X-K\"\n"), "destinations.d.key_header: not used"),

@@ -12,8 +12,10 @@ use crate::error::{Error, Result};
 use crate::policy::Policy;
 
 mod access;
+mod request;
 use crate::secret::SecretSource;
 pub use access::{AuthConfig, ClientAuth, OAuth2, RateLimit};
+pub use request::{Method, Request, Target};
 
 /// Default outbox location when the file has no `[outbox]` section.
 pub const DEFAULT_OUTBOX: &str = "/var/lib/secure-forward/outbox.sqlite";
@@ -39,7 +41,14 @@ struct RawConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDestination {
-    url: String,
+    url: Option<String>,
+    url_file: Option<PathBuf>,
+    method: Option<String>,
+    headers: Option<toml::Table>,
+    key_prefix: Option<String>,
+    username: Option<String>,
+    events: Option<Vec<String>>,
+    body: Option<toml::Value>,
     key_file: Option<PathBuf>,
     key_env: Option<String>,
     key_header: Option<String>,
@@ -111,7 +120,8 @@ pub struct Config {
 pub struct Destination {
     /// Its name (`default`, `crm`, ...).
     pub name: String,
-    /// Full https URL (never shown: it may carry a query).
+    /// Full https URL (never shown: it may carry a query); empty with `url_file`
+    /// (see [`Destination::request`]).
     pub url: String,
     /// Host name, for messages and status.
     pub host: String,
@@ -135,6 +145,9 @@ pub struct Destination {
     pub auth: AuthConfig,
     /// `rate_limit = { requests, per_s }`, shared by all workers of the machine.
     pub rate_limit: Option<RateLimit>,
+    /// Method, URL template or `url_file`, static headers, `key_prefix`,
+    /// `events` and the compiled body.
+    pub request: Request,
 }
 
 /// How `secure_forward_order()` delivers.
@@ -283,7 +296,6 @@ impl Destination {
                 "destination names may only use letters, digits, '-', '_' and '.'",
             ));
         }
-        let host = https_host(&d.url).map_err(|reason| Error::config(file, Some(&key_of("url")), reason))?;
         let auth = access::build(
             file,
             name,
@@ -297,6 +309,8 @@ impl Destination {
                 token_auth: d.token_auth,
                 has_key: d.key_file.is_some() || d.key_env.is_some(),
                 has_key_header: d.key_header.is_some(),
+                username: d.username,
+                has_key_prefix: d.key_prefix.is_some(),
             },
         )?;
         let rate_limit = access::build_rate_limit(file, name, d.rate_limit)?;
@@ -345,10 +359,44 @@ impl Destination {
                 })?;
             pins.push(raw);
         }
-        let policy = Policy::compile(d.policy.as_ref(), file, &format!("destinations.{name}.policy"))?;
+        let policy_key = format!("destinations.{name}.policy");
+        let policy = match (&d.body, d.policy.as_ref()) {
+            (Some(_), Some(t)) => {
+                let cfg = crate::policy::PolicyConfig::from_table(t, file, &policy_key)?;
+                if !cfg.rename.is_empty() {
+                    return Err(Error::config(
+                        file,
+                        Some(&format!("{policy_key}.rename")),
+                        "does not apply with a body (the body names the keys it sends)",
+                    ));
+                }
+                Policy::from_config(&cfg, false, file, &policy_key)?
+            }
+            (_, raw) => Policy::compile(raw, file, &policy_key)?,
+        };
+        let uses_key_header = matches!(auth, AuthConfig::Header);
+        let url = d.url.clone().unwrap_or_default();
+        let (request, host) = request::build(
+            file,
+            name,
+            request::RawRequest {
+                method: d.method,
+                url: d.url,
+                url_file: d.url_file,
+                headers: d.headers,
+                key_prefix: d.key_prefix,
+                events: d.events,
+                body: d.body,
+            },
+            uses_key_header.then_some(key_header.as_str()),
+            &policy,
+        )?;
+        if request.key_prefix.is_some() && !uses_key_header {
+            return Err(Error::config(file, Some(&key_of("key_prefix")), "only used with auth = \"header\""));
+        }
         Ok(Destination {
             name: name.to_owned(),
-            url: d.url,
+            url,
             host,
             key,
             key_header,
@@ -360,6 +408,7 @@ impl Destination {
             policy,
             auth,
             rate_limit,
+            request,
         })
     }
 }
@@ -436,6 +485,17 @@ fn build_webhook(file: &str, name: &str, raw: RawWebhook) -> Result<WebhookConfi
         return Err(Error::config(file, Some(&format!("webhooks.{name}.tolerance_s")), "must be between 1 and 86400"));
     }
     Ok(WebhookConfig { secret_file: raw.secret_file, tolerance: Duration::from_secs(tolerance_s), format })
+}
+
+/// Checks an event name: `order.processing`, `order.refunded`, ... (1-64 chars of
+/// letters, digits, `.`, `_`, `-`).
+pub fn check_event(event: &str) -> Result<()> {
+    let ok = (1..=64).contains(&event.len()) && event.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::validation("event", "must be 1-64 characters of letters, digits, '.', '_' or '-'"))
+    }
 }
 
 #[cfg(test)]

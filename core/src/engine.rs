@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::forward::{self, Receipt};
 use crate::node::Node;
 use crate::outbox::{self, FlushCounts, Status, SubmitOptions};
+use crate::preview::{self, Preview};
 
 /// The configuration path, its parsed configuration (re-checked at most once per
 /// [`crate::secret::RECHECK`]), the HTTPS agents and OAuth2 tokens of its requests,
@@ -102,6 +103,17 @@ impl Engine {
     /// `secure_forward_purge()`: erases every queued or dead payload of an order.
     pub fn purge(&self, order_id: &str, site: Option<&str>) -> Result<u64> {
         outbox::purge_site(&*self.config()?, order_id, site)
+    }
+
+    /// `secure_forward_preview()`: the request an order would make, without sending it.
+    pub fn preview<N: Node>(&self, destination: &str, order: &N, event: &str) -> Result<Preview> {
+        let config = self.config()?;
+        preview::preview(config.destination(destination)?, order, event)
+    }
+
+    /// `secure_forward_destinations()`: names, hosts, methods, auth modes, events (no secrets).
+    pub fn destinations(&self) -> Result<serde_json::Value> {
+        Ok(preview::destinations(&*self.config()?))
     }
 
     /// `secure_forward_policy()`: a destination's effective policy (never the pepper).

@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use crate::auth::Clients;
-use crate::config::Destination;
+use crate::config::{Destination, Target};
 use crate::error::{Error, RejectedReason, Result, TransportReason};
 use crate::node::Node;
 use crate::policy::Prepared;
@@ -12,16 +12,8 @@ use crate::transport::{self, Answer, Outgoing};
 /// Default event name.
 pub const DEFAULT_EVENT: &str = "order.updated";
 
-/// Checks an event name: `order.processing`, `order.refunded`, ... (1-64 chars of
-/// letters, digits, `.`, `_`, `-`).
-pub fn check_event(event: &str) -> Result<()> {
-    let ok = (1..=64).contains(&event.len()) && event.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::validation("event", "must be 1-64 characters of letters, digits, '.', '_' or '-'"))
-    }
-}
+/// Checks an event name (defined with the configuration, which checks `events` lists).
+pub use crate::config::check_event;
 
 /// Stable event id: destination + order id + event + payload digest.
 /// The same order state sent twice to the same destination gets the same id.
@@ -38,15 +30,92 @@ pub fn event_id(destination: &str, order_id: &str, event: &str, body: &[u8]) -> 
     id
 }
 
-/// Minimises `order` for `dest` (no key, no network).
+/// Minimises `order` for `dest` (no key, no network); with a
+/// `[destinations.NAME.body]` the body is the shaped one.
 pub fn prepare<N: Node>(dest: &Destination, order: &N) -> Result<Prepared> {
-    dest.policy.apply(order)
+    prepare_request(dest, order).map(|(p, _)| p)
+}
+
+/// [`prepare`], and the order's URL when `url` has placeholders (`None`: the
+/// destination's fixed URL, or its `url_file`).
+pub fn prepare_request<N: Node>(dest: &Destination, order: &N) -> Result<(Prepared, Option<String>)> {
+    let Some(shape) = &dest.request.body else {
+        let prepared = dest.policy.apply(order)?;
+        let url = render_url(dest, &prepared.body)?;
+        return Ok((prepared, url));
+    };
+    let mut fields = Vec::with_capacity(1024);
+    let mut slots = Vec::new();
+    let id = dest.policy.apply_slots(order, &mut fields, &mut slots)?;
+    let order_id = match id {
+        crate::policy::OrderId::Int(i) => i.to_string(),
+        crate::policy::OrderId::Digits(s) => String::from_utf8_lossy(s).into_owned(),
+    };
+    let url = render_url(dest, &fields)?;
+    let mut body = Vec::with_capacity(fields.len() + 256);
+    shape.render_slots(&fields, &slots, &mut body)?;
+    Ok((Prepared { body, order_id }, url))
+}
+
+/// The order's URL when `url` has placeholders, from the policy's output.
+fn render_url(dest: &Destination, policy_output: &[u8]) -> Result<Option<String>> {
+    match &dest.request.target {
+        Target::Url { template: Some(t), .. } => t.render_json(policy_output).map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// [`prepare`] writing only the body, into `body` (cleared first; a caller that
 /// prepares many orders reuses one buffer).
 pub fn prepare_into<N: Node>(dest: &Destination, order: &N, body: &mut Vec<u8>) -> Result<()> {
-    dest.policy.apply_into(order, body).map(|_| ())
+    let Some(shape) = &dest.request.body else {
+        return dest.policy.apply_into(order, body).map(|_| ());
+    };
+    thread_local! {
+        /// The policy's output before shaping and its slots, reused from call to call.
+        static SCRATCH: std::cell::Cell<(Vec<u8>, Vec<crate::policy::Slot>)> =
+            const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+    }
+    let (mut fields, mut slots) = SCRATCH.take();
+    let result = dest.policy.apply_slots(order, &mut fields, &mut slots).and_then(|_| {
+        body.clear();
+        shape.render_slots(&fields, &slots, body)
+    });
+    fields.clear();
+    slots.clear();
+    if fields.capacity() <= 64 * 1024 && slots.capacity() <= 4096 {
+        SCRATCH.set((fields, slots));
+    }
+    result
+}
+
+/// The URL a request to `dest` goes to: `url` (the order's rendered one when
+/// given), or the secret URL of `url_file`, read like a key.
+pub fn target_url(dest: &Destination, rendered: Option<&str>) -> Result<UrlText> {
+    match (&dest.request.target, rendered) {
+        (Target::File(path), _) => crate::secret::load_file_cached(path).map(UrlText::Secret),
+        (Target::Url { .. }, Some(u)) => Ok(UrlText::Plain(u.to_owned())),
+        (Target::Url { url, .. }, None) => Ok(UrlText::Plain(url.clone())),
+    }
+}
+
+/// A request URL: plain, or held like a key (`url_file`).
+#[derive(Debug)]
+pub enum UrlText {
+    /// From `url`.
+    Plain(String),
+    /// From `url_file` (zeroized on drop; `[REDACTED]` in `Debug`).
+    Secret(std::sync::Arc<crate::secret::Secret>),
+}
+
+impl UrlText {
+    /// The URL text (empty if a secret URL is not UTF-8: refused at load).
+    pub fn as_str(&self) -> &str {
+        match self {
+            UrlText::Plain(s) => s,
+            UrlText::Secret(s) => std::str::from_utf8(s.expose()).unwrap_or_default(),
+        }
+    }
 }
 
 /// What one delivery attempt came to.
@@ -74,6 +143,9 @@ pub enum Outcome {
         status: Option<u16>,
         /// The error.
         error: Error,
+        /// On a 4xx: `422 api.hubapi.com: <the API's message>`, for the dead
+        /// letter's reason only (never the audit log or an exception).
+        detail: Option<String>,
     },
 }
 
@@ -98,9 +170,11 @@ pub fn classify(host: &str, answer: &Answer) -> Outcome {
         300..=399 => Outcome::Dead {
             status: Some(status),
             error: Error::Rejected { host: host.to_owned(), status, reason: RejectedReason::Redirect },
+            detail: None,
         },
         _ => Outcome::Dead {
             status: Some(status),
+            detail: answer.api_message.as_ref().map(|m| format!("{status} {host}: {m}")),
             error: Error::Rejected {
                 host: host.to_owned(),
                 status,
@@ -157,11 +231,7 @@ pub fn attempt(
     attempt_with(clients, dest, None, event_id, event, body, extra)
 }
 
-/// [`attempt`], sharing OAuth2 tokens through the outbox database of `store`.
-/// A 401 answered to an OAuth2 token fetches a new token once and resends once.
-/// A token endpoint failure is retryable (the operator can fix the client
-/// credentials without losing orders); its reason names the token host and the
-/// OAuth `error` code.
+/// [`attempt_to`] the destination's own URL.
 pub fn attempt_with(
     clients: &Clients,
     dest: &Destination,
@@ -171,26 +241,70 @@ pub fn attempt_with(
     body: &[u8],
     extra: &[(&str, &str)],
 ) -> Outcome {
+    attempt_to(clients, dest, store, None, event_id, event, body, extra)
+}
+
+/// The headers a request to `dest` carries besides the credential and the
+/// content headers, in the order sent: `Idempotency-Key`, `X-Event-Type`, the
+/// signing headers (when given), `headers` of the destination, `extra`.
+pub fn request_headers<'a>(
+    dest: &'a Destination,
+    event_id: &'a str,
+    event: &'a str,
+    signed: &'a [(&'a str, &'a str)],
+    extra: &'a [(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(5 + extra.len());
+    headers.push(("Idempotency-Key", event_id));
+    headers.push(("X-Event-Type", event));
+    headers.extend_from_slice(signed);
+    headers.extend(dest.request.headers.other());
+    headers.extend_from_slice(extra);
+    headers
+}
+
+/// [`attempt`], sharing OAuth2 tokens through the outbox database of `store`,
+/// to `url` (the order's rendered URL) when given.
+/// A 401 answered to an OAuth2 token fetches a new token once and resends once.
+/// A token endpoint failure is retryable (the operator can fix the client
+/// credentials without losing orders); its reason names the token host and the
+/// OAuth `error` code.
+#[allow(clippy::too_many_arguments)]
+pub fn attempt_to(
+    clients: &Clients,
+    dest: &Destination,
+    store: Option<&crate::config::OutboxConfig>,
+    url: Option<&str>,
+    event_id: &str,
+    event: &str,
+    body: &[u8],
+    extra: &[(&str, &str)],
+) -> Outcome {
     let credential = match crate::auth::credential(clients, dest, store) {
         Ok(c) => c,
-        Err(error @ Error::Config { .. }) => return Outcome::Dead { status: None, error },
+        Err(error @ Error::Config { .. }) => return Outcome::Dead { status: None, error, detail: None },
         Err(error) => return Outcome::Retry { status: None, retry_after: None, error },
     };
     let signed =
         match crate::signing::signing_headers(dest.signing_secret_file.as_deref(), event_id, body, crate::secret::unix_now()) {
             Ok(s) => s,
-            Err(error) => return Outcome::Dead { status: None, error },
+            Err(error) => return Outcome::Dead { status: None, error, detail: None },
         };
-    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(5 + extra.len());
-    headers.push(("Idempotency-Key", event_id));
-    headers.push(("X-Event-Type", event));
-    if let Some(s) = &signed {
-        headers.extend_from_slice(&s.pairs());
-    }
-    headers.extend_from_slice(extra);
-    let peer = peer(&clients.agents, dest);
+    let pairs = signed.as_ref().map(|s| s.pairs());
+    let headers = request_headers(dest, event_id, event, pairs.as_ref().map_or(&[][..], |p| &p[..]), extra);
+    let target = match target_url(dest, url) {
+        Ok(t) => t,
+        Err(error) => return Outcome::Dead { status: None, error, detail: None },
+    };
+    let mut peer = peer(&clients.agents, dest);
+    peer.url = target.as_str();
+    let how = transport::Shaped {
+        method: dest.request.method,
+        content_type: dest.request.headers.content_type(),
+        accept: dest.request.headers.accept(),
+    };
     let send = |c: Option<&crate::auth::Credential>| {
-        transport::send(&peer, c.map(|c| (c.header.as_str(), &*c.value)), &Outgoing { body, headers: &headers })
+        transport::send_as(&peer, &how, c.map(|c| (c.header.as_str(), &*c.value)), &Outgoing { body, headers: &headers })
     };
     let mut sent = send(credential.as_ref());
     if let (Ok(Answer { status: 401, .. }), Some(used)) = (&sent, &credential) {
@@ -206,14 +320,14 @@ pub fn attempt_with(
                     }
                 }
                 Ok(fresh) => sent = send(Some(&fresh)),
-                Err(error @ Error::Config { .. }) => return Outcome::Dead { status: None, error },
+                Err(error @ Error::Config { .. }) => return Outcome::Dead { status: None, error, detail: None },
                 Err(error) => return Outcome::Retry { status: None, retry_after: None, error },
             }
         }
     }
     match sent {
         Ok(answer) => classify(&dest.host, &answer),
-        Err(error @ Error::Config { .. }) => Outcome::Dead { status: None, error },
+        Err(error @ Error::Config { .. }) => Outcome::Dead { status: None, error, detail: None },
         Err(error) => Outcome::Retry { status: None, retry_after: None, error },
     }
 }
@@ -326,7 +440,14 @@ mod tests {
 
     #[test]
     fn classification() {
-        let ans = |status| Answer { status, retry_after: None, rate_remaining: None, rate_reset: None, latency: Duration::ZERO };
+        let ans = |status| Answer {
+            status,
+            retry_after: None,
+            rate_remaining: None,
+            rate_reset: None,
+            latency: Duration::ZERO,
+            api_message: None,
+        };
         assert!(matches!(classify("h", &ans(200)), Outcome::Delivered { status: 200, throttle: None }));
         assert!(matches!(classify("h", &ans(204)), Outcome::Delivered { .. }));
         for s in [408, 429, 500, 502, 503, 504] {
@@ -351,6 +472,7 @@ mod tests {
             rate_remaining: remaining,
             rate_reset: reset.map(Duration::from_secs),
             latency: Duration::ZERO,
+            api_message: None,
         };
         assert_eq!(throttle(&ans(200, None, Some(5))), None);
         assert_eq!(throttle(&ans(200, Some(100), Some(5))), None);

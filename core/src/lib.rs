@@ -24,6 +24,7 @@ mod luhn;
 mod node;
 mod outbox;
 mod policy;
+mod preview;
 mod redact;
 mod secret;
 mod shape;
@@ -37,6 +38,7 @@ pub use engine::Engine;
 pub use forward::{Receipt, ReceiptStatus};
 pub use outbox::status::AttemptStatus;
 pub use outbox::{CircuitState, DestStatus, DestinationStatus, FlushCounts, Status, SubmitOptions};
+pub use preview::Preview;
 // The one error type and its typed reasons.
 pub use error::{
     ConfigReason, Error, ErrorKind, FileFailure, HttpFailure, IoError, RejectedReason, Result, SignatureReason, TransportReason,
@@ -45,7 +47,7 @@ pub use error::{
 // The order tree the binding implements over PHP arrays.
 pub use node::{FieldKey, Key, Limits, Node, Scalar};
 // The configuration and the facts phpinfo() shows about it (never a secret).
-pub use auth::describe as describe_auth;
+pub use auth::{describe as describe_auth, key_fingerprint};
 pub use config::{AuditConfig, Config, Destination};
 pub use signing::signing_fingerprints;
 pub use webhook::webhook_fingerprints;
@@ -63,9 +65,17 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// repository may use it, and it changes without notice.
 #[doc(hidden)]
 pub mod testing {
+    /// The audit log.
+    pub mod audit {
+        pub use crate::audit::*;
+    }
     /// OAuth2 credentials and the shared token cache.
     pub mod auth {
         pub use crate::auth::*;
+    }
+    /// The configuration (plain data).
+    pub mod config {
+        pub use crate::config::*;
     }
     /// One request: prepare, attempt, classify.
     pub mod forward {
@@ -86,6 +96,14 @@ pub mod testing {
     /// The minimisation policy.
     pub mod policy {
         pub use crate::policy::*;
+    }
+    /// What a request would look like (`secure_forward_preview()`).
+    pub mod preview {
+        pub use crate::preview::*;
+    }
+    /// Redaction of messages.
+    pub mod redact {
+        pub use crate::redact::*;
     }
     /// Secrets and their caches.
     pub mod secret {

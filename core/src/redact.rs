@@ -46,6 +46,15 @@ fn mask_secret(buf: &mut Vec<u8>, secret: &[u8]) {
                 replace_all(buf, rest);
             }
         }
+        // A secret URL (`url_file`): its path and query are the secret part.
+        if let Some(after) = token.strip_prefix(b"https://") {
+            if let Some(slash) = after.iter().position(|&b| b == b'/') {
+                let path = after.get(slash..).unwrap_or_default();
+                if path.len() >= MIN_SECRET_TOKEN {
+                    replace_all(buf, path);
+                }
+            }
+        }
     }
 }
 

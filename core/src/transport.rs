@@ -70,6 +70,26 @@ pub struct Answer {
     pub rate_reset: Option<Duration>,
     /// Time from sending to the response head plus the (capped) body.
     pub latency: Duration,
+    /// On a 4xx: the API's own error message, cleaned
+    /// ([`crate::shape::api_error_message`]), for the dead letter only.
+    pub api_message: Option<String>,
+}
+
+/// How a request is sent: method and the two content headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Shaped<'a> {
+    /// `POST`, `PUT` or `PATCH`.
+    pub method: crate::config::Method,
+    /// `Content-Type` of the body.
+    pub content_type: &'a str,
+    /// `Accept`.
+    pub accept: &'a str,
+}
+
+impl Shaped<'_> {
+    /// `POST` of JSON (what [`send`] does).
+    pub const POST_JSON: Shaped<'static> =
+        Shaped { method: crate::config::Method::Post, content_type: "application/json", accept: "application/json" };
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -205,8 +225,19 @@ fn sensitive_value(peer: &Peer<'_>, value: &Secret) -> Result<HeaderValue> {
 
 /// Sends one POST to `peer` with `auth` = (header name, secret value), if any.
 pub fn send(peer: &Peer<'_>, auth: Option<(&str, &Secret)>, out: &Outgoing<'_>) -> Result<Answer> {
+    send_as(peer, &Shaped::POST_JSON, auth, out)
+}
+
+/// [`send`] with the method and content headers of `how`.
+pub fn send_as(peer: &Peer<'_>, how: &Shaped<'_>, auth: Option<(&str, &Secret)>, out: &Outgoing<'_>) -> Result<Answer> {
+    use crate::config::Method;
     let agent = agent_for(peer)?;
-    let mut req = agent.post(peer.url).header("Content-Type", "application/json");
+    let req = match how.method {
+        Method::Post => agent.post(peer.url),
+        Method::Put => agent.put(peer.url),
+        Method::Patch => agent.patch(peer.url),
+    };
+    let mut req = req.header("Content-Type", how.content_type).header("Accept", how.accept);
     for (name, value) in out.headers {
         req = req.header(*name, *value);
     }
@@ -224,8 +255,12 @@ pub fn send(peer: &Peer<'_>, auth: Option<(&str, &Secret)>, out: &Outgoing<'_>) 
     let rate_reset = text(&["x-ratelimit-reset", "ratelimit-reset"]).and_then(|v| parse_rate_reset(v, now));
     // Drain (capped) so the connection can be reused; an oversized body only
     // costs the connection, never the verdict the status already gave.
-    let _ = resp.body_mut().with_config().limit(RESPONSE_CAP).read_to_vec();
-    Ok(Answer { status, retry_after, rate_remaining, rate_reset, latency: started.elapsed() })
+    let answered = resp.body_mut().with_config().limit(RESPONSE_CAP).read_to_vec();
+    let api_message = match answered {
+        Ok(body) if (400..500).contains(&status) => crate::shape::api_error_message(&body),
+        _ => None,
+    };
+    Ok(Answer { status, retry_after, rate_remaining, rate_reset, latency: started.elapsed(), api_message })
 }
 
 /// `RateLimit-Reset`: delta seconds (up to a day), or (GitHub-style

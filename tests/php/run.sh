@@ -15,6 +15,10 @@ rogue=$port
 sf_receiver "$work/main.jsonl" 1800 "${oauth_opts[@]}"
 (umask 077; printf 'sk_test_%s' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$work/api.key")
 cp "$work/api.key" "$work/loose.key"; chmod 644 "$work/loose.key"
+rnd() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+(umask 077; printf 'pat-na1-%s' "$(rnd 16)" > "$work/hubspot.key"; printf 'pk_%s' "$(rnd 16)" > "$work/klaviyo.key"
+ printf 'sskey%s:sssecret%s' "$(rnd 8)" "$(rnd 12)" > "$work/shipstation.key"
+ printf 'https://localhost:%s/ok/services/T%s/B%s' "$port" "$(rnd 4)" "$(rnd 12)" > "$work/hook.url")
 (umask 077; for _ in 1 2; do printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64 -w0)"; done > "$work/signing.secrets")
 dest() { # name url [extra lines]
   printf '[destinations.%s]\nurl = "%s"\nkey_file = "%s"\nca_file = "%s"\n%s\n' "$1" "$2" "$work/api.key" "$work/ca/ca.pem" "${3:-}"
@@ -45,6 +49,16 @@ dest() { # name url [extra lines]
   oauth oauthherd /bearer/herd 'herd&delay_ms=500' 300
   dest limited "https://localhost:$port/ok/limited" 'rate_limit = { requests = 50, per_s = 1 }'
   dest pausing "https://localhost:$port/seq/200,200,200,200,200,429r2,200"
+  # Issue #18: the three recipes of docs/recipes.md, methods, URL placeholders, url_file, API errors.
+  /usr/bin/python3 "$root/tests/php/scripts/recipes-config.py" "$root/docs/recipes.md" "$port" "$work"
+  wired() { # name method url-line [extra]
+    printf '[destinations.%s]\n%s\nmethod = "%s"\nkey_file = "%s"\nca_file = "%s"\n%s\n' "$1" "$3" "$2" "$work/api.key" "$work/ca/ca.pem" "${4:-}"
+    printf '[destinations.%s.policy]\nfields = ["id", "number", "total", "billing.city"]\n\n' "$1"
+  }
+  wired put PUT "url = \"https://localhost:$port/ok/orders/{number}?city={billing.city}\""
+  wired patch PATCH "url = \"https://localhost:$port/ok/orders/{number}\"" 'headers = { X-Shop = "test", Accept = "application/vnd.test+json" }'
+  wired hook POST "url_file = \"$work/hook.url\""
+  wired apierr POST "url = \"https://localhost:$port/apierror/422\"" 'events = ["order.refunded"]'
   printf '[webhooks.default]\nsecret_file = "%s"\ntolerance_s = 300\n\n' "$work/signing.secrets"
   printf '[outbox]\npath = "%s"\nretry_schedule = [0, 0]\n' "$work/outbox.sqlite"
   printf '[audit]\npath = "%s"\n' "$work/audit.jsonl"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make test-residue: after secure_forward_order() returns, no copy of a key_file
-# key remains in the PHP process's memory. A PHP child sends orders over real
+# key (nor the base64 of a Basic user:password) remains in the PHP process's memory. A PHP child sends orders over real
 # HTTPS (test CA, tests/support/receiver.py), then waits while scan.py reads every
 # readable region of /proc/<pid>/mem and counts the key's bytes. The last
 # requests have a body shorter than their head, so a key left in ureq's output
@@ -18,8 +18,12 @@ sf_work residue
  printf 'sk_bearer_%s\n' "$(sf_random)" > "$work/bearer.key"
  printf 'sk_env_%s' "$(sf_random)" > "$work/env.key"
  printf 'sk_kept_%s' "$(sf_random)" > "$work/control.key"
- printf 'cs_%s' "$(sf_random)" > "$work/client.secret")
+ printf 'cs_%s' "$(sf_random)" > "$work/client.secret"
+ printf 'ss_user_%s:ss_pass_%s' "$(sf_random)" "$(sf_random)" > "$work/basic.key"
+ printf '%s' "$(base64 -w0 < "$work/basic.key")" > "$work/basic.b64")
 sf_receiver "$work/log.jsonl" 600 --oauth-client-id residue-client --oauth-secret-file "$work/client.secret"
+(umask 077; printf 'https://localhost:%s/ok/hooks/T%s/B%s' "$port" "$(sf_random)" "$(sf_random)" > "$work/hook.url"
+ sed 's|^https://localhost:[0-9]*||' "$work/hook.url" > "$work/hook.path")
 cat > "$work/config.toml" <<TOML
 [destinations.default]
 url = "https://localhost:$port/ok"
@@ -62,6 +66,26 @@ token_url = "https://localhost:$port/oauth/token?ttl=300&tag=residue"
 client_id = "residue-client"
 client_secret_file = "$work/client.secret"
 
+# auth = "basic": the key file holds user:password; what is sent is its base64.
+[destinations.basic]
+url = "https://localhost:$port/ok/basic"
+key_file = "$work/basic.key"
+auth = "basic"
+ca_file = "$work/ca/ca.pem"
+
+[destinations.tinybasic]
+url = "https://localhost:$port/ok/tinybasic"
+key_file = "$work/basic.key"
+auth = "basic"
+ca_file = "$work/ca/ca.pem"
+[destinations.tinybasic.policy]
+fields = ["id"]
+
+# url_file: the URL is the secret (cached like a client secret, by design).
+[destinations.hook]
+url_file = "$work/hook.url"
+ca_file = "$work/ca/ca.pem"
+
 [outbox]
 path = "$work/outbox.sqlite"
 
@@ -81,4 +105,10 @@ python3 "$here/scan.py" bearer_key=0:"$work/bearer.key" php_kept_copy=+:"$work/c
 echo "residue: oauth2 mode, 3 orders (client secret and access token are cached by design: reported, not asserted)"
 python3 "$here/scan.py" client_secret=?:"$work/client.secret" access_token=?:@"$work/log.jsonl" \
   php_kept_copy=+:"$work/control.key" -- "${php_child[@]}" oauth 3 || fail=1
+echo "residue: basic mode (Authorization: Basic base64(user:password) from key_file), 3 orders + 3 with a tiny body"
+python3 "$here/scan.py" basic_key=0:"$work/basic.key" basic_base64=0:"$work/basic.b64" php_kept_copy=+:"$work/control.key" \
+  -- "${php_child[@]}" basic,tinybasic 3 || fail=1
+echo "residue: url_file, 3 orders (the secret URL is cached like a client secret: reported, not asserted)"
+python3 "$here/scan.py" secret_url_path=?:"$work/hook.path" php_kept_copy=+:"$work/control.key" \
+  -- "${php_child[@]}" hook 3 || fail=1
 [ "$fail" = 0 ] && echo "residue: passed" || { echo "residue: FAILED"; exit 1; }

@@ -31,7 +31,7 @@ LAYERS = [
     ("compilers", ["policy", "shape"]),
     ("config", ["config"]),
     ("store", ["store"]),
-    ("concerns", ["transport", "keys", "signing", "auth", "audit", "forward", "webhook"]),
+    ("concerns", ["transport", "keys", "signing", "auth", "audit", "forward", "preview", "webhook"]),
     ("outbox", ["outbox"]),
     ("engine", ["engine"]),
     ("facade", ["lib"]),
@@ -39,7 +39,7 @@ LAYERS = [
 # Inside a layer, the order in which its modules may use one another (lower first).
 WITHIN = {
     "foundation": ["error", "secret", "luhn", "redact", "node", "dns", "fingerprint"],
-    "concerns": ["transport", "keys", "signing", "auth", "audit", "forward", "webhook"],
+    "concerns": ["transport", "keys", "signing", "auth", "audit", "forward", "preview", "webhook"],
 }
 
 REF = re.compile(r"\bcrate::([a-z_][a-z0-9_]*)")

@@ -6,6 +6,10 @@ so tests can check exactly what left the store) and answers as the path says:
 
   /ok, /anything            200 {"ok":true}
   /status/NNN               that status
+  /apierror/NNN             that status with a JSON error body as APIs write it:
+                            {"status":"error","message":"Property values were not valid: dealstage (customer
+                            ann@example.com, account 12345678)","correlationId":"..."}
+  PUT, PATCH                as POST (the log entry's "method" says which)
   /seq/S1,S2,...            the n-th request to this exact path gets S_n (the last repeats);
                             an entry like 429r2 adds "Retry-After: 2"
   /ratelimit/R              200 with X-RateLimit-Remaining: R-1-n (n-th request, floor 0), X-RateLimit-Reset: 1
@@ -102,6 +106,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, body)
         self.reply(404, b'{"error":"not found"}')
 
+    def do_PUT(self):
+        self.do_POST()
+
+    def do_PATCH(self):
+        self.do_POST()
+
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -121,7 +131,7 @@ class Handler(BaseHTTPRequestHandler):
             n = COUNTERS.get(self.path, 0)
             COUNTERS[self.path] = n + 1
         entry = {
-            "t": time.time(), "conn": self.conn_id(), "method": "POST", "path": self.path,
+            "t": time.time(), "conn": self.conn_id(), "method": self.command, "path": self.path,
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "body": body.decode("utf-8", "replace"), "n": n,
         }
@@ -156,6 +166,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(401, b'{"error":"invalid_token"}', [("WWW-Authenticate", 'Bearer error="invalid_token"')])
         if kind == "status" and len(parts) > 1:
             return self.reply(int(parts[1]))
+        if kind == "apierror" and len(parts) > 1:
+            msg = "Property values were not valid: dealstage (customer ann@example.com, account 12345678)"
+            return self.reply(int(parts[1]), json.dumps({"status": "error", "message": msg, "correlationId": "c-1"}).encode())
         if kind == "seq" and len(parts) > 1:
             seq = parts[1].split(",")
             item = seq[min(n, len(seq) - 1)]

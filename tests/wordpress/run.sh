@@ -138,10 +138,19 @@ url = "https://localhost:$port/ok"
 key_file = "$sf/api.key"
 ca_file = "$ca/ca.pem"
 
+# Destinations with their own events (#18): the plugin forwards each event to every
+# destination whose events include it; these stay out of the default events' way.
 [destinations.erp]
 url = "https://localhost:$port/ok"
 key_file = "$sf/api.key"
 ca_file = "$ca/ca.pem"
+events = ["order.manual"]
+
+[destinations.crm]
+url = "https://localhost:$port/ok/crm"
+key_file = "$sf/api.key"
+ca_file = "$ca/ca.pem"
+events = ["order.manual", "order.shipped"]
 
 [destinations.late]
 url = "https://localhost:$port/ok"
@@ -157,6 +166,7 @@ ca_file = "$ca/ca.pem"
 url = "https://localhost:$port/status/503"
 key_file = "$sf/api.key"
 ca_file = "$ca/ca.pem"
+events = ["order.never"]
 
 [outbox]
 path = "$sf/outbox.sqlite"

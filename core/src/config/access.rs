@@ -17,6 +17,13 @@ pub enum AuthConfig {
     Bearer,
     /// OAuth2 client credentials.
     OAuth2(OAuth2),
+    /// `Authorization: Basic base64(user:password)`: `username` (not secret)
+    /// with the password from the key source, or (`None`) a key holding
+    /// `user:password` on one line.
+    Basic {
+        /// `username = "..."`, when given.
+        username: Option<String>,
+    },
 }
 
 impl AuthConfig {
@@ -26,6 +33,7 @@ impl AuthConfig {
             AuthConfig::Header => "header",
             AuthConfig::Bearer => "bearer",
             AuthConfig::OAuth2(_) => "oauth2",
+            AuthConfig::Basic { .. } => "basic",
         }
     }
 }
@@ -87,6 +95,8 @@ pub(crate) struct RawAuth {
     pub token_auth: Option<String>,
     pub has_key: bool,
     pub has_key_header: bool,
+    pub username: Option<String>,
+    pub has_key_prefix: bool,
 }
 
 /// `rate_limit = { requests = .., per_s = .. }` as written.
@@ -106,8 +116,11 @@ pub(crate) fn build(file: &str, name: &str, raw: RawAuth) -> Result<AuthConfig> 
     let key_of = |k: &str| format!("destinations.{name}.{k}");
     let err = |k: &str, reason: &str| Error::config(file, Some(&key_of(k)), reason);
     let mode = raw.auth.as_deref().unwrap_or("header");
-    if !matches!(mode, "header" | "bearer" | "oauth2") {
-        return Err(err("auth", "must be \"header\", \"bearer\" or \"oauth2\""));
+    if !matches!(mode, "header" | "bearer" | "oauth2" | "basic") {
+        return Err(err("auth", "must be \"header\", \"bearer\", \"basic\" or \"oauth2\""));
+    }
+    if mode != "basic" && raw.username.is_some() {
+        return Err(err("username", "only used with auth = \"basic\""));
     }
     if mode != "oauth2" {
         let stray = [
@@ -124,6 +137,20 @@ pub(crate) fn build(file: &str, name: &str, raw: RawAuth) -> Result<AuthConfig> 
     }
     match mode {
         "header" => Ok(AuthConfig::Header),
+        "basic" => {
+            if raw.has_key_header || raw.has_key_prefix {
+                return Err(err("key_header", "not used with auth = \"basic\" (the credentials go in Authorization)"));
+            }
+            if !raw.has_key {
+                return Err(err("key_file", "auth = \"basic\" needs key_file or key_env (the password, or user:password)"));
+            }
+            if let Some(u) = &raw.username {
+                if !printable(u) || u.contains(':') {
+                    return Err(err("username", "must be 1-1024 printable characters without ':'"));
+                }
+            }
+            Ok(AuthConfig::Basic { username: raw.username })
+        }
         "bearer" => {
             if raw.has_key_header {
                 return Err(err("key_header", "not used with auth = \"bearer\" (the key goes in Authorization)"));

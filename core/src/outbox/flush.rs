@@ -224,7 +224,8 @@ fn sender(
             // job it handed out, so a vanished one would hang it. It counts as a
             // failed attempt (recorded, audited, retried on the schedule).
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                forward::attempt_with(clients, &dest, Some(&config.outbox), &id, &event, &body, &[])
+                let (url, body) = super::envelope::open(&body);
+                forward::attempt_to(clients, &dest, Some(&config.outbox), url, &id, &event, body, &[])
             }))
             .unwrap_or_else(|_| forward::Outcome::Retry {
                 status: None,

@@ -73,6 +73,7 @@
 //! keeps the event queued on the schedule without touching the circuit, since
 //! the operator can fix it.
 pub mod circuit;
+mod envelope;
 pub mod flush;
 pub mod options;
 pub mod purge;
@@ -95,7 +96,7 @@ pub use options::SubmitOptions;
 pub use purge::{purge, purge_site, requeue, requeue_site};
 pub use schedule::{retry_delay, MAX_RETRY_AFTER};
 pub use status::{status, status_report, DestStatus, DestinationStatus, Status};
-pub use submit::{submit, submit_order, submit_order_with, submit_with};
+pub use submit::{submit, submit_order, submit_order_with, submit_to, submit_with};
 
 /// Lease = destination timeout + this margin.
 pub const LEASE_MARGIN_MS: i64 = 30_000;

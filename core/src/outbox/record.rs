@@ -108,7 +108,7 @@ pub(super) fn record_in(
             entry.last_success_ms = Some(now);
             (ReceiptStatus::Delivered, Some(*status), None, Recorded::Delivered)
         }
-        Outcome::Retry { status, error, .. } | Outcome::Dead { status, error: error @ Error::Config { .. } } => {
+        Outcome::Retry { status, error, .. } | Outcome::Dead { status, error: error @ Error::Config { .. }, .. } => {
             let retry_after = match outcome {
                 Outcome::Retry { retry_after, .. } => *retry_after,
                 _ => None,
@@ -132,9 +132,11 @@ pub(super) fn record_in(
                 }
             }
         }
-        Outcome::Dead { status, error } => {
+        Outcome::Dead { status, error, detail } => {
             let reason = error.to_string();
-            tx.mark_dead(id, attempts, *status, &reason, now)?;
+            // The API's own message goes to the dead letter only (status, CLI,
+            // wp-admin), never to the receipt's audit line.
+            tx.mark_dead(id, attempts, *status, detail.as_deref().unwrap_or(&reason), now)?;
             (ReceiptStatus::Dead, *status, Some(reason), Recorded::Dead)
         }
     };

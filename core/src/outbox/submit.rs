@@ -50,10 +50,23 @@ fn maybe_erase_wal(cfg: &OutboxConfig) {
 /// validation problems are errors; once enqueued, a remote failure is a `queued`
 /// or `dead` receipt.
 pub fn submit(clients: &Clients, config: &Config, dest: &Arc<Destination>, prepared: &Prepared, event: &str) -> Result<Receipt> {
-    submit_with(clients, config, dest, prepared, event, &SubmitOptions::default())
+    submit_with(clients, config, dest, prepared, None, event, &SubmitOptions::default())
 }
 
-/// [`submit`] with options: the event id comes from [`SubmitOptions::event_id`]
+/// [`submit`] of an order whose URL was rendered from it (`url` placeholders):
+/// the URL is sealed with the body, so every attempt goes to the same URL.
+pub fn submit_to(
+    clients: &Clients,
+    config: &Config,
+    dest: &Arc<Destination>,
+    prepared: &Prepared,
+    url: Option<&str>,
+    event: &str,
+) -> Result<Receipt> {
+    submit_with(clients, config, dest, prepared, url, event, &SubmitOptions::default())
+}
+
+/// [`submit_to`] with options: the event id comes from [`SubmitOptions::event_id`]
 /// (the occurrence `key` instead of the payload, the `site`, a `resend` nonce), the
 /// site is stored with the event, and a resend's audit line says so.
 pub fn submit_with(
@@ -61,6 +74,7 @@ pub fn submit_with(
     config: &Config,
     dest: &Arc<Destination>,
     prepared: &Prepared,
+    url: Option<&str>,
     event: &str,
     opts: &SubmitOptions,
 ) -> Result<Receipt> {
@@ -71,7 +85,9 @@ pub fn submit_with(
     let lease = lease_ms(dest);
     let owner = attempt_owner();
     let ring = clients.keys.ring(&outbox.key_file)?;
-    let (key_id, blob) = ring.seal(&aad(&id, &dest.name, event, &prepared.order_id), &prepared.body)?;
+    let plain = super::envelope::seal(url, &prepared.body);
+    let (key_id, blob) = ring.seal(&aad(&id, &dest.name, event, &prepared.order_id), &plain)?;
+    drop(plain);
     let decision = store::with_durable_store(&outbox.path, outbox.synchronous.pragma(), |db| {
         let tx = db.immediate()?;
         if let Some(existing) = tx.event_summary(&id)? {
@@ -147,7 +163,7 @@ pub fn submit_with(
         });
     }
     let started = Instant::now();
-    let outcome = forward::attempt_with(clients, dest, Some(outbox), &id, event, &prepared.body, &[]);
+    let outcome = forward::attempt_to(clients, dest, Some(outbox), url, &id, event, &prepared.body, &[]);
     let latency = elapsed_ms(started);
     let recorded =
         store::with_store(&outbox.path, |db| record(db, &outbox.retry_schedule, &owner, &id, &dest.name, &outcome, latency));
@@ -196,7 +212,7 @@ pub fn submit_order_with<N: crate::node::Node>(
     forward::check_event(event)?;
     opts.check()?;
     let dest = config.destination(destination)?;
-    let checked = forward::prepare(dest, order).and_then(|prepared| {
+    let checked = forward::prepare_request(dest, order).and_then(|prepared| {
         // An unusable key or client secret (missing, loose permissions) is the
         // operator's to fix: refuse before storing, so the caller sees a
         // ConfigException now, not a queue later.
@@ -208,14 +224,14 @@ pub fn submit_order_with<N: crate::node::Node>(
         }
         Ok(prepared)
     });
-    let prepared = match checked {
+    let (prepared, url) = match checked {
         Ok(p) => p,
         Err(e) => {
             audit_refusal(config, dest, order, &e);
             return Err(e);
         }
     };
-    submit_with(clients, config, dest, &prepared, event, opts)
+    submit_with(clients, config, dest, &prepared, url.as_deref(), event, opts)
 }
 
 /// The order id of an order that was refused, when it has a plain one.

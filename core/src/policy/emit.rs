@@ -27,13 +27,34 @@ pub(super) fn write<N: Node>(
     granted: &[bool],
     order: &N,
     buf: &mut Vec<u8>,
+    slots: Option<&mut Vec<Slot>>,
 ) -> Result<()> {
-    let mut st = Emit { policy, hmac, granted, idx: [0; MAX_DEPTH + 1], depth: 0, buf };
-    st.obj(&policy.out, order)?;
+    match slots {
+        // Two instances: the one without slots has no recording code at all.
+        None => {
+            let mut st =
+                Emit::<false> { policy, hmac, granted, idx: [0; MAX_DEPTH + 1], depth: 0, buf, slots: None, escaped: false };
+            st.obj(&policy.out, order)?;
+        }
+        Some(slots) => {
+            let mut st = Emit::<true> {
+                policy,
+                hmac,
+                granted,
+                idx: [0; MAX_DEPTH + 1],
+                depth: 0,
+                buf,
+                slots: Some(slots),
+                escaped: false,
+            };
+            st.obj(&policy.out, order)?;
+        }
+    }
     Ok(())
 }
 
-struct Emit<'p> {
+/// `RECORD`: slots are recorded (see [`Slot`]).
+struct Emit<'p, const RECORD: bool> {
     policy: &'p Policy,
     /// The pepper's HMAC key (when the policy pseudonymises).
     hmac: Option<&'p ring::hmac::Key>,
@@ -42,6 +63,21 @@ struct Emit<'p> {
     idx: [usize; MAX_DEPTH + 1],
     depth: usize,
     buf: &'p mut Vec<u8>,
+    /// Where each value written at list depth 0 or 1 sits (see [`Slot`]), when asked.
+    slots: Option<&'p mut Vec<Slot>>,
+    /// The last string was written with escapes (for its slot).
+    escaped: bool,
+}
+
+/// The index of the enclosing first-level list element (0 outside lists);
+/// `None` deeper (not recorded).
+#[inline(always)]
+fn slot_elem(idx: &[usize], depth: usize) -> Option<usize> {
+    match depth {
+        0 => Some(0),
+        1 => idx.first().copied(),
+        _ => None,
+    }
 }
 
 /// A validated scalar.
@@ -60,7 +96,7 @@ fn utf8(b: &[u8]) -> &str {
     std::str::from_utf8(b).unwrap_or_default()
 }
 
-impl Emit<'_> {
+impl<const RECORD: bool> Emit<'_, RECORD> {
     /// Path of `segs` of field `fi` with the current list indices, for errors.
     fn path(&self, fi: usize, segs: Option<usize>) -> String {
         let Some(f) = self.policy.fields.get(fi) else {
@@ -95,6 +131,10 @@ impl Emit<'_> {
         for (key, out) in entries {
             let mark = self.buf.len();
             key.put(self.buf, any);
+            let start = self.buf.len();
+            if RECORD {
+                self.escaped = false;
+            }
             let wrote = match out {
                 Out::Obj(e) => self.obj(e, ctx)?,
                 Out::List { input, elem, field, segs } => match resolve(ctx, input) {
@@ -109,8 +149,18 @@ impl Emit<'_> {
             };
             if wrote {
                 any = true;
+                if let (true, Some(slots), Out::Leaf { field, .. } | Out::Meta { field, .. }) =
+                    (RECORD, self.slots.as_deref_mut(), out)
+                {
+                    if let Some(elem) = slot_elem(&self.idx, self.depth) {
+                        slots.push(Slot::value(*field, elem, start, self.buf.len(), self.escaped));
+                    }
+                }
             } else {
                 self.buf.truncate(mark);
+                if let (true, Some(slots)) = (RECORD, self.slots.as_deref_mut()) {
+                    Slot::roll_back(slots, mark);
+                }
             }
         }
         self.buf.push(b'}');
@@ -122,6 +172,9 @@ impl Emit<'_> {
             Scalar::Array => {}
             Scalar::Null => return Ok(false),
             _ => return Err(Error::validation(self.path(field, Some(segs)), "must be a list")),
+        }
+        if let (true, Some(slots), 0) = (RECORD, self.slots.as_deref_mut(), self.depth) {
+            slots.push(Slot::list(field, self.buf.len(), list.len()));
         }
         if list.is_empty() {
             self.buf.extend_from_slice(b"[]");
@@ -209,6 +262,9 @@ impl Emit<'_> {
 
     #[inline(never)]
     fn str_escaped(&mut self, s: &[u8]) -> Result<()> {
+        if RECORD {
+            self.escaped = true;
+        }
         serde_json::to_writer(&mut *self.buf, utf8(s)).map_err(|_| Error::validation("", "cannot be serialised"))
     }
 
@@ -410,7 +466,16 @@ mod tests {
         let policy = Policy::compile(None, "t.toml", "destinations.x.policy").unwrap();
         for s in ["", "plain", "quote \" here", "back\\slash", "tab\tnew\nline", "\u{1}", "日本語 ✓", "/slash/"] {
             let mut buf = Vec::new();
-            let mut e = Emit { policy: &policy, hmac: None, granted: &[], idx: [0; MAX_DEPTH + 1], depth: 0, buf: &mut buf };
+            let mut e = Emit::<false> {
+                policy: &policy,
+                hmac: None,
+                granted: &[],
+                idx: [0; MAX_DEPTH + 1],
+                depth: 0,
+                buf: &mut buf,
+                slots: None,
+                escaped: false,
+            };
             e.str(s).unwrap();
             assert_eq!(buf, serde_json::to_vec(s).unwrap(), "{s:?}");
         }

@@ -198,6 +198,50 @@ pub struct Prepared {
     pub order_id: String,
 }
 
+/// Where one value sits in the policy's output (see [`Policy::apply_slots`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// The field's index ([`Policy::field_slot`]), or for a list
+    /// [`Slot::LIST`] | its field ([`Policy::list_slot`]).
+    pub id: u32,
+    /// The element of the enclosing first-level list (0 outside lists).
+    pub elem: u32,
+    /// The value's JSON text in the output (for a list: where it starts).
+    pub start: u32,
+    /// End of the value's JSON text (for a list: its number of elements).
+    pub end: u32,
+    /// A string written with escapes (`\"`, `\n`, ...).
+    pub escaped: bool,
+}
+
+impl Slot {
+    /// The bit that marks a list's slot id.
+    pub const LIST: u32 = 1 << 31;
+
+    /// Offsets and counts fit: an order is at most a few MiB (see the bounds).
+    #[inline(always)]
+    fn clamp(n: usize) -> u32 {
+        n as u32
+    }
+
+    #[inline(always)]
+    fn value(field: usize, elem: usize, start: usize, end: usize, escaped: bool) -> Slot {
+        Slot { id: Self::clamp(field), elem: Self::clamp(elem), start: Self::clamp(start), end: Self::clamp(end), escaped }
+    }
+
+    fn list(field: usize, start: usize, len: usize) -> Slot {
+        Slot { id: Self::clamp(field) | Self::LIST, elem: 0, start: Self::clamp(start), end: Self::clamp(len), escaped: false }
+    }
+
+    /// Forgets the slots of output rolled back to `mark`.
+    fn roll_back(slots: &mut Vec<Slot>, mark: usize) {
+        let mark = Self::clamp(mark);
+        while slots.last().is_some_and(|s| s.start >= mark) {
+            slots.pop();
+        }
+    }
+}
+
 /// The order id of an accepted order, as the order holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderId<'a> {
@@ -263,6 +307,12 @@ impl Policy {
         })
     }
 
+    /// Whether `fields` selects `path` (as written there: `billing.country`,
+    /// `line_items[].sku`); what a body or URL template may use.
+    pub fn selects(&self, path: &str) -> bool {
+        self.fields.iter().any(|f| f.path == path)
+    }
+
     /// Applies the policy to an order.
     pub fn apply<N: Node>(&self, order: &N) -> Result<Prepared> {
         let mut body = Vec::with_capacity(1024);
@@ -278,6 +328,24 @@ impl Policy {
     /// caller can reuse one buffer); returns the order id as found. On error
     /// `body` holds nothing usable.
     pub fn apply_into<'o, N: Node>(&self, order: &'o N, body: &mut Vec<u8>) -> Result<OrderId<'o>> {
+        self.apply_recording(order, body, None)
+    }
+
+    /// [`Policy::apply_into`], also recording in `slots` (cleared first) where
+    /// each value of list depth 0 or 1 was written: what a shaped body renders
+    /// from without parsing the output again.
+    pub fn apply_slots<'o, N: Node>(&self, order: &'o N, body: &mut Vec<u8>, slots: &mut Vec<Slot>) -> Result<OrderId<'o>> {
+        slots.clear();
+        slots.reserve(self.fields.len() + 8);
+        self.apply_recording(order, body, Some(slots))
+    }
+
+    fn apply_recording<'o, N: Node>(
+        &self,
+        order: &'o N,
+        body: &mut Vec<u8>,
+        slots: Option<&mut Vec<Slot>>,
+    ) -> Result<OrderId<'o>> {
         body.clear();
         if order.scalar() != Scalar::Array {
             return Err(Error::invalid("", crate::error::ValidationReason::NotAnArray));
@@ -302,7 +370,43 @@ impl Policy {
         } else {
             Vec::new()
         };
-        emit::write(self, hmac.as_ref(), &granted, order, body)?;
+        emit::write(self, hmac.as_ref(), &granted, order, body, slots)?;
         Ok(order_id)
+    }
+
+    /// The slot id of field `path` (as `fields` writes it) for a body that
+    /// renders from [`Slot`]s: its index, when it is a plain field at list depth
+    /// 0 or 1 (`total`, `line_items[].sku`).
+    pub fn field_slot(&self, path: &str) -> Option<u32> {
+        let i = self.fields.iter().position(|f| f.path == path && f.meta.is_none())?;
+        let f = self.fields.get(i)?;
+        let lists = f.segs.iter().filter(|s| **s == Seg::Each).count();
+        (lists <= 1).then(|| u32::try_from(i).ok()).flatten()
+    }
+
+    /// The slot id of the first-level list `path` (`line_items`) whose
+    /// elements a body walks (`each`), when the policy writes it.
+    pub fn list_slot(&self, path: &str) -> Option<u32> {
+        fn find(out: &[(JsonKey, Out)], fields: &[Field], path: &str) -> Option<usize> {
+            out.iter().find_map(|(_, o)| match o {
+                Out::Obj(e) => find(e, fields, path),
+                Out::List { field, segs, .. } => {
+                    let f = fields.get(*field)?;
+                    let keys: Vec<&str> = f
+                        .segs
+                        .iter()
+                        .take(*segs)
+                        .filter_map(|s| match s {
+                            Seg::Key(k) => Some(k.as_str()),
+                            Seg::Each => None,
+                        })
+                        .collect();
+                    let first_level = f.segs.iter().take(*segs).filter(|s| **s == Seg::Each).count() <= 1;
+                    (first_level && keys.join(".") == path).then_some(*field)
+                }
+                _ => None,
+            })
+        }
+        find(&self.out, &self.fields, path).and_then(|f| u32::try_from(f).ok()).map(|f| f | Slot::LIST)
     }
 }

@@ -238,6 +238,30 @@ fn mask_one(buf: &mut Vec<u8>, p: &Pattern, mask: &[u8]) {
     *buf = out;
 }
 
+/// Most derived values remembered (Basic credentials of all destinations).
+const MAX_DERIVED: usize = 64;
+
+/// Records a value derived from a secret (the base64 of a Basic `user:password`)
+/// so that [`mask_key_files`] masks it too; kept as a witness, never as bytes.
+pub fn remember_derived(tag: &str, value: &[u8]) {
+    if value.len() < MIN_SECRET_TOKEN {
+        return;
+    }
+    let p = Pattern { len: value.len(), roll: roll(value, salt().base), mac: mac(value) };
+    let mut name = format!("\0derived:{tag}:");
+    name.push_str(&crate::secret::hex(p.mac.get(..8).unwrap_or_default()));
+    let key = PathBuf::from(name);
+    let mut map = lock();
+    if map.contains_key(&key) {
+        return;
+    }
+    if map.keys().filter(|k| k.as_os_str().as_encoded_bytes().starts_with(b"\0derived:")).count() >= MAX_DERIVED {
+        return;
+    }
+    let stamp = FileStamp { dev: 0, ino: 0, size: 0, mtime: 0, mtime_nsec: 0 };
+    map.insert(key, Witness { stamp, fingerprint: String::new(), patterns: vec![p] });
+}
+
 /// Forgets every witness (tests, shutdown).
 pub fn clear() {
     lock().clear();

@@ -56,6 +56,10 @@ pub(crate) enum Node {
     Template {
         key: Box<str>,
         parts: Box<[Part]>,
+        /// Its output must be scanned even when each value was scanned by the
+        /// policy: two values, or a value beside a literal with digits, can make
+        /// one card number.
+        joins: bool,
     },
     Typed(Box<Typed>),
     /// `"key":` (escaped, with quotes and colon) and the value.
@@ -63,6 +67,92 @@ pub(crate) enum Node {
     /// Elements; an [`Node::Each`] among them is spliced in place.
     Array(Box<[Node]>),
     Each(Box<Each>),
+    /// An object whose first entry is always written, flattened ([`flatten`]):
+    /// its static text (braces, keys, commas, literals) merged into runs.
+    Seq(Box<[Op]>),
+}
+
+/// One step of a [`Node::Seq`].
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// Static JSON text.
+    Bytes(Box<[u8]>),
+    /// A template's value (always written).
+    Tpl { key: Box<str>, parts: Box<[Part]>, joins: bool },
+    /// `,"key":` and a value that may be left out (both rolled back then).
+    Opt(Box<[u8]>, Node),
+    /// A value always written that is not flattened (an array).
+    Val(Node),
+}
+
+/// Whether `n` always writes a value (never left out).
+fn total(n: &Node) -> bool {
+    matches!(n, Node::Lit(_) | Node::Template { .. } | Node::Object(_) | Node::Array(_) | Node::Seq(_))
+}
+
+/// Flattens every object whose first entry is always written into a
+/// [`Node::Seq`]: its commas are then static, and its static text is written
+/// in runs instead of entry by entry. The same bytes, fewer steps.
+pub(crate) fn flatten(n: Node) -> Node {
+    match n {
+        Node::Object(entries) => {
+            let entries: Vec<(Box<[u8]>, Node)> = entries.into_vec().into_iter().map(|(k, c)| (k, flatten(c))).collect();
+            if !entries.first().is_some_and(|(_, c)| total(c)) {
+                return Node::Object(entries.into_boxed_slice());
+            }
+            let mut ops: Vec<Op> = Vec::new();
+            let mut bytes: Vec<u8> = vec![b'{'];
+            let flush = |bytes: &mut Vec<u8>, ops: &mut Vec<Op>| {
+                if !bytes.is_empty() {
+                    ops.push(Op::Bytes(std::mem::take(bytes).into_boxed_slice()));
+                }
+            };
+            for (i, (name, child)) in entries.into_iter().enumerate() {
+                let mut key = Vec::with_capacity(name.len() + 1);
+                if i > 0 {
+                    key.push(b',');
+                }
+                key.extend_from_slice(&name);
+                if !total(&child) {
+                    flush(&mut bytes, &mut ops);
+                    ops.push(Op::Opt(key.into_boxed_slice(), child));
+                    continue;
+                }
+                bytes.extend_from_slice(&key);
+                match child {
+                    Node::Lit(b) => bytes.extend_from_slice(&b),
+                    Node::Template { key, parts, joins } => {
+                        flush(&mut bytes, &mut ops);
+                        ops.push(Op::Tpl { key, parts, joins });
+                    }
+                    Node::Seq(inner) => {
+                        for op in inner.into_vec() {
+                            match op {
+                                Op::Bytes(b) => bytes.extend_from_slice(&b),
+                                other => {
+                                    flush(&mut bytes, &mut ops);
+                                    ops.push(other);
+                                }
+                            }
+                        }
+                    }
+                    other => {
+                        flush(&mut bytes, &mut ops);
+                        ops.push(Op::Val(other));
+                    }
+                }
+            }
+            bytes.push(b'}');
+            flush(&mut bytes, &mut ops);
+            Node::Seq(ops.into_boxed_slice())
+        }
+        Node::Array(items) => Node::Array(items.into_vec().into_iter().map(flatten).collect()),
+        Node::Each(e) => {
+            let Each { key, list, to } = *e;
+            Node::Each(Box::new(Each { key, list, to: flatten(to) }))
+        }
+        other => other,
+    }
 }
 
 pub(crate) struct Compiler<'a> {
@@ -178,7 +268,19 @@ impl Compiler<'_> {
         }
         match v {
             toml::Value::String(s) => match self.template(key, scope, s)? {
-                Some(parts) => Ok(Node::Template { key: key.into(), parts }),
+                Some(mut parts) => {
+                    // Literal text is written JSON-escaped: escape it once, here.
+                    for p in parts.iter_mut() {
+                        if let Part::Lit(l) = p {
+                            let mut esc = Vec::with_capacity(l.len());
+                            template::escape_into(l.as_bytes(), &mut esc);
+                            *l = String::from_utf8(esc).unwrap_or_default().into_boxed_str();
+                        }
+                    }
+                    let fields = parts.iter().filter(|p| matches!(p, Part::Field(_))).count();
+                    let digits = parts.iter().any(|p| matches!(p, Part::Lit(l) if l.chars().any(char::is_numeric)));
+                    Ok(Node::Template { key: key.into(), parts, joins: fields > 1 || digits })
+                }
                 None => Ok(Node::Lit(self.lit(key, v)?)),
             },
             toml::Value::Array(a) => {

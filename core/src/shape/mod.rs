@@ -27,6 +27,7 @@ mod headers;
 mod input;
 mod number;
 mod render;
+mod slots;
 mod template;
 mod url;
 
@@ -41,6 +42,8 @@ use crate::error::{Error, Result};
 pub struct Shape {
     root: compile::Node,
     paths: Vec<String>,
+    /// Set when every path is covered by the policy's slots ([`Shape::render_slots`]).
+    slot_map: Option<slots::SlotMap>,
 }
 
 impl Shape {
@@ -52,8 +55,47 @@ impl Shape {
         if !matches!(body, toml::Value::Table(_) | toml::Value::Array(_)) {
             return Err(c.err("body", "must be a table"));
         }
-        let root = c.node(body, "body", "", 0)?;
-        Ok(Shape { root, paths: c.used })
+        let root = compile::flatten(c.node(body, "body", "", 0)?);
+        Ok(Shape { root, paths: c.used, slot_map: None })
+    }
+
+    /// [`Shape::compile`], also resolving every path to the policy's slot
+    /// (`field_slot`: `crate::policy::Policy::field_slot`, `list_slot`:
+    /// `crate::policy::Policy::list_slot`), so that the body renders straight
+    /// from the slots the policy records ([`Shape::render_slots`]) when all resolve.
+    pub fn compile_with_slots(
+        body: &toml::Value,
+        selected: &dyn Fn(&str) -> bool,
+        field_slot: &dyn Fn(&str) -> Option<u32>,
+        list_slot: &dyn Fn(&str) -> Option<u32>,
+        file: &str,
+        dest: &str,
+    ) -> Result<Shape> {
+        let mut shape = Shape::compile(body, selected, file, dest)?;
+        shape.slot_map = slots::assign(&mut shape.root, field_slot, list_slot);
+        Ok(shape)
+    }
+
+    /// Whether [`Shape::render_slots`] can render this body.
+    pub fn renders_from_slots(&self) -> bool {
+        self.slot_map.is_some()
+    }
+
+    /// Appends the body for one order from the policy's output and the slots
+    /// it recorded (`crate::policy::Policy::apply_slots`); the same bytes as
+    /// [`Shape::render_json`]. Falls back to it when the body is not covered by slots.
+    pub fn render_slots(&self, policy_output: &[u8], slots: &[crate::policy::Slot], out: &mut Vec<u8>) -> Result<()> {
+        let Some(map) = &self.slot_map else {
+            return self.render_json(policy_output, out);
+        };
+        thread_local! {
+            static SCRATCH: std::cell::Cell<slots::Scratch> = std::cell::Cell::new(slots::Scratch::default());
+        }
+        let table = slots::Table::new(map, policy_output, slots, SCRATCH.take())
+            .ok_or_else(|| Error::validation("", "the policy output does not match its slots"))?;
+        let result = self.render_scope(slots::At { t: &table, elem: 0 }, out);
+        SCRATCH.set(table.into_scratch());
+        result
     }
 
     /// The paths the body uses, as the policy names them, in first-use order.
@@ -75,8 +117,12 @@ impl Shape {
     }
 
     fn render_from<I: input::Input>(&self, fields: &I, out: &mut Vec<u8>) -> Result<()> {
+        self.render_scope(fields, out)
+    }
+
+    fn render_scope<'v, S: render::Scope<'v>>(&self, scope: S, out: &mut Vec<u8>) -> Result<()> {
         let start = out.len();
-        match render::node(&self.root, fields, out) {
+        match render::node(&self.root, scope, out) {
             Ok(true) => Ok(()),
             Ok(false) => {
                 out.extend_from_slice(b"null");

@@ -14,6 +14,8 @@ pub(crate) struct Path {
     keys: Box<[Box<str>]>,
     /// The path as the policy names it (`line_items[].sku`): for messages.
     pub(crate) shown: Box<str>,
+    /// Its index in the slot table, when the body renders from the policy's slots.
+    pub(crate) slot: Option<u32>,
 }
 
 impl Path {
@@ -29,7 +31,7 @@ impl Path {
             }
             keys.push(Box::from(k));
         }
-        Some(Path { keys: keys.into_boxed_slice(), shown: format!("{scope}{text}").into_boxed_str() })
+        Some(Path { keys: keys.into_boxed_slice(), shown: format!("{scope}{text}").into_boxed_str(), slot: None })
     }
 
     /// The value at this path in `v`, if any.

@@ -215,7 +215,8 @@ class Secure_Forward_CLI_Command {
 	}
 
 	/**
-	 * Prints the exact JSON body that would be sent for an order.
+	 * Prints the request that would be sent for an order: method, URL, headers (secrets
+	 * as [REDACTED]), a blank line and the exact JSON body.
 	 *
 	 * ## OPTIONS
 	 *

@@ -330,7 +330,8 @@ final class Secure_Forward_CLI {
 	}
 
 	/**
-	 * The exact JSON body that would be sent for this order to this destination.
+	 * The request that would be sent for this order to this destination: the method and
+	 * URL, the headers (secrets as [REDACTED]), a blank line, the exact JSON body.
 	 *
 	 * @param int    $order_id    Order id.
 	 * @param string $destination Destination name.
@@ -344,6 +345,13 @@ final class Secure_Forward_CLI {
 		if ( ! $order ) {
 			throw new \RuntimeException( sprintf( 'order %d not found', $order_id ) );
 		}
-		return secure_forward_prepare( Secure_Forward_Mapper::map( $order, $destination ), $destination );
+		$p     = secure_forward_preview( Secure_Forward_Mapper::map( $order, $destination ), $destination );
+		$lines = array( $p['method'] . ' ' . $p['url'] );
+		foreach ( $p['headers'] as $name => $value ) {
+			$lines[] = $name . ': ' . $value;
+		}
+		$lines[] = '';
+		$lines[] = $p['body'];
+		return implode( "\n", $lines );
 	}
 }

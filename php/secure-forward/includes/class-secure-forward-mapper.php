@@ -17,8 +17,8 @@ final class Secure_Forward_Refused extends \RuntimeException {}
  * Maps an order to the shape the extension takes (the shape of the shared fixtures):
  * `get_data()` with dates as ISO 8601 (DATE_ATOM), items as lists of each item's `get_data()`
  * (product items add `sku` when the product still exists and `price`, the unit price after
- * discounts excluding tax), `meta_data` as lists of `{id, key, value}`, refunds as
- * `{id, amount, reason, date_created}`, and for refund.created the refund as `refund`.
+ * discounts excluding tax, as the REST API gives it), `meta_data` as lists of `{id, key, value}`,
+ * refunds as `{id, amount, reason, date_created}`, and for refund.created the refund as `refund`.
  *
  * Only what some destination's policy selects (secure_forward_policy(): its fields and consent
  * sources) is exported, converted to at most MAX_DEPTH levels: a large or deep value nobody

@@ -191,7 +191,16 @@ final class Secure_Forward_Plugin {
 	 * @param string $event Event name.
 	 */
 	public static function event_enabled( string $event ): bool {
-		return in_array( $event, self::events(), true );
+		if ( in_array( $event, self::events(), true ) ) {
+			return true;
+		}
+		// A destination's own `events` (in the configuration) may list more.
+		foreach ( self::configured() as $d ) {
+			if ( is_array( $d['events'] ?? null ) && in_array( $event, $d['events'], true ) ) {
+				return true;
+			}
+		}
+		return false;
 	}
 
 	/**
@@ -699,14 +708,45 @@ final class Secure_Forward_Plugin {
 	}
 
 	/**
-	 * Destination names for an order and event (`secure_forward_destinations`, default ['default']).
+	 * The configured destinations (`secure_forward_destinations()`; none when the
+	 * extension is older or the configuration is unusable).
+	 *
+	 * @return list<array{name: string, events: ?list<string>}>
+	 */
+	public static function configured(): array {
+		if ( ! function_exists( 'secure_forward_destinations' ) ) {
+			return array();
+		}
+		try {
+			return secure_forward_destinations();
+		} catch ( \Throwable $e ) {
+			return array();
+		}
+	}
+
+	/**
+	 * Destination names for an order and event: every configured destination whose
+	 * `events` include it (a destination without `events` takes the plugin's events,
+	 * see events()), then the `secure_forward_destinations` filter. Without a usable
+	 * configuration: ['default'] (its error shows when forwarding).
 	 *
 	 * @param object $order The order.
 	 * @param string $event Event name.
 	 * @return list<string>
 	 */
 	public static function destinations( $order, string $event ): array {
-		$d   = apply_filters( 'secure_forward_destinations', array( 'default' ), $order, $event );
+		$names      = array();
+		$configured = self::configured();
+		foreach ( $configured as $c ) {
+			$events = is_array( $c['events'] ?? null ) ? $c['events'] : self::events();
+			if ( in_array( $event, $events, true ) ) {
+				$names[] = (string) $c['name'];
+			}
+		}
+		if ( ! $configured ) {
+			$names = array( 'default' );
+		}
+		$d   = apply_filters( 'secure_forward_destinations', $names, $order, $event );
 		$out = array();
 		foreach ( (array) $d as $name ) {
 			$name = trim( (string) $name );

@@ -105,9 +105,11 @@ class CliTest extends TestCase {
 		// The real extension applies the policy: the policy-selected mapping gives the same body
 		// as the full one. The shim applies none, so it sees the selected mapping only.
 		$full = static fn( $d ) => \Secure_Forward_Mapper::map( wc_get_order( $o->get_id() ), self::fake() ? $d : null );
-		$this->assertSame( secure_forward_prepare( $full( 'default' ), 'default' ), $out[0][1] );
+		$this->assertStringStartsWith( 'POST https://', $out[0][1] );
+		$this->assertStringContainsString( "\nIdempotency-Key: evt_", $out[0][1] );
+		$this->assertStringEndsWith( "\n\n" . secure_forward_prepare( $full( 'default' ), 'default' ), $out[0][1] );
 		$out = $this->wp( 'preview', array( (string) $o->get_id() ), array( 'destination' => 'erp' ) );
-		$this->assertSame( secure_forward_prepare( $full( 'erp' ), 'erp' ), $out[0][1] );
+		$this->assertStringEndsWith( "\n\n" . secure_forward_prepare( $full( 'erp' ), 'erp' ), $out[0][1] );
 		$this->assertSame( array(), $this->sent(), 'preview sends nothing' );
 		try {
 			$this->wp( 'preview', array( '424242' ) );

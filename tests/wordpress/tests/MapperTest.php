@@ -59,6 +59,9 @@ class MapperTest extends TestCase {
 		$m = \Secure_Forward_Mapper::map( new \WC_Order( \SF_Test_Store::fixture( 'registered-multi' ) ) );
 		$skus = array_map( static fn( $i ) => $i['sku'] ?? '<none>', $m['line_items'] );
 		$this->assertSame( array( 'HOODIE-NAVY-M', 'BEANS-ETH-250', '' ), $skus, 'product without SKU → ""' );
+		$prices = array_map( static fn( $i ) => $i['price'], $m['line_items'] );
+		$this->assertSame( array( '48.60', '13.05', '3.60' ), $prices, 'unit price after discounts, excl. tax' );
+		$this->assertSame( array( 49, 50, 51 ), array_map( static fn( $i ) => $i['id'], $m['line_items'] ), 'items keep their id' );
 		foreach ( $m['meta_data'] as $meta ) {
 			$this->assertSame( array( 'id', 'key', 'value' ), array_keys( $meta ) );
 		}
