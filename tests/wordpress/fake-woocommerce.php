@@ -453,16 +453,6 @@ namespace Automattic\WooCommerce\Utilities {
 namespace {
 
 	/** Like wc_get_order(): a freshly loaded Overrides\Order, or false. */
-	/** Like wc_get_price_decimals(): the store's price decimals (2). */
-	function wc_get_price_decimals() {
-		return 2;
-	}
-
-	/** Like wc_format_decimal( $number, $dp ): rounded to $dp decimals, '.' as separator. */
-	function wc_format_decimal( $number, $dp = false ) {
-		return false === $dp ? (string) $number : number_format( (float) $number, (int) $dp, '.', '' );
-	}
-
 	function wc_get_order( $the_order = false ) {
 		$id = is_object( $the_order ) ? $the_order->get_id() : (int) $the_order;
 		if ( ! isset( SF_Test_Store::$orders[ $id ] ) ) {

@@ -156,11 +156,14 @@ events = ["order.manual", "order.shipped"]
 url = "https://localhost:$port/ok"
 key_file = "$sf/late.key"
 ca_file = "$ca/ca.pem"
+# Reached only through the secure_forward_destinations filter in the tests that use it.
+events = ["order.never"]
 
 [destinations.reject]
 url = "https://localhost:$port/status/422"
 key_file = "$sf/api.key"
 ca_file = "$ca/ca.pem"
+events = ["order.never"]
 
 [destinations.down]
 url = "https://localhost:$port/status/503"
