@@ -16,7 +16,12 @@ APT_WP     := wordpress mariadb-server php8.2-mysql
 APT_BENCH  := nginx-light php8.2-curl
 APT_LEAK   := valgrind
 
-.PHONY: test-residue test-leak bench-prepare build debug deps deps-wp demo test test-rust test-php test-stubs test-wordpress install lint bench fuzz clean
+# Browser test of the wp-admin screens (tests/browser/run.sh installs Debian's chromium,
+# chromium-driver, python3-selenium; starts its own php -S, MariaDB, receiver).
+test-browser: build deps-wp
+	SF_EXTENSION=$(abspath $(SO)) SF_FIXTURES=$(FIXTURES) bash tests/browser/run.sh
+
+.PHONY: test-browser test-residue test-leak bench-prepare build debug deps deps-wp demo test test-rust test-php test-stubs test-wordpress install lint bench fuzz clean
 
 # Installs Debian packages that are missing (as root; otherwise says what to run).
 define apt_ensure
@@ -47,7 +52,7 @@ debug: deps
 demo: build
 	@bash tools/demo.sh $(SO) $(FIXTURES)
 
-test: build test-rust test-php test-residue test-leak test-wordpress
+test: build test-rust test-php test-residue test-leak test-wordpress test-browser
 	@echo "make test: all suites passed"
 
 test-rust: deps

@@ -1,0 +1,193 @@
+<?php
+declare(strict_types=1);
+
+/**
+ * secure_forward_deliveries(): events as facts (filters, paging, bounds, refusals), never a
+ * payload, key, token or secret URL; secure_forward_purge_event(); circuit_opened_at in status.
+ */
+final class DeliveriesTest extends SecureForwardTestCase
+{
+    private const KEYS = ['event_id', 'destination', 'event', 'order_id', 'site', 'state', 'attempts', 'http_status',
+        'reason', 'created_at', 'last_attempt_at', 'next_attempt_at'];
+
+    /** One order, forwarded to a delivering, a refusing (422) and a failing (503) destination. @return array{order: array, ids: array<string, string>} */
+    private static function spread(): array
+    {
+        $order = self::freshOrder('registered-multi');
+        $ids = [];
+        foreach (['default' => 'delivered', 's422' => 'dead', 's503' => 'queued'] as $dest => $state) {
+            $r = secure_forward_order($order, $dest, 'order.processing');
+            self::assertSame($state, $r['status'], $dest);
+            $ids[$dest] = $r['event_id'];
+        }
+        return ['order' => $order, 'ids' => $ids];
+    }
+
+    public function testRowsAreFactsWithExactlyTheDocumentedKeys(): void
+    {
+        ['order' => $order, 'ids' => $ids] = self::spread();
+        $r = secure_forward_deliveries(['order_id' => $order['id']]);
+        self::assertSame(['total', 'rows'], array_keys($r));
+        self::assertSame(3, $r['total']);
+        self::assertCount(3, $r['rows']);
+        $by = [];
+        foreach ($r['rows'] as $row) {
+            self::assertSame(self::KEYS, array_keys($row));
+            $by[$row['destination']] = $row;
+        }
+        self::assertSame(['default', 's422', 's503'], array_keys(array_sort_keys($by)));
+        self::assertSame($ids['default'], $by['default']['event_id']);
+        self::assertSame('delivered', $by['default']['state']);
+        self::assertSame(200, $by['default']['http_status']);
+        self::assertSame('dead', $by['s422']['state']);
+        self::assertSame(422, $by['s422']['http_status']);
+        self::assertStringContainsString('422', (string) $by['s422']['reason']);
+        self::assertSame('queued', $by['s503']['state']);
+        self::assertSame(503, $by['s503']['http_status']);
+        self::assertNotNull($by['s503']['next_attempt_at']);
+        self::assertNull($by['s422']['next_attempt_at'], 'a dead letter is not due');
+        foreach ($by as $dest => $row) {
+            self::assertSame((string) $order['id'], $row['order_id'], $dest);
+            self::assertSame('order.processing', $row['event'], $dest);
+            self::assertSame(1, $row['attempts'], $dest);
+            self::assertNull($row['site'], 'no site recorded for this event');
+            self::assertMatchesRegularExpression('/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/', $row['created_at'], $dest);
+            self::assertMatchesRegularExpression('/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/', $row['last_attempt_at'], $dest);
+            self::assertLessThanOrEqual(time() + 1, strtotime($row['created_at']));
+            self::assertGreaterThanOrEqual(time() - 60, strtotime($row['created_at']));
+        }
+    }
+
+    public function testNoPayloadKeyOrSecretInAnyRow(): void
+    {
+        ['order' => $order] = self::spread();
+        secure_forward_order(self::freshOrder(), 'bearer');
+        $all = json_encode(secure_forward_deliveries(['limit' => 500]), JSON_THROW_ON_ERROR);
+        self::assertStringNotContainsString(self::apiKey(), $all);
+        self::assertStringNotContainsString('localhost:' . self::port(), $all, 'no destination URL');
+        self::assertStringNotContainsString('/status/', $all, 'no destination path');
+        foreach (self::piiValues($order) as $v) {
+            self::assertStringNotContainsString(json_encode($v, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE), $all);
+        }
+        self::assertStringNotContainsString('HOODIE-NAVY-M', $all, 'no line item');
+        self::assertStringNotContainsString($order['total'], $all, 'no amount');
+    }
+
+    public function testFiltersByDestinationStateEventAndOrder(): void
+    {
+        ['order' => $order, 'ids' => $ids] = self::spread();
+        $dead = secure_forward_deliveries(['order_id' => $order['id'], 'state' => 'dead']);
+        self::assertSame(1, $dead['total']);
+        self::assertSame($ids['s422'], $dead['rows'][0]['event_id']);
+        $q = secure_forward_deliveries(['order_id' => $order['id'], 'destination' => 's503']);
+        self::assertSame([$ids['s503']], array_column($q['rows'], 'event_id'));
+        $d = secure_forward_deliveries(['order_id' => $order['id'], 'state' => 'delivered', 'destination' => 'default']);
+        self::assertSame([$ids['default']], array_column($d['rows'], 'event_id'));
+        self::assertSame(0, secure_forward_deliveries(['order_id' => $order['id'], 'event' => 'order.completed'])['total']);
+        self::assertSame(3, secure_forward_deliveries(['order_id' => $order['id'], 'event' => 'order.processing'])['total']);
+        self::assertSame(0, secure_forward_deliveries(['order_id' => $order['id'], 'state' => 'dead', 'destination' => 'default'])['total']);
+        // Every dead row of the whole outbox is dead.
+        foreach (secure_forward_deliveries(['state' => 'dead', 'limit' => 500])['rows'] as $row) {
+            self::assertSame('dead', $row['state']);
+        }
+        // "007" is order 7: ids are normalised like secure_forward_purge().
+        $o = self::freshOrder();
+        $o['id'] = '000' . $o['id'];
+        $r = secure_forward_order($o, 'default', 'order.completed');
+        $found = secure_forward_deliveries(['order_id' => (int) ltrim($o['id'], '0')]);
+        self::assertSame([$r['event_id']], array_column($found['rows'], 'event_id'));
+        self::assertSame($o['id'], $found['rows'][0]['order_id'], 'the id as the shop sent it');
+        self::assertSame(1, secure_forward_deliveries(['order_id' => $o['id']])['total']);
+        self::assertSame(0, secure_forward_deliveries(['site' => 'https://no-such-site.example'])['total']);
+    }
+
+    public function testPagingOrderAndBounds(): void
+    {
+        $order = self::freshOrder();
+        $ids = [];
+        foreach (['order.a', 'order.b', 'order.c', 'order.d', 'order.e'] as $event) {
+            $ids[] = secure_forward_order($order, 'default', $event)['event_id'];
+            usleep(2000); // distinct creation times
+        }
+        $f = ['order_id' => $order['id']];
+        $desc = secure_forward_deliveries($f);
+        self::assertSame(5, $desc['total']);
+        self::assertSame(array_reverse($ids), array_column($desc['rows'], 'event_id'), 'newest first by default');
+        $asc = secure_forward_deliveries($f + ['order' => 'asc']);
+        self::assertSame($ids, array_column($asc['rows'], 'event_id'));
+        $p1 = secure_forward_deliveries($f + ['order' => 'asc', 'limit' => 2]);
+        $p2 = secure_forward_deliveries($f + ['order' => 'asc', 'limit' => 2, 'offset' => 2]);
+        $p3 = secure_forward_deliveries($f + ['order' => 'asc', 'limit' => 2, 'offset' => 4]);
+        self::assertSame(5, $p2['total'], 'total counts every match, not the page');
+        self::assertSame($ids, array_merge(array_column($p1['rows'], 'event_id'), array_column($p2['rows'], 'event_id'), array_column($p3['rows'], 'event_id')));
+        self::assertSame([], secure_forward_deliveries($f + ['offset' => 5])['rows']);
+        self::assertCount(5, secure_forward_deliveries($f + ['limit' => 500])['rows']);
+        self::assertCount(1, secure_forward_deliveries($f + ['limit' => 1])['rows']);
+        // The default limit is 50.
+        self::assertLessThanOrEqual(50, count(secure_forward_deliveries()['rows']));
+    }
+
+    /** @return iterable<string, array{0: array, 1: string}> */
+    public static function badFilters(): iterable
+    {
+        yield 'unknown key' => [['payload' => 1], 'payload'];
+        yield 'limit 0' => [['limit' => 0], 'limit'];
+        yield 'limit 501' => [['limit' => 501], 'limit'];
+        yield 'limit string' => [['limit' => 'ten'], 'limit'];
+        yield 'negative offset' => [['offset' => -1], 'offset'];
+        yield 'bad state' => [['state' => 'sent'], 'state'];
+        yield 'bad order' => [['order' => 'random'], 'order'];
+        yield 'order id not an id' => [['order_id' => '1; DROP TABLE events'], 'order_id'];
+        yield 'order id array' => [['order_id' => [1]], 'order_id'];
+        yield 'destination array' => [['destination' => ['default']], 'destination'];
+        yield 'numeric key' => [[0 => 'dead'], '0'];
+    }
+
+    /** @dataProvider badFilters */
+    public function testBadFiltersAreRefusedNamingTheKey(array $filter, string $key): void
+    {
+        try {
+            secure_forward_deliveries($filter);
+            self::fail('accepted ' . json_encode($filter));
+        } catch (SecureForward\ValidationException $e) {
+            self::assertStringContainsString($key, $e->getMessage());
+            self::assertStringNotContainsString('DROP TABLE', $e->getMessage(), 'names the key, not the value');
+        }
+    }
+
+    public function testPurgeEventErasesOneEventOnly(): void
+    {
+        ['order' => $order, 'ids' => $ids] = self::spread();
+        self::assertTrue(secure_forward_purge_event($ids['s422']));
+        self::assertFalse(secure_forward_purge_event($ids['s422']), 'already gone');
+        self::assertFalse(secure_forward_purge_event('evt_00000000000000000000000000000000'));
+        self::assertFalse(secure_forward_requeue($ids['s422']));
+        $left = array_column(secure_forward_deliveries(['order_id' => $order['id']])['rows'], 'event_id');
+        sort($left);
+        $want = [$ids['default'], $ids['s503']];
+        sort($want);
+        self::assertSame($want, $left, 'the other events of the order stay');
+    }
+
+    public function testStatusHasCircuitOpenedAt(): void
+    {
+        $s = secure_forward_status();
+        foreach ($s['destinations'] as $name => $d) {
+            self::assertArrayHasKey('circuit_opened_at', $d, $name);
+            if ('closed' === $d['circuit']) {
+                self::assertNull($d['circuit_opened_at'], $name);
+            }
+        }
+        self::assertNull($s['destinations']['default']['circuit_opened_at']);
+        self::assertSame('localhost:' . self::port(), $s['destinations']['default']['host']);
+        self::assertSame('api_key', $s['destinations']['default']['auth']);
+        self::assertSame('oauth2', $s['destinations']['oauth']['auth']);
+    }
+}
+
+/** ksort that returns the array. */
+function array_sort_keys(array $a): array
+{
+    ksort($a);
+    return $a;
+}
