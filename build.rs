@@ -27,7 +27,11 @@ fn main() {
     println!("cargo:rustc-env=SF_BUILD_RUSTLS={}", version_of("rustls"));
     println!("cargo:rustc-env=SF_BUILD_UREQ={}", version_of("ureq"));
     println!("cargo:rustc-env=SF_BUILD_SQLITE={}", version_of("libsqlite3-sys"));
-    println!("cargo:rustc-env=SF_BUILD_TLS_PROVIDER=rustls {} with ring {} (webpki-roots)", version_of("rustls"), version_of("ring"));
+    println!(
+        "cargo:rustc-env=SF_BUILD_TLS_PROVIDER=rustls {} with ring {} (webpki-roots)",
+        version_of("rustls"),
+        version_of("ring")
+    );
     println!("cargo:rustc-env=SF_BUILD_PROFILE={}", std::env::var("PROFILE").unwrap_or_default());
 }
 
@@ -50,16 +54,24 @@ fn check_toolchain() {
         ));
     }
     let clang_ok = std::env::var_os("LIBCLANG_PATH").is_some()
-        || ["/usr/lib/llvm-14/lib", "/usr/lib/llvm-15/lib", "/usr/lib/llvm-16/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"]
-            .iter()
-            .any(|d| {
-                std::fs::read_dir(d).is_ok_and(|rd| {
-                    rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libclang"))
-                })
-            });
+        || [
+            "/usr/lib/llvm-14/lib",
+            "/usr/lib/llvm-15/lib",
+            "/usr/lib/llvm-16/lib",
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib/aarch64-linux-gnu",
+            "/usr/lib64",
+            "/usr/lib",
+        ]
+        .iter()
+        .any(|d| {
+            std::fs::read_dir(d).is_ok_and(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libclang")))
+        });
     if !clang_ok {
-        fail("libclang was not found (bindgen needs it to read PHP's headers). Install it:\n    \
-              apt-get install libclang-dev clang\nor set LIBCLANG_PATH.");
+        fail(
+            "libclang was not found (bindgen needs it to read PHP's headers). Install it:\n    \
+              apt-get install libclang-dev clang\nor set LIBCLANG_PATH.",
+        );
     }
 }
 

@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use ext_php_rs::builders::ClassBuilder;
-use ext_php_rs::exception::PhpException;
 use ext_php_rs::convert::IntoZval as _;
+use ext_php_rs::exception::PhpException;
 use ext_php_rs::types::{ZendObject, Zval};
 use ext_php_rs::zend::{ce, ClassEntry, ExecutorGlobals};
 use secure_forward_core::{Error, ErrorKind};

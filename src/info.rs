@@ -37,11 +37,13 @@ pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
                     },
                 );
                 info_table_row!(clean(&format!("destination {name}")), clean(&format!("host {}, key {key}", d.host)));
-                let auth: Vec<String> =
-                    secure_forward_core::auth::describe(d).into_iter().map(|(k, v)| format!("{k} {v}")).collect();
+                let auth: Vec<String> = secure_forward_core::auth::describe(d, cfg.fingerprint_key_file.as_deref())
+                    .into_iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
                 info_table_row!(clean(&format!("destination {name} auth")), clean(&auth.join(", ")));
                 if let Some(path) = &d.signing_secret_file {
-                    let fps = secure_forward_core::signing::signing_fingerprints(d)
+                    let fps = secure_forward_core::signing::signing_fingerprints(d.signing_secret_file.as_deref())
                         .map_or_else(|e| format!("unusable: {e}"), |f| f.join(", "));
                     info_table_row!(clean(&format!("destination {name} signing")), clean(&format!("{} ({fps})", path.display())));
                 }

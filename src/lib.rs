@@ -50,7 +50,10 @@ fn load_config() -> Result<std::sync::Arc<config::Config>, Error> {
 }
 
 /// MINIT: INI entry, exception classes, and a warning (never a crash) when the
-/// configuration cannot be used.
+/// configuration cannot be used. A configuration file that does not exist yet is
+/// not a warning (a fresh `make install` would otherwise make every `php` command
+/// complain until the operator writes one): phpinfo(), secure_forward_status()
+/// and Site Health say it is missing. A file that exists but is broken still warns.
 extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
     let ok = std::panic::catch_unwind(|| {
         IniEntryDef::register(INI_ENTRIES.as_slice(), module_number);
@@ -60,7 +63,8 @@ extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
         secure_forward_core::audit::set_sink(Box::new(sink::ErrorLog));
         memory::install_guard();
         let path = read_ini_config_path();
-        if let Err(e) = config::Config::load_uncached(&path) {
+        let missing = matches!(path.try_exists(), Ok(false));
+        if let Some(Err(e)) = (!missing).then(|| config::Config::load_uncached(&path)) {
             ext_php_rs::error::php_error(
                 &ext_php_rs::flags::ErrorType::CoreWarning,
                 &secure_forward_core::redact::redact(&format!("secure_forward: {e}")),
@@ -70,7 +74,11 @@ extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
         true
     });
     // 0 = SUCCESS, -1 = FAILURE
-    if matches!(ok, Ok(true)) { 0 } else { -1 }
+    if matches!(ok, Ok(true)) {
+        0
+    } else {
+        -1
+    }
 }
 
 /// Minimises, stores and sends one order; returns a receipt.
@@ -92,7 +100,7 @@ pub fn secure_forward_order(
 fn receipt_array(r: &forward::Receipt) -> ext_php_rs::error::Result<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     let mut ht = ZendHashTable::new();
     ht.insert("event_id", r.event_id.as_str())?;
-    ht.insert("status", r.status)?;
+    ht.insert("status", r.status.as_str())?;
     ht.insert("http_status", r.http_status.map(i64::from))?;
     ht.insert("attempts", i64::from(r.attempts))?;
     ht.insert("reason", r.reason.as_deref().map(secure_forward_core::redact::redact))?;
@@ -125,8 +133,9 @@ pub fn secure_forward_prepare(order: &ZendHashTable, destination: &str) -> PhpRe
 
 fn json_array(v: &serde_json::Value) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     match v {
-        serde_json::Value::Object(m) => convert::json_object_to_array(m)
-            .map_err(|_| errors::internal("cannot convert the result")),
+        serde_json::Value::Object(m) => {
+            convert::json_object_to_array(m).map_err(|_| errors::internal("cannot convert the result"))
+        }
         _ => Ok(ZendHashTable::new()),
     }
 }
@@ -136,15 +145,20 @@ fn json_array(v: &serde_json::Value) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHa
 #[php_function]
 #[php(defaults(max = 100, seconds = 10.0))]
 pub fn secure_forward_flush(max: i64, seconds: f64) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
-    let run = || -> Result<serde_json::Value, Error> {
+    let run = || -> Result<outbox::FlushCounts, Error> {
         if max < 0 || !seconds.is_finite() || seconds < 0.0 {
             return Err(Error::validation("max", "max and seconds must be non-negative"));
         }
         let cfg = load_config()?;
         let max = u32::try_from(max).unwrap_or(u32::MAX);
-        Ok(outbox::flush(&cfg, max, seconds)?.to_json())
+        outbox::flush(&cfg, max, seconds)
     };
-    json_array(&run().map_err(|e| errors::to_php(&e))?)
+    let counts = run().map_err(|e| errors::to_php(&e))?;
+    let mut ht = ZendHashTable::new();
+    for (key, n) in counts.fields() {
+        ht.insert(key, i64::try_from(n).unwrap_or(i64::MAX)).map_err(|_| errors::internal("cannot convert the result"))?;
+    }
+    Ok(ht)
 }
 
 /// Outbox totals and per-destination figures (facts only, never data).
@@ -185,7 +199,7 @@ pub fn secure_forward_purge(order_id: &ext_php_rs::types::Zval) -> PhpResult<i64
 #[php(defaults(destination = "\"default\""))]
 pub fn secure_forward_policy(destination: String) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     let value = load_config()
-        .and_then(|cfg| cfg.destination(&destination).map(|d| d.policy.describe()))
+        .and_then(|cfg| cfg.destination(&destination).map(|d| secure_forward_core::fingerprint::describe_policy(&cfg, d)))
         .map_err(|e| errors::to_php(&e))?;
     json_array(&value)
 }

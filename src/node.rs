@@ -270,7 +270,11 @@ fn bounded(ht: &ZendHashTable, depth: usize, l: &Limits) -> Text {
             }
         }
     }
-    if t.fits(l) { t } else { Text::OUT }
+    if t.fits(l) {
+        t
+    } else {
+        Text::OUT
+    }
 }
 
 /// One element of an array at `depth` for [`bounded`]: strings are counted,

@@ -11,7 +11,7 @@
 // [destinations.crm] as written by tools/bench-prepare.sh. Prints; never fails on a figure.
 declare(strict_types=1);
 
-$dir = $argv[1] ?? __DIR__ . '/../../shared/fixtures/woocommerce-10.0.2';
+$dir = $argv[1] ?? __DIR__ . '/../tests/fixtures/woocommerce-10.0.2';
 $rounds = (int) ($argv[2] ?? 20000);
 $pepper = (string) file_get_contents((string) ($argv[3] ?? getenv('SF_BENCH_PEPPER')));
 $orders = array_map(fn ($f) => json_decode(file_get_contents($f), true), glob("$dir/order-*.json"));

@@ -3,12 +3,12 @@
 # clock, noisy) per secure_forward_prepare() and per secure_forward_order() over
 # real HTTPS (keep-alive), for each extension given; "key" is
 # secure_forward_auth_check(): the key loaded from key_file and dropped, no network. The wall clock of an order
-# is mostly tools/receiver.py's answer time, so only prepare's is shown.
+# is mostly tests/support/receiver.py's answer time, so only prepare's is shown.
 # usage: tools/bench-residue.sh FIXTURES LABEL=path/to/libsecure_forward.so ...
 set -euo pipefail
 fixtures=$(realpath "$1"); shift
 root=$(cd "$(dirname "$0")/.." && pwd)
-. "$root/tools/testlib.sh"
+. "$root/tests/support/testlib.sh"
 sf_work bench-residue
 (umask 077; printf 'sk_live_%s' "$(sf_random)" > "$work/api.key")
 sf_receiver /dev/null 3600

@@ -9,7 +9,7 @@ set -euo pipefail
 so=$(realpath "$1"); fixtures=$(realpath "$2")
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-# Debian packages, as the Makefile's apt_ensure does.
+# Debian packages, as the GNUmakefile's apt_ensure does.
 missing=$(for p in nginx-light php8.2-curl; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"; done)
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
@@ -26,7 +26,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-"$root/tools/make-test-ca.sh" "$work/ca" >/dev/null
+"$root/tests/support/make-test-ca.sh" "$work/ca" >/dev/null
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port); closed=$(free_port)
 

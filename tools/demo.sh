@@ -2,17 +2,12 @@
 # make demo: a fresh test CA, a real local HTTPS receiver, one sample WooCommerce
 # order forwarded through the extension, and what the receiver got.
 set -euo pipefail
-so=$(realpath "$1"); fixtures=$2
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d /tmp/secure-forward-demo.XXXXXX)
-trap 'kill $(cat "$work/receiver.pid" 2>/dev/null) 2>/dev/null || true' EXIT
-"$here/make-test-ca.sh" "$work/ca"
-python3 "$here/receiver.py" --cert "$work/ca/server.pem" --key "$work/ca/server.key" \
-  --port-file "$work/port" --log "$work/received.jsonl" --max-seconds 120 >/dev/null &
-echo $! > "$work/receiver.pid"
-for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
-port=$(cat "$work/port")
-(umask 077; printf 'demo_%s' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$work/api.key")
+so=$(realpath "$1"); fixtures=$(realpath "$2")
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/tests/support/testlib.sh"
+sf_work demo
+sf_receiver "$work/received.jsonl" 120
+(umask 077; printf 'demo_%s' "$(sf_random)" > "$work/api.key")
 cat > "$work/config.toml" <<TOML
 [destinations.default]
 url = "https://localhost:$port/orders"
@@ -41,4 +36,4 @@ for line in open(sys.argv[1]):
         print(f"  {k}: {v}")
     print(json.dumps(json.loads(r["body"]), indent=2, ensure_ascii=False))
 PY
-echo "== files: $work (config, key, outbox); receiver stopped"
+echo "== done: receiver stopped, temporary files (test CA, config, key, outbox) removed"

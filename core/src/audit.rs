@@ -296,7 +296,10 @@ mod tests {
         };
         let v: Value = serde_json::from_str(&rec.to_line("2026-11-22T07:40:00.123Z")).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["ts", "event_id", "destination", "order_id", "attempt", "outcome", "http_status", "latency_ms", "error", "key_fp"]);
+        assert_eq!(
+            keys,
+            ["ts", "event_id", "destination", "order_id", "attempt", "outcome", "http_status", "latency_ms", "error", "key_fp"]
+        );
         assert_eq!(v["outcome"], "retry");
         assert_eq!(v["error"], "server error (503) for [email] ****************");
     }
@@ -352,45 +355,6 @@ mod tests {
             }
         }
         assert_eq!(lines, 8 * 250);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    /// Figures, not a pass/fail goal: `cargo test --release -p secure_forward_core
-    /// --lib audit::tests::cost -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "prints figures"]
-    fn cost_of_one_line_and_of_redaction() {
-        let dir = std::env::temp_dir().join(format!("sf-audit-cost-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("audit.jsonl");
-        let rec = Record {
-            event_id: Some("evt_0123456789abcdef0123456789abcdef"),
-            destination: "crm",
-            order_id: Some("123456"),
-            attempt: 3,
-            outcome: Outcome::Retry,
-            http_status: Some(503),
-            latency_ms: Some(41),
-            error: Some("api.example.com: server error (503)"),
-            key_fp: Some("3f2a9c01b7de".into()),
-        };
-        let n = 20_000u32;
-        let mut times = Vec::with_capacity(n as usize);
-        for _ in 0..n {
-            let t = std::time::Instant::now();
-            append(&p, 10 * 1024 * 1024, 5, &rec.to_line(&rfc3339_now())).unwrap();
-            times.push(t.elapsed());
-        }
-        times.sort();
-        let pct = |q: f64| times[((times.len() as f64 - 1.0) * q) as usize];
-        println!("audit line (format + open + flock + write): median {:?}, p99 {:?}", pct(0.5), pct(0.99));
-        let msg = "tls: certificate issued by an untrusted CA for api.example.com (order 1234)";
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(crate::redact::redact(std::hint::black_box(msg)));
-        }
-        println!("redact of a {}-byte message: {:?} each", msg.len(), t.elapsed() / n);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -17,21 +17,24 @@
 //! # Access tokens
 //! Fetched on demand, cached in-process and — encrypted with the outbox key — in
 //! the outbox database, so every worker and flusher of the machine shares one
-//! token ([`crate::outbox::shared`]). A token is refreshed when less than
+//! token ([`shared_cache`]). A token is refreshed when less than
 //! `min(60 s, 10 % of expires_in)` of its life remains, and once when the
 //! destination answers 401 (the event is then retried once with the new token
 //! before the 401 counts as a rejection). Two workers meeting an expired token at
 //! the same instant do not both fetch one: the first claims the fetch in the
 //! database (`token_fetches`) and the others wait for its token (at most the
 //! destination's timeout), then fetch their own only if none came.
+pub mod shared_cache;
+
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde::Deserialize;
 
+/// The plain settings live in the configuration; `AuthMode` is the former name.
+pub use crate::config::{AuthConfig, AuthConfig as AuthMode, ClientAuth, OAuth2, RateLimit};
 use crate::config::{Destination, OutboxConfig};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -47,182 +50,6 @@ const FETCH_POLL: Duration = Duration::from_millis(20);
 pub const FAILED_FETCH_HOLD: Duration = Duration::from_secs(5);
 /// At most this much before expiry a token is refreshed (see [`refresh_margin`]).
 pub const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);
-
-/// `auth = ...` of a destination.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthMode {
-    /// The key in `key_header`.
-    Header,
-    /// `Authorization: Bearer <key>`.
-    Bearer,
-    /// OAuth2 client credentials.
-    OAuth2(OAuth2),
-}
-
-impl AuthMode {
-    /// `header`, `bearer` or `oauth2`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            AuthMode::Header => "header",
-            AuthMode::Bearer => "bearer",
-            AuthMode::OAuth2(_) => "oauth2",
-        }
-    }
-}
-
-/// How the client authenticates at the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuth {
-    /// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (default).
-    Basic,
-    /// `client_id` and `client_secret` in the form body.
-    Post,
-}
-
-/// The OAuth2 client-credentials settings of a destination.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OAuth2 {
-    /// Token endpoint (https; never shown, it may carry a query).
-    pub token_url: String,
-    /// Its host, for messages and phpinfo.
-    pub token_host: String,
-    /// The client id (not secret).
-    pub client_id: String,
-    /// 0600 file holding the client secret.
-    pub client_secret_file: PathBuf,
-    /// Optional `scope`.
-    pub scope: Option<String>,
-    /// Optional `audience` (Auth0, Okta and others).
-    pub audience: Option<String>,
-    /// Basic or body.
-    pub client_auth: ClientAuth,
-}
-
-/// `rate_limit = { requests = N, per_s = S }`: a token bucket of `requests`
-/// tokens refilled at `requests / per_s` per second.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Bucket size (also the burst).
-    pub requests: u32,
-    /// Refill period, seconds.
-    pub per_s: u32,
-}
-
-impl RateLimit {
-    /// Tokens refilled per millisecond.
-    pub fn per_ms(&self) -> f64 {
-        f64::from(self.requests) / (f64::from(self.per_s.max(1)) * 1000.0)
-    }
-}
-
-/// The raw authentication keys of a `[destinations.NAME]` table.
-#[derive(Debug, Default)]
-pub(crate) struct RawAuth {
-    pub auth: Option<String>,
-    pub token_url: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret_file: Option<PathBuf>,
-    pub scope: Option<String>,
-    pub audience: Option<String>,
-    pub token_auth: Option<String>,
-    pub has_key: bool,
-    pub has_key_header: bool,
-}
-
-/// `rate_limit = { requests = .., per_s = .. }` as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawRateLimit {
-    requests: u64,
-    per_s: u64,
-}
-
-fn printable(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 1024 && s.chars().all(|c| !c.is_control())
-}
-
-/// Validates the authentication keys of destination `name`.
-pub(crate) fn build(file: &str, name: &str, raw: RawAuth) -> Result<AuthMode> {
-    let key_of = |k: &str| format!("destinations.{name}.{k}");
-    let err = |k: &str, reason: &str| Error::config(file, Some(&key_of(k)), reason);
-    let mode = raw.auth.as_deref().unwrap_or("header");
-    if !matches!(mode, "header" | "bearer" | "oauth2") {
-        return Err(err("auth", "must be \"header\", \"bearer\" or \"oauth2\""));
-    }
-    if mode != "oauth2" {
-        let stray = [
-            ("token_url", raw.token_url.is_some()),
-            ("client_id", raw.client_id.is_some()),
-            ("client_secret_file", raw.client_secret_file.is_some()),
-            ("scope", raw.scope.is_some()),
-            ("audience", raw.audience.is_some()),
-            ("token_auth", raw.token_auth.is_some()),
-        ];
-        if let Some((k, _)) = stray.iter().find(|(_, set)| *set) {
-            return Err(err(k, "only used with auth = \"oauth2\""));
-        }
-    }
-    match mode {
-        "header" => Ok(AuthMode::Header),
-        "bearer" => {
-            if raw.has_key_header {
-                return Err(err("key_header", "not used with auth = \"bearer\" (the key goes in Authorization)"));
-            }
-            if !raw.has_key {
-                return Err(err("key_file", "auth = \"bearer\" needs key_file or key_env"));
-            }
-            Ok(AuthMode::Bearer)
-        }
-        _ => {
-            if raw.has_key {
-                return Err(err("key_file", "not used with auth = \"oauth2\" (use client_secret_file)"));
-            }
-            if raw.has_key_header {
-                return Err(err("key_header", "not used with auth = \"oauth2\" (the token goes in Authorization)"));
-            }
-            let token_url = raw.token_url.ok_or_else(|| err("token_url", "required with auth = \"oauth2\""))?;
-            let token_host = crate::config::https_host(&token_url).map_err(|reason| err("token_url", &reason))?;
-            let client_id = raw.client_id.ok_or_else(|| err("client_id", "required with auth = \"oauth2\""))?;
-            if !printable(&client_id) {
-                return Err(err("client_id", "must be 1-1024 printable characters"));
-            }
-            let client_secret_file =
-                raw.client_secret_file.ok_or_else(|| err("client_secret_file", "required with auth = \"oauth2\""))?;
-            for (k, v) in [("scope", &raw.scope), ("audience", &raw.audience)] {
-                if v.as_deref().is_some_and(|v| !printable(v)) {
-                    return Err(err(k, "must be 1-1024 printable characters"));
-                }
-            }
-            let client_auth = match raw.token_auth.as_deref() {
-                None | Some("client_secret_basic") => ClientAuth::Basic,
-                Some("client_secret_post") => ClientAuth::Post,
-                Some(_) => return Err(err("token_auth", "must be \"client_secret_basic\" or \"client_secret_post\"")),
-            };
-            Ok(AuthMode::OAuth2(OAuth2 {
-                token_url,
-                token_host,
-                client_id,
-                client_secret_file,
-                scope: raw.scope,
-                audience: raw.audience,
-                client_auth,
-            }))
-        }
-    }
-}
-
-/// Validates `rate_limit` of destination `name`.
-pub(crate) fn build_rate_limit(file: &str, name: &str, raw: Option<RawRateLimit>) -> Result<Option<RateLimit>> {
-    let Some(raw) = raw else { return Ok(None) };
-    let key = format!("destinations.{name}.rate_limit");
-    let requests = u32::try_from(raw.requests).ok().filter(|r| (1..=1_000_000).contains(r));
-    let per_s = u32::try_from(raw.per_s).ok().filter(|s| (1..=86_400).contains(s));
-    match (requests, per_s) {
-        (Some(requests), Some(per_s)) => Ok(Some(RateLimit { requests, per_s })),
-        (None, _) => Err(Error::config(file, Some(&format!("{key}.requests")), "must be between 1 and 1000000")),
-        (_, None) => Err(Error::config(file, Some(&format!("{key}.per_s")), "must be between 1 and 86400")),
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Credentials
@@ -260,12 +87,11 @@ fn bearer_value(token: &[u8]) -> Secret {
 /// `Transport`/`Rejected` naming the token endpoint's host.
 pub fn credential(dest: &Destination, store: Option<&OutboxConfig>) -> Result<Option<Credential>> {
     match &dest.auth {
-        AuthMode::Header => Ok(dest
-            .key
-            .as_ref()
-            .map(crate::secret::SecretSource::load)
-            .transpose()?
-            .map(|value| Credential { header: dest.key_header.clone(), value, token_fp: None })),
+        AuthMode::Header => Ok(dest.key.as_ref().map(crate::secret::SecretSource::load).transpose()?.map(|value| Credential {
+            header: dest.key_header.clone(),
+            value,
+            token_fp: None,
+        })),
         AuthMode::Bearer => {
             let Some(source) = dest.key.as_ref() else { return Ok(None) };
             let key = source.load()?;
@@ -337,14 +163,17 @@ pub fn refresh_margin(expires_in: Duration) -> Duration {
     (expires_in / 10).min(MAX_REFRESH_MARGIN)
 }
 
-use crate::outbox::shared::FetchState;
+use shared_cache::FetchState;
 
 fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Option<&str>) -> Result<Credential> {
     let secret = crate::secret::load_file_cached(&o.client_secret_file)?;
     let key = cache_key(o, &secret);
     let usable = |t: &Token, now: i64| now < t.refresh_at_ms && stale != Some(t.fp.as_str());
-    let as_credential =
-        |t: &Token| Credential { header: "Authorization".into(), value: Arc::clone(&t.header_value), token_fp: Some(t.fp.clone()) };
+    let as_credential = |t: &Token| Credential {
+        header: "Authorization".into(),
+        value: Arc::clone(&t.header_value),
+        token_fp: Some(t.fp.clone()),
+    };
     let now = now_ms();
     {
         let mut local = local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -357,7 +186,7 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
         }
     }
     let shared_usable = |store: &OutboxConfig| -> Result<Option<Credential>> {
-        match crate::outbox::shared::token_load(store, &key)? {
+        match shared_cache::token_load(store, &key)? {
             Some(t) if usable(&t, now_ms()) => {
                 let cred = as_credential(&t);
                 local_tokens().lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.clone(), t);
@@ -369,19 +198,19 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
     let mut claimed = false;
     if let Some(store) = store {
         if let Some(stale) = stale {
-            crate::outbox::shared::token_forget(store, &key, stale)?;
+            shared_cache::token_forget(store, &key, stale)?;
         }
         if let Some(cred) = shared_usable(store)? {
             return Ok(cred);
         }
-        if let FetchState::Failed(e) = crate::outbox::shared::token_fetch_state(store, &key)? {
+        if let FetchState::Failed(e) = shared_cache::token_fetch_state(store, &key)? {
             return Err(e);
         }
         // Single flight: while another worker fetches, wait for its token (at
         // most one request timeout), then fetch ourselves only if none came.
         let lease = dest.timeout.saturating_add(Duration::from_secs(1));
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        claimed = crate::outbox::shared::token_fetch_begin(store, &key, lease_ms)?;
+        claimed = shared_cache::token_fetch_begin(store, &key, lease_ms)?;
         if !claimed {
             let deadline = std::time::Instant::now() + lease;
             while std::time::Instant::now() < deadline {
@@ -389,20 +218,20 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
                 if let Some(cred) = shared_usable(store)? {
                     return Ok(cred);
                 }
-                match crate::outbox::shared::token_fetch_state(store, &key)? {
+                match shared_cache::token_fetch_state(store, &key)? {
                     FetchState::Pending => {}
                     FetchState::Idle => break,
                     FetchState::Failed(e) => return Err(e),
                 }
             }
-            claimed = crate::outbox::shared::token_fetch_begin(store, &key, lease_ms)?;
+            claimed = shared_cache::token_fetch_begin(store, &key, lease_ms)?;
         }
     }
     let fetched = fetch(dest, o, &secret);
     if let (Some(store), Err(e)) = (store, &fetched) {
         // Hold the failure so other workers do not stampede a failing endpoint.
         let hold_ms = i64::try_from(FAILED_FETCH_HOLD.as_millis()).unwrap_or(i64::MAX);
-        let _ = crate::outbox::shared::token_fetch_failed(store, &key, hold_ms, e);
+        let _ = shared_cache::token_fetch_failed(store, &key, hold_ms, e);
     }
     let (bare, expires_in) = fetched?;
     let now = now_ms();
@@ -416,9 +245,9 @@ fn token(dest: &Destination, o: &OAuth2, store: Option<&OutboxConfig>, stale: Op
     if let Some(store) = store {
         // Sharing is an optimisation: a store that cannot be written only means
         // other workers fetch their own token.
-        let _ = crate::outbox::shared::token_save(store, &key, &bare, &t);
+        let _ = shared_cache::token_save(store, &key, &bare, &t);
         if claimed {
-            let _ = crate::outbox::shared::token_fetch_end(store, &key);
+            let _ = shared_cache::token_fetch_end(store, &key);
         }
     }
     let cred = as_credential(&t);
@@ -520,7 +349,18 @@ pub fn parse_token_response(host: &str, body: &[u8]) -> Result<(Secret, Duration
 /// `error` code, never the secret or a token.
 fn fetch(dest: &Destination, o: &OAuth2, secret: &Secret) -> Result<(Secret, Duration)> {
     let (body, basic) = token_request(o, secret);
-    let (status, answer) = crate::transport::post_token(dest, &o.token_url, &o.token_host, &body, basic.as_ref())?;
+    // The destination's TLS settings and timeouts; its pins only on its own host.
+    let pins: &[[u8; 32]] = if o.token_host.eq_ignore_ascii_case(&dest.host) { &dest.pin_sha256 } else { &[] };
+    let peer = crate::transport::Peer {
+        url: &o.token_url,
+        host: &o.token_host,
+        ca_file: dest.ca_file.as_deref(),
+        pins,
+        timeout: dest.timeout,
+        connect_timeout: dest.connect_timeout,
+        key_origin: None,
+    };
+    let (status, answer) = crate::transport::post_token(&peer, &body, basic.as_ref())?;
     let host = &o.token_host;
     match status {
         200..=299 => parse_token_response(host, &answer),
@@ -534,21 +374,32 @@ fn fetch(dest: &Destination, o: &OAuth2, secret: &Secret) -> Result<(Secret, Dur
         }
         s => Err(Error::Transport {
             host: host.clone(),
-            reason: format!("OAuth2 token endpoint error ({s}{})", oauth_error_code(&answer).map_or_else(String::new, |c| format!(", {c}"))),
+            reason: format!(
+                "OAuth2 token endpoint error ({s}{})",
+                oauth_error_code(&answer).map_or_else(String::new, |c| format!(", {c}"))
+            ),
             status: Some(s),
         }),
     }
 }
 
-/// What phpinfo and [`check`] show about a destination's authentication: mode,
-/// token host, client id and the client secret's fingerprint (never a value).
-pub fn describe(dest: &Destination) -> Vec<(String, String)> {
+/// What phpinfo shows about a destination's authentication: mode, token host,
+/// client id and whether the client secret is set, with its fingerprint keyed
+/// by the installation key `fingerprint_key` when configured (a client secret
+/// may be a person's choice: see [`crate::fingerprint`]). Never a value.
+pub fn describe(dest: &Destination, fingerprint_key: Option<&std::path::Path>) -> Vec<(String, String)> {
     let mut out = vec![("auth".to_owned(), dest.auth.name().to_owned())];
     if let AuthMode::OAuth2(o) = &dest.auth {
         out.push(("token_host".into(), o.token_host.clone()));
         out.push(("client_id".into(), o.client_id.clone()));
-        let fp = crate::secret::load_file_cached(&o.client_secret_file)
-            .map_or_else(|e| format!("unusable: {e}"), |s| format!("fingerprint {}", s.fingerprint()));
+        let fp = match crate::secret::load_file_cached(&o.client_secret_file) {
+            Err(e) => format!("unusable: {e}"),
+            Ok(s) => match crate::fingerprint::keyed(fingerprint_key, s.expose()) {
+                Ok(Some(fp)) => format!("keyed fingerprint {fp}"),
+                Ok(None) => "set".to_owned(),
+                Err(e) => format!("set, no fingerprint: {e}"),
+            },
+        };
         out.push(("client_secret".into(), format!("{} ({fp})", o.client_secret_file.display())));
     }
     if let Some(r) = dest.rate_limit {
@@ -602,7 +453,10 @@ mod tests {
         assert_eq!(c.destinations["d"].auth, AuthMode::Header);
         let c = parse("auth = \"bearer\"\nkey_env = \"K\"\n").unwrap();
         assert_eq!(c.destinations["d"].auth, AuthMode::Bearer);
-        let c = parse(&format!("{OAUTH}scope = \"orders.write\"\naudience = \"https://api\"\nrate_limit = {{ requests = 10, per_s = 1 }}\n")).unwrap();
+        let c = parse(&format!(
+            "{OAUTH}scope = \"orders.write\"\naudience = \"https://api\"\nrate_limit = {{ requests = 10, per_s = 1 }}\n"
+        ))
+        .unwrap();
         let d = &c.destinations["d"];
         match &d.auth {
             AuthMode::OAuth2(o) => {
@@ -622,9 +476,18 @@ mod tests {
             ("auth = \"oauth2\"\nclient_id = \"a\"\nclient_secret_file = \"/s\"\n", "destinations.d.token_url: required"),
             (&format!("{OAUTH}key_file = \"/k\"\n"), "destinations.d.key_file: not used with auth = \"oauth2\""),
             (&format!("{OAUTH}key_header = \"X-K\"\n"), "destinations.d.key_header: not used"),
-            ("auth = \"oauth2\"\ntoken_url = \"http://login.example.com/t\"\nclient_id = \"a\"\nclient_secret_file = \"/s\"\n", "destinations.d.token_url: only https://"),
-            ("auth = \"oauth2\"\ntoken_url = \"https://l.example.com/t\"\nclient_secret_file = \"/s\"\n", "destinations.d.client_id: required"),
-            ("auth = \"oauth2\"\ntoken_url = \"https://l.example.com/t\"\nclient_id = \"a\"\n", "destinations.d.client_secret_file: required"),
+            (
+                "auth = \"oauth2\"\ntoken_url = \"http://login.example.com/t\"\nclient_id = \"a\"\nclient_secret_file = \"/s\"\n",
+                "destinations.d.token_url: only https://",
+            ),
+            (
+                "auth = \"oauth2\"\ntoken_url = \"https://l.example.com/t\"\nclient_secret_file = \"/s\"\n",
+                "destinations.d.client_id: required",
+            ),
+            (
+                "auth = \"oauth2\"\ntoken_url = \"https://l.example.com/t\"\nclient_id = \"a\"\n",
+                "destinations.d.client_secret_file: required",
+            ),
             (&format!("{OAUTH}token_auth = \"private_key_jwt\"\n"), "destinations.d.token_auth: must be"),
             ("token_url = \"https://l.example.com/t\"\n", "destinations.d.token_url: only used with auth = \"oauth2\""),
             ("auth = \"bearer\"\n", "destinations.d.key_file: auth = \"bearer\" needs"),
@@ -673,7 +536,12 @@ mod tests {
         assert_eq!(e, Duration::from_secs(60));
         let (_, e) = parse_token_response("h", br#"{"access_token":"tok-1"}"#).unwrap();
         assert_eq!(e, DEFAULT_EXPIRES_IN);
-        for bad in [&br#"{"token_type":"Bearer"}"#[..], br#"{"access_token":"a b"}"#, br#"{"access_token":"t","token_type":"mac"}"#, b"<html>"] {
+        for bad in [
+            &br#"{"token_type":"Bearer"}"#[..],
+            br#"{"access_token":"a b"}"#,
+            br#"{"access_token":"t","token_type":"mac"}"#,
+            b"<html>",
+        ] {
             let e = parse_token_response("login.example.com", bad).unwrap_err().to_string();
             assert!(e.starts_with("login.example.com: OAuth2 token endpoint answered"), "{e}");
         }

@@ -10,13 +10,16 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::policy::Policy;
+
+mod access;
 use crate::secret::SecretSource;
+pub use access::{AuthConfig, ClientAuth, OAuth2, RateLimit};
 
 /// Default outbox location when the file has no `[outbox]` section.
 pub const DEFAULT_OUTBOX: &str = "/var/lib/secure-forward/outbox.sqlite";
 /// Default request timeout, total.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
-/// Default connect timeout.
+/// Default connect timeout (capped at `timeout_ms` when that is smaller).
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 3_000;
 /// Default header carrying the API key.
 pub const DEFAULT_KEY_HEADER: &str = "X-API-KEY";
@@ -24,6 +27,7 @@ pub const DEFAULT_KEY_HEADER: &str = "X-API-KEY";
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    fingerprint_key_file: Option<PathBuf>,
     #[serde(default)]
     destinations: BTreeMap<String, RawDestination>,
     outbox: Option<RawOutbox>,
@@ -53,7 +57,7 @@ struct RawDestination {
     scope: Option<String>,
     audience: Option<String>,
     token_auth: Option<String>,
-    rate_limit: Option<crate::auth::RawRateLimit>,
+    rate_limit: Option<access::RawRateLimit>,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +100,10 @@ pub struct Config {
     pub audit: Option<AuditConfig>,
     /// Inbound webhook sources by name.
     pub webhooks: BTreeMap<String, WebhookConfig>,
+    /// Top-level `fingerprint_key_file`: the per-installation key that fingerprints
+    /// of chosen secrets (pepper, client secret, WooCommerce secret) are keyed
+    /// with (see [`crate::fingerprint`]); without it they are shown as `set`.
+    pub fingerprint_key_file: Option<PathBuf>,
 }
 
 /// One destination.
@@ -123,10 +131,10 @@ pub struct Destination {
     pub pin_sha256: Vec<[u8; 32]>,
     /// What leaves the store.
     pub policy: Policy,
-    /// `auth = "header" | "bearer" | "oauth2"` (see [`crate::auth`]).
-    pub auth: crate::auth::AuthMode,
+    /// `auth = "header" | "bearer" | "oauth2"` (credentials are built from it by `crate::auth`).
+    pub auth: AuthConfig,
     /// `rate_limit = { requests, per_s }`, shared by all workers of the machine.
-    pub rate_limit: Option<crate::auth::RateLimit>,
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// How `secure_forward_order()` delivers.
@@ -207,8 +215,7 @@ pub enum WebhookFormat {
 }
 
 /// Standard Webhooks' schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
-pub const DEFAULT_RETRY_SCHEDULE: [u64; 9] =
-    [5, 300, 1800, 7200, 18_000, 36_000, 50_400, 72_000, 86_400];
+pub const DEFAULT_RETRY_SCHEDULE: [u64; 9] = [5, 300, 1800, 7200, 18_000, 36_000, 50_400, 72_000, 86_400];
 
 impl Config {
     /// Parses `text` as the content of `path`.
@@ -226,14 +233,16 @@ impl Config {
         for (name, w) in raw.webhooks {
             webhooks.insert(name.clone(), build_webhook(&file, &name, w)?);
         }
-        Ok(Config { path: path.to_path_buf(), destinations, outbox, audit, webhooks })
+        let fingerprint_key_file = raw.fingerprint_key_file;
+        Ok(Config { path: path.to_path_buf(), destinations, outbox, audit, webhooks, fingerprint_key_file })
     }
 
     /// Reads and parses the file (no cache).
     pub fn load_uncached(path: &Path) -> Result<Config> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::config(&file, None, crate::secret::io_reason(&e)))?;
+        let what = "configuration file";
+        let bytes = crate::secret::open::read_trusted(path, what, crate::secret::open::MAX_SMALL_FILE)?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::config(&file, None, "not valid UTF-8"))?;
         Config::parse(path, &text)
     }
 
@@ -261,21 +270,24 @@ fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> Error {
 }
 
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 impl Destination {
     fn build(file: &str, name: &str, d: RawDestination) -> Result<Destination> {
         let key_of = |k: &str| format!("destinations.{name}.{k}");
         if !is_token(name) {
-            return Err(Error::config(file, Some(&format!("destinations.{name}")), "destination names may only use letters, digits, '-', '_' and '.'"));
+            return Err(Error::config(
+                file,
+                Some(&format!("destinations.{name}")),
+                "destination names may only use letters, digits, '-', '_' and '.'",
+            ));
         }
         let host = https_host(&d.url).map_err(|reason| Error::config(file, Some(&key_of("url")), reason))?;
-        let auth = crate::auth::build(
+        let auth = access::build(
             file,
             name,
-            crate::auth::RawAuth {
+            access::RawAuth {
                 auth: d.auth,
                 token_url: d.token_url,
                 client_id: d.client_id,
@@ -287,28 +299,37 @@ impl Destination {
                 has_key_header: d.key_header.is_some(),
             },
         )?;
-        let rate_limit = crate::auth::build_rate_limit(file, name, d.rate_limit)?;
+        let rate_limit = access::build_rate_limit(file, name, d.rate_limit)?;
         let key = match (d.key_file, d.key_env) {
             (Some(_), Some(_)) => {
                 return Err(Error::config(file, Some(&key_of("key_env")), "set either key_file or key_env, not both"))
             }
             (Some(p), None) => Some(SecretSource::File(p)),
-            (None, Some(v)) if v.is_empty() => {
-                return Err(Error::config(file, Some(&key_of("key_env")), "empty variable name"))
-            }
+            (None, Some(v)) if v.is_empty() => return Err(Error::config(file, Some(&key_of("key_env")), "empty variable name")),
             (None, Some(v)) => Some(SecretSource::Env(v)),
             (None, None) => None,
         };
         let key_header = d.key_header.unwrap_or_else(|| DEFAULT_KEY_HEADER.to_owned());
-        let reserved = ["host", "content-length", "content-type", "transfer-encoding", "connection", "user-agent", "idempotency-key", "webhook-id", "webhook-timestamp", "webhook-signature"];
+        let reserved = [
+            "host",
+            "content-length",
+            "content-type",
+            "transfer-encoding",
+            "connection",
+            "user-agent",
+            "idempotency-key",
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+        ];
         if !is_token(&key_header) || reserved.contains(&key_header.to_ascii_lowercase().as_str()) {
             return Err(Error::config(file, Some(&key_of("key_header")), "not a usable HTTP header name"));
         }
         let timeout_ms = d.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-        let connect_ms = d.connect_timeout_ms.unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS);
         if !(1..=300_000).contains(&timeout_ms) {
             return Err(Error::config(file, Some(&key_of("timeout_ms")), "must be between 1 and 300000"));
         }
+        let connect_ms = d.connect_timeout_ms.unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS.min(timeout_ms));
         if !(1..=timeout_ms).contains(&connect_ms) {
             return Err(Error::config(file, Some(&key_of("connect_timeout_ms")), "must be between 1 and timeout_ms"));
         }
@@ -319,7 +340,9 @@ impl Destination {
                 .decode(p.trim())
                 .ok()
                 .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
-                .ok_or_else(|| Error::config(file, Some(&key_of("pin_sha256")), "each pin must be base64 of a 32-byte SHA-256 digest"))?;
+                .ok_or_else(|| {
+                    Error::config(file, Some(&key_of("pin_sha256")), "each pin must be base64 of a 32-byte SHA-256 digest")
+                })?;
             pins.push(raw);
         }
         let policy = Policy::compile(d.policy.as_ref(), file, &format!("destinations.{name}.policy"))?;
@@ -424,8 +447,7 @@ struct CachedConfig {
 
 fn stamp_of(path: &Path) -> Result<(u64, u64, u64, i64, i64)> {
     use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path)
-        .map_err(|e| Error::config(path.display().to_string(), None, crate::secret::io_reason(&e)))?;
+    let m = std::fs::metadata(path).map_err(|e| Error::config(path.display().to_string(), None, crate::secret::io_reason(&e)))?;
     Ok((m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
 }
 
@@ -473,6 +495,22 @@ mod tests {
         assert_eq!(c.outbox.key_file, PathBuf::from("/var/lib/secure-forward/outbox.sqlite.key"));
         assert_eq!(c.outbox.retry_schedule, DEFAULT_RETRY_SCHEDULE.to_vec());
         assert_eq!(c.outbox.delivery, Delivery::Inline);
+    }
+
+    #[test]
+    fn connect_timeout_defaults_to_the_smaller_of_3s_and_timeout() {
+        let dest = |extra: &str| parse(&format!("[destinations.d]\nurl = \"https://x.example/\"\n{extra}"));
+        let c = dest("timeout_ms = 2000\n").unwrap();
+        assert_eq!(c.destinations["d"].timeout, Duration::from_millis(2000));
+        assert_eq!(c.destinations["d"].connect_timeout, Duration::from_millis(2000));
+        let c = dest("timeout_ms = 5000\n").unwrap();
+        assert_eq!(c.destinations["d"].connect_timeout, Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS));
+        let c = dest("timeout_ms = 2000\nconnect_timeout_ms = 500\n").unwrap();
+        assert_eq!(c.destinations["d"].connect_timeout, Duration::from_millis(500));
+        let e = dest("timeout_ms = 2000\nconnect_timeout_ms = 2001\n").unwrap_err().to_string();
+        assert!(e.contains("destinations.d.connect_timeout_ms") && e.contains("timeout_ms"), "{e}");
+        let e = dest("connect_timeout_ms = 0\n").unwrap_err().to_string();
+        assert!(e.contains("destinations.d.connect_timeout_ms"), "{e}");
     }
 
     #[test]

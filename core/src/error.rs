@@ -134,10 +134,7 @@ mod tests {
     #[test]
     fn messages_name_place_not_value() {
         let e = Error::config("/etc/sf.toml", Some("destinations.crm.url"), "only https:// URLs are allowed");
-        assert_eq!(
-            e.to_string(),
-            "configuration error in /etc/sf.toml: destinations.crm.url: only https:// URLs are allowed"
-        );
+        assert_eq!(e.to_string(), "configuration error in /etc/sf.toml: destinations.crm.url: only https:// URLs are allowed");
         let e = Error::Rejected { host: "api.example.com".into(), status: 401, reason: "authentication rejected".into() };
         assert_eq!(e.to_string(), "authentication rejected by api.example.com (401)");
         assert_eq!(e.kind(), ErrorKind::Rejected);

@@ -14,8 +14,7 @@ pub const DEFAULT_EVENT: &str = "order.updated";
 /// Checks an event name: `order.processing`, `order.refunded`, ... (1-64 chars of
 /// letters, digits, `.`, `_`, `-`).
 pub fn check_event(event: &str) -> Result<()> {
-    let ok = (1..=64).contains(&event.len())
-        && event.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    let ok = (1..=64).contains(&event.len()) && event.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -97,11 +96,7 @@ pub fn classify(host: &str, answer: &Answer) -> Outcome {
         },
         300..=399 => Outcome::Dead {
             status: Some(status),
-            error: Error::Rejected {
-                host: host.to_owned(),
-                status,
-                reason: "redirect (not followed) answered".to_owned(),
-            },
+            error: Error::Rejected { host: host.to_owned(), status, reason: "redirect (not followed) answered".to_owned() },
         },
         _ => Outcome::Dead {
             status: Some(status),
@@ -172,10 +167,11 @@ pub fn attempt_with(
         Err(error @ Error::Config { .. }) => return Outcome::Dead { status: None, error },
         Err(error) => return Outcome::Retry { status: None, retry_after: None, error },
     };
-    let signed = match crate::signing::signing_headers(dest, event_id, body, crate::secret::unix_now()) {
-        Ok(s) => s,
-        Err(error) => return Outcome::Dead { status: None, error },
-    };
+    let signed =
+        match crate::signing::signing_headers(dest.signing_secret_file.as_deref(), event_id, body, crate::secret::unix_now()) {
+            Ok(s) => s,
+            Err(error) => return Outcome::Dead { status: None, error },
+        };
     let mut headers: Vec<(&str, &str)> = Vec::with_capacity(5 + extra.len());
     headers.push(("Idempotency-Key", event_id));
     headers.push(("X-Event-Type", event));
@@ -183,8 +179,9 @@ pub fn attempt_with(
         headers.extend_from_slice(&s.pairs());
     }
     headers.extend_from_slice(extra);
+    let peer = peer(dest);
     let send = |c: Option<&crate::auth::Credential>| {
-        transport::send_authorized(dest, c.map(|c| (c.header.as_str(), &*c.value)), &Outgoing { body, headers: &headers })
+        transport::send(&peer, c.map(|c| (c.header.as_str(), &*c.value)), &Outgoing { body, headers: &headers })
     };
     let mut sent = send(credential.as_ref());
     if let (Ok(Answer { status: 401, .. }), Some(used)) = (&sent, &credential) {
@@ -215,9 +212,27 @@ pub fn attempt_with(
 /// Whether a resend may go now under `dest`'s shared `rate_limit` (always, without one).
 fn resend_admitted(dest: &Destination, store: Option<&crate::config::OutboxConfig>) -> bool {
     match (&dest.rate_limit, store) {
-        (Some(_), Some(store)) => crate::outbox::shared::take_token_from(store, dest).unwrap_or(false),
+        (Some(_), Some(store)) => take_token_from(store, dest).unwrap_or(false),
         _ => true,
     }
+}
+
+/// `dest`'s `rate_limit` as the store's token bucket.
+pub fn bucket(dest: &Destination) -> Option<crate::store::Bucket> {
+    dest.rate_limit.map(|l| crate::store::Bucket { capacity: f64::from(l.requests), per_ms: l.per_ms() })
+}
+
+/// Takes one token of `dest`'s shared bucket in a transaction of its own (what
+/// the bucket costs by itself; `submit` and `flush` take it inside the
+/// transaction they already hold). `true` when a request may go now (not
+/// paused, and a token was left).
+pub fn take_token_from(outbox: &crate::config::OutboxConfig, dest: &Destination) -> Result<bool> {
+    crate::store::with_store(&outbox.path, |db| {
+        let tx = db.immediate()?;
+        let admitted = tx.take_rate_token(&dest.name, bucket(dest), crate::store::now_ms())?;
+        tx.commit()?;
+        Ok(admitted == crate::store::Admission::Go)
+    })
 }
 
 /// A receipt for PHP.
@@ -226,13 +241,60 @@ pub struct Receipt {
     /// The event id (also the `Idempotency-Key`).
     pub event_id: String,
     /// `delivered`, `queued` or `dead`.
-    pub status: &'static str,
+    pub status: ReceiptStatus,
     /// HTTP status of the last attempt.
     pub http_status: Option<u16>,
     /// Attempts made so far.
     pub attempts: u32,
     /// Why it is not delivered (redacted), if so.
     pub reason: Option<String>,
+}
+
+/// Where an event stands, as a receipt says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptStatus {
+    /// Sent (2xx).
+    Delivered,
+    /// Waiting for an attempt (also an undecryptable event, which can be requeued).
+    Queued,
+    /// Dead letter.
+    Dead,
+}
+
+impl ReceiptStatus {
+    /// `delivered`, `queued` or `dead` (what PHP sees).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptStatus::Delivered => "delivered",
+            ReceiptStatus::Queued => "queued",
+            ReceiptStatus::Dead => "dead",
+        }
+    }
+}
+
+impl PartialEq<&str> for ReceiptStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for ReceiptStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the transport needs of `dest` (it does not see the configuration).
+pub fn peer(dest: &Destination) -> transport::Peer<'_> {
+    transport::Peer {
+        url: &dest.url,
+        host: &dest.host,
+        ca_file: dest.ca_file.as_deref(),
+        pins: &dest.pin_sha256,
+        timeout: dest.timeout,
+        connect_timeout: dest.connect_timeout,
+        key_origin: dest.key.as_ref(),
+    }
 }
 
 #[cfg(test)]

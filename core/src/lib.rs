@@ -11,14 +11,18 @@ pub mod auth;
 pub mod config;
 pub mod dns;
 pub mod error;
+pub mod fingerprint;
 pub mod forward;
+pub mod keys;
 pub mod luhn;
 pub mod node;
 pub mod outbox;
 pub mod policy;
 pub mod redact;
 pub mod secret;
+pub mod shape;
 pub mod signing;
+pub mod store;
 pub mod transport;
 pub mod webhook;
 

@@ -159,10 +159,7 @@ impl Node for serde_json::Value {
     {
         match self {
             serde_json::Value::Object(m) => m.iter().try_for_each(|(k, v)| f(Key::Str(k.as_bytes()), v)),
-            serde_json::Value::Array(a) => a
-                .iter()
-                .zip(0i64..)
-                .try_for_each(|(v, i)| f(Key::Int(i), v)),
+            serde_json::Value::Array(a) => a.iter().zip(0i64..).try_for_each(|(v, i)| f(Key::Int(i), v)),
             _ => Ok(()),
         }
     }

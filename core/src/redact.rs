@@ -10,12 +10,13 @@
 //!   the whole value and each white-space separated token of it (a file may hold
 //!   several secrets, one per line) of at least [`MIN_SECRET_TOKEN`] bytes, and for
 //!   `whsec_` secrets also the base64 part → `[REDACTED]`;
-//! - card-number-like digit runs (13-19 digits passing Luhn, see [`crate::luhn`])
-//!   → digits replaced by `*`;
+//! - card numbers, found by the same detector as the policy's (a known brand's
+//!   prefix and length, Luhn, digits of any script, separators as people write
+//!   them; see [`crate::luhn`]) → digits replaced by `*`;
 //! - e-mail addresses → `[email]`.
 
-/// Shortest secret token that is masked (shorter ones would mask ordinary words).
-pub const MIN_SECRET_TOKEN: usize = 8;
+/// Shortest secret token that is masked (defined beside the secrets, so `secret` does not import `redact`).
+pub use crate::secret::witness::MIN_SECRET_TOKEN;
 /// What a secret becomes.
 pub const SECRET_MASK: &str = "[REDACTED]";
 /// What an e-mail address becomes.
@@ -113,10 +114,7 @@ pub fn mask_emails(text: &str) -> String {
             end -= 1;
         }
         let domain = s.get(i + 1..end).unwrap_or_default();
-        let tld_ok = domain
-            .rsplit(|b| *b == b'.')
-            .next()
-            .is_some_and(|t| t.len() >= 2 && t.iter().all(u8::is_ascii_alphabetic));
+        let tld_ok = domain.rsplit(|b| *b == b'.').next().is_some_and(|t| t.len() >= 2 && t.iter().all(u8::is_ascii_alphabetic));
         if start < i && domain.contains(&b'.') && tld_ok {
             out.push_str(text.get(copied..start).unwrap_or_default());
             out.push_str(EMAIL_MASK);
@@ -148,6 +146,17 @@ mod tests {
     fn card_numbers_and_emails_in_one_text() {
         let r = redact("card 4111 1111 1111 1111 from ana@example.com, order 1234");
         assert_eq!(r, "card **** **** **** **** from [email], order 1234");
+    }
+
+    #[test]
+    fn card_numbers_as_people_write_them_are_masked() {
+        assert_eq!(redact("a 4111.1111.1111.1111 b"), "a ****.****.****.**** b");
+        assert_eq!(redact("a 4111  1111  1111  1111"), "a ****  ****  ****  ****");
+        assert_eq!(redact("4111\u{a0}1111\u{a0}1111\u{a0}1111"), "****\u{a0}****\u{a0}****\u{a0}****");
+        assert_eq!(redact("4111/1111/1111/1111\n"), "****/****/****/****\n");
+        assert_eq!(redact("card\n4111\n1111\n1111\n1111"), "card\n****\n****\n****\n****");
+        // Not a brand's number: kept.
+        assert_eq!(redact("ref 1111 1111 1111 1117"), "ref 1111 1111 1111 1117");
     }
 
     #[test]

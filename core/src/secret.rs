@@ -12,10 +12,11 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result};
 
+pub mod open;
 pub mod witness;
 
 /// Longest secret file accepted (a key, a token, a handful of signing secrets).
-const MAX_SECRET_FILE: u64 = 64 * 1024;
+const MAX_SECRET_FILE: u64 = open::MAX_SMALL_FILE;
 /// How often a cached secret file is re-checked (stat) for rotation.
 pub const RECHECK: Duration = Duration::from_secs(1);
 
@@ -167,18 +168,14 @@ impl SecretSource {
         match self {
             SecretSource::File(path) => witness::read_key_file(path).map(Arc::new),
             SecretSource::Env(var) => {
-                let value = std::env::var_os(var).ok_or_else(|| {
-                    Error::config(format!("${var}"), None, "environment variable is not set")
-                })?;
+                let value = std::env::var_os(var)
+                    .ok_or_else(|| Error::config(format!("${var}"), None, "environment variable is not set"))?;
                 let bytes = trim_owned(value.into_encoded_bytes());
                 if bytes.is_empty() {
                     return Err(Error::config(format!("${var}"), None, "environment variable is empty"));
                 }
                 let secret = Arc::new(Secret::new(bytes));
-                env_registry()
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(var.clone(), Arc::clone(&secret));
+                env_registry().lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(var.clone(), Arc::clone(&secret));
                 Ok(secret)
             }
         }
@@ -215,13 +212,7 @@ struct FileStamp {
 
 impl FileStamp {
     fn of(meta: &std::fs::Metadata) -> Self {
-        FileStamp {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: meta.mtime(),
-            mtime_nsec: meta.mtime_nsec(),
-        }
+        FileStamp { dev: meta.dev(), ino: meta.ino(), size: meta.size(), mtime: meta.mtime(), mtime_nsec: meta.mtime_nsec() }
     }
 }
 
@@ -304,10 +295,7 @@ fn check_meta(path: &Path, meta: std::fs::Metadata) -> Result<std::fs::Metadata>
         return Err(Error::config(
             &shown,
             None,
-            format!(
-                "secret file is readable by group or others (mode {:o}); run: chmod 600 {shown}",
-                meta.mode() & 0o777
-            ),
+            format!("secret file is readable by group or others (mode {:o}); run: chmod 600 {shown}", meta.mode() & 0o777),
         ));
     }
     let me = rustix::process::geteuid().as_raw();

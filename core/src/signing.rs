@@ -14,7 +14,6 @@ use base64::Engine as _;
 use ring::hmac;
 use zeroize::Zeroizing;
 
-use crate::config::Destination;
 use crate::error::{Error, Result};
 use crate::secret::{fingerprint, load_file_cached, Secret};
 
@@ -61,18 +60,14 @@ pub fn parse_whsec_secrets(file: &str, content: &[u8]) -> Result<Vec<SigningKey>
     let mut keys = Vec::new();
     for (line_no, line) in secret_lines(content) {
         let at_line = |reason: &str| Error::config(file, None, format!("line {line_no}: {reason}"));
-        let encoded = line
-            .strip_prefix(WHSEC_PREFIX.as_bytes())
-            .ok_or_else(|| at_line("signing secret must start with \"whsec_\""))?;
+        let encoded =
+            line.strip_prefix(WHSEC_PREFIX.as_bytes()).ok_or_else(|| at_line("signing secret must start with \"whsec_\""))?;
         // Decode into a zeroizing buffer sized up front (no reallocation leaves a copy).
         let mut buf = Zeroizing::new(Vec::with_capacity(base64::decoded_len_estimate(encoded.len())));
-        B64.decode_vec(encoded, &mut buf)
-            .map_err(|_| at_line("signing secret is not valid base64 after \"whsec_\""))?;
+        B64.decode_vec(encoded, &mut buf).map_err(|_| at_line("signing secret is not valid base64 after \"whsec_\""))?;
         let key = Secret::new(std::mem::take(&mut *buf));
         if key.len() < MIN_SECRET_BYTES {
-            return Err(at_line(&format!(
-                "signing secret is too short: at least {MIN_SECRET_BYTES} random bytes are required"
-            )));
+            return Err(at_line(&format!("signing secret is too short: at least {MIN_SECRET_BYTES} random bytes are required")));
         }
         if keys.len() == MAX_SECRETS {
             return Err(at_line(&format!("at most {MAX_SECRETS} signing secrets per file")));
@@ -125,32 +120,25 @@ pub struct SigningHeaders {
 impl SigningHeaders {
     /// Name/value pairs, ready for [`crate::transport::Outgoing::headers`].
     pub fn pairs(&self) -> [(&str, &str); 3] {
-        [
-            (HEADER_ID, self.id.as_str()),
-            (HEADER_TIMESTAMP, self.timestamp.as_str()),
-            (HEADER_SIGNATURE, self.signature.as_str()),
-        ]
+        [(HEADER_ID, self.id.as_str()), (HEADER_TIMESTAMP, self.timestamp.as_str()), (HEADER_SIGNATURE, self.signature.as_str())]
     }
 }
 
-/// Signs `body` (byte-for-byte what is sent) for `dest` at `now` (Unix seconds).
-/// `Ok(None)` when the destination has no `signing_secret_file`.
-pub fn signing_headers(dest: &Destination, event_id: &str, body: &[u8], now: u64) -> Result<Option<SigningHeaders>> {
-    let Some(path) = dest.signing_secret_file.as_deref() else {
+/// Signs `body` (byte-for-byte what is sent) with the secrets of a
+/// destination's `signing_secret_file` at `now` (Unix seconds).
+/// `Ok(None)` when the destination has none.
+pub fn signing_headers(secret_file: Option<&Path>, event_id: &str, body: &[u8], now: u64) -> Result<Option<SigningHeaders>> {
+    let Some(path) = secret_file else {
         return Ok(None);
     };
     let keys = load_whsec_file(path)?;
-    Ok(Some(SigningHeaders {
-        id: event_id.to_owned(),
-        timestamp: now.to_string(),
-        signature: sign(&keys, event_id, now, body),
-    }))
+    Ok(Some(SigningHeaders { id: event_id.to_owned(), timestamp: now.to_string(), signature: sign(&keys, event_id, now, body) }))
 }
 
 /// Fingerprints of the destination's signing secrets, in file order, for status
 /// and phpinfo (empty when it does not sign). Never the secrets.
-pub fn signing_fingerprints(dest: &Destination) -> Result<Vec<String>> {
-    match dest.signing_secret_file.as_deref() {
+pub fn signing_fingerprints(secret_file: Option<&Path>) -> Result<Vec<String>> {
+    match secret_file {
         None => Ok(Vec::new()),
         Some(path) => Ok(load_whsec_file(path)?.into_iter().map(|k| k.fingerprint).collect()),
     }
@@ -202,13 +190,14 @@ pub(crate) mod tests {
         format!("whsec_{}", B64.encode(b))
     }
 
-    pub(crate) fn dest_with(secret_file: Option<&Path>) -> std::sync::Arc<Destination> {
+    /// The `signing_secret_file` of a destination configured with `secret_file`.
+    pub(crate) fn dest_with(secret_file: Option<&Path>) -> Option<std::path::PathBuf> {
         let mut text = String::from("[destinations.d]\nurl = \"https://x.example/\"\n");
         if let Some(p) = secret_file {
             text.push_str(&format!("signing_secret_file = \"{}\"\n", p.display()));
         }
         let c = crate::config::Config::parse(Path::new("/etc/sf.toml"), &text).unwrap();
-        std::sync::Arc::clone(c.destination("d").unwrap())
+        c.destination("d").unwrap().signing_secret_file.clone()
     }
 
     #[test]
@@ -259,19 +248,19 @@ pub(crate) mod tests {
         let other = random_whsec();
         let p = write_secret(&dir, "sign.key", &format!("{SPEC_SECRET}\n{other}\n"));
         let dest = dest_with(Some(&p));
-        let h = signing_headers(&dest, SPEC_ID, SPEC_BODY, SPEC_TS).unwrap().unwrap();
+        let h = signing_headers(dest.as_deref(), SPEC_ID, SPEC_BODY, SPEC_TS).unwrap().unwrap();
         assert_eq!(h.id, SPEC_ID);
         assert_eq!(h.timestamp, "1614265330");
         assert!(h.signature.starts_with(&format!("{SPEC_SIG} v1,")));
         assert_eq!(h.pairs()[0], ("webhook-id", SPEC_ID));
-        let fps = signing_fingerprints(&dest).unwrap();
+        let fps = signing_fingerprints(dest.as_deref()).unwrap();
         assert_eq!(fps, vec![fingerprint(SPEC_SECRET.as_bytes()), fingerprint(other.as_bytes())]);
         assert!(fps.iter().all(|f| f.len() == 12 && f.bytes().all(|b| b.is_ascii_hexdigit())));
         assert!(!format!("{:?}", load_whsec_file(&p).unwrap()).contains("MfKQ9r8G"));
 
         let unsigned = dest_with(None);
-        assert_eq!(signing_headers(&unsigned, "evt_1", b"{}", 1).unwrap(), None);
-        assert!(signing_fingerprints(&unsigned).unwrap().is_empty());
+        assert_eq!(signing_headers(unsigned.as_deref(), "evt_1", b"{}", 1).unwrap(), None);
+        assert!(signing_fingerprints(unsigned.as_deref()).unwrap().is_empty());
     }
 
     #[test]
@@ -279,7 +268,7 @@ pub(crate) mod tests {
         let dir = tempdir("perm");
         let p = write_secret(&dir, "sign.key", SPEC_SECRET);
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = signing_headers(&dest_with(Some(&p)), "evt_1", b"{}", 1).unwrap_err();
+        let e = signing_headers(dest_with(Some(&p)).as_deref(), "evt_1", b"{}", 1).unwrap_err();
         assert!(e.to_string().contains("readable by group or others"));
     }
 
@@ -288,15 +277,15 @@ pub(crate) mod tests {
         let dir = tempdir("rotate");
         let p = write_secret(&dir, "sign.key", SPEC_SECRET);
         let dest = dest_with(Some(&p));
-        let before = signing_fingerprints(&dest).unwrap();
+        let before = signing_fingerprints(dest.as_deref()).unwrap();
         let new = random_whsec();
         let tmp = write_secret(&dir, "sign.key.new", &new);
         std::fs::rename(&tmp, &p).unwrap();
         std::thread::sleep(crate::secret::RECHECK + std::time::Duration::from_millis(100));
-        let after = signing_fingerprints(&dest).unwrap();
+        let after = signing_fingerprints(dest.as_deref()).unwrap();
         assert_eq!(before, vec![fingerprint(SPEC_SECRET.as_bytes())]);
         assert_eq!(after, vec![fingerprint(new.as_bytes())]);
-        let h = signing_headers(&dest, SPEC_ID, SPEC_BODY, SPEC_TS).unwrap().unwrap();
+        let h = signing_headers(dest.as_deref(), SPEC_ID, SPEC_BODY, SPEC_TS).unwrap().unwrap();
         let keys = parse_whsec_secrets("f", new.as_bytes()).unwrap();
         assert_eq!(h.signature, sign(&keys, SPEC_ID, SPEC_TS, SPEC_BODY));
         assert_ne!(h.signature, SPEC_SIG);

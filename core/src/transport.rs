@@ -3,7 +3,7 @@
 //! keep-alive. Certificates are always verified, TLS 1.2+ only, redirects never
 //! followed, timeouts always set and response bodies capped.
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -12,9 +12,8 @@ use ureq::http::HeaderValue;
 mod wipe;
 use wipe::WipeSentConnector;
 
-use crate::config::Destination;
 use crate::error::{Error, Result};
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretSource};
 
 mod tls;
 
@@ -24,6 +23,27 @@ pub const RESPONSE_CAP: u64 = 64 * 1024;
 pub const RESPONSE_HEADER_CAP: usize = 16 * 1024;
 /// The `User-Agent` sent.
 pub const USER_AGENT: &str = concat!("secure_forward/", env!("CARGO_PKG_VERSION"));
+
+/// What the transport needs to know of a destination (no more: it does not
+/// see the configuration): where to send, whom to trust, how long to wait.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer<'a> {
+    /// Full https URL (never shown: it may carry a query).
+    pub url: &'a str,
+    /// Its host, for messages.
+    pub host: &'a str,
+    /// Trust roots replacing the webpki roots, when set.
+    pub ca_file: Option<&'a Path>,
+    /// SPKI SHA-256 pins (empty: none).
+    pub pins: &'a [[u8; 32]],
+    /// Total per-request timeout.
+    pub timeout: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Where the request's secret header value came from, for the message
+    /// when it cannot be sent in a header (never the value).
+    pub key_origin: Option<&'a SecretSource>,
+}
 
 /// One request to a destination.
 #[derive(Debug)]
@@ -82,14 +102,9 @@ pub fn reset_agents() {
     agents().lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
 }
 
-fn agent_for(dest: &Destination) -> Result<ureq::Agent> {
-    agent_pinned(dest, &dest.pin_sha256)
-}
-
-/// The agent for `dest`'s TLS settings and timeouts, enforcing `pins` (those of
-/// `dest` for its own host, none for another host such as a token endpoint's).
-fn agent_pinned(dest: &Destination, pins: &[[u8; 32]]) -> Result<ureq::Agent> {
-    let ca_stamp = match &dest.ca_file {
+/// The agent for `peer`'s TLS settings, pins and timeouts.
+fn agent_for(peer: &Peer<'_>) -> Result<ureq::Agent> {
+    let ca_stamp = match peer.ca_file {
         Some(p) => {
             use std::os::unix::fs::MetadataExt;
             let m = std::fs::metadata(p).map_err(|e| {
@@ -100,32 +115,32 @@ fn agent_pinned(dest: &Destination, pins: &[[u8; 32]]) -> Result<ureq::Agent> {
         None => None,
     };
     let key = AgentKey {
-        ca_file: dest.ca_file.clone(),
+        ca_file: peer.ca_file.map(Path::to_path_buf),
         ca_stamp,
-        timeout: dest.timeout,
-        connect_timeout: dest.connect_timeout,
-        pins: pins.to_vec(),
+        timeout: peer.timeout,
+        connect_timeout: peer.connect_timeout,
+        pins: peer.pins.to_vec(),
         pool: POOL.with(std::cell::Cell::get),
     };
     let mut map = agents().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(a) = map.get(&key) {
         return Ok(a.clone());
     }
-    let agent = build_agent(dest, pins)?;
+    let agent = build_agent(peer)?;
     map.insert(key, agent.clone());
     Ok(agent)
 }
 
-fn build_agent(dest: &Destination, pins: &[[u8; 32]]) -> Result<ureq::Agent> {
+fn build_agent(peer: &Peer<'_>) -> Result<ureq::Agent> {
     use ureq::unversioned::transport::{Connector as _, TcpConnector};
-    let roots = match &dest.ca_file {
+    let roots = match peer.ca_file {
         None => tls::Roots::WebPki,
         Some(path) => tls::Roots::Certs(load_ca(path)?.iter().map(|c| c.der().to_vec().into()).collect()),
     };
     // Only an empty root store fails here (load_ca already refused an empty file).
-    let tls = tls::TlsConnector::new(roots, pins).map_err(|_| match &dest.ca_file {
+    let tls = tls::TlsConnector::new(roots, peer.pins).map_err(|_| match peer.ca_file {
         Some(p) => Error::config(p.display().to_string(), None, "ca_file: no usable CA certificate"),
-        None => Error::transport(&dest.host, "tls: no trust roots"),
+        None => Error::transport(peer.host, "tls: no trust roots"),
     })?;
     let config = ureq::Agent::config_builder()
         .https_only(true)
@@ -134,8 +149,8 @@ fn build_agent(dest: &Destination, pins: &[[u8; 32]]) -> Result<ureq::Agent> {
         .save_redirect_history(false)
         .http_status_as_error(false)
         .proxy(None)
-        .timeout_global(Some(dest.timeout))
-        .timeout_connect(Some(dest.connect_timeout))
+        .timeout_global(Some(peer.timeout))
+        .timeout_connect(Some(peer.connect_timeout))
         .max_response_header_size(RESPONSE_HEADER_CAP)
         .user_agent(USER_AGENT)
         .accept("application/json")
@@ -151,8 +166,7 @@ fn build_agent(dest: &Destination, pins: &[[u8; 32]]) -> Result<ureq::Agent> {
 
 fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
     let shown = path.display().to_string();
-    let pem = std::fs::read(path)
-        .map_err(|e| Error::config(&shown, None, format!("ca_file: {}", crate::secret::io_reason(&e))))?;
+    let pem = crate::secret::open::read_trusted(path, "ca_file", crate::secret::open::MAX_CA_FILE)?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         match item {
@@ -167,33 +181,28 @@ fn load_ca(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>
     Ok(certs)
 }
 
-/// Sends one POST to `dest`, with the key (if any) in its header.
-pub fn send(dest: &Destination, key: Option<&Secret>, out: &Outgoing<'_>) -> Result<Answer> {
-    send_authorized(dest, key.map(|k| (dest.key_header.as_str(), k)), out)
-}
-
-fn sensitive_value(dest: &Destination, value: &Secret) -> Result<HeaderValue> {
+fn sensitive_value(peer: &Peer<'_>, value: &Secret) -> Result<HeaderValue> {
     wipe::zeroizing_header(value.expose()).ok_or_else(|| {
         Error::config(
-            dest.key.as_ref().map_or_else(String::new, crate::secret::SecretSource::location),
+            peer.key_origin.map_or_else(String::new, SecretSource::location),
             None,
             "the key contains characters not allowed in an HTTP header",
         )
     })
 }
 
-/// Sends one POST to `dest` with `auth` = (header name, secret value), if any.
-pub fn send_authorized(dest: &Destination, auth: Option<(&str, &Secret)>, out: &Outgoing<'_>) -> Result<Answer> {
-    let agent = agent_for(dest)?;
-    let mut req = agent.post(&dest.url).header("Content-Type", "application/json");
+/// Sends one POST to `peer` with `auth` = (header name, secret value), if any.
+pub fn send(peer: &Peer<'_>, auth: Option<(&str, &Secret)>, out: &Outgoing<'_>) -> Result<Answer> {
+    let agent = agent_for(peer)?;
+    let mut req = agent.post(peer.url).header("Content-Type", "application/json");
     for (name, value) in out.headers {
         req = req.header(*name, *value);
     }
     if let Some((name, value)) = auth {
-        req = req.header(name, sensitive_value(dest, value)?);
+        req = req.header(name, sensitive_value(peer, value)?);
     }
     let started = Instant::now();
-    let mut resp = req.send(out.body).map_err(|e| transport_error(&dest.host, &e))?;
+    let mut resp = req.send(out.body).map_err(|e| transport_error(peer.host, &e))?;
     let status = resp.status().as_u16();
     let headers = resp.headers();
     let text = |names: &[&str]| names.iter().find_map(|n| headers.get(*n)).and_then(|v| v.to_str().ok()).map(str::trim);
@@ -229,19 +238,14 @@ pub fn parse_rate_reset(v: &str, now: std::time::SystemTime) -> Option<Duration>
 }
 
 /// POSTs an OAuth2 token request (`application/x-www-form-urlencoded` `form`,
-/// optional `Authorization: Basic` value) to `url` on `host`, with `dest`'s TLS
-/// settings and timeouts. Returns the status and the (capped) body, which holds
+/// optional `Authorization: Basic` value) to the token endpoint `peer` (its
+/// url, host, TLS settings and timeouts; pins only when it is the destination's
+/// own host: the caller decides). Returns the status and the (capped) body, which holds
 /// a token on success and is zeroized on drop.
-pub fn post_token(
-    dest: &Destination,
-    url: &str,
-    host: &str,
-    form: &Secret,
-    basic: Option<&Secret>,
-) -> Result<(u16, zeroize::Zeroizing<Vec<u8>>)> {
-    let pins: &[[u8; 32]] = if host.eq_ignore_ascii_case(&dest.host) { &dest.pin_sha256 } else { &[] };
-    let agent = agent_pinned(dest, pins)?;
-    let mut req = agent.post(url).header("Content-Type", "application/x-www-form-urlencoded");
+pub fn post_token(peer: &Peer<'_>, form: &Secret, basic: Option<&Secret>) -> Result<(u16, zeroize::Zeroizing<Vec<u8>>)> {
+    let host = peer.host;
+    let agent = agent_for(peer)?;
+    let mut req = agent.post(peer.url).header("Content-Type", "application/x-www-form-urlencoded");
     if let Some(basic) = basic {
         let value = wipe::zeroizing_header(basic.expose())
             .ok_or_else(|| Error::transport(host, "client credentials cannot be sent in a header"))?;
@@ -345,8 +349,18 @@ pub fn parse_http_date(v: &str) -> Option<u64> {
     let _weekday = parts.next()?;
     let day: u64 = parts.next()?.parse().ok()?;
     let month = match parts.next()? {
-        "Jan" => 1, "Feb" => 2, "Mar" => 3, "Apr" => 4, "May" => 5, "Jun" => 6,
-        "Jul" => 7, "Aug" => 8, "Sep" => 9, "Oct" => 10, "Nov" => 11, "Dec" => 12,
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
         _ => return None,
     };
     let year: i64 = parts.next()?.parse().ok()?;

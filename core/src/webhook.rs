@@ -6,9 +6,12 @@
 //!   more `whsec_` secrets; any may match. Checks, in order: headers present and
 //!   well-formed, timestamp within `tolerance_s` of now (both ways), a `v1`
 //!   signature matching (constant-time; other versions such as `v1a` ignored),
-//!   body is JSON, and finally the id was not already accepted (replay). Only a
-//!   message passing every other check is recorded, so a forged message cannot
-//!   burn a genuine id.
+//!   body is JSON, and finally the pair (id, timestamp) was not already
+//!   accepted (replay). Only a message passing every other check is recorded,
+//!   so a forged message cannot burn a genuine id. A sender's retry (same id,
+//!   new timestamp and signature) is accepted: the extension refuses replays
+//!   of a captured message, the application deduplicates by webhook-id once it
+//!   has handled the event (see docs/notes-config.md).
 //! * `format = "woocommerce"`: `X-WC-Webhook-Signature` = base64(HMAC-SHA256(secret,
 //!   body)), the secret file holding the WooCommerce webhook secret as plain text
 //!   (one per line, any may match). WooCommerce signs neither a timestamp nor an
@@ -22,8 +25,8 @@
 //!
 //! Replay store: table `webhook_seen(id TEXT PRIMARY KEY, seen_at INTEGER)` in
 //! the outbox database (see [`crate::outbox::record_webhook_once`]), shared by
-//! every PHP worker. The id stored is `<len(source)>:<source>:<webhook-id>`, so
-//! two sources cannot collide. Entries are kept for twice the largest tolerance
+//! every PHP worker. The id stored is `<len(source)>:<source>:<webhook-id>\n<timestamp>`,
+//! so two sources cannot collide. Entries are kept for twice the largest tolerance
 //! (a message stamped up to `tolerance` in the future stays acceptable for
 //! `2 × tolerance` after it was seen), then pruned.
 use base64::Engine as _;
@@ -31,7 +34,7 @@ use ring::hmac;
 
 use crate::config::{Config, WebhookConfig, WebhookFormat};
 use crate::error::{Error, Result};
-use crate::secret::{fingerprint, load_file_cached};
+use crate::secret::load_file_cached;
 use crate::signing::{ct_eq, load_whsec_file, secret_lines, v1_tag};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -77,15 +80,22 @@ where
     }
 }
 
-/// Fingerprints of a webhook source's secrets (first 12 hex of SHA-256 of each
-/// line as written), for status and phpinfo. Never the secrets.
+/// Fingerprints of a webhook source's secrets, for status and phpinfo. Never
+/// the secrets. `whsec_` secrets (random by nature): first 12 hex of SHA-256 of
+/// each line as written. WooCommerce secrets may have been typed by a person:
+/// keyed with the installation key (see [`crate::fingerprint`]), else `set`.
 pub fn webhook_fingerprints(config: &Config, source: &str) -> Result<Vec<String>> {
     let wh = webhook_config(config, source)?;
     match wh.format {
         WebhookFormat::Standard => Ok(load_whsec_file(&wh.secret_file)?.into_iter().map(|k| k.fingerprint).collect()),
         WebhookFormat::WooCommerce => {
             let raw = load_file_cached(&wh.secret_file)?;
-            Ok(secret_lines(raw.expose()).map(|(_, l)| fingerprint(l)).collect())
+            let key = config.fingerprint_key_file.as_deref();
+            secret_lines(raw.expose())
+                .map(|(_, l)| {
+                    crate::fingerprint::keyed(key, l).map(|fp| fp.map_or_else(|| "set".to_owned(), |fp| format!("keyed {fp}")))
+                })
+                .collect()
         }
     }
 }
@@ -122,7 +132,14 @@ fn parse_json(body: &[u8]) -> Result<serde_json::Value> {
     serde_json::from_slice(body).map_err(|_| refuse("body is not valid JSON"))
 }
 
-fn verify_standard<N, V>(config: &Config, source: &str, wh: &WebhookConfig, body: &[u8], headers: &[(N, V)], now: u64) -> Result<serde_json::Value>
+fn verify_standard<N, V>(
+    config: &Config,
+    source: &str,
+    wh: &WebhookConfig,
+    body: &[u8],
+    headers: &[(N, V)],
+    now: u64,
+) -> Result<serde_json::Value>
 where
     N: AsRef<[u8]>,
     V: AsRef<[u8]>,
@@ -166,9 +183,12 @@ where
 
     let value = parse_json(body)?;
     let max_tolerance = config.webhooks.values().map(|w| w.tolerance.as_secs()).max().unwrap_or(tolerance);
-    let key = format!("{}:{source}:{id}", source.len());
+    // The replay key is the signed pair (id, timestamp): an exact replay is
+    // refused, while a sender's retry of the same id, re-signed with a new
+    // timestamp, is accepted (deduplicating by id is the application's job).
+    let key = format!("{}:{source}:{id}\n{ts}", source.len());
     if !crate::outbox::record_webhook_once(&config.outbox, &key, now, max_tolerance.saturating_mul(2))? {
-        return Err(refuse("replay: this webhook-id was already accepted"));
+        return Err(refuse("replay: this webhook-id and webhook-timestamp were already accepted"));
     }
     Ok(value)
 }
@@ -205,11 +225,8 @@ where
     V: AsRef<[u8]>,
 {
     let sig = header(headers, &[WC_SIGNATURE_HEADER])?.ok_or_else(|| refuse("missing X-WC-Webhook-Signature header"))?;
-    let received = B64
-        .decode(sig)
-        .ok()
-        .filter(|r| r.len() == 32)
-        .ok_or_else(|| refuse("malformed X-WC-Webhook-Signature header"))?;
+    let received =
+        B64.decode(sig).ok().filter(|r| r.len() == 32).ok_or_else(|| refuse("malformed X-WC-Webhook-Signature header"))?;
     let raw = load_file_cached(&wh.secret_file)?;
     let mut matched = false;
     for (_, line) in secret_lines(raw.expose()) {
@@ -226,9 +243,10 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::{Path, PathBuf};
+    use crate::secret::fingerprint;
     use crate::signing::tests::{random_whsec, tempdir, write_secret, SPEC_BODY, SPEC_ID, SPEC_SECRET, SPEC_SIG, SPEC_TS};
     use crate::signing::{parse_whsec_secrets, sign};
+    use std::path::{Path, PathBuf};
 
     const EXPECTED_B64: &str = "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
 
@@ -279,6 +297,18 @@ mod tests {
         let v = verify_webhook(&c, "shop", SPEC_BODY, &spec_headers(SPEC_ID), SPEC_TS + 10).unwrap();
         assert_eq!(v, serde_json::json!({"test": 2_432_232_314_u64}));
         assert_refused(verify_webhook(&c, "shop", SPEC_BODY, &spec_headers(SPEC_ID), SPEC_TS + 20), "replay");
+        // A sender's retry: same id, new timestamp and signature: accepted once.
+        let keys = parse_whsec_secrets("f", SPEC_SECRET.as_bytes()).unwrap();
+        let retry = vec![
+            ("webhook-id".to_owned(), SPEC_ID.to_owned()),
+            ("webhook-timestamp".to_owned(), (SPEC_TS + 60).to_string()),
+            ("webhook-signature".to_owned(), sign(&keys, SPEC_ID, SPEC_TS + 60, SPEC_BODY)),
+        ];
+        verify_webhook(&c, "shop", SPEC_BODY, &retry, SPEC_TS + 70).unwrap();
+        assert_refused(verify_webhook(&c, "shop", SPEC_BODY, &retry, SPEC_TS + 80), "replay");
+        // The old timestamp with the new signature does not verify (the timestamp is signed).
+        let forged = vec![retry[0].clone(), ("webhook-timestamp".to_owned(), (SPEC_TS + 61).to_string()), retry[2].clone()];
+        assert_refused(verify_webhook(&c, "shop", SPEC_BODY, &forged, SPEC_TS + 80), "no matching signature");
         // Recorded in the outbox database (0600), no separate file.
         use std::os::unix::fs::PermissionsExt;
         let meta = std::fs::metadata(dir.join("db/outbox.sqlite")).unwrap();
@@ -346,7 +376,10 @@ mod tests {
         let both = write_secret(&dir, "both.key", &format!("{other}\n{SPEC_SECRET}\n"));
         let c = config(&dir, &both, "");
         verify_webhook(&c, "shop", SPEC_BODY, &spec_headers("w2"), SPEC_TS).unwrap();
-        assert_eq!(webhook_fingerprints(&c, "shop").unwrap(), vec![fingerprint(other.as_bytes()), fingerprint(SPEC_SECRET.as_bytes())]);
+        assert_eq!(
+            webhook_fingerprints(&c, "shop").unwrap(),
+            vec![fingerprint(other.as_bytes()), fingerprint(SPEC_SECRET.as_bytes())]
+        );
     }
 
     #[test]
@@ -364,7 +397,8 @@ mod tests {
         h[2].1 = format!("v1a,{EXPECTED_B64}");
         assert_refused(verify_webhook(&c, "shop", SPEC_BODY, &h, SPEC_TS), "no matching signature");
         // Byte headers work too.
-        let hb: Vec<(Vec<u8>, Vec<u8>)> = spec_headers(SPEC_ID).into_iter().map(|(n, v)| (n.into_bytes(), v.into_bytes())).collect();
+        let hb: Vec<(Vec<u8>, Vec<u8>)> =
+            spec_headers(SPEC_ID).into_iter().map(|(n, v)| (n.into_bytes(), v.into_bytes())).collect();
         verify_webhook(&c, "shop", SPEC_BODY, &hb, SPEC_TS).unwrap();
     }
 
@@ -453,10 +487,24 @@ mod tests {
             assert!(msg.contains(reason), "{msg}");
             assert!(!msg.contains("wc_secret_value") && !msg.contains(&good), "{msg}");
         };
-        check(verify_webhook(&c, "shop", br#"{"id":8}"#, &[("X-WC-Webhook-Signature", good.as_str())], 0), "no matching signature");
-        check(verify_webhook(&c, "shop", body, &[("X-WC-Webhook-Signature", "nope")], 0), "malformed X-WC-Webhook-Signature header");
+        check(
+            verify_webhook(&c, "shop", br#"{"id":8}"#, &[("X-WC-Webhook-Signature", good.as_str())], 0),
+            "no matching signature",
+        );
+        check(
+            verify_webhook(&c, "shop", body, &[("X-WC-Webhook-Signature", "nope")], 0),
+            "malformed X-WC-Webhook-Signature header",
+        );
         check(verify_webhook::<&str, &str>(&c, "shop", body, &[], 0), "missing X-WC-Webhook-Signature header");
-        assert_eq!(webhook_fingerprints(&c, "shop").unwrap(), vec![fingerprint(b"old-wc-secret"), fingerprint(b"wc_secret_value_123")]);
+        // A WooCommerce secret may be typed by a person: no plain hash leaves.
+        assert_eq!(webhook_fingerprints(&c, "shop").unwrap(), vec!["set", "set"]);
+        let install = write_secret(&dir, "install.key", &"i".repeat(48));
+        let c = config(&dir, &p, "format = \"woocommerce\"\n");
+        let c = Config { fingerprint_key_file: Some(install.clone()), ..c };
+        let keyed = |s: &[u8]| format!("keyed {}", crate::fingerprint::keyed(Some(&install), s).unwrap().unwrap());
+        let fps = webhook_fingerprints(&c, "shop").unwrap();
+        assert_eq!(fps, vec![keyed(b"old-wc-secret"), keyed(b"wc_secret_value_123")]);
+        assert!(!fps.contains(&format!("keyed {}", fingerprint(b"old-wc-secret"))));
     }
 
     #[test]
@@ -475,7 +523,7 @@ mod tests {
     }
 }
 
-/// End to end through the real transport: run `tools/receiver.py` and set
+/// End to end through the real transport: run `tests/support/receiver.py` and set
 /// `SF_TEST_RECEIVER` (`https://127.0.0.1:PORT`), `SF_TEST_CA` (its CA file) and
 /// `SF_TEST_RECEIVER_LOG` (its `--log` file).
 #[cfg(test)]
@@ -485,7 +533,7 @@ mod e2e {
     use std::path::Path;
 
     #[test]
-    #[ignore = "needs tools/receiver.py; set SF_TEST_RECEIVER, SF_TEST_CA, SF_TEST_RECEIVER_LOG"]
+    #[ignore = "needs tests/support/receiver.py; set SF_TEST_RECEIVER, SF_TEST_CA, SF_TEST_RECEIVER_LOG"]
     fn signed_attempt_verifies_at_the_receiver() {
         let base = std::env::var("SF_TEST_RECEIVER").unwrap();
         let ca = std::env::var("SF_TEST_CA").unwrap();
@@ -506,12 +554,8 @@ mod e2e {
         let log = std::fs::read_to_string(std::env::var("SF_TEST_RECEIVER_LOG").unwrap()).unwrap();
         let entries: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         let entry = entries.iter().rev().find(|e| e["headers"]["webhook-id"] == id.as_str()).unwrap();
-        let headers: Vec<(String, String)> = entry["headers"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-            .collect();
+        let headers: Vec<(String, String)> =
+            entry["headers"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
         assert_eq!(entry["headers"]["idempotency-key"], id.as_str());
         assert_eq!(entry["headers"]["webhook-signature"].as_str().unwrap().split(' ').count(), 2);
         let received_body = entry["body"].as_str().unwrap().as_bytes().to_vec();

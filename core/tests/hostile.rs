@@ -1,7 +1,7 @@
 //! A hostile network, with real servers: Debian's `openssl s_server` presenting
-//! bad certificates or only TLS 1.0/1.1, and tools/receiver.py misbehaving at
+//! bad certificates or only TLS 1.0/1.1, and tests/support/receiver.py misbehaving at
 //! the HTTP level (stalls, trickles, huge and endless bodies, resets).
-//! Certificates are made at test time by tools/make-test-ca.sh.
+//! Certificates are made at test time by tests/support/make-test-ca.sh.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;
@@ -52,7 +52,7 @@ fn dest(c: &Config) -> Arc<Destination> {
 
 /// One POST; the error message on failure.
 fn send(c: &Config) -> Result<u16, String> {
-    transport::send(&dest(c), None, &Outgoing { body: b"{\"id\":1}", headers: &[] })
+    transport::send(&forward::peer(&dest(c)), None, &Outgoing { body: b"{\"id\":1}", headers: &[] })
         .map(|a| a.status)
         .map_err(|e| e.to_string())
 }
@@ -117,7 +117,7 @@ fn a_tls_refusal_is_retried_not_dead_lettered() {
     let s = Server::openssl("expired", &[]);
     let c = config(&dir, &format!("https://localhost:{}/ok", s.port), "");
     let r = outbox::submit(&c, &dest(&c), &order(1), "order.processing").unwrap();
-    assert_eq!((r.status, r.http_status), ("queued", None), "{r:?}");
+    assert_eq!((r.status.as_str(), r.http_status), ("queued", None), "{r:?}");
     assert_eq!(r.reason.as_deref(), Some("localhost: tls: certificate expired"));
 }
 
@@ -162,6 +162,57 @@ fn any_key_of_a_chain_with_an_intermediate_can_be_pinned() {
     assert_eq!(rx.requests().len(), 3);
 }
 
+/// A config like [`config`] trusting both the test CA and the "other" CA (as
+/// the public web PKI trusts many CAs): whoever holds a certificate for the
+/// host from any trusted CA can complete a verified handshake.
+fn config_two_cas(dir: &Path, url: &str, extra: &str) -> Config {
+    let both = dir.join("two-cas.pem");
+    let mut pem = std::fs::read(cert("ca")).unwrap();
+    pem.extend(std::fs::read(cert("rogue-ca")).unwrap());
+    std::fs::write(&both, pem).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&both, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let text = format!(
+        "[destinations.d]\nurl = \"{url}\"\nca_file = \"{ca}\"\n{extra}\n\n[outbox]\npath = \"{db}\"\n",
+        ca = both.display(),
+        db = dir.join("outbox.sqlite").display(),
+    );
+    Config::parse(&dir.join("secure-forward.toml"), &text).unwrap()
+}
+
+#[test]
+fn pins_count_only_on_the_verified_path_not_on_padding_the_server_sends() {
+    let dir = temp("pin-padding");
+    let mismatch = Err("localhost: tls: certificate key matches no pin_sha256 (pin mismatch)".to_owned());
+    let pinned = |port: u16, pin: &str| {
+        send(&config_two_cas(
+            &dir,
+            &format!("https://localhost:{port}/ok"),
+            &format!("timeout_ms = 2000\npin_sha256 = [\"{}\"]", pin_of(pin)),
+        ))
+    };
+    // The attack: a leaf from another trusted CA, padded with the real server's
+    // certificate (openssl s_server -cert rogue.pem -cert_chain server.pem).
+    let real = cert("server");
+    let padded = Server::openssl("rogue", &["-cert_chain", real.to_str().unwrap()]);
+    for pin in ["server", "ca"] {
+        assert_eq!(pinned(padded.port, pin), mismatch, "pin of {pin}: the real key was only sent, not verified");
+    }
+    // Control: the rogue path itself verifies, so its own keys do satisfy a pin
+    // (the refusals above are the pin check, not a failed chain).
+    for pin in ["rogue", "rogue-ca"] {
+        let got = pinned(padded.port, pin);
+        assert!(!got.as_ref().is_err_and(|e| e.contains("tls:")), "pin of {pin}: {got:?}");
+    }
+    // A pinned intermediate the server sends but that is not on the path
+    // (server.pem is issued by the CA directly).
+    let inter = cert("inter");
+    let unused = Server::openssl("server", &["-cert_chain", inter.to_str().unwrap()]);
+    assert_eq!(pinned(unused.port, "inter"), mismatch, "an intermediate off the verified path is no pin match");
+    let got = pinned(unused.port, "server");
+    assert!(!got.as_ref().is_err_and(|e| e.contains("tls:")), "control, pin of the leaf: {got:?}");
+}
+
 #[test]
 fn bad_pins_are_config_errors_naming_the_destination() {
     let dir = temp("badpins");
@@ -180,7 +231,10 @@ fn oauth_token_requests_are_pinned_only_on_the_destinations_host() {
     let secret = dir.join("client.secret");
     std::fs::write(&secret, "cs_hostile_test_secret").unwrap();
     std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let rx = Server::receiver(&dir, &["--oauth-client-id".as_ref(), "sf-hostile".as_ref(), "--oauth-secret-file".as_ref(), secret.as_os_str()]);
+    let rx = Server::receiver(
+        &dir,
+        &["--oauth-client-id".as_ref(), "sf-hostile".as_ref(), "--oauth-secret-file".as_ref(), secret.as_os_str()],
+    );
     let oauth = |token_host: &str, pin: &str| {
         let c = config(
             &dir,
@@ -227,7 +281,7 @@ fn stalled_and_trickling_receivers_cost_at_most_the_timeout() {
     for (i, path) in [(1, "/stall"), (2, "/trickle")] {
         let c = config(&dir, &format!("https://localhost:{}{path}", rx.port), "timeout_ms = 1000\nconnect_timeout_ms = 500");
         let (r, took) = timed_submit(&c, i);
-        assert_eq!((r.status, r.http_status), ("queued", None), "{path}: {r:?}");
+        assert_eq!((r.status.as_str(), r.http_status), ("queued", None), "{path}: {r:?}");
         assert!(r.reason.as_deref().unwrap().starts_with("localhost: timeout"), "{path}: {r:?}");
         assert!(took >= Duration::from_millis(900), "{path}: gave up early ({took:?})");
         assert!(took < Duration::from_millis(1750), "{path}: took {took:?} with timeout_ms = 1000");
@@ -251,7 +305,7 @@ fn huge_and_endless_bodies_are_cut_at_the_cap() {
         let c = config(&dir, &format!("https://localhost:{}{path}", rx.port), "timeout_ms = 10000");
         let (r, took) = timed_submit(&c, i);
         // The status line and head were complete and 2xx: delivered.
-        assert_eq!((r.status, r.http_status), ("delivered", Some(200)), "{path}: {r:?}");
+        assert_eq!((r.status.as_str(), r.http_status), ("delivered", Some(200)), "{path}: {r:?}");
         assert!(took < Duration::from_secs(5), "{path}: the cap, not the 10 s timeout, ends the read ({took:?})");
         println!("{path}: delivered after {took:?}");
     }
@@ -266,7 +320,7 @@ fn a_reset_mid_response_is_retried_per_the_schedule() {
     let rx = Server::receiver(&dir, &[]);
     let c = config(&dir, &format!("https://localhost:{}/cut/2", rx.port), "timeout_ms = 3000");
     let (r, _) = timed_submit(&c, 1);
-    assert_eq!((r.status, r.http_status, r.attempts), ("queued", None, 1), "{r:?}");
+    assert_eq!((r.status.as_str(), r.http_status, r.attempts), ("queued", None, 1), "{r:?}");
     assert_eq!(r.reason.as_deref(), Some("localhost: connection reset"), "{r:?}");
     let f = outbox::flush(&c, 100, 10.0).unwrap();
     assert_eq!((f.delivered, f.retried, f.remaining), (0, 1, 1), "{f:?}");
@@ -284,7 +338,7 @@ fn a_ca_file_without_a_usable_certificate_is_a_config_error() {
     std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n").unwrap();
     let text = format!("[destinations.d]\nurl = \"https://localhost:1/ok\"\nca_file = \"{}\"\n", ca.display());
     let c = Config::parse(&dir.join("c.toml"), &text).unwrap();
-    let e = transport::send(&dest(&c), None, &Outgoing { body: b"{}", headers: &[] }).unwrap_err();
+    let e = transport::send(&forward::peer(&dest(&c)), None, &Outgoing { body: b"{}", headers: &[] }).unwrap_err();
     assert_eq!(e.kind(), secure_forward_core::ErrorKind::Config);
     assert!(e.to_string().ends_with("junk.pem: ca_file: no usable CA certificate"), "{e}");
 }

@@ -1,4 +1,4 @@
-//! The outbox against a real HTTPS receiver (tools/receiver.py, python3 + openssl).
+//! The outbox against a real HTTPS receiver (tests/support/receiver.py, python3 + openssl).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::os::unix::fs::PermissionsExt as _;
@@ -87,7 +87,7 @@ fn server_errors_are_retried_with_one_idempotency_key() {
     let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/seq/503,503,503,200", "retry_schedule = [0, 0, 0]");
     let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
-    assert_eq!((r.status, r.http_status, r.attempts), ("queued", Some(503), 1), "{r:?}");
+    assert_eq!((r.status.as_str(), r.http_status, r.attempts), ("queued", Some(503), 1), "{r:?}");
     // Each flush attempts an event at most once.
     assert_eq!(flush(&c).retried, 1);
     assert_eq!(flush(&c).retried, 1);
@@ -101,7 +101,7 @@ fn server_errors_are_retried_with_one_idempotency_key() {
     }
     // Resubmitting the delivered state returns its receipt and sends nothing.
     let again = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
-    assert_eq!((again.status, again.attempts, again.http_status), ("delivered", 4, Some(200)));
+    assert_eq!((again.status.as_str(), again.attempts, again.http_status), ("delivered", 4, Some(200)));
     assert_eq!(rx.requests().len(), 4);
 }
 
@@ -125,7 +125,7 @@ fn retry_after_is_honoured() {
     let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/seq/429r2,200", "retry_schedule = [0, 0]");
     let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
-    assert_eq!((r.status, r.http_status), ("queued", Some(429)));
+    assert_eq!((r.status.as_str(), r.http_status), ("queued", Some(429)));
     let f = flush(&c);
     assert_eq!((f.delivered, f.retried, f.remaining), (0, 0, 1), "not due before Retry-After");
     std::thread::sleep(Duration::from_millis(1100));
@@ -141,13 +141,13 @@ fn unauthorized_is_dead_lettered_without_retry_and_requeue_works() {
     let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/status/401", "retry_schedule = [0, 0, 0]");
     let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
-    assert_eq!((r.status, r.http_status, r.attempts), ("dead", Some(401), 1), "{r:?}");
+    assert_eq!((r.status.as_str(), r.http_status, r.attempts), ("dead", Some(401), 1), "{r:?}");
     assert!(r.reason.as_deref().unwrap().contains("authentication rejected"));
     assert_eq!(flush(&c), FlushCounts::default());
     assert_eq!(rx.requests().len(), 1);
     // Same state again: stays dead, nothing sent.
     let again = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
-    assert_eq!((again.status, again.event_id.as_str()), ("dead", r.event_id.as_str()));
+    assert_eq!((again.status.as_str(), again.event_id.as_str()), ("dead", r.event_id.as_str()));
     assert_eq!(rx.requests().len(), 1);
     let s = outbox::status(&c).unwrap();
     assert_eq!((s["dead"].as_u64(), s["circuit"].as_str()), (Some(1), Some("closed")), "a 401 does not open the circuit");
@@ -164,7 +164,7 @@ fn redirect_is_dead() {
     let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/redirect", "");
     let r = outbox::submit(&c, &dest(&c), &order(1, ""), "order.processing").unwrap();
-    assert_eq!((r.status, r.http_status), ("dead", Some(302)));
+    assert_eq!((r.status.as_str(), r.http_status), ("dead", Some(302)));
 }
 
 #[test]
@@ -175,7 +175,7 @@ fn same_order_state_is_enqueued_once() {
     let d = dest(&c);
     let a = outbox::submit(&c, &d, &order(5, ""), "order.processing").unwrap();
     let b = outbox::submit(&c, &d, &order(5, ""), "order.processing").unwrap();
-    assert_eq!((a.status, a.reason.as_deref()), ("queued", Some("deferred delivery")));
+    assert_eq!((a.status.as_str(), a.reason.as_deref()), ("queued", Some("deferred delivery")));
     assert_eq!(a.event_id, b.event_id);
     // A changed state or another event is a new event.
     let changed = outbox::submit(&c, &d, &order(5, ",\"x\":1"), "order.processing").unwrap();
@@ -195,16 +195,18 @@ fn no_plaintext_at_rest_and_files_are_0600() {
     let dir = temp("pii");
     let rx = Server::receiver_on(&dir, 0);
     let pii = "alice.pii.marker@example.com";
-    let c = config(&dir, rx.port, "/status/503", "retry_schedule = [3600]");
-    let r = outbox::submit(&c, &dest(&c), &order(1, &format!(",\"email\":\"{pii}\"")), "order.processing").unwrap();
-    assert_eq!(r.status, "queued");
+    // Delivered first: an inline delivery may truncate the WAL (at most once a
+    // minute), and the queued event's frames written after it must be looked at.
+    let c2 = config(&dir, rx.port, "/ok", "retry_schedule = [3600]");
+    let r2 = outbox::submit(&c2, &dest(&c2), &order(2, &format!(",\"email\":\"{pii}\"")), "order.processing").unwrap();
+    assert_eq!(r2.status, "delivered");
     // Keep a connection open so that the WAL is not checkpointed away when the
     // process-wide connection moves to another test's database.
     let hold = rusqlite::Connection::open(dir.join("outbox.sqlite")).unwrap();
     hold.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0)).unwrap();
-    let c2 = config(&dir, rx.port, "/ok", "retry_schedule = [3600]");
-    let r2 = outbox::submit(&c2, &dest(&c2), &order(2, &format!(",\"email\":\"{pii}\"")), "order.processing").unwrap();
-    assert_eq!(r2.status, "delivered");
+    let c = config(&dir, rx.port, "/status/503", "retry_schedule = [3600]");
+    let r = outbox::submit(&c, &dest(&c), &order(1, &format!(",\"email\":\"{pii}\"")), "order.processing").unwrap();
+    assert_eq!(r.status, "queued");
     // The receiver did get it (so the marker was really in the payload).
     assert!(rx.requests().iter().any(|q| q["body"].as_str().unwrap().contains(pii)));
     let db = dir.join("outbox.sqlite");
@@ -263,18 +265,15 @@ fn tampered_row_is_skipped_and_reported_others_flow() {
     let rx = Server::receiver_on(&dir, 0);
     let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
     let d = dest(&c);
-    let ids: Vec<String> =
-        (1..=3).map(|i| outbox::submit(&c, &d, &order(i, ""), "order.processing").unwrap().event_id).collect();
+    let ids: Vec<String> = (1..=3).map(|i| outbox::submit(&c, &d, &order(i, ""), "order.processing").unwrap().event_id).collect();
     {
         let conn = rusqlite::Connection::open(dir.join("outbox.sqlite")).unwrap();
         conn.busy_timeout(Duration::from_secs(5)).unwrap();
-        let mut blob: Vec<u8> =
-            conn.query_row("SELECT payload FROM events WHERE id = ?1", [&ids[0]], |r| r.get(0)).unwrap();
+        let mut blob: Vec<u8> = conn.query_row("SELECT payload FROM events WHERE id = ?1", [&ids[0]], |r| r.get(0)).unwrap();
         *blob.last_mut().unwrap() ^= 0x01;
         conn.execute("UPDATE events SET payload = ?2 WHERE id = ?1", rusqlite::params![ids[0], blob]).unwrap();
         // Moving a valid blob onto another row is detected too (bound to its row).
-        let other: Vec<u8> =
-            conn.query_row("SELECT payload FROM events WHERE id = ?1", [&ids[2]], |r| r.get(0)).unwrap();
+        let other: Vec<u8> = conn.query_row("SELECT payload FROM events WHERE id = ?1", [&ids[2]], |r| r.get(0)).unwrap();
         conn.execute("UPDATE events SET payload = ?2 WHERE id = ?1", rusqlite::params![ids[1], other]).unwrap();
     }
     // A row whose columns are damaged (event is a blob now) is set aside too.
@@ -477,11 +476,14 @@ fn concurrent_processes_deliver_each_event_exactly_once() {
 #[test]
 #[ignore = "benchmark"]
 fn enqueue_cost_with_circuit_open() {
-    let dir = std::env::var_os("SF_BENCH_DIR").map_or_else(|| temp("bench"), |d| {
-        let d = PathBuf::from(d).join(format!("sf-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    });
+    let dir = std::env::var_os("SF_BENCH_DIR").map_or_else(
+        || temp("bench"),
+        |d| {
+            let d = PathBuf::from(d).join(format!("sf-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&d).unwrap();
+            TempDir(d)
+        },
+    );
     let c = config(&dir, free_port(), "/ok", "");
     let d = dest(&c);
     for i in 0..5 {
@@ -567,4 +569,169 @@ fn an_order_enqueued_before_a_crash_is_delivered_after_it() {
     assert_eq!(outbox::status(&c).unwrap()["queued"], 1);
     assert_eq!(flush(&c).delivered, 1);
     assert_eq!(rx.keys()[&id], 1);
+}
+
+/// The files of the outbox database whose bytes contain `needle` (db, -wal, -shm).
+fn files_holding(db: &Path, needle: &[u8]) -> Vec<String> {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter(|suffix| {
+            std::fs::read(format!("{}{suffix}", db.display())).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+        })
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn payload_of(db: &Path, event_id: &str) -> Vec<u8> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("SELECT payload FROM events WHERE id = ?1", [event_id], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn a_purge_leaves_no_ciphertext_in_any_file_of_the_outbox() {
+    let dir = temp("purge-wal");
+    let c = config(&dir, 9, "/ok", "delivery = \"deferred\"");
+    let db = dir.join("outbox.sqlite");
+    // A connection kept open: the process-wide one moving to another test's
+    // database must not be what checkpoints this one.
+    let hold = rusqlite::Connection::open(&db).unwrap();
+    let r = outbox::submit(
+        &c,
+        &dest(&c),
+        &order(41, ",\"note\":\"a longer body so that the ciphertext is unique\""),
+        "order.processing",
+    )
+    .unwrap();
+    outbox::submit(&c, &dest(&c), &order(42, ""), "order.processing").unwrap();
+    let blob = payload_of(&db, &r.event_id);
+    assert!(blob.len() > 40);
+    assert!(!files_holding(&db, &blob).is_empty(), "the ciphertext is on disk before the purge");
+    assert_eq!(outbox::purge(&c, "41").unwrap(), 1);
+    for needle in [&blob[..], &blob[blob.len() / 2..blob.len() / 2 + 16]] {
+        assert_eq!(files_holding(&db, needle), Vec::<String>::new(), "ciphertext left after the purge");
+    }
+    assert_eq!(outbox::status(&c).unwrap()["erasure_pending"], false);
+    drop(hold);
+}
+
+#[test]
+fn a_purge_blocked_by_a_reader_is_pending_until_a_flush_erases_it() {
+    let dir = temp("purge-pending");
+    let c = config(&dir, 9, "/ok", "delivery = \"deferred\"");
+    let db = dir.join("outbox.sqlite");
+    let r = outbox::submit(&c, &dest(&c), &order(51, ",\"note\":\"pending erasure\""), "order.processing").unwrap();
+    let blob = payload_of(&db, &r.event_id);
+    // Another process in the middle of a read: the WAL cannot be truncated.
+    let reader = rusqlite::Connection::open(&db).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    reader.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0)).unwrap();
+    let started = Instant::now();
+    assert_eq!(outbox::purge(&c, "51").unwrap(), 1);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1900) && waited < Duration::from_secs(5), "{waited:?}");
+    assert_eq!(outbox::status(&c).unwrap()["erasure_pending"], true);
+    assert!(!files_holding(&db, &blob).is_empty(), "still in the WAL while the reader holds it");
+    reader.execute_batch("COMMIT").unwrap();
+    flush(&c);
+    assert_eq!(files_holding(&db, &blob), Vec::<String>::new());
+    assert_eq!(outbox::status(&c).unwrap()["erasure_pending"], false);
+}
+
+#[test]
+fn a_delivered_payloads_ciphertext_is_gone_after_the_flush() {
+    let dir = temp("delivered-wal");
+    let rx = Server::receiver_on(&dir, 0);
+    let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
+    let db = dir.join("outbox.sqlite");
+    let hold = rusqlite::Connection::open(&db).unwrap();
+    let r = outbox::submit(&c, &dest(&c), &order(61, ",\"note\":\"delivered then erased\""), "order.processing").unwrap();
+    let blob = payload_of(&db, &r.event_id);
+    assert!(!files_holding(&db, &blob).is_empty());
+    assert_eq!(flush(&c).delivered, 1);
+    assert_eq!(rx.keys()[&r.event_id], 1);
+    assert_eq!(files_holding(&db, &blob), Vec::<String>::new(), "ciphertext left after the flush");
+    drop(hold);
+}
+
+#[test]
+fn order_ids_with_leading_zeros_are_one_order() {
+    assert_eq!(outbox::order_key("007"), "7");
+    assert_eq!(outbox::order_key("000"), "0");
+    assert_eq!(outbox::order_key("0"), "0");
+    assert_eq!(outbox::order_key("70"), "70");
+    assert_eq!(outbox::order_key("0x7"), "0x7");
+    assert_eq!(outbox::order_key(""), "");
+    let dir = temp("purge-zeros");
+    let c = config(&dir, 9, "/ok", "delivery = \"deferred\"");
+    let d = dest(&c);
+    let sent = |id: &str, event: &str| {
+        let p = Prepared { body: format!("{{\"id\":\"{id}\",\"total\":\"1.00\"}}").into_bytes(), order_id: id.to_owned() };
+        outbox::submit(&c, &d, &p, event).unwrap()
+    };
+    let a = sent("007", "order.processing");
+    sent("7", "order.completed");
+    sent("0070", "order.processing");
+    // The body keeps the id as the shop sent it; the row's order_id too (it is
+    // part of the ciphertext's associated data).
+    let conn = rusqlite::Connection::open(dir.join("outbox.sqlite")).unwrap();
+    let (order_id, key): (String, String) = conn
+        .query_row("SELECT order_id, order_key FROM events WHERE id = ?1", [&a.event_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!((order_id.as_str(), key.as_str()), ("007", "7"));
+    drop(conn);
+    assert_eq!(outbox::purge(&c, "0007").unwrap(), 2);
+    assert_eq!(outbox::purge(&c, "7").unwrap(), 0);
+    assert_eq!(outbox::purge(&c, "70").unwrap(), 1);
+    assert_eq!(outbox::status(&c).unwrap()["queued"], 0);
+}
+
+/// Child half of the inline-erasure test: one inline delivery, then it keeps its
+/// connection open a while (its exit must not be what removes the WAL).
+#[test]
+#[ignore = "run by an_inline_delivery_truncates_the_wal_when_none_did_for_a_minute"]
+fn child_inline_submit() {
+    let Ok(file) = std::env::var("SF_OUTBOX_INLINE_CONFIG") else { return };
+    let c = Config::load_uncached(Path::new(&file)).unwrap();
+    let r = outbox::submit(&c, &dest(&c), &order(71, ",\"note\":\"inline then erased\""), "order.processing").unwrap();
+    assert_eq!(r.status.as_str(), "delivered");
+    std::fs::write(format!("{file}.done"), "1").unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+}
+
+#[test]
+fn an_inline_delivery_truncates_the_wal_when_none_did_for_a_minute() {
+    let dir = temp("inline-wal");
+    let rx = Server::receiver_on(&dir, 0);
+    // Slow enough for the payload to be read while the attempt is in flight.
+    let c = config(&dir, rx.port, "/slow/1500", "");
+    let file = dir.join("secure-forward.toml");
+    let db = dir.join("outbox.sqlite");
+    assert_eq!(outbox::status(&c).unwrap()["queued"], 0, "database created");
+    let hold = rusqlite::Connection::open(&db).unwrap();
+    // A fresh process: it has not looked at the WAL yet (once a minute at most).
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["child_inline_submit", "--exact", "--ignored", "--test-threads=1", "--quiet", "--nocapture"])
+        .env("SF_OUTBOX_INLINE_CONFIG", &file)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let blob: Vec<u8> = loop {
+        let row = hold.query_row("SELECT payload FROM events", [], |r| r.get::<_, Option<Vec<u8>>>(0));
+        if let Ok(Some(b)) = row {
+            break b;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the child did not enqueue");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!files_holding(&db, &blob).is_empty(), "the ciphertext is on disk while in flight");
+    let done = PathBuf::from(format!("{}.done", file.display()));
+    while !done.exists() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the child did not deliver");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The child is still alive, its connection open: only a truncation removed it.
+    assert_eq!(files_holding(&db, &blob), Vec::<String>::new(), "ciphertext left after an inline delivery");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(rx.keys().len(), 1);
+    drop(hold);
 }

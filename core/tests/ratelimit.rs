@@ -1,5 +1,5 @@
 //! Rate limits and pauses in the flusher, against a real HTTPS receiver
-//! (tools/receiver.py). These pace by the wall clock by nature; bounds are generous.
+//! (tests/support/receiver.py). These pace by the wall clock by nature; bounds are generous.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::path::Path;

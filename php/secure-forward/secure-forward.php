@@ -4,9 +4,11 @@
  * Description:       Forwards WooCommerce orders server to server through the secure_forward PHP extension (signed, allow-listed, queued, retried). The plugin never sees API keys.
  * Version:           0.1.0
  * Requires at least: 6.1
- * Requires PHP:      8.1
+ * Requires PHP:      8.2
+ * Requires Plugins:  woocommerce
  * Author:            secure_forward
- * License:           Apache-2.0 OR MIT
+ * License:           MIT
+ * License URI:       https://opensource.org/licenses/MIT
  * Text Domain:       secure-forward
  * WC requires at least: 8.0
  * WC tested up to:   10.0

@@ -5,11 +5,11 @@
 # libsecure_forward. PHP runs with USE_ZEND_ALLOC=0 (so valgrind also sees the
 # zvals and arrays the extension makes) and ZEND_DONT_UNLOAD_MODULES=1 (so the
 # extension's frames keep their names at exit). Known noise outside the
-# extension: tools/valgrind-php.supp.
+# extension: tests/support/valgrind-php.supp.
 set -euo pipefail
 so=$(realpath "$1"); fixtures=$(realpath "$2"); rounds=${ROUNDS:-400}
 root=$(cd "$(dirname "$0")/../.." && pwd); here="$root/tests/leak"
-. "$root/tools/testlib.sh"
+. "$root/tests/support/testlib.sh"
 sf_work leak
 (umask 077
  printf 'sk_live_%s' "$(sf_random)" > "$work/api.key"
@@ -41,7 +41,7 @@ TOML
 start=$(date +%s)
 USE_ZEND_ALLOC=0 ZEND_DONT_UNLOAD_MODULES=1 valgrind --tool=memcheck --leak-check=full \
   --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect --num-callers=50 \
-  --suppressions="$root/tools/valgrind-php.supp" --log-file="$work/valgrind.log" \
+  --suppressions="$root/tests/support/valgrind-php.supp" --log-file="$work/valgrind.log" \
   php -n -d extension="$so" -d secure_forward.config="$work/config.toml" \
   "$here/calls.php" "$fixtures" "$rounds" "$work/wh.raw"
 [ -n "${SF_LEAK_LOG:-}" ] && cp "$work/valgrind.log" "$SF_LEAK_LOG"

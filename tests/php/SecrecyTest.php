@@ -23,6 +23,32 @@ final class SecrecyTest extends SecureForwardTestCase
         self::assertGreaterThan(0, $seen);
     }
 
+    /** A low-entropy pepper's plain hash would undo pseudonymisation offline: only "set", or a fingerprint keyed per installation. */
+    public function testPepperFingerprintIsKeyedOrAbsent(): void
+    {
+        $d = self::dir() . '/fp';
+        @mkdir($d, 0700);
+        file_put_contents("$d/pii.pepper", 'weak');
+        chmod("$d/pii.pepper", 0600);
+        $install = bin2hex(random_bytes(32));
+        file_put_contents("$d/install.key", $install);
+        chmod("$d/install.key", 0600);
+        $dest = "[destinations.default]\nurl = \"https://localhost:" . self::port() . "/ok\"\nca_file = \"" . self::dir() . "/ca/ca.pem\"\n"
+            . "[destinations.default.policy]\nfields = [\"id\", \"billing.email\"]\npseudonymize = [\"billing.email\"]\npepper_file = \"$d/pii.pepper\"\n"
+            . "[outbox]\npath = \"$d/outbox.sqlite\"\n";
+        $show = 'echo json_encode(secure_forward_policy()["pepper"]);';
+        $plain = substr(hash('sha256', 'weak'), 0, 12);
+
+        [, $out] = self::runPhp($show, self::writeConfig('fp-unkeyed', $dest));
+        self::assertSame(['path' => "$d/pii.pepper", 'set' => true, 'fingerprint' => null], json_decode($out, true), $out);
+
+        [, $out] = self::runPhp($show, self::writeConfig('fp-keyed', "fingerprint_key_file = \"$d/install.key\"\n$dest"));
+        $want = substr(hash_hmac('sha256', 'weak', $install), 0, 12);
+        self::assertSame(['path' => "$d/pii.pepper", 'set' => true, 'fingerprint' => $want], json_decode($out, true), $out);
+        self::assertStringNotContainsString($plain, $out);
+        self::assertStringNotContainsString($install, $out);
+    }
+
     public function testNoFunctionTakesOrReturnsASecret(): void
     {
         foreach (get_extension_funcs('secure_forward') as $fn) {

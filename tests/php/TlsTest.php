@@ -128,6 +128,32 @@ final class TlsTest extends SecureForwardTestCase
         self::assertCount(2, self::to('/ok/pinned', $before), '/ok/pinned and /ok/pinnedca');
     }
 
+    /**
+     * Issue #17.1: a pin counts only on the verified path. A leaf from another
+     * trusted CA padded with the real server's certificate, or a pinned
+     * intermediate the server sends off the path, does not satisfy a pin.
+     */
+    public function testPinsMatchOnlyTheVerifiedChainNotPaddingTheServerSends(): void
+    {
+        $ca = self::dir() . '/ca';
+        $both = self::dir() . '/two-cas.pem';
+        file_put_contents($both, file_get_contents("$ca/ca.pem") . file_get_contents("$ca/rogue-ca.pem"));
+        chmod($both, 0644);
+        $padded = self::startServer('rogue', ['-cert_chain', "$ca/server.pem"]);
+        $offpath = self::startServer('server', ['-cert_chain', "$ca/inter.pem"]);
+        $dest = fn(string $name, int $port, string $pin) => "[destinations.$name]\nurl = \"https://localhost:$port/ok\"\nca_file = \"$both\"\ntimeout_ms = 2000\npin_sha256 = [\"$pin\"]\n\n";
+        $toml = $dest('paddedleaf', $padded, self::pin('server')) . $dest('paddedanchor', $padded, self::pin('ca'))
+            . $dest('offpath', $offpath, self::pin('inter')) . $dest('roguecontrol', $padded, self::pin('rogue'))
+            . "[outbox]\npath = \"" . self::dir() . "/tls-padding.sqlite\"\nretry_schedule = [0, 0]\n";
+        $got = self::sendAll(self::writeConfig('tls-padding', $toml), ['paddedleaf', 'paddedanchor', 'offpath', 'roguecontrol']);
+        foreach (['paddedleaf', 'paddedanchor', 'offpath'] as $name) {
+            self::assertSame(['queued', null, self::REFUSALS['wrongpin']], array_slice($got[$name], 0, 3), $name);
+        }
+        // Control: the rogue chain itself verifies (trusted CA), so its own key passes
+        // the pin and the failure is past TLS (s_server -www does not answer a POST).
+        self::assertStringNotContainsString('tls:', (string) $got['roguecontrol'][2]);
+    }
+
     public function testStalledReceiverCostsTheWorkerAtMostItsTimeout(): void
     {
         [$status, $http, $reason, $ms] = self::sendAll(self::config(), ['stalled'])['stalled'];

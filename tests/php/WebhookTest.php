@@ -49,6 +49,24 @@ final class WebhookTest extends SecureForwardTestCase
         }
     }
 
+    /** A sender retrying a failed delivery re-signs the same id with a new timestamp: accepted once; an exact replay is not. */
+    public function testRetryWithSameIdAndNewTimestampIsAcceptedExactReplayIsNot(): void
+    {
+        [$body, $h] = self::signedDelivery();
+        self::assertSame(json_decode($body, true), secure_forward_verify_webhook($body, $h));
+        $ts = (string) ((int) $h['webhook-timestamp'] + 7);
+        $retry = ['webhook-timestamp' => $ts, 'webhook-signature' => 'v1,' . base64_encode(hash_hmac('sha256', "{$h['webhook-id']}.$ts.$body", self::keys()[0], true))] + $h;
+        self::assertSame(json_decode($body, true), secure_forward_verify_webhook($body, $retry), 'a retry with the same id and a new timestamp is accepted');
+        foreach (['first delivery' => $h, 'retry' => $retry] as $name => $headers) {
+            try {
+                secure_forward_verify_webhook($body, $headers);
+                self::fail("an exact replay of the $name must be refused");
+            } catch (SecureForward\SignatureException $e) {
+                self::assertStringContainsString('replay', $e->getMessage());
+            }
+        }
+    }
+
     public function testTamperedBodyMissingHeaderAndStaleTimestampAreRefused(): void
     {
         [$body, $h] = self::signedDelivery();

@@ -4,24 +4,15 @@
 set -euo pipefail
 so=$(realpath "$1"); fixtures=$(realpath "$2")
 root=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d /tmp/sf-phpunit.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-"$root/tools/make-test-ca.sh" "$work/ca"
+. "$root/tests/support/testlib.sh"
+sf_work phpunit
 # OAuth2 client credentials: the main receiver is also the token endpoint.
 (umask 077; printf 'cs_%s' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$work/client.secret"
  printf 'cs_wrong_%s' "$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$work/bad-client.secret")
-start_receiver() { # name cert
-  python3 "$root/tools/receiver.py" --cert "$work/ca/$2.pem" --key "$work/ca/$2.key" \
-    --port-file "$work/$1.port" --log "$work/$1.jsonl" --max-seconds 1800 \
-    --oauth-client-id sf-test-client --oauth-secret-file "$work/client.secret" >/dev/null &
-  pids+=($!)
-}
-start_receiver main server
-start_receiver rogue rogue
-for _ in $(seq 100); do [ -s "$work/main.port" ] && [ -s "$work/rogue.port" ] && break; sleep 0.05; done
-port=$(cat "$work/main.port"); rogue=$(cat "$work/rogue.port")
+oauth_opts=(--oauth-client-id sf-test-client --oauth-secret-file "$work/client.secret")
+SF_CERT=rogue sf_receiver "$work/rogue.jsonl" 1800 "${oauth_opts[@]}"
+rogue=$port
+sf_receiver "$work/main.jsonl" 1800 "${oauth_opts[@]}"
 (umask 077; printf 'sk_test_%s' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$work/api.key")
 cp "$work/api.key" "$work/loose.key"; chmod 644 "$work/loose.key"
 (umask 077; for _ in 1 2; do printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64 -w0)"; done > "$work/signing.secrets")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make test-residue: after secure_forward_order() returns, no copy of a key_file
 # key remains in the PHP process's memory. A PHP child sends orders over real
-# HTTPS (test CA, tools/receiver.py), then waits while scan.py reads every
+# HTTPS (test CA, tests/support/receiver.py), then waits while scan.py reads every
 # readable region of /proc/<pid>/mem and counts the key's bytes. The last
 # requests have a body shorter than their head, so a key left in ureq's output
 # buffer would not be overwritten (a build without WipeSentConnector and without
@@ -11,7 +11,7 @@
 set -euo pipefail
 so=$(realpath "$1"); fixtures=$(realpath "$2")
 root=$(cd "$(dirname "$0")/../.." && pwd); here="$root/tests/residue"
-. "$root/tools/testlib.sh"
+. "$root/tests/support/testlib.sh"
 sf_work residue
 (umask 077
  printf 'sk_live_%s\n' "$(sf_random)" > "$work/api.key"

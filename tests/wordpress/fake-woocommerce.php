@@ -155,7 +155,7 @@ namespace {
 
 		/** Loads a fixture as a fresh, unsaved order. */
 		public static function fixture( string $name ): array {
-			$dir  = getenv( 'SF_FIXTURES' ) ?: dirname( __DIR__, 2 ) . '/../shared/fixtures/woocommerce-10.0.2';
+			$dir  = getenv( 'SF_FIXTURES' ) ?: dirname( __DIR__, 2 ) . '/tests/fixtures/woocommerce-10.0.2';
 			$file = rtrim( $dir, '/' ) . '/order-' . $name . '.json';
 			$json = file_get_contents( $file );
 			if ( false === $json ) {

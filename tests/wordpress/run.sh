@@ -7,7 +7,7 @@
 #      throw-away database + user;
 #   3. writes a throw-away wp-config (never /etc/wordpress), a temp wp-content with a copy of
 #      php/secure-forward, installs WordPress (install.php) and activates the plugin (activate.php);
-#   4. with SF_EXTENSION=/path/libsecure_forward.so: makes a test CA, starts tools/receiver.py
+#   4. with SF_EXTENSION=/path/libsecure_forward.so: makes a test CA, starts tests/support/receiver.py
 #      (HTTPS), writes a TOML config + 0600 key file and runs PHPUnit with
 #      `php -d extension=$SF_EXTENSION -d secure_forward.config=...`;
 #      without SF_EXTENSION: runs PHPUnit with the TEST-ONLY shim tests/wordpress/fake-extension.php;
@@ -18,7 +18,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-export SF_FIXTURES=${SF_FIXTURES:-$repo/../shared/fixtures/woocommerce-10.0.2}
+root=$repo
+. "$repo/tests/support/testlib.sh"
+export SF_FIXTURES=${SF_FIXTURES:-$repo/tests/fixtures/woocommerce-10.0.2}
 die() { echo "run.sh: $*" >&2; exit 1; }
 [ -d "$SF_FIXTURES" ] || die "fixtures not found: $SF_FIXTURES (set SF_FIXTURES)"
 SF_FIXTURES=$(cd "$SF_FIXTURES" && pwd)
@@ -43,11 +45,12 @@ fi
 # --- 2. MariaDB ----------------------------------------------------------------------------------
 work=$(mktemp -d /tmp/sf-wp-tests.XXXXXX)
 chmod 755 "$work"
-mysqld_pid= receiver_pid=
+mysqld_pid=
+sf_pids=()
 cleanup() {
   local rc=$?
   set +e
-  if [ -n "$receiver_pid" ]; then kill "$receiver_pid" 2>/dev/null; wait "$receiver_pid" 2>/dev/null; fi
+  sf_stop
   if [ -n "$mysqld_pid" ]; then
     kill "$mysqld_pid" 2>/dev/null
     for _ in $(seq 1 60); do kill -0 "$mysqld_pid" 2>/dev/null || break; sleep 0.25; done
@@ -126,13 +129,8 @@ phpargs=()
 if [ -n "${SF_EXTENSION:-}" ]; then
   ca=$work/ca sf=$work/sf
   mkdir -p "$sf"
-  bash "$repo/tools/make-test-ca.sh" "$ca" >/dev/null
-  python3 "$repo/tools/receiver.py" --cert "$ca/server.pem" --key "$ca/server.key" \
-    --port-file "$work/receiver.port" --log "$work/receiver.log" --max-seconds 1800 >/dev/null &
-  receiver_pid=$!
-  for _ in $(seq 1 100); do [ -s "$work/receiver.port" ] && break; sleep 0.1; done
-  [ -s "$work/receiver.port" ] || die "receiver did not start"
-  port=$(cat "$work/receiver.port")
+  sf_ca "$ca"
+  sf_receiver "$work/receiver.log" 1800 || die "receiver did not start"
   (umask 077; printf 'sf-wordpress-test-api-key' >"$sf/api.key")
   cat >"$sf/secure-forward.toml" <<TOML
 [destinations.default]

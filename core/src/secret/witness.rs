@@ -23,7 +23,10 @@ use zeroize::Zeroize;
 
 use super::{check_meta, io_reason, trim_owned, FileStamp, Secret};
 use crate::error::{Error, Result};
-use crate::redact::MIN_SECRET_TOKEN;
+
+/// Shortest secret token that is masked (shorter ones would mask ordinary
+/// words); re-exported as `crate::redact::MIN_SECRET_TOKEN`.
+pub const MIN_SECRET_TOKEN: usize = 8;
 
 /// 2^61 - 1, a Mersenne prime: the modulus of the rolling hash.
 const MODULUS: u64 = (1 << 61) - 1;
@@ -132,8 +135,9 @@ pub fn read_key_file(path: &Path) -> Result<Secret> {
 /// buffer of the final size. Returns the secret and the stamp of what was read.
 pub(super) fn read_checked(path: &Path) -> Result<(Secret, FileStamp)> {
     let shown = || path.display().to_string();
-    let mut file = std::fs::File::open(path).map_err(|e| Error::config(shown(), None, io_reason(&e)))?;
-    let meta = file.metadata().map_err(|e| Error::config(shown(), None, io_reason(&e)))?;
+    // Non-blocking open, then the checks on the open file: a FIFO or device at
+    // the path is refused at once instead of hanging the worker.
+    let (mut file, meta) = super::open::open_regular(path, "secret file", super::MAX_SECRET_FILE)?;
     let meta = check_meta(path, meta)?;
     let stamp = FileStamp::of(&meta);
     let size = usize::try_from(stamp.size).unwrap_or(usize::MAX).saturating_add(1);
@@ -205,9 +209,10 @@ fn mask_one(buf: &mut Vec<u8>, p: &Pattern, mask: &[u8]) {
     let mut next_free = 0;
     let mut i = 0;
     loop {
-        if h == p.roll && i >= next_free && buf.get(i..i + p.len).is_some_and(|w| {
-            ring::hmac::verify(&salt().mac, w, &p.mac).is_ok()
-        }) {
+        if h == p.roll
+            && i >= next_free
+            && buf.get(i..i + p.len).is_some_and(|w| ring::hmac::verify(&salt().mac, w, &p.mac).is_ok())
+        {
             hits.push(i);
             next_free = i + p.len;
         }
@@ -255,7 +260,9 @@ mod tests {
         let source = crate::secret::SecretSource::File(p.clone());
         assert_eq!(source.load().unwrap().fingerprint(), fingerprint(&p).unwrap());
         crate::secret::for_each_loaded(|v| assert!(!v.starts_with(b"sk_wtns_0123456789abcdef")));
-        let mut msg = b"server said sk_wtns_0123456789abcdef twice: sk_wtns_0123456789abcdef; QUJDREVGR0hJSktM; sk_wtns_0123456789abcdeX".to_vec();
+        let mut msg =
+            b"server said sk_wtns_0123456789abcdef twice: sk_wtns_0123456789abcdef; QUJDREVGR0hJSktM; sk_wtns_0123456789abcdeX"
+                .to_vec();
         mask_key_files(&mut msg, b"[REDACTED]");
         assert_eq!(
             String::from_utf8(msg).unwrap(),

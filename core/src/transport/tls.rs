@@ -5,9 +5,13 @@
 //! only) and adds two things ureq's `TlsConfig` cannot express:
 //! - a self-signed certificate is told apart from one issued by an untrusted CA
 //!   (webpki reports both as `UnknownIssuer`);
-//! - SPKI pinning (`pin_sha256`): after the chain verified, the SHA-256 of the
-//!   DER SubjectPublicKeyInfo of the leaf, of an intermediate the server sent,
-//!   or of the trust anchor that issued the chain must be one of the pins.
+//! - SPKI pinning (`pin_sha256`): the SHA-256 of the DER SubjectPublicKeyInfo
+//!   of a certificate **on the verified path** (the leaf, an intermediate of the
+//!   path webpki built, or the trust anchor it ends at) must be one of the pins.
+//!   Certificates the server sent that are not on that path count for nothing:
+//!   a rogue leaf padded with the real server's certificate, or an unused
+//!   pinned intermediate, does not satisfy a pin. When several paths verify,
+//!   webpki keeps searching until one carries a pin.
 use std::fmt;
 use std::io::{Read as _, Write as _};
 use std::sync::Arc;
@@ -70,11 +74,13 @@ impl TlsConnector {
             .iter()
             .map(|ta| (ta.subject.as_ref().to_vec(), spki_sha256(&der_sequence(ta.subject_public_key_info.as_ref()))))
             .collect();
+        let roots = store.roots.clone();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let sig_algs = provider.signature_verification_algorithms.all;
         let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(store), Arc::clone(&provider))
             .build()
             .map_err(|e| rustls::Error::General(format!("verifier: {e}")))?;
-        let verifier = Verifier { inner, pins: pins.to_vec(), anchors };
+        let verifier = Verifier { inner, pins: pins.to_vec(), anchors, roots, sig_algs };
         let config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
             .dangerous()
@@ -160,23 +166,38 @@ struct Verifier {
     pins: Vec<[u8; 32]>,
     /// (subject contents, SPKI SHA-256) of each trust anchor.
     anchors: Vec<(Vec<u8>, [u8; 32])>,
+    /// The trust anchors, for building the verified path the pins are checked on.
+    roots: Vec<rustls_pki_types::TrustAnchor<'static>>,
+    /// Signature algorithms of the provider.
+    sig_algs: &'static [&'static dyn rustls_pki_types::SignatureVerificationAlgorithm],
 }
 
 impl Verifier {
-    /// Whether a pinned key is in the chain: the leaf, an intermediate the server
-    /// sent, or an anchor named as issuer by one of them.
-    fn pinned(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>]) -> bool {
-        let mut issuers = Vec::new();
-        for cert in std::iter::once(end_entity).chain(intermediates) {
-            let Some(parts) = cert_parts(cert.as_ref()) else { continue };
-            if self.pins.contains(&spki_sha256(parts.spki)) {
-                return true;
+    /// Whether a chain verifies for server authentication along a path that
+    /// carries a pinned key: the leaf, an intermediate of that path, or the
+    /// anchor it ends at. Certificates sent but not on the path are ignored.
+    fn pinned(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>], now: UnixTime) -> bool {
+        let Ok(cert) = webpki::EndEntityCert::try_from(end_entity) else { return false };
+        let carries_pin = |path: &webpki::VerifiedPath<'_>| -> Result<(), webpki::Error> {
+            let leaf = spki_sha256(path.end_entity().subject_public_key_info().as_ref());
+            let on_path = path.intermediate_certificates().map(|c| spki_sha256(c.subject_public_key_info().as_ref()));
+            let anchor = spki_sha256(&der_sequence(path.anchor().subject_public_key_info.as_ref()));
+            if std::iter::once(leaf).chain(on_path).chain(std::iter::once(anchor)).any(|k| self.pins.contains(&k)) {
+                Ok(())
+            } else {
+                Err(webpki::Error::UnknownIssuer)
             }
-            issuers.push(parts.issuer);
-        }
-        self.anchors
-            .iter()
-            .any(|(subject, spki)| issuers.contains(&subject.as_slice()) && self.pins.contains(spki))
+        };
+        cert.verify_for_usage(
+            self.sig_algs,
+            &self.roots,
+            intermediates,
+            now,
+            webpki::KeyUsage::server_auth(),
+            None,
+            Some(&carries_pin),
+        )
+        .is_ok()
     }
 }
 
@@ -206,7 +227,7 @@ impl ServerCertVerifier for Verifier {
                 Err(rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(SelfSigned)))))
             }
             Err(e) => Err(e),
-            Ok(ok) if self.pins.is_empty() || self.pinned(end_entity, intermediates) => Ok(ok),
+            Ok(ok) if self.pins.is_empty() || self.pinned(end_entity, intermediates, now) => Ok(ok),
             Ok(_) => Err(rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure)),
         }
     }
@@ -245,7 +266,6 @@ fn spki_sha256(spki_der: &[u8]) -> [u8; 32] {
     out.copy_from_slice(d.as_ref());
     out
 }
-
 
 /// The parts of an X.509 certificate the verifier needs.
 #[derive(Debug, PartialEq, Eq)]

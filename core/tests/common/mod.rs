@@ -1,5 +1,5 @@
 //! Harness shared by the integration tests: the test CA made by
-//! tools/make-test-ca.sh, per-test directories and real servers (tools/receiver.py,
+//! tests/support/make-test-ca.sh, per-test directories and real servers (tests/support/receiver.py,
 //! `openssl s_server`), killed on drop.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // each test crate uses a part
 
@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-pub fn tools() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools")
+/// tests/support/: the test CA script and the HTTPS receiver every suite uses.
+pub fn support() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support")
 }
 
 /// The test CA and its good and bad certificates, one per test crate under the
@@ -27,7 +28,7 @@ pub fn ca_dir() -> &'static Path {
         if !fresh {
             let _ = std::fs::remove_dir_all(&dir);
         }
-        let ok = Command::new("bash").arg(tools().join("make-test-ca.sh")).arg(&dir).status().unwrap();
+        let ok = Command::new("bash").arg(support().join("make-test-ca.sh")).arg(&dir).status().unwrap();
         assert!(ok.success(), "make-test-ca.sh failed");
         dir
     })
@@ -117,26 +118,26 @@ impl Server {
         Server { child, port, log: None }
     }
 
-    /// tools/receiver.py with the good certificate, plus `extra` options. Its
+    /// tests/support/receiver.py with the good certificate, plus `extra` options. Its
     /// log is `dir`/receiver.log, shared by every receiver started in `dir`
     /// (a receiver restarted on the same port keeps one log).
     pub fn receiver(dir: &Path, extra: &[&OsStr]) -> Server {
         Server::receiver_with(dir, "server", extra)
     }
 
-    /// tools/receiver.py on `port` (0: any free port).
+    /// tests/support/receiver.py on `port` (0: any free port).
     pub fn receiver_on(dir: &Path, port: u16) -> Server {
         let port = port.to_string();
         Server::receiver(dir, &[OsStr::new("--port"), OsStr::new(&port)])
     }
 
-    /// tools/receiver.py presenting `cert_name` (a chain file may hold intermediates).
+    /// tests/support/receiver.py presenting `cert_name` (a chain file may hold intermediates).
     pub fn receiver_with(dir: &Path, cert_name: &str, extra: &[&OsStr]) -> Server {
         static STARTS: AtomicUsize = AtomicUsize::new(0);
         let port_file = dir.join(format!("port-{}", STARTS.fetch_add(1, Ordering::Relaxed)));
         let log = dir.join("receiver.log");
         let child = Command::new("python3")
-            .arg(tools().join("receiver.py"))
+            .arg(support().join("receiver.py"))
             .arg("--cert")
             .arg(cert(cert_name))
             .arg("--key")

@@ -33,6 +33,6 @@ final class Secure_Forward_Logger {
 			wc_get_logger()->error( $message, array( 'source' => 'secure-forward' ) );
 			return;
 		}
-		error_log( '[secure-forward] ' . $message ); // phpcs:ignore WordPress.PHP.DevelopmentFunctions.error_log_error_log
+		error_log( '[secure-forward] ' . $message ); // phpcs:ignore Generic.PHP.ForbiddenFunctions.Found -- the one fallback when WooCommerce's logger is absent.
 	}
 }

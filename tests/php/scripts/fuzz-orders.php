@@ -86,22 +86,36 @@ function rvalue(int $depth): mixed
 }
 
 /**
- * The card-number rule of the README, written independently: in a run of digit
- * groups joined by single spaces or dashes, any window of whole groups holding
- * 13 to 19 digits that passes the Luhn check.
+ * The card-number rule (docs/notes-policy.md), written independently for ASCII
+ * digits: digit groups joined by runs of one or two separators of one kind
+ * (white space, -, ., /, _), not glued to a letter; any window of whole groups
+ * with a known brand's IIN prefix and length that passes the Luhn check, except
+ * at most 15 digits right after '+' (a phone number) and four dotted groups of
+ * at most three digits (an IPv4 address).
  */
 function strings_have_card(mixed $v): bool
 {
     if (is_string($v)) {
-        preg_match_all('/\d+(?:[ -]\d+)*/', $v, $m);
-        foreach ($m[0] as $run) {
-            $groups = preg_split('/[ -]/', $run);
-            for ($a = 0; $a < count($groups); $a++) {
-                $digits = '';
-                for ($b = $a; $b < count($groups) && strlen($digits . $groups[$b]) <= 19; $b++) {
-                    $digits .= $groups[$b];
-                    if (strlen($digits) >= 13 && luhn($digits)) {
-                        return true;
+        foreach (['[ \t\n\r\x0B\x0C]', '-', '\.', '\/', '_'] as $sep) {
+            preg_match_all("/(?<![A-Za-z0-9\\x80-\\xFF])\\d+(?:{$sep}{1,2}\\d+)*/", $v, $m, PREG_OFFSET_CAPTURE);
+            foreach ($m[0] as [$run, $at]) {
+                preg_match_all('/\d+/', $run, $g, PREG_OFFSET_CAPTURE);
+                $groups = $g[0];
+                $after = $v[$at + strlen($run)] ?? '';
+                for ($a = 0; $a < count($groups); $a++) {
+                    $start = $at + $groups[$a][1];
+                    $plus = $start > 0 && $v[$start - 1] === '+';
+                    $digits = '';
+                    $short = true;
+                    for ($b = $a; $b < count($groups) && strlen($digits . $groups[$b][0]) <= 19; $b++) {
+                        $digits .= $groups[$b][0];
+                        $short = $short && strlen($groups[$b][0]) <= 3;
+                        $n = strlen($digits);
+                        $glued = $b === count($groups) - 1 && preg_match('/[A-Za-z\x80-\xFF]/', $after) === 1;
+                        $ipv4 = $b - $a === 3 && $sep === '\.' && $short;
+                        if ($n >= 12 && !$glued && !$ipv4 && !($plus && $n <= 15) && card_brand($digits) && luhn($digits)) {
+                            return true;
+                        }
                     }
                 }
             }
@@ -116,6 +130,21 @@ function strings_have_card(mixed $v): bool
         }
     }
     return false;
+}
+
+/** A known brand's IIN prefix and length (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay, Maestro). */
+function card_brand(string $d): bool
+{
+    $n = strlen($d);
+    $p = fn (int $k): int => (int) substr($d, 0, $k);
+    return ($p(1) === 4 && in_array($n, [13, 16, 19], true))
+        || ((($p(2) >= 51 && $p(2) <= 55) || ($p(4) >= 2221 && $p(4) <= 2720)) && $n === 16)
+        || (in_array($p(2), [34, 37], true) && $n === 15)
+        || (($p(4) === 6011 || ($p(3) >= 644 && $p(3) <= 649) || $p(2) === 65) && $n >= 16)
+        || (($p(2) === 36 || ($p(3) >= 300 && $p(3) <= 305) || $p(2) === 38 || $p(2) === 39) && $n >= 14)
+        || ($p(4) >= 3528 && $p(4) <= 3589 && $n >= 16)
+        || ($p(2) === 62 && $n >= 16)
+        || (($p(2) === 50 || ($p(2) >= 56 && $p(2) <= 69)) && $n >= 12);
 }
 
 function luhn(string $d): bool
@@ -137,7 +166,9 @@ function luhn(string $d): bool
 }
 
 // The checker itself must see what it is looking for.
-if (!strings_have_card('ref x 4111-1111-1111-1111 y') || !strings_have_card(['a' => ['4242424242424242']]) || strings_have_card('4111111111111112 20261231')) {
+if (!strings_have_card('ref x 4111-1111-1111-1111 y') || !strings_have_card(['a' => ['4242424242424242']]) || strings_have_card('4111111111111112 20261231')
+    || !strings_have_card('4111.1111.1111.1111') || !strings_have_card("4111\r\n1111\r\n1111\r\n1111") || strings_have_card('1111111111111117')
+    || strings_have_card('x4111111111111111') || strings_have_card('4111-1111 1111-1111')) {
     fwrite(STDERR, "fuzz-orders: the card-number checker is broken\n");
     exit(3);
 }

@@ -27,12 +27,16 @@ class ActivationTest extends TestCase {
 			array(
 				'name'   => 'Plugin Name',
 				'php'    => 'Requires PHP',
+				'needs'  => 'Requires Plugins',
+				'lic'    => 'License',
 				'wc_min' => 'WC requires at least',
 				'wc_max' => 'WC tested up to',
 			)
 		);
 		$this->assertNotSame( '', $h['name'] );
-		$this->assertSame( '8.1', $h['php'] );
+		$this->assertSame( '8.2', $h['php'], 'what the extension builds for' );
+		$this->assertSame( 'woocommerce', $h['needs'] );
+		$this->assertSame( 'MIT', $h['lic'], 'the licence of Cargo.toml and LICENSE' );
 		$this->assertSame( '8.0', $h['wc_min'] );
 		$this->assertMatchesRegularExpression( '/^10\./', $h['wc_max'] );
 	}

@@ -1,4 +1,5 @@
-//! Encryption at rest of outbox payloads.
+//! Encryption at rest of outbox payloads and shared OAuth2 tokens (the outbox
+//! key ring).
 //!
 //! The key file (`[outbox] key_file`, by default the database path + `.key`) holds
 //! one key per line: standard base64 of 32 random bytes. Blank lines and lines
@@ -18,7 +19,8 @@
 //! into place, so concurrent first uses agree on one key.
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
@@ -80,9 +82,7 @@ impl KeyRing {
     pub fn seal(&self, aad: &[u8], plain: &[u8]) -> Result<(String, Vec<u8>)> {
         let (id, key) = self.keys.first().ok_or_else(|| Error::config("outbox key file", None, "no key"))?;
         let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| Error::config("outbox key file", None, "no system randomness"))?;
+        SystemRandom::new().fill(&mut nonce).map_err(|_| Error::config("outbox key file", None, "no system randomness"))?;
         let mut blob = Vec::with_capacity(NONCE_LEN + plain.len() + CHACHA20_POLY1305.tag_len());
         blob.extend_from_slice(&nonce);
         let mut in_out = plain.to_vec();
@@ -105,6 +105,32 @@ impl KeyRing {
     }
 }
 
+/// The key ring of `key_file`, generating the file on first use; parsed once per
+/// process and re-parsed when the cached file changes.
+pub fn ring(key_file: &Path) -> Result<Arc<KeyRing>> {
+    type Cached = (PathBuf, Arc<Secret>, Arc<KeyRing>);
+    static CACHE: OnceLock<Mutex<Option<Cached>>> = OnceLock::new();
+    let secret = match crate::secret::load_file_cached(key_file) {
+        Ok(s) => s,
+        Err(e) => {
+            if std::fs::symlink_metadata(key_file).is_ok() {
+                return Err(e);
+            }
+            ensure_key_file(key_file)?;
+            crate::secret::load_file_cached(key_file)?
+        }
+    };
+    let mut cached = CACHE.get_or_init(|| Mutex::new(None)).lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((p, s, ring)) = cached.as_ref() {
+        if p == key_file && Arc::ptr_eq(s, &secret) {
+            return Ok(Arc::clone(ring));
+        }
+    }
+    let ring = Arc::new(KeyRing::parse(key_file, &secret)?);
+    *cached = Some((key_file.to_path_buf(), secret, Arc::clone(&ring)));
+    Ok(ring)
+}
+
 fn derive(raw: &[u8]) -> Option<LessSafeKey> {
     let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, HKDF_SALT).extract(raw);
     // `expand` only fails when asked for more than 255 hash blocks; this is one.
@@ -115,9 +141,7 @@ fn derive(raw: &[u8]) -> Option<LessSafeKey> {
 /// A fresh key line: base64 of 32 random bytes and a newline.
 pub fn generate_key_line() -> Result<Zeroizing<String>> {
     let mut raw = Zeroizing::new([0u8; KEY_LEN]);
-    SystemRandom::new()
-        .fill(raw.as_mut())
-        .map_err(|_| Error::config("outbox key file", None, "no system randomness"))?;
+    SystemRandom::new().fill(raw.as_mut()).map_err(|_| Error::config("outbox key file", None, "no system randomness"))?;
     let mut line = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(raw.as_ref()));
     line.push('\n');
     Ok(line)
