@@ -1,6 +1,9 @@
 //! Schema of the SQLite outbox database and its migrations (`PRAGMA user_version`).
 //!
-//! Version 4 (current): `events(id PK = event id = Idempotency-Key, destination,
+//! Version 5 (current) adds `circuits.since_ms`: since when a circuit that is not
+//! closed has been open (`opened_at_ms` moves with each failed probe).
+//!
+//! Version 4: `events(id PK = event id = Idempotency-Key, destination,
 //! order_id (as sent), order_key (normalised, see [`crate::store::order_key`]), event,
 //! state ∈ queued|delivered|dead|undecryptable, key_id, payload (NULL once
 //! delivered), attempts, created_at_ms, next_at_ms, updated_at_ms, lease_owner,
@@ -18,7 +21,7 @@
 use rusqlite::{params, Connection};
 
 /// `PRAGMA user_version` of the schema below.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Versions 1 to 3 (every statement idempotent).
 const SCHEMA: &str = "
@@ -109,6 +112,12 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 ";
 
+/// Version 5: `circuits.since_ms` (an open circuit keeps it through failed probes).
+pub(super) const MIGRATE_5: &str = "
+ALTER TABLE circuits ADD COLUMN since_ms INTEGER;
+UPDATE circuits SET since_ms = opened_at_ms;
+";
+
 /// Brings the schema to [`SCHEMA_VERSION`] inside the caller's transaction
 /// (re-reads `user_version`: another process may have migrated meanwhile).
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -119,6 +128,9 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     if version < 4 {
         conn.execute_batch(MIGRATE_4)?;
         migrate_failed_fetches(conn)?;
+    }
+    if version < 5 {
+        conn.execute_batch(MIGRATE_5)?;
     }
     conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
 }
