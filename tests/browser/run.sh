@@ -76,9 +76,10 @@ mysqld=$(bin mariadbd mysqld)
 client=$(bin mariadb mysql)
 admin=$(bin mariadb-admin mysqladmin)
 sock=$work/mysql.sock
-"$install_db" --no-defaults --datadir="$work/db" --user=root --auth-root-authentication-method=socket \
+mkdir -p "$work/tmp"
+"$install_db" --no-defaults --datadir="$work/db" --tmpdir="$work/tmp" --user=root --auth-root-authentication-method=socket \
   --skip-test-db >"$work/install-db.log" 2>&1 || { cat "$work/install-db.log" >&2; die "mariadb-install-db failed"; }
-"$mysqld" --no-defaults --datadir="$work/db" --socket="$sock" --skip-networking --user=root \
+"$mysqld" --no-defaults --datadir="$work/db" --tmpdir="$work/tmp" --socket="$sock" --skip-networking --user=root \
   --pid-file="$work/mysqld.pid" --log-error="$work/mysqld.err" --innodb-buffer-pool-size=32M --max-connections=40 &
 mysqld_pid=$!
 for _ in $(seq 1 120); do "$admin" --no-defaults --socket="$sock" -uroot ping >/dev/null 2>&1 && break; sleep 0.25; done
@@ -149,9 +150,9 @@ quiet() { "$@" 2> >(grep -v '^PHP Deprecated:' >&2); }
 # --- 4. receiver, extension config ---------------------------------------------------------------
 ca=$work/ca sf=$work/sf
 mkdir -p "$sf"
-bash "$repo/tools/make-test-ca.sh" "$ca" >/dev/null
-receiver=$repo/tools/receiver.py
-[ -f "$receiver" ] || receiver=$repo/tests/support/receiver.py
+bash "$repo/tests/support/make-test-ca.sh" "$ca" >/dev/null
+receiver=$repo/tests/support/receiver.py
+
 "$py" "$receiver" --cert "$ca/server.pem" --key "$ca/server.key" \
   --port-file "$work/receiver.port" --log "$work/receiver.log" --max-seconds 1800 >/dev/null 2>"$work/receiver.err" &
 receiver_pid=$!

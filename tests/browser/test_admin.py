@@ -120,7 +120,7 @@ try:
     check(sorted(rows) == ["default", "flaky"], "both destinations are listed: %s" % sorted(rows))
     check("Healthy" in rows["default"].text, "default is healthy")
     check(rows["flaky"].find_element(By.CSS_SELECTOR, "td.sf-dead").text.strip() == "1", "flaky shows one dead letter")
-    check("localhost:" in rows["flaky"].text, "the destination's host is shown")
+    check("localhost" in rows["flaky"].text, "the destination's host is shown")
     fp = rows["flaky"].find_elements(By.XPATH, ".//dt[normalize-space()='Key fingerprint']/following-sibling::dd[1]")
     check(fp and len(fp[0].text.strip()) == 12, "the key fingerprint is shown (12 hex)")
     no_secret_on_page()
@@ -160,6 +160,7 @@ try:
     if os.path.exists(mail_log):
         with open(mail_log) as f:
             mails = [json.loads(line) for line in f if line.strip()]
+    mails = [m for m in mails if "Secure Forward" in m.get("subject", "")]  # not WordPress's install notice
     check(len(mails) == 1, "the drain sent one alert (%d)" % len(mails))
     m = mails[0]
     to = m["to"] if isinstance(m["to"], list) else [m["to"]]

@@ -33,13 +33,11 @@ pub enum FilterValue {
 pub struct DeliveryFilter {
     /// What the store selects.
     pub query: DeliveryQuery,
-    /// `site`: events carry no site yet, so a site filter matches nothing.
-    pub site: Option<String>,
 }
 
 impl Default for DeliveryFilter {
     fn default() -> Self {
-        DeliveryFilter { query: DeliveryQuery { limit: DEFAULT_LIMIT, ..DeliveryQuery::default() }, site: None }
+        DeliveryFilter { query: DeliveryQuery { limit: DEFAULT_LIMIT, ..DeliveryQuery::default() } }
     }
 }
 
@@ -91,7 +89,7 @@ impl DeliveryFilter {
                 }
                 "destination" => f.query.destination = Some(text("destination", v)?),
                 "event" => f.query.event = Some(text("event", v)?),
-                "site" => f.site = Some(text("site", v)?),
+                "site" => f.query.site = Some(text("site", v)?),
                 "state" => {
                     let s = text("state", v)?;
                     f.query.state = Some(match s.as_str() {
@@ -133,9 +131,6 @@ impl DeliveryFilter {
 
 /// The matching events: `(total, rows)`, `total` counting every match.
 pub fn deliveries(config: &Config, filter: &DeliveryFilter) -> Result<(u64, Vec<DeliveryRow>)> {
-    if filter.site.is_some() {
-        return Ok((0, Vec::new())); // No event records its site yet.
-    }
     store::with_store(&config.outbox.path, |db| db.deliveries(&filter.query))
 }
 
@@ -146,7 +141,7 @@ pub fn row_json(r: &DeliveryRow) -> Value {
         "destination": r.destination,
         "event": r.event,
         "order_id": r.order_id,
-        "site": Value::Null,
+        "site": r.site,
         "state": r.state,
         "attempts": r.attempts,
         "http_status": r.http_status,
@@ -224,6 +219,7 @@ mod tests {
             destination: "crm".into(),
             event: "order.completed".into(),
             order_id: "007".into(),
+            site: None,
             state: "queued".into(),
             attempts: 2,
             http_status: Some(503),

@@ -15,6 +15,8 @@ pub struct DeliveryQuery {
     pub state: Option<EventState>,
     /// Event name.
     pub event: Option<String>,
+    /// The site events came from (matches nothing while events record no site).
+    pub site: Option<String>,
     /// Rows at most.
     pub limit: u32,
     /// Rows skipped.
@@ -34,6 +36,8 @@ pub struct DeliveryRow {
     pub event: String,
     /// Order id as the shop sent it.
     pub order_id: String,
+    /// The site it came from, when recorded.
+    pub site: Option<String>,
     /// State as stored (`queued`, `delivered`, `dead`, `undecryptable`).
     pub state: String,
     /// Attempts made (since the last requeue).

@@ -217,9 +217,15 @@ final class Secure_Forward_Admin_Actions {
 			return;
 		}
 		try {
-			$event   = 'order.' . $order->get_status();
-			$receipt = secure_forward_order( Secure_Forward_Mapper::map( $order ), $dest, $event, array( 'resend' => true ) );
-			$status  = is_array( $receipt ) ? (string) ( $receipt['status'] ?? '' ) : '';
+			if ( method_exists( 'Secure_Forward_CLI', 'resend' ) ) {
+				// The plugin's own resend: its occurrence keys, site and pending table.
+				$t      = Secure_Forward_CLI::resend( array( $order_id ), $dest );
+				$status = ! empty( $t['delivered'] ) ? 'delivered' : ( ! empty( $t['dead'] ) ? 'dead' : 'queued' );
+			} else {
+				$event   = 'order.' . $order->get_status();
+				$receipt = secure_forward_order( Secure_Forward_Mapper::map( $order, $dest ), $dest, $event, array( 'resend' => true ) );
+				$status  = is_array( $receipt ) ? (string) ( $receipt['status'] ?? '' ) : '';
+			}
 			self::back( 'delivered' === $status ? 'resent' : ( 'dead' === $status ? 'resend_dead' : 'resend_queued' ), 1, $back );
 		} catch ( \Throwable $e ) {
 			Secure_Forward_Logger::exception( 'admin resend to ' . $dest, $e );

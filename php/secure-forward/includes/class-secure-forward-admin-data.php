@@ -51,12 +51,6 @@ final class Secure_Forward_Admin_Data {
 		);
 	}
 
-	/** The configuration file the extension reads (php.ini `secure_forward.config`), or ''. */
-	public static function config_file(): string {
-		$f = ini_get( 'secure_forward.config' );
-		return is_string( $f ) ? $f : '';
-	}
-
 	/** Whether the extension has secure_forward_deliveries() (newer than 0.1). */
 	public static function has_deliveries(): bool {
 		return function_exists( 'secure_forward_deliveries' );
@@ -116,7 +110,7 @@ final class Secure_Forward_Admin_Data {
 	public static function preview( $order, string $destination, string $event ): array {
 		try {
 			if ( function_exists( 'secure_forward_preview' ) ) {
-				$p = (array) secure_forward_preview( Secure_Forward_Mapper::map( $order ), $destination, $event );
+				$p = (array) secure_forward_preview( Secure_Forward_Mapper::map( $order, $destination ), $destination, $event );
 				$h = array();
 				foreach ( (array) ( $p['headers'] ?? array() ) as $name => $value ) {
 					$h[ (string) $name ] = self::redact_header( (string) $name, (string) $value );
@@ -129,7 +123,7 @@ final class Secure_Forward_Admin_Data {
 				);
 			}
 			if ( function_exists( 'secure_forward_prepare' ) ) {
-				return array( 'body' => (string) secure_forward_prepare( Secure_Forward_Mapper::map( $order ), $destination ) );
+				return array( 'body' => (string) secure_forward_prepare( Secure_Forward_Mapper::map( $order, $destination ), $destination ) );
 			}
 			return array( 'error' => __( 'The secure_forward extension is not loaded.', 'secure-forward' ) );
 		} catch ( \Throwable $e ) {

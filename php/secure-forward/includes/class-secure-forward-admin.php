@@ -134,7 +134,6 @@ final class Secure_Forward_Admin {
 	 * @param string $message The extension's message (names a file, key or host, never a value).
 	 */
 	private static function empty_state( string $problem, string $message ): void {
-		$file = Secure_Forward_Admin_Data::config_file();
 		echo '<div class="sf-empty card">';
 		switch ( $problem ) {
 			case 'extension':
@@ -147,21 +146,12 @@ final class Secure_Forward_Admin {
 			case 'config':
 			case 'error':
 				echo '<h2>' . esc_html__( 'The Secure Forward configuration has a problem', 'secure-forward' ) . '</h2>';
-				if ( '' !== $file ) {
-					/* translators: %s: configuration file path */
-					echo '<p>' . sprintf( esc_html__( 'Configuration file: %s', 'secure-forward' ), '<code>' . esc_html( $file ) . '</code>' ) . '</p>';
-				}
-				echo '<p>' . esc_html__( 'The extension says:', 'secure-forward' ) . ' <code class="sf-problem">' . esc_html( $message ) . '</code></p>';
+				echo '<p>' . esc_html__( 'The extension says (naming the file and setting, never a value):', 'secure-forward' ) . ' <code class="sf-problem">' . esc_html( $message ) . '</code></p>';
 				echo '<p>' . esc_html__( 'Fix the file (or the key file it names) as the PHP user can read it, then reload this page. Orders placed meanwhile are not forwarded.', 'secure-forward' ) . '</p>';
 				break;
 			default:
 				echo '<h2>' . esc_html__( 'No destination is configured yet', 'secure-forward' ) . '</h2>';
-				if ( '' !== $file ) {
-					/* translators: %s: configuration file path */
-					echo '<p>' . sprintf( esc_html__( 'Add a [destinations.default] section with url and key_file to %s, then reload this page.', 'secure-forward' ), '<code>' . esc_html( $file ) . '</code>' ) . '</p>';
-				} else {
-					echo '<p>' . esc_html__( 'Set secure_forward.config in php.ini to a TOML file with a [destinations.default] section (url, key_file), then reload this page.', 'secure-forward' ) . '</p>';
-				}
+				echo '<p>' . esc_html__( 'Add a [destinations.default] section (its URL and the file holding its API key) to the TOML file that secure_forward.config names in php.ini, then reload this page.', 'secure-forward' ) . '</p>';
 		}
 		echo '</div>';
 	}
@@ -175,7 +165,7 @@ final class Secure_Forward_Admin {
 		ksort( $dests );
 		$auth = get_transient( Secure_Forward_Admin_Actions::auth_transient() );
 		echo '<h2>' . esc_html__( 'Destinations', 'secure-forward' ) . '</h2>';
-		echo '<table class="widefat striped sf-destinations"><thead><tr>';
+		echo '<table class="widefat striped sf-destinations sf-cards"><thead><tr>';
 		foreach ( array( __( 'Destination', 'secure-forward' ), __( 'Health', 'secure-forward' ), __( 'Queued', 'secure-forward' ), __( 'Dead', 'secure-forward' ), __( 'Last delivery', 'secure-forward' ), __( 'Actions', 'secure-forward' ) ) as $h ) {
 			echo '<th scope="col">' . esc_html( $h ) . '</th>';
 		}
@@ -366,12 +356,13 @@ final class Secure_Forward_Admin {
 .secure-forward .sf-empty{max-width:none}
 .secure-forward code.sf-event-id{font-size:11px;word-break:break-all}
 .secure-forward #sf-row-form{display:none}
+.secure-forward .row-actions{position:static;left:auto}
 .secure-forward .sf-preview pre{max-height:400px;overflow:auto;white-space:pre-wrap;word-break:break-all;background:#f6f7f7;padding:8px}
 @media screen and (max-width:782px){
-.secure-forward table.sf-destinations thead{display:none}
-.secure-forward table.sf-destinations td{display:block;width:auto}
-.secure-forward table.sf-destinations td:before{content:attr(data-colname);display:block;font-weight:600;color:#1d2327}
-.secure-forward table.sf-destinations td:first-child:before{display:none}
+.secure-forward table.sf-cards thead{display:none}
+.secure-forward table.sf-cards td{display:block;width:auto}
+.secure-forward table.sf-cards td:before{content:attr(data-colname);display:block;font-weight:600;color:#1d2327}
+.secure-forward table.sf-cards td:first-child:before{display:none}
 }
 </style>';
 	}

@@ -117,6 +117,17 @@ class Secure_Forward_Deliveries_Table extends WP_List_Table {
 	}
 
 	/**
+	 * No navigation above or below the recent deliveries (one fixed page, no actions).
+	 *
+	 * @param string $which top|bottom.
+	 */
+	protected function display_tablenav( $which ) {
+		if ( 'dead' === $this->mode ) {
+			parent::display_tablenav( $which );
+		}
+	}
+
+	/**
 	 * Loads the page of rows.
 	 */
 	public function prepare_items() {
@@ -207,8 +218,11 @@ class Secure_Forward_Deliveries_Table extends WP_List_Table {
 	 * @param string $primary     Primary column.
 	 */
 	protected function handle_row_actions( $item, $column_name, $primary ) {
-		if ( 'dead' !== $this->mode || $column_name !== $primary ) {
+		if ( $column_name !== $primary ) {
 			return '';
+		}
+		if ( 'dead' !== $this->mode ) { // No actions; the toggle shows the other columns on a phone.
+			return '<button type="button" class="toggle-row"><span class="screen-reader-text">' . esc_html__( 'Show more details', 'secure-forward' ) . '</span></button>';
 		}
 		$id = (string) $item['event_id'];
 		return $this->row_actions(

@@ -100,17 +100,35 @@ final class Secure_Forward_Order_Box {
 		} elseif ( ! $r['rows'] ) {
 			echo '<p>' . esc_html__( 'This order has not been forwarded.', 'secure-forward' ) . '</p>';
 		} else {
-			echo '<table class="widefat striped sf-order-forwards"><thead><tr>';
-			foreach ( array( __( 'Destination', 'secure-forward' ), __( 'Event', 'secure-forward' ), __( 'State', 'secure-forward' ), __( 'Attempts', 'secure-forward' ), __( 'HTTP status', 'secure-forward' ), __( 'Time', 'secure-forward' ), __( 'Reason', 'secure-forward' ) ) as $h ) {
+			$heads = array(
+				'destination' => __( 'Destination', 'secure-forward' ),
+				'event'       => __( 'Event', 'secure-forward' ),
+				'state'       => __( 'State', 'secure-forward' ),
+				'attempts'    => __( 'Attempts', 'secure-forward' ),
+				'http_status' => __( 'HTTP status', 'secure-forward' ),
+				'time'        => __( 'Time', 'secure-forward' ),
+				'reason'      => __( 'Reason', 'secure-forward' ),
+			);
+			echo '<table class="widefat striped sf-order-forwards sf-cards"><thead><tr>';
+			foreach ( $heads as $h ) {
 				echo '<th scope="col">' . esc_html( $h ) . '</th>';
 			}
 			echo '</tr></thead><tbody>';
 			foreach ( $r['rows'] as $row ) {
-				echo '<tr><td>' . esc_html( (string) $row['destination'] ) . '</td><td>' . esc_html( (string) $row['event'] ) . '</td><td>'
-					. Secure_Forward_Deliveries_Table::state_label( (string) $row['state'] ) . '</td><td>' . esc_html( (string) (int) $row['attempts'] ) . '</td><td>'
-					. ( null === $row['http_status'] ? '—' : esc_html( (string) (int) $row['http_status'] ) ) . '</td><td>'
-					. esc_html( Secure_Forward_Admin_Data::local_time( $row['last_attempt_at'] ?? $row['created_at'] ) ) . '</td><td>'
-					. ( null === $row['reason'] ? '—' : esc_html( (string) $row['reason'] ) ) . '</td></tr>';
+				$cells = array(
+					'destination' => esc_html( (string) $row['destination'] ),
+					'event'       => esc_html( (string) $row['event'] ),
+					'state'       => Secure_Forward_Deliveries_Table::state_label( (string) $row['state'] ),
+					'attempts'    => esc_html( (string) (int) $row['attempts'] ),
+					'http_status' => null === $row['http_status'] ? '—' : esc_html( (string) (int) $row['http_status'] ),
+					'time'        => esc_html( Secure_Forward_Admin_Data::local_time( $row['last_attempt_at'] ?? $row['created_at'] ) ),
+					'reason'      => null === $row['reason'] ? '—' : esc_html( (string) $row['reason'] ),
+				);
+				echo '<tr>';
+				foreach ( $cells as $k => $html ) {
+					echo '<td data-colname="' . esc_attr( $heads[ $k ] ) . '">' . $html . '</td>'; // phpcs:ignore WordPress.Security.EscapeOutput -- escaped above.
+				}
+				echo '</tr>';
 			}
 			echo '</tbody></table>';
 		}

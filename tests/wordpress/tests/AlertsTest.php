@@ -69,7 +69,8 @@ class AlertsTest extends TestCase {
 		}
 		$d = secure_forward_status()['destinations']['down'];
 		$this->assertNotSame( 'closed', $d['circuit'], 'five 503s open the circuit' );
-		$opened = strtotime( (string) $d['circuit_opened_at'] );
+		$this->assertIsInt( $d['circuit_opened_at'], 'Unix seconds' );
+		$opened = $d['circuit_opened_at'];
 		$this->assertGreaterThan( time() - 600, $opened );
 
 		$this->assertSame( array(), \Secure_Forward_Alerts::check( $opened + 14 * 60 ), 'not yet: open for 14 minutes' );
@@ -83,7 +84,7 @@ class AlertsTest extends TestCase {
 		$this->assertContains( get_option( 'admin_email' ), (array) $m['to'] );
 		$this->assertStringContainsString( 'circuit', $m['message'] );
 		$this->assertStringContainsString( gmdate( 'Y-m-d H:i', $opened ), $m['message'], 'since when' );
-		$this->assertStringContainsString( 'Host: localhost:', $m['message'], 'which host' );
+		$this->assertStringContainsString( 'Host: localhost', $m['message'], 'which host' );
 		$this->assertMatchesRegularExpression( '/Queued: [1-9]\d*, dead: \d+/', $m['message'], 'counts' );
 		$this->assertStringContainsString( 'page=secure-forward', $m['message'], 'where to look' );
 		$this->assert_facts_only( $m, $order );
@@ -95,34 +96,37 @@ class AlertsTest extends TestCase {
 	}
 
 	public function test_new_dead_letters_with_their_event_ids_and_the_extra_address(): void {
-		if ( ! isset( secure_forward_status()['destinations']['refuses'] ) ) {
-			$this->markTestSkipped( 'needs the refusing (422) destination of run.sh' );
+		if ( ! isset( secure_forward_status()['destinations']['reject'] ) ) {
+			$this->markTestSkipped( 'needs the refusing (422) destination `reject` of run.sh' );
 		}
 		$order = self::order( 50 );
-		$r     = secure_forward_order( $order, 'refuses', 'order.processing' );
+		$r     = secure_forward_order( $order, 'reject', 'order.processing' );
 		$this->assertSame( 'dead', $r['status'] );
 		if ( ! defined( 'SECURE_FORWARD_ALERT_EMAIL' ) ) {
 			define( 'SECURE_FORWARD_ALERT_EMAIL', 'ops@example.org, not-an-address' );
 		}
 		$this->assertSame( array( get_option( 'admin_email' ), 'ops@example.org' ), \Secure_Forward_Alerts::recipients() );
 		$now = time();
-		$this->assertContains( 'refuses', \Secure_Forward_Alerts::check( $now ) );
-		$m = $this->about( 'refuses' );
+		$this->assertContains( 'reject', \Secure_Forward_Alerts::check( $now ) );
+		$m = $this->about( 'reject' );
 		$this->assertCount( 1, $m );
 		$this->assertStringContainsString( $r['event_id'], $m[0]['message'] );
 		$this->assertStringContainsString( 'new dead letter', $m[0]['message'] );
 		$this->assertContains( 'ops@example.org', (array) $m[0]['to'] );
 		$this->assert_facts_only( $m[0], $order );
 
-		// Told once: the same dead letter is not news an hour later; a new one is.
+		// Told once: the same dead letter is not news; a new one is, but not within the hour.
 		$this->mails = array();
-		$this->assertNotContains( 'refuses', \Secure_Forward_Alerts::check( $now + 3700 ) );
-		$r2 = secure_forward_order( self::order( 51 ), 'refuses', 'order.processing' );
-		$this->assertNotContains( 'refuses', \Secure_Forward_Alerts::check( $now + 3800 ), 'within the hour of the last message' );
-		$this->assertContains( 'refuses', \Secure_Forward_Alerts::check( $now + 7300 ) );
-		$m = $this->about( 'refuses' );
+		$this->assertNotContains( 'reject', \Secure_Forward_Alerts::check( $now + 600 ) );
+		$r2 = secure_forward_order( self::order( 51 ), 'reject', 'order.processing' );
+		$this->assertNotContains( 'reject', \Secure_Forward_Alerts::check( $now + 1800 ), 'within the hour of the last message' );
+		$this->assertSame( array(), $this->about( 'reject' ) );
+		$this->assertContains( 'reject', \Secure_Forward_Alerts::check( $now + 3700 ) );
+		$m = $this->about( 'reject' );
+		$this->assertCount( 1, $m );
 		$this->assertStringContainsString( $r2['event_id'], $m[0]['message'] );
 		$this->assertStringNotContainsString( $r['event_id'], $m[0]['message'], 'only the new one' );
+		$this->assertNotContains( 'reject', \Secure_Forward_Alerts::check( $now + 7400 ), 'nothing new since' );
 	}
 
 	public function test_runs_after_the_scheduled_drain(): void {

@@ -1,5 +1,6 @@
 //! The deliveries listing and the erasure of one event: their SQL. The listing
-//! never selects `payload` or `key_id`.
+//! never selects `payload` or `key_id`. `events.site` is used when the database
+//! has it (a site filter matches nothing otherwise).
 use rusqlite::types::Value as SqlValue;
 use rusqlite::OptionalExtension as _;
 
@@ -9,7 +10,7 @@ use crate::store::{DeliveryQuery, DeliveryRow};
 
 /// The `WHERE` clause of a query and its parameters (fixed fragments only: every
 /// value is a bound parameter).
-fn filter(q: &DeliveryQuery) -> (String, Vec<SqlValue>) {
+fn filter(q: &DeliveryQuery, has_site: bool) -> (String, Vec<SqlValue>) {
     let mut clauses: Vec<&str> = Vec::new();
     let mut params: Vec<SqlValue> = Vec::new();
     let mut add = |clause: &'static str, v: Option<String>| {
@@ -22,6 +23,9 @@ fn filter(q: &DeliveryQuery) -> (String, Vec<SqlValue>) {
     add("destination = ?", q.destination.clone());
     add("state = ?", q.state.map(|s| s.as_str().to_owned()));
     add("event = ?", q.event.clone());
+    if has_site {
+        add("site = ?", q.site.clone());
+    }
     let sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
     (sql, params)
 }
@@ -31,7 +35,15 @@ impl Store {
     /// newest (or oldest) first by creation.
     pub fn deliveries(&mut self, q: &DeliveryQuery) -> Result<(u64, Vec<DeliveryRow>)> {
         let err = super::sql_error(&self.path);
-        let (where_sql, params) = filter(q);
+        let has_site: bool = self
+            .conn
+            .prepare_cached("SELECT COUNT(*) > 0 FROM pragma_table_info('events') WHERE name = 'site'")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(&err)?;
+        if q.site.is_some() && !has_site {
+            return Ok((0, Vec::new()));
+        }
+        let (where_sql, params) = filter(q, has_site);
         let total: u64 = self
             .conn
             .prepare_cached(&format!("SELECT COUNT(*) FROM events{where_sql}"))
@@ -41,10 +53,11 @@ impl Store {
             return Ok((total, Vec::new()));
         }
         let dir = if q.ascending { "ASC" } else { "DESC" };
+        let site = if has_site { "CAST(site AS TEXT)" } else { "NULL" };
         let sql = format!(
             "SELECT CAST(id AS TEXT), CAST(destination AS TEXT), CAST(event AS TEXT), CAST(order_id AS TEXT),
                     CAST(state AS TEXT), attempts, http_status, reason, created_at_ms, updated_at_ms, delivered_at_ms,
-                    next_at_ms
+                    next_at_ms, {site}
              FROM events{where_sql} ORDER BY created_at_ms {dir}, rowid {dir} LIMIT ? OFFSET ?"
         );
         let mut all = params;
@@ -68,6 +81,7 @@ impl Store {
                     destination: r.get(1)?,
                     event: r.get(2)?,
                     order_id: r.get(3)?,
+                    site: r.get(12)?,
                     next_attempt_ms: (state == "queued").then_some(next),
                     state,
                     attempts,
@@ -106,14 +120,16 @@ mod tests {
             destination: Some("crm'; DROP TABLE events; --".into()),
             state: Some(EventState::Dead),
             event: None,
+            site: Some("s".into()),
             limit: 5,
             offset: 0,
             ascending: false,
         };
-        let (sql, params) = filter(&q);
+        let (sql, params) = filter(&q, false);
         assert_eq!(sql, " WHERE order_key = ? AND destination = ? AND state = ?");
         assert_eq!(params.len(), 3);
         assert_eq!(params[1], SqlValue::Text("crm'; DROP TABLE events; --".into()));
-        assert_eq!(filter(&DeliveryQuery::default()).0, "");
+        assert_eq!(filter(&q, true).0, " WHERE order_key = ? AND destination = ? AND state = ? AND site = ?");
+        assert_eq!(filter(&DeliveryQuery::default(), true).0, "");
     }
 }

@@ -1,7 +1,8 @@
 //! Schema of the SQLite outbox database and its migrations (`PRAGMA user_version`).
 //!
-//! Version 5 (current) adds `circuits.since_ms`: since when a circuit that is not
-//! closed has been open (`opened_at_ms` moves with each failed probe).
+//! Version 6 (current) adds `circuits.since_ms`: since when a circuit that is not
+//! closed has been open (`opened_at_ms` moves with each failed probe). (Version 5,
+//! `events.site`, comes from another change; the two migrations are independent.)
 //!
 //! Version 4: `events(id PK = event id = Idempotency-Key, destination,
 //! order_id (as sent), order_key (normalised, see [`crate::store::order_key`]), event,
@@ -21,7 +22,7 @@
 use rusqlite::{params, Connection};
 
 /// `PRAGMA user_version` of the schema below.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Versions 1 to 3 (every statement idempotent).
 const SCHEMA: &str = "
@@ -112,8 +113,8 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 ";
 
-/// Version 5: `circuits.since_ms` (an open circuit keeps it through failed probes).
-pub(super) const MIGRATE_5: &str = "
+/// Version 6: `circuits.since_ms` (an open circuit keeps it through failed probes).
+pub(super) const MIGRATE_6: &str = "
 ALTER TABLE circuits ADD COLUMN since_ms INTEGER;
 UPDATE circuits SET since_ms = opened_at_ms;
 ";
@@ -129,8 +130,8 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch(MIGRATE_4)?;
         migrate_failed_fetches(conn)?;
     }
-    if version < 5 {
-        conn.execute_batch(MIGRATE_5)?;
+    if version < 6 {
+        conn.execute_batch(MIGRATE_6)?;
     }
     conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
 }
