@@ -33,6 +33,7 @@ require_once __DIR__ . '/includes/class-secure-forward-alerts.php';
 
 register_activation_hook( __FILE__, array( 'Secure_Forward_Plugin', 'activate' ) );
 register_deactivation_hook( __FILE__, array( 'Secure_Forward_Plugin', 'deactivate' ) );
+register_deactivation_hook( __FILE__, array( 'Secure_Forward_Alerts', 'deactivate' ) );
 
 add_action(
 	'before_woocommerce_init',

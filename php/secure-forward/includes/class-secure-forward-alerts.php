@@ -27,11 +27,30 @@ final class Secure_Forward_Alerts {
 	/** Event ids listed in one message. */
 	public const MAX_IDS = 20;
 
+	/** A check of its own, when a message had to wait for the hour to pass. */
+	public const CHECK_HOOK = 'secure_forward_alert_check';
+
 	/**
 	 * Hooks: after the drain (priority 10) of the scheduled hook.
 	 */
 	public static function register(): void {
 		add_action( Secure_Forward_Plugin::DRAIN_HOOK, array( __CLASS__, 'check' ), 20 );
+		add_action( self::CHECK_HOOK, array( __CLASS__, 'check' ) );
+	}
+
+	/**
+	 * Deactivation: no pending check (what was told stays).
+	 */
+	public static function deactivate(): void {
+		wp_clear_scheduled_hook( self::CHECK_HOOK );
+	}
+
+	/**
+	 * Uninstall: what was told, and the pending check.
+	 */
+	public static function uninstall(): void {
+		delete_option( self::OPTION );
+		self::deactivate();
 	}
 
 	/**
@@ -70,6 +89,7 @@ final class Secure_Forward_Alerts {
 		$state = get_option( self::OPTION, array() );
 		$state = is_array( $state ) ? $state : array();
 		$sent  = array();
+		$later = null;
 		foreach ( (array) ( $s['status']['destinations'] ?? array() ) as $name => $d ) {
 			try {
 				$name = (string) $name;
@@ -80,8 +100,11 @@ final class Secure_Forward_Alerts {
 				if ( ! $dead && null === $open ) {
 					continue;
 				}
-				if ( $now - (int) ( $mine['last'] ?? 0 ) < self::INTERVAL_S ) {
-					continue; // Told within the hour: the next message will include these.
+				$due = (int) ( $mine['last'] ?? 0 ) + self::INTERVAL_S;
+				if ( $now < $due ) {
+					// Told within the hour: a check when it has passed (the drain may be idle by then).
+					$later = null === $later ? $due : min( $later, $due );
+					continue;
 				}
 				if ( self::send( $name, (array) $d, $dead, $open ) ) {
 					$sent[]         = $name;
@@ -96,6 +119,13 @@ final class Secure_Forward_Alerts {
 		}
 		if ( $sent ) {
 			update_option( self::OPTION, $state, false );
+		}
+		if ( null !== $later ) {
+			$next = wp_next_scheduled( self::CHECK_HOOK );
+			if ( false === $next || $next > $later ) {
+				wp_clear_scheduled_hook( self::CHECK_HOOK );
+				wp_schedule_single_event( $later, self::CHECK_HOOK );
+			}
 		}
 		return $sent;
 	}

@@ -119,8 +119,12 @@ class AlertsTest extends TestCase {
 		$this->mails = array();
 		$this->assertNotContains( 'reject', \Secure_Forward_Alerts::check( $now + 600 ) );
 		$r2 = secure_forward_order( self::order( 51 ), 'reject', 'order.processing' );
+		wp_clear_scheduled_hook( \Secure_Forward_Alerts::CHECK_HOOK );
 		$this->assertNotContains( 'reject', \Secure_Forward_Alerts::check( $now + 1800 ), 'within the hour of the last message' );
 		$this->assertSame( array(), $this->about( 'reject' ) );
+		$this->assertSame( $now + 3600, wp_next_scheduled( \Secure_Forward_Alerts::CHECK_HOOK ), 'a check when the hour has passed' );
+		$this->assertSame( 10, has_action( \Secure_Forward_Alerts::CHECK_HOOK, array( 'Secure_Forward_Alerts', 'check' ) ) );
+		wp_clear_scheduled_hook( \Secure_Forward_Alerts::CHECK_HOOK );
 		$this->assertContains( 'reject', \Secure_Forward_Alerts::check( $now + 3700 ) );
 		$m = $this->about( 'reject' );
 		$this->assertCount( 1, $m );
