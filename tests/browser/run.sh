@@ -11,7 +11,8 @@
 #      file, loads the REAL extension (SF_EXTENSION) into `php -S` (127.0.0.1, router.php);
 #   5. seeds users (shop manager, subscriber) and one dead letter (a receiver path answering
 #      422 first, 200 later), runs tests/browser/test_admin.py (Selenium + headless chromium),
-#      which saves screenshots to SF_SCREENSHOTS (default docs/img);
+#      which saves screenshots to SF_SCREENSHOTS (`make screenshots`: docs/img; default: the
+#      temp dir, so `make test` leaves the tree as it was);
 #   6. stops everything it started and removes the temp dir (SF_KEEP=1 keeps it); exits non-zero
 #      on any failure.
 set -euo pipefail
@@ -24,9 +25,6 @@ SF_EXTENSION=$(cd "$(dirname "$SF_EXTENSION")" && pwd)/$(basename "$SF_EXTENSION
 export SF_FIXTURES=${SF_FIXTURES:-$repo/tests/fixtures/woocommerce-10.0.2}
 [ -d "$SF_FIXTURES" ] || die "fixtures not found: $SF_FIXTURES (set SF_FIXTURES)"
 SF_FIXTURES=$(cd "$SF_FIXTURES" && pwd)
-shots=${SF_SCREENSHOTS:-$repo/docs/img}
-mkdir -p "$shots"
-shots=$(cd "$shots" && pwd)
 # The support files of the WordPress suite (install, activate, the WooCommerce stand-in).
 wpt=${SF_WP_TESTS:-}
 for d in "$repo/tests/wordpress" "$repo/tests/support/wordpress" "$repo/tests/support"; do
@@ -77,6 +75,9 @@ client=$(bin mariadb mysql)
 admin=$(bin mariadb-admin mysqladmin)
 sock=$work/mysql.sock
 mkdir -p "$work/tmp"
+shots=${SF_SCREENSHOTS:-$work/screenshots}
+mkdir -p "$shots"
+shots=$(cd "$shots" && pwd)
 "$install_db" --no-defaults --datadir="$work/db" --tmpdir="$work/tmp" --user=root --auth-root-authentication-method=socket \
   --skip-test-db >"$work/install-db.log" 2>&1 || { cat "$work/install-db.log" >&2; die "mariadb-install-db failed"; }
 "$mysqld" --no-defaults --datadir="$work/db" --tmpdir="$work/tmp" --socket="$sock" --skip-networking --user=root \
