@@ -10,6 +10,7 @@ mod errors;
 mod info;
 mod memory;
 mod node;
+mod options;
 mod sink;
 
 use std::path::PathBuf;
@@ -81,17 +82,21 @@ extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
     }
 }
 
-/// Minimises, stores and sends one order; returns a receipt.
+/// Minimises, stores and sends one order; returns a receipt. `options`: `key`
+/// (the occurrence, replaces the payload in the event id), `resend` (a new event id
+/// even for a state delivered before), `site` (stored with the event).
 #[php_function]
 #[php(defaults(destination = "\"default\"", event = "\"order.updated\""))]
 pub fn secure_forward_order(
     order: &ZendHashTable,
     destination: String,
     event: String,
+    options: Option<&ZendHashTable>,
 ) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
     let run = || -> Result<forward::Receipt, Error> {
+        let opts = options.map(options::from_array).transpose()?.unwrap_or_default();
         let cfg = load_config()?;
-        PhpNode::with_array(order, |node| outbox::submit_order(&cfg, &destination, node, &event))
+        PhpNode::with_array(order, |node| outbox::submit_order_with(&cfg, &destination, node, &event, &opts))
     };
     let receipt = run().map_err(|e| errors::to_php(&e))?;
     receipt_array(&receipt).map_err(|_| errors::internal("cannot build the receipt"))
@@ -168,15 +173,17 @@ pub fn secure_forward_status() -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTabl
     json_array(&value)
 }
 
-/// Moves a dead letter back to the queue, due now. False when no such dead event.
+/// Moves a dead letter (of `site`, when given) back to the queue, due now. False
+/// when there is no such dead event.
 #[php_function]
-pub fn secure_forward_requeue(event_id: String) -> PhpResult<bool> {
-    load_config().and_then(|cfg| outbox::requeue(&cfg, &event_id)).map_err(|e| errors::to_php(&e))
+pub fn secure_forward_requeue(event_id: String, site: Option<String>) -> PhpResult<bool> {
+    load_config().and_then(|cfg| outbox::requeue_site(&cfg, &event_id, site.as_deref())).map_err(|e| errors::to_php(&e))
 }
 
-/// Erases every queued or dead payload of an order (right to erasure); returns rows removed.
+/// Erases every queued or dead payload of an order (of `site`'s events only, when
+/// given: right to erasure); returns rows removed.
 #[php_function]
-pub fn secure_forward_purge(order_id: &ext_php_rs::types::Zval) -> PhpResult<i64> {
+pub fn secure_forward_purge(order_id: &ext_php_rs::types::Zval, site: Option<String>) -> PhpResult<i64> {
     let run = || -> Result<i64, Error> {
         let id = if let Some(i) = order_id.long() {
             i.to_string()
@@ -189,7 +196,7 @@ pub fn secure_forward_purge(order_id: &ext_php_rs::types::Zval) -> PhpResult<i64
             return Err(Error::validation("order_id", "must be a positive integer or digit string"));
         }
         let cfg = load_config()?;
-        Ok(i64::try_from(outbox::purge(&cfg, &id)?).unwrap_or(i64::MAX))
+        Ok(i64::try_from(outbox::purge_site(&cfg, &id, site.as_deref())?).unwrap_or(i64::MAX))
     };
     run().map_err(|e| errors::to_php(&e))
 }

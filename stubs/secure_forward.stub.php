@@ -18,16 +18,27 @@ namespace {
      * @param array $order A WooCommerce order as an array (WC_Order::get_data() shape).
      * @param string $destination A `[destinations.NAME]` of the configuration.
      * @param string $event Event name, part of the event id and sent as `X-Event-Type`.
+     * @param array{key?: string, resend?: bool, site?: string}|null $options Without options
+     *     (null or []) the event id is a hash of destination, order id, event and the minimised
+     *     body, as always. Otherwise:
+     *     - `key` (1 to 64 characters, no control characters) names the occurrence, e.g.
+     *       `processing#3`, and replaces the body in the event id: the same occurrence is one
+     *       event (one `Idempotency-Key`) whatever the payload, a new occurrence a new one;
+     *     - `resend` (bool): a new event id even for a state delivered before; the audit line
+     *       says `"resend": true`;
+     *     - `site` (1 to 255 characters, e.g. `1:https://shop.example`): stored with the event and
+     *       part of its id; purge and requeue can be limited to it.
      * @return array{event_id: string, status: string, http_status: ?int, attempts: int, reason: ?string}
      * @throws SecureForward\ConfigException The configuration, key file or destination is unusable.
-     * @throws SecureForward\ValidationException The order was refused; nothing was stored or sent.
+     * @throws SecureForward\ValidationException The order was refused, or an option is unknown or
+     *     has a bad value (the message names it, e.g. `options.key`); nothing was stored or sent.
      * Remote failures never throw: the receipt says `queued` (it will be retried) or
      * `dead` (4xx/redirect: not retried), with a redacted `reason`.
      * Exceptions thrown by the extension carry redacted messages and no argument
      * values in their traces (even with zend.exception_ignore_args=Off).
      * Each attempt and terminal event is written to the audit log (`[audit]`).
      */
-    function secure_forward_order(array $order, string $destination = "default", string $event = "order.updated"): array {}
+    function secure_forward_order(array $order, string $destination = "default", string $event = "order.updated", ?array $options = null): array {}
 
     /**
      * The exact JSON body that would be sent for this order, without sending (no key, no network).
@@ -41,7 +52,9 @@ namespace {
      * Sends due events from the outbox until `$max` events or `$seconds` have passed,
      * whatever the circuit breaker says (flush is the probe).
      *
-     * @return array{delivered: int, retried: int, dead: int, remaining: int}
+     * `skipped`: results not recorded because another flusher had taken the event's lease over.
+     *
+     * @return array{delivered: int, retried: int, dead: int, skipped: int, remaining: int}
      */
     function secure_forward_flush(int $max = 100, float $seconds = 10.0): array {}
 
@@ -71,16 +84,20 @@ namespace {
      */
     function secure_forward_status(): array {}
 
-    /** Moves a dead letter back to the queue, due now; false when there is no such dead event. */
-    function secure_forward_requeue(string $event_id): bool {}
+    /**
+     * Moves a dead letter back to the queue, due now; false when there is no such dead event
+     * (or, with `$site`, when it is another site's).
+     */
+    function secure_forward_requeue(string $event_id, ?string $site = null): bool {}
 
     /**
-     * Erases every queued or dead payload of an order (right to erasure).
+     * Erases every queued or dead payload of an order (right to erasure); with `$site`, only
+     * the events submitted with that `site` option (shops sharing one outbox, multisite).
      *
      * @param int|string $order_id
      * @return int rows removed
      */
-    function secure_forward_purge(mixed $order_id): int {}
+    function secure_forward_purge(mixed $order_id, ?string $site = null): int {}
 
     /**
      * Erases one event (whatever its state) from the outbox: row, payload and metadata,

@@ -131,7 +131,20 @@ pub fn key_fp(dest: &Destination) -> Option<String> {
 /// Writes `rec` where `config` says. Never fails: a line that cannot go to the
 /// file goes to the sink, with the file's problem.
 pub fn emit(config: &Config, rec: &Record<'_>) {
+    emit_line(config, rec.to_line(&rfc3339_now()));
+}
+
+/// [`emit`] for an event submitted as a resend: the line adds `"resend": true`.
+pub fn emit_resend(config: &Config, rec: &Record<'_>) {
     let line = rec.to_line(&rfc3339_now());
+    let line = match line.strip_suffix('}') {
+        Some(head) => format!("{head},\"resend\":true}}"),
+        None => line,
+    };
+    emit_line(config, line);
+}
+
+fn emit_line(config: &Config, line: String) {
     match &config.audit {
         Some(a @ AuditConfig { path: Some(path), .. }) => {
             if let Err(e) = append(path, a.max_bytes, a.keep, &line) {
@@ -170,7 +183,20 @@ pub fn emit_many(config: &Config, recs: &[Record<'_>]) {
 }
 
 fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
-    let open = || std::fs::OpenOptions::new().append(true).create(true).mode(0o600).open(path);
+    // Non-blocking open, then only a regular file is written to: a FIFO or a device
+    // at the audit path must not hang every worker in open(2) or write(2).
+    let open = || {
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(i32::try_from((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC).bits()).unwrap_or(0))
+            .open(path)?;
+        if !file.metadata()?.is_file() {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+        }
+        Ok(file)
+    };
     match open() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             // First line: create the directory (0700), like the outbox's.
@@ -268,6 +294,26 @@ pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn a_fifo_or_directory_at_the_audit_path_is_refused_at_once() {
+        let dir = std::env::temp_dir().join(format!("sf-audit-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("audit.fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        // A reader keeps the FIFO open, so a blocking open would succeed and a write block.
+        let _reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(i32::try_from(rustix::fs::OFlags::NONBLOCK.bits()).unwrap())
+            .open(&fifo)
+            .unwrap();
+        let started = std::time::Instant::now();
+        assert!(append(&fifo, 1 << 20, 1, "line").is_err());
+        assert!(append(&dir, 1 << 20, 1, "line").is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn rfc3339_known_values_and_round_trip() {

@@ -32,12 +32,15 @@ use crate::secret::{fingerprint, io_reason, Secret};
 
 const HKDF_SALT: &[u8] = b"secure_forward outbox v1";
 const HKDF_INFO: &[u8] = b"payload encryption";
+const HKDF_INFO_LABEL: &[u8] = b"shared cache labels";
 /// Raw key length, in bytes.
 pub const KEY_LEN: usize = 32;
 
 /// The keys of a key file: the first encrypts, all decrypt.
 pub struct KeyRing {
     keys: Vec<(String, LessSafeKey)>,
+    /// HMAC key of the first line, for [`KeyRing::label`].
+    label_key: ring::hmac::Key,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -51,6 +54,7 @@ impl KeyRing {
     pub fn parse(file: &Path, secret: &Secret) -> Result<KeyRing> {
         let shown = file.display().to_string();
         let mut keys = Vec::new();
+        let mut label_key = None;
         for (n, line) in secret.expose().split(|b| *b == b'\n').enumerate() {
             let line = line.trim_ascii();
             if line.is_empty() || line.starts_with(b"#") {
@@ -65,12 +69,15 @@ impl KeyRing {
                 return Err(Error::config(&shown, None, format!("line {}: a key must be {KEY_LEN} bytes", n + 1)));
             }
             let key = derive(&raw).ok_or_else(|| Error::config(&shown, None, "key derivation failed"))?;
+            if label_key.is_none() {
+                label_key = derive_label_key(&raw);
+            }
             keys.push((fingerprint(&raw), key));
         }
-        if keys.is_empty() {
+        let Some(label_key) = label_key.filter(|_| !keys.is_empty()) else {
             return Err(Error::config(&shown, None, "no key in the outbox key file"));
-        }
-        Ok(KeyRing { keys })
+        };
+        Ok(KeyRing { keys, label_key })
     }
 
     /// Key ids, the encrypting one first.
@@ -90,6 +97,15 @@ impl KeyRing {
             .map_err(|_| Error::config("outbox key file", None, "encryption failed"))?;
         blob.extend_from_slice(&in_out);
         Ok((id.clone(), blob))
+    }
+
+    /// A keyed label of `data` (hex HMAC-SHA256 under a key derived from the
+    /// first line): how a value that must be looked up but may be derived from a
+    /// person's secret (an OAuth2 cache key holds the client secret's
+    /// fingerprint) is stored, so a copy of the database alone cannot be used
+    /// to brute-force that secret. A new first key changes every label.
+    pub fn label(&self, data: &[u8]) -> String {
+        crate::secret::hex(ring::hmac::sign(&self.label_key, data).as_ref())
     }
 
     /// Decrypts a blob sealed by key `key_id`; `None` when the key is unknown or
@@ -136,6 +152,12 @@ fn derive(raw: &[u8]) -> Option<LessSafeKey> {
     // `expand` only fails when asked for more than 255 hash blocks; this is one.
     let okm = prk.expand(&[HKDF_INFO], &CHACHA20_POLY1305).ok()?;
     Some(LessSafeKey::new(UnboundKey::from(okm)))
+}
+
+fn derive_label_key(raw: &[u8]) -> Option<ring::hmac::Key> {
+    let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, HKDF_SALT).extract(raw);
+    let okm = prk.expand(&[HKDF_INFO_LABEL], ring::hmac::HMAC_SHA256).ok()?;
+    Some(ring::hmac::Key::from(okm))
 }
 
 /// A fresh key line: base64 of 32 random bytes and a newline.
@@ -201,6 +223,20 @@ mod tests {
 
     fn ring_of(lines: &str) -> KeyRing {
         KeyRing::parse(Path::new("/k"), &Secret::new(lines.as_bytes().to_vec())).unwrap()
+    }
+
+    #[test]
+    fn labels_are_keyed_by_the_first_line() {
+        let (a, b) = (generate_key_line().unwrap(), generate_key_line().unwrap());
+        let ring = ring_of(&a);
+        let label = ring.label(b"cache key");
+        assert_eq!(label.len(), 64);
+        assert_eq!(label, ring_of(&a).label(b"cache key"), "stable for one key");
+        assert_ne!(label, ring.label(b"cache kez"));
+        assert_ne!(label, ring_of(&b).label(b"cache key"), "another installation's key labels differently");
+        assert_eq!(label, ring_of(&format!("{}{}", a.as_str(), b.as_str())).label(b"cache key"), "the first line labels");
+        let plain = crate::secret::hex(ring::digest::digest(&ring::digest::SHA256, b"cache key").as_ref());
+        assert_ne!(label, plain);
     }
 
     #[test]

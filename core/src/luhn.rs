@@ -15,10 +15,12 @@
 //!    [`brand_ok`]), and
 //! 2. pass the Luhn check.
 //!
-//! A number stands on its own: a window whose first group directly follows a
-//! letter, or whose last group is directly followed by one, is part of an
-//! alphanumeric code (tracking numbers such as `JJD0123…`, `1Z…`, SKUs), not a
-//! card number (the word boundary of common DLP patterns). Two more narrow
+//! A single unseparated run of digits directly after or before an ASCII letter
+//! is part of an alphanumeric code (tracking numbers such as `JJD0123…`, `1Z…`,
+//! SKUs), not a card number (the word boundary of common DLP patterns). Only
+//! ASCII letters count, so text in scripts without spaces (`卡号4111…`) is
+//! still scanned, and a grouped number glued to a word (`… 1111exp 12/27`) is
+//! still a card number. Two more narrow
 //! exceptions keep common non-card numbers out: a window directly after `+`
 //! with at most 15 digits is an international phone number (E.164 numbers have
 //! at most 15 digits), and four `.`-separated groups of at most three digits
@@ -243,7 +245,7 @@ fn scan(s: &str, mut found: impl FnMut(usize, usize)) {
                     count: 1,
                     link,
                     plus: prev == Some('+'),
-                    letter_before: prev.is_some_and(char::is_alphabetic),
+                    letter_before: prev.is_some_and(|p| p.is_ascii_alphabetic()),
                     letter_after: false,
                 });
                 in_group = true;
@@ -253,7 +255,7 @@ fn scan(s: &str, mut found: impl FnMut(usize, usize)) {
             let k = sep_kind(c);
             if in_group {
                 if let Some(g) = groups.last_mut() {
-                    g.letter_after = c.is_alphabetic();
+                    g.letter_after = c.is_ascii_alphabetic();
                 }
                 (gap_kind, gap_len, gap_ok) = (k, 1, k.is_some());
             } else {
@@ -269,9 +271,6 @@ fn scan(s: &str, mut found: impl FnMut(usize, usize)) {
 
 fn check_groups(values: &[u8], groups: &[Group], found: &mut impl FnMut(usize, usize)) {
     for (a, first) in groups.iter().enumerate() {
-        if first.letter_before {
-            continue;
-        }
         let mut count = 0usize;
         let mut kind: Option<Sep> = None;
         let mut short_dotted = true;
@@ -294,7 +293,10 @@ fn check_groups(values: &[u8], groups: &[Group], found: &mut impl FnMut(usize, u
             let ipv4 = n == 3 && kind == Some(Sep::Dot) && short_dotted;
             let phone = first.plus && count <= 15;
             let d = values.get(first.first..first.first + count).unwrap_or_default();
-            if !ipv4 && !phone && !g.letter_after && brand_ok(d) && luhn_valid(d) {
+            // A single unseparated run glued to an ASCII letter is part of a code
+            // (tracking numbers such as `JJD…` or `1Z…`); grouped digits are not.
+            let glued = n == 0 && (first.letter_before || g.letter_after);
+            if !ipv4 && !phone && !glued && brand_ok(d) && luhn_valid(d) {
                 found(first.start, g.end);
             }
         }
@@ -409,7 +411,7 @@ mod tests {
             "4111 -1111 -1111 -1111",    // mixed kinds in one run
             "56.123.234.116",            // IPv4 address (Maestro prefix, 12 digits, Luhn-valid)
             "+4915112345678",            // E.164 phone number (Visa 13 prefix, Luhn-valid)
-            "x4111111111111111y",        // part of an alphanumeric code
+            "x4111111111111111y",        // part of an alphanumeric code (one run glued to ASCII letters)
             "JJD4111111111111111",
             "4111111111111111GB",
             "",
@@ -419,6 +421,19 @@ mod tests {
         let d = |s: &str| s.bytes().map(|b| b - b'0').collect::<Vec<_>>();
         for s in ["411111111117", "41111111111111111115", "1111111111111117", "561232341116", "4915112345678"] {
             assert!(luhn_valid(&d(s)), "{s}");
+        }
+    }
+
+    #[test]
+    fn finds_numbers_glued_to_non_ascii_text_or_grouped_before_a_word() {
+        for s in [
+            "卡号4111111111111111",
+            "カード番号\u{ff14}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}\u{ff11}です",
+            "4111 1111 1111 1111exp 12/27",
+            "card:4111-1111-1111-1111cvv",
+            "Номер4111111111111111",
+        ] {
+            assert!(contains_card_number(s), "{s:?}");
         }
     }
 

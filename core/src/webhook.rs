@@ -11,7 +11,7 @@
 //!   so a forged message cannot burn a genuine id. A sender's retry (same id,
 //!   new timestamp and signature) is accepted: the extension refuses replays
 //!   of a captured message, the application deduplicates by webhook-id once it
-//!   has handled the event (see docs/notes-config.md).
+//!   has handled the event (see docs/configuration.md).
 //! * `format = "woocommerce"`: `X-WC-Webhook-Signature` = base64(HMAC-SHA256(secret,
 //!   body)), the secret file holding the WooCommerce webhook secret as plain text
 //!   (one per line, any may match). WooCommerce signs neither a timestamp nor an

@@ -83,10 +83,8 @@ fn lists_filters_pages_and_purges_one_event_without_any_payload() {
     assert_eq!((n, page.len()), (3, 1), "total counts every match, rows are the page");
     assert_eq!(outbox::deliveries(&c, &filter(&[("site", s("https://shop.example"))])).unwrap(), (0, vec![]));
 
-    // Events record their site once the store has `events.site` (another change adds it):
-    // the listing selects and filters it as soon as the column is there.
+    // An event's site (`events.site`) is listed and filtered on.
     let conn = rusqlite::Connection::open(dir.join("outbox.sqlite")).unwrap();
-    conn.execute_batch("ALTER TABLE events ADD COLUMN site TEXT").unwrap();
     conn.execute("UPDATE events SET site = '1:https://shop.example' WHERE id = ?1", [&later.event_id]).unwrap();
     let (n, by_site) = outbox::deliveries(&c, &filter(&[("site", s("1:https://shop.example"))])).unwrap();
     assert_eq!(

@@ -171,10 +171,12 @@ fn a_version_3_database_migrates_to_4_keeping_its_rows() {
             ("k_pending", "123:abcdef"),
             ("k_garbled", "!failed\tnonsense"),
         ];
+        // The shared cache stores its keys labelled with the outbox key ring.
+        let ring = secure_forward_core::keys::ring(&dir.0.join("outbox.sqlite.key")).unwrap();
         for (key, owner) in fetches {
             conn.execute(
                 "INSERT INTO token_fetches (cache_key, owner, until_ms) VALUES (?1, ?2, ?3)",
-                rusqlite::params![key, owner, far],
+                rusqlite::params![ring.label(key.as_bytes()), owner, far],
             )
             .unwrap();
         }
@@ -205,6 +207,16 @@ fn a_version_3_database_migrates_to_4_keeping_its_rows() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(typed.len(), 3, "the unreadable hold is dropped: {typed:?}");
+    let typed: Vec<Row> = {
+        // Ordered by the test's own names, not by their labels.
+        let ring = secure_forward_core::keys::ring(&c.outbox.key_file).unwrap();
+        let name = |label: &str| {
+            ["k_pending", "k_rejected", "k_transport"].into_iter().find(|k| ring.label(k.as_bytes()) == label).unwrap_or("?")
+        };
+        let mut t: Vec<Row> = typed.into_iter().map(|r| (name(&r.0).to_owned(), r.1, r.2, r.3, r.4, r.5)).collect();
+        t.sort();
+        t
+    };
     assert_eq!(typed[0].0, "k_pending");
     assert_eq!((typed[0].1.as_str(), typed[0].2.as_deref()), ("123:abcdef", None));
     assert_eq!(typed[1].2.as_deref(), Some("rejected"));

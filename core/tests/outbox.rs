@@ -638,6 +638,31 @@ fn a_purge_blocked_by_a_reader_is_pending_until_a_flush_erases_it() {
 }
 
 #[test]
+fn a_purge_of_a_just_delivered_order_leaves_no_ciphertext_in_the_wal() {
+    let dir = temp("purge-delivered");
+    let rx = Server::receiver_on(&dir, 0);
+    let c = config(&dir, rx.port, "/ok", "delivery = \"deferred\"");
+    let db = dir.join("outbox.sqlite");
+    let hold = rusqlite::Connection::open(&db).unwrap();
+    let r =
+        outbox::submit(&c, &dest(&c), &order(91, ",\"note\":\"delivered, then erased on request\""), "order.processing").unwrap();
+    let blob = payload_of(&db, &r.event_id);
+    // A reader keeps the flush from truncating the WAL (best effort there).
+    let reader = rusqlite::Connection::open(&db).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    reader.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(flush(&c).delivered, 1);
+    assert!(!files_holding(&db, &blob).is_empty(), "the delivered payload's old copy is still on disk");
+    reader.execute_batch("COMMIT").unwrap();
+    // The customer asks for erasure: the delivered event keeps its metadata,
+    // but no copy of its ciphertext may stay behind.
+    assert_eq!(outbox::purge(&c, "91").unwrap(), 0);
+    assert_eq!(files_holding(&db, &blob), Vec::<String>::new(), "ciphertext left after the purge");
+    assert_eq!(outbox::status(&c).unwrap()["erasure_pending"], false);
+    drop(hold);
+}
+
+#[test]
 fn a_delivered_payloads_ciphertext_is_gone_after_the_flush() {
     let dir = temp("delivered-wal");
     let rx = Server::receiver_on(&dir, 0);

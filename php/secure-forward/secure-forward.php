@@ -22,6 +22,7 @@ define( 'SECURE_FORWARD_PLUGIN_VERSION', '0.1.0' );
 define( 'SECURE_FORWARD_PLUGIN_FILE', __FILE__ );
 
 require_once __DIR__ . '/includes/class-secure-forward-logger.php';
+require_once __DIR__ . '/includes/class-secure-forward-pending.php';
 require_once __DIR__ . '/includes/class-secure-forward-mapper.php';
 require_once __DIR__ . '/includes/class-secure-forward-plugin.php';
 require_once __DIR__ . '/includes/class-secure-forward-site-health.php';

@@ -1,6 +1,6 @@
 <?php
 /**
- * Uninstall: removes this plugin's options and schedules only. The outbox (owned by the
+ * Uninstall: removes this plugin's options, pending table and schedules only. The outbox (owned by the
  * extension and the operator) is left alone on purpose: queued orders may still need delivery.
  *
  * @package SecureForward
@@ -8,6 +8,7 @@
 
 defined( 'WP_UNINSTALL_PLUGIN' ) || exit;
 
+require_once __DIR__ . '/includes/class-secure-forward-pending.php';
 require_once __DIR__ . '/includes/class-secure-forward-plugin.php';
 Secure_Forward_Plugin::uninstall();
 

@@ -42,8 +42,10 @@ foreach ( array( 'manager' => 'shop_manager', 'subscriber' => 'subscriber' ) as 
 	);
 }
 
-$ok   = secure_forward_order( Secure_Forward_Mapper::map( wc_get_order( 42 ) ), 'default', 'order.processing' );
-$dead = secure_forward_order( Secure_Forward_Mapper::map( wc_get_order( 41 ) ), 'flaky', 'order.processing' );
+// As the plugin forwards: this site's id with each event (the screens list this site's events).
+$site = method_exists( 'Secure_Forward_Plugin', 'site' ) ? array( 'site' => Secure_Forward_Plugin::site() ) : array();
+$ok   = secure_forward_order( Secure_Forward_Mapper::map( wc_get_order( 42 ), 'default' ), 'default', 'order.processing', ...( $site ? array( $site ) : array() ) );
+$dead = secure_forward_order( Secure_Forward_Mapper::map( wc_get_order( 41 ), 'flaky' ), 'flaky', 'order.processing', ...( $site ? array( $site ) : array() ) );
 if ( 'delivered' !== $ok['status'] || 'dead' !== $dead['status'] || 422 !== $dead['http_status'] ) {
 	fwrite( STDERR, 'unexpected receipts: ' . wp_json_encode( array( $ok, $dead ) ) . "\n" );
 	exit( 1 );

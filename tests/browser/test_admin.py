@@ -200,6 +200,23 @@ try:
     prepared = json.loads(body)
     check(str(prepared.get("id")) == str(SEED["dead_order_id"]), "Preview what leaves shows the body for this order")
     no_secret_on_page()
+
+    # --- Resend: delivered again, as a new event marked as a resend ---
+    before = len([r for r in box.find_elements(By.CSS_SELECTOR, "table.sf-order-forwards tbody tr") if "default" in r.text])
+    block = driver.find_element(By.CSS_SELECTOR, ".sf-order-destination[data-destination='default']")
+    block.find_element(By.XPATH, ".//button[starts-with(normalize-space(), 'Resend')]").click()
+    WebDriverWait(driver, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".sf-notice")))
+    check("Resent" in driver.find_element(By.CSS_SELECTOR, ".sf-notice").text, "Resend: the notice says the destination accepted it")
+    check("page=wc-orders" in driver.current_url and "id=%d" % SEED["dead_order_id"] in driver.current_url, "back on the order")
+    box = driver.find_element(By.ID, "secure-forward")
+    after = [r for r in box.find_elements(By.CSS_SELECTOR, "table.sf-order-forwards tbody tr") if "default" in r.text]
+    check(len(after) == before + 1 and "Delivered" in after[0].text, "the box lists the resend as a new delivery to default")
+    st = post_without_nonce({"action": "secure_forward_resend", "order_id": SEED["dead_order_id"], "destination": "default"})
+    check(st == 403, "a resend POST without a nonce is refused (HTTP %s)" % st)
+    driver.get(ORDER)
+    box = driver.find_element(By.ID, "secure-forward")
+    check(len([r for r in box.find_elements(By.CSS_SELECTOR, "table.sf-order-forwards tbody tr") if "default" in r.text]) == before + 1, "and sent nothing")
+    box.find_element(By.CSS_SELECTOR, ".sf-order-destination details.sf-preview summary").click()
     shot("order-box-1280.png", 1280)
     shot("order-box-phone.png", 390)
 

@@ -14,30 +14,30 @@ final class DeliveriesTest extends SecureForwardTestCase
     private static ?array $spread = null;
 
     /**
-     * One order, forwarded to a delivering, a refusing (422) and a failing (503) destination:
-     * made once for the class (each 503 counts towards s503's circuit, which later suites need closed).
+     * One order in each state, made once for the class: delivered (default), dead (s422), and
+     * queued (a second s422 dead letter, requeued: no retryable failure, so no circuit of a
+     * destination later suites use is moved). Keys of `ids`: the states.
      * @return array{order: array, ids: array<string, string>}
      */
     private static function spread(): array
     {
         if (null === self::$spread) {
             $order = self::freshOrder('registered-multi');
-            $ids = [];
-            foreach (['default' => 'delivered', 's422' => 'dead', 's503' => 'queued'] as $dest => $state) {
-                $r = secure_forward_order($order, $dest, 'order.processing');
-                self::assertSame($state, $r['status'], $dest);
-                $ids[$dest] = $r['event_id'];
-            }
-            self::$spread = ['order' => $order, 'ids' => $ids];
+            $ok = secure_forward_order($order, 'default', 'order.processing');
+            $dead = secure_forward_order($order, 's422', 'order.processing');
+            $requeued = secure_forward_order($order, 's422', 'order.on-hold');
+            self::assertSame(['delivered', 'dead', 'dead'], [$ok['status'], $dead['status'], $requeued['status']]);
+            self::assertTrue(secure_forward_requeue($requeued['event_id']));
+            self::$spread = ['order' => $order, 'ids' => ['delivered' => $ok['event_id'], 'dead' => $dead['event_id'], 'queued' => $requeued['event_id']]];
         }
         return self::$spread;
     }
 
     public static function tearDownAfterClass(): void
     {
-        // No flush of a later suite retries the queued 503 event.
+        // No flush of a later suite sends the requeued event again.
         if (null !== self::$spread) {
-            secure_forward_purge_event(self::$spread['ids']['s503']);
+            secure_forward_purge_event(self::$spread['ids']['queued']);
         }
     }
 
@@ -51,28 +51,29 @@ final class DeliveriesTest extends SecureForwardTestCase
         $by = [];
         foreach ($r['rows'] as $row) {
             self::assertSame(self::KEYS, array_keys($row));
-            $by[$row['destination']] = $row;
+            $by[$row['state']] = $row;
         }
-        self::assertSame(['default', 's422', 's503'], array_keys(array_sort_keys($by)));
-        self::assertSame($ids['default'], $by['default']['event_id']);
-        self::assertSame('delivered', $by['default']['state']);
-        self::assertSame(200, $by['default']['http_status']);
-        self::assertSame('dead', $by['s422']['state']);
-        self::assertSame(422, $by['s422']['http_status']);
-        self::assertStringContainsString('422', (string) $by['s422']['reason']);
-        self::assertSame('queued', $by['s503']['state']);
-        self::assertSame(503, $by['s503']['http_status']);
-        self::assertNotNull($by['s503']['next_attempt_at']);
-        self::assertNull($by['s422']['next_attempt_at'], 'a dead letter is not due');
-        foreach ($by as $dest => $row) {
-            self::assertSame((string) $order['id'], $row['order_id'], $dest);
-            self::assertSame('order.processing', $row['event'], $dest);
-            self::assertSame(1, $row['attempts'], $dest);
+        self::assertSame(['dead', 'delivered', 'queued'], array_keys(array_sort_keys($by)));
+        foreach ($ids as $state => $id) {
+            self::assertSame($id, $by[$state]['event_id'], $state);
+        }
+        self::assertSame(['default', 200, null, 1], [$by['delivered']['destination'], $by['delivered']['http_status'], $by['delivered']['reason'], $by['delivered']['attempts']]);
+        self::assertSame(['s422', 422, 1], [$by['dead']['destination'], $by['dead']['http_status'], $by['dead']['attempts']]);
+        self::assertStringContainsString('422', (string) $by['dead']['reason']);
+        self::assertNull($by['dead']['next_attempt_at'], 'a dead letter is not due');
+        self::assertSame(['s422', 'order.on-hold', 0], [$by['queued']['destination'], $by['queued']['event'], $by['queued']['attempts']]);
+        self::assertNull($by['queued']['last_attempt_at'], 'requeued: no attempt since');
+        self::assertNotNull($by['queued']['next_attempt_at'], 'due');
+        self::assertLessThanOrEqual(time() + 1, strtotime($by['queued']['next_attempt_at']));
+        foreach ($by as $state => $row) {
+            self::assertSame((string) $order['id'], $row['order_id'], $state);
             self::assertNull($row['site'], 'no site recorded for this event');
-            self::assertMatchesRegularExpression('/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/', $row['created_at'], $dest);
-            self::assertMatchesRegularExpression('/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/', $row['last_attempt_at'], $dest);
+            self::assertMatchesRegularExpression('/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/', $row['created_at'], $state);
             self::assertLessThanOrEqual(time() + 1, strtotime($row['created_at']));
-            self::assertGreaterThanOrEqual(time() - 60, strtotime($row['created_at']));
+            self::assertGreaterThanOrEqual(time() - 300, strtotime($row['created_at']));
+        }
+        foreach (['delivered', 'dead'] as $state) {
+            self::assertMatchesRegularExpression('/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/', $by[$state]['last_attempt_at'], $state);
         }
     }
 
@@ -96,13 +97,15 @@ final class DeliveriesTest extends SecureForwardTestCase
         ['order' => $order, 'ids' => $ids] = self::spread();
         $dead = secure_forward_deliveries(['order_id' => $order['id'], 'state' => 'dead']);
         self::assertSame(1, $dead['total']);
-        self::assertSame($ids['s422'], $dead['rows'][0]['event_id']);
-        $q = secure_forward_deliveries(['order_id' => $order['id'], 'destination' => 's503']);
-        self::assertSame([$ids['s503']], array_column($q['rows'], 'event_id'));
+        self::assertSame($ids['dead'], $dead['rows'][0]['event_id']);
+        $q = secure_forward_deliveries(['order_id' => $order['id'], 'state' => 'queued']);
+        self::assertSame([$ids['queued']], array_column($q['rows'], 'event_id'));
+        $s = secure_forward_deliveries(['order_id' => $order['id'], 'destination' => 's422', 'order' => 'asc']);
+        self::assertSame([$ids['dead'], $ids['queued']], array_column($s['rows'], 'event_id'));
         $d = secure_forward_deliveries(['order_id' => $order['id'], 'state' => 'delivered', 'destination' => 'default']);
-        self::assertSame([$ids['default']], array_column($d['rows'], 'event_id'));
+        self::assertSame([$ids['delivered']], array_column($d['rows'], 'event_id'));
         self::assertSame(0, secure_forward_deliveries(['order_id' => $order['id'], 'event' => 'order.completed'])['total']);
-        self::assertSame(3, secure_forward_deliveries(['order_id' => $order['id'], 'event' => 'order.processing'])['total']);
+        self::assertSame(2, secure_forward_deliveries(['order_id' => $order['id'], 'event' => 'order.processing'])['total']);
         self::assertSame(0, secure_forward_deliveries(['order_id' => $order['id'], 'state' => 'dead', 'destination' => 'default'])['total']);
         // Every dead row of the whole outbox is dead.
         foreach (secure_forward_deliveries(['state' => 'dead', 'limit' => 500])['rows'] as $row) {
@@ -117,6 +120,12 @@ final class DeliveriesTest extends SecureForwardTestCase
         self::assertSame($o['id'], $found['rows'][0]['order_id'], 'the id as the shop sent it');
         self::assertSame(1, secure_forward_deliveries(['order_id' => $o['id']])['total']);
         self::assertSame(0, secure_forward_deliveries(['site' => 'https://no-such-site.example'])['total']);
+        // An event that records its site (secure_forward_order()'s `site` option) is found by it.
+        $site = '9:https://shop-' . getmypid() . '.example';
+        $sited = secure_forward_order(self::freshOrder(), 'default', 'order.completed', ['site' => $site]);
+        $found = secure_forward_deliveries(['site' => $site]);
+        self::assertSame([$sited['event_id']], array_column($found['rows'], 'event_id'));
+        self::assertSame($site, $found['rows'][0]['site']);
     }
 
     public function testPagingOrderAndBounds(): void

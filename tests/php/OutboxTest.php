@@ -29,6 +29,28 @@ final class OutboxTest extends SecureForwardTestCase
         secure_forward_purge('1; DROP TABLE events');
     }
 
+    /**
+     * Issue #17.8: "007", "7" and 7 are one order for purge; the body keeps the
+     * id as the shop sent it.
+     */
+    public function testLeadingZeroIdIsPurgedByItsIntegerId(): void
+    {
+        $order = self::freshOrder();
+        $n = $order['id'];
+        $order['id'] = "00$n";
+        $before = count(self::received());
+        // s422: a dead letter (purgeable like a queued event) without a retryable failure, so
+        // the attempt is not skipped by s503's circuit, which earlier tests may have opened.
+        $r = secure_forward_order($order, 's422');
+        self::assertSame('dead', $r['status']);
+        $sent = self::to('/status/422', $before);
+        self::assertCount(1, $sent);
+        self::assertSame("00$n", json_decode($sent[0]['body'], true)['id'], 'the body keeps the id as sent');
+        self::assertSame(1, secure_forward_purge($n), 'purge(int) erases the event of "00N"');
+        self::assertSame(0, secure_forward_purge("00$n"));
+        self::assertSame(0, secure_forward_purge((string) $n));
+    }
+
     public function testFlushReturnsCounts(): void
     {
         $f = secure_forward_flush(10, 2.0);

@@ -28,8 +28,8 @@ final class StubsTest extends SecureForwardTestCase
             $s = ($p->getType() ? $p->getType() . ' ' : '') . '$' . $p->getName();
             if ($p->isDefaultValueAvailable()) {
                 $d = $p->getDefaultValue();
-                // The stubs write an empty array default as [] (var_export says "array ()").
-                $s .= ' = ' . ([] === $d ? '[]' : var_export($d, true));
+                // Stubs write null as PHP does, and an empty array as [] (var_export says "array ()").
+                $s .= ' = ' . (null === $d ? 'null' : ([] === $d ? '[]' : var_export($d, true)));
             }
             $params[] = $s;
         }

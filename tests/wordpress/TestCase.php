@@ -17,6 +17,8 @@ abstract class TestCase extends \PHPUnit\Framework\TestCase {
 		parent::setUp();
 		\SF_Test_Store::reset();
 		\Secure_Forward_Plugin::instance()->reset_request_state();
+		\Secure_Forward_Pending::maybe_install();
+		\Secure_Forward_Pending::clear();
 		if ( self::fake() ) {
 			\SF_Fake_Extension::reset();
 		}
@@ -74,6 +76,9 @@ abstract class TestCase extends \PHPUnit\Framework\TestCase {
 					'event'       => $s[0],
 					'destination' => $s[2],
 					'order_id'    => $s[1],
+					'key'         => $s[3],
+					'resend'      => $s[4],
+					'data'        => $s[5],
 				),
 				array_slice( \SF_Fake_Extension::sent(), $this->log_offset )
 			);
@@ -95,11 +100,34 @@ abstract class TestCase extends \PHPUnit\Framework\TestCase {
 				'event'       => $e['headers']['x-event-type'] ?? null,
 				'destination' => null,
 				'order_id'    => is_array( $body ) && isset( $body['id'] ) ? (int) $body['id'] : null,
+				'key'         => $e['headers']['idempotency-key'] ?? null,
 				'headers'     => $e['headers'],
 				'body'        => $e['body'],
+				'data'        => $body,
 			);
 		}
 		return $out;
+	}
+
+	/** What was sent for one event since setUp. */
+	protected function sent_of( string $event, ?int $order_id = null ): array {
+		return array_values( array_filter( $this->sent(), static fn( $s ) => $s['event'] === $event && ( null === $order_id || null === $s['order_id'] || $s['order_id'] === $order_id ) ) );
+	}
+
+	/** The private notes this plugin added to an order. */
+	protected function notes( int $order_id ): array {
+		return array_column( \SF_Test_Store::$notes[ $order_id ] ?? array(), 0 );
+	}
+
+	/** Pending rows (the shop's own table). */
+	protected function pending_rows(): array {
+		return \Secure_Forward_Pending::all();
+	}
+
+	/** Runs the scheduled drain as WP-Cron / Action Scheduler would. */
+	protected function drain(): ?array {
+		\Secure_Forward_Plugin::instance()->reset_request_state();
+		return \Secure_Forward_Plugin::drain();
 	}
 
 	/** Events sent since setUp (names only). */

@@ -90,6 +90,23 @@ namespace {
 		public function get_meta_data() {
 			return sf_test_meta_objects( $this->row['meta_data'] ?? array() );
 		}
+		public function get_meta( $key = '', $single = true, $context = 'view' ) {
+			foreach ( $this->row['meta_data'] ?? array() as $m ) {
+				if ( $m['key'] === $key ) {
+					return $m['value'];
+				}
+			}
+			return '';
+		}
+		public function get_product_id( $context = 'view' ) {
+			return (int) ( $this->row['product_id'] ?? 0 );
+		}
+		public function get_quantity( $context = 'view' ) {
+			return $this->row['quantity'] ?? 0;
+		}
+		public function get_total( $context = 'view' ) {
+			return $this->row['total'] ?? '0';
+		}
 		public function get_data() {
 			$d              = $this->row;
 			$d['meta_data'] = $this->get_meta_data();
@@ -116,7 +133,7 @@ namespace {
 	class WC_Order_Item_Coupon extends WC_Order_Item {}
 	class WC_Order_Item_Tax extends WC_Order_Item {}
 
-	/** Like WC_Order_Refund (only what the plugin reads). */
+	/** Like WC_Order_Refund (only what the plugin reads): amount positive, items negative. */
 	class WC_Order_Refund {
 		private $r;
 		public function __construct( array $r ) {
@@ -125,14 +142,28 @@ namespace {
 		public function get_id() {
 			return $this->r['id'];
 		}
+		public function get_type() {
+			return 'shop_order_refund';
+		}
 		public function get_amount( $context = 'view' ) {
 			return $this->r['amount'];
 		}
 		public function get_reason( $context = 'view' ) {
 			return $this->r['reason'];
 		}
+		public function get_refunded_payment( $context = 'view' ) {
+			return (bool) ( $this->r['refunded_payment'] ?? false );
+		}
 		public function get_date_created( $context = 'view' ) {
 			return null === $this->r['date_created'] ? null : new WC_DateTime( $this->r['date_created'] );
+		}
+		/** Refund line items: quantities and totals negative, meta _refunded_item_id. */
+		public function get_items( $types = 'line_item' ) {
+			$out = array();
+			foreach ( $this->r['line_items'] ?? array() as $row ) {
+				$out[ $row['id'] ] = new WC_Order_Item_Product( $row );
+			}
+			return $out;
 		}
 	}
 
@@ -143,6 +174,8 @@ namespace {
 		public static $next_id = 5000;
 		public static $hooks = array();
 		public static $logs = array();
+		/** Order notes: order id → list of [note, is_customer_note]. */
+		public static $notes = array();
 		/** HPOS on: orders load as Overrides\Order (like WC 10 with HPOS); off: as WC_Order. */
 		public static $hpos = true;
 
@@ -150,6 +183,7 @@ namespace {
 			self::$orders = array();
 			self::$hooks  = array();
 			self::$logs   = array();
+			self::$notes  = array();
 			self::$hpos   = true;
 		}
 
@@ -213,6 +247,64 @@ namespace {
 		}
 		public function get_meta_data() {
 			return sf_test_meta_objects( $this->raw['meta_data'] ?? array() );
+		}
+		public function get_type() {
+			return 'shop_order';
+		}
+		public function get_customer_id( $context = 'view' ) {
+			return (int) ( $this->raw['customer_id'] ?? 0 );
+		}
+		public function set_customer_id( $id ) {
+			$this->raw['customer_id'] = (int) $id;
+		}
+		public function get_date_modified( $context = 'view' ) {
+			return empty( $this->raw['date_modified'] ) ? null : new WC_DateTime( $this->raw['date_modified'] );
+		}
+		public function set_date_modified( $date ) {
+			$this->raw['date_modified'] = is_numeric( $date ) ? gmdate( DATE_ATOM, (int) $date ) : (string) $date;
+		}
+
+		/** Meta changed on this object and not saved yet: key → value (null: deleted). */
+		protected $meta_changes = array();
+
+		public function get_meta( $key = '', $single = true, $context = 'view' ) {
+			foreach ( $this->raw['meta_data'] ?? array() as $m ) {
+				if ( $m['key'] === $key ) {
+					return $m['value'];
+				}
+			}
+			return '';
+		}
+		public function update_meta_data( $key, $value, $meta_id = 0 ) {
+			$this->delete_meta_data( $key );
+			$this->raw['meta_data'][]    = array( 'id' => ++SF_Test_Store::$next_id, 'key' => $key, 'value' => $value );
+			$this->meta_changes[ $key ] = $value;
+		}
+		public function delete_meta_data( $key ) {
+			$this->raw['meta_data']      = array_values( array_filter( $this->raw['meta_data'] ?? array(), static fn( $m ) => $m['key'] !== $key ) );
+			$this->meta_changes[ $key ] = null;
+		}
+		/** Like save_meta_data(): writes only the meta this object changed (no hooks). */
+		public function save_meta_data() {
+			$id = $this->get_id();
+			if ( $id <= 0 || ! isset( SF_Test_Store::$orders[ $id ] ) ) {
+				return;
+			}
+			$stored = SF_Test_Store::$orders[ $id ]['meta_data'] ?? array();
+			foreach ( $this->meta_changes as $key => $value ) {
+				$stored = array_values( array_filter( $stored, static fn( $m ) => $m['key'] !== $key ) );
+				if ( null !== $value ) {
+					$stored[] = array( 'id' => ++SF_Test_Store::$next_id, 'key' => $key, 'value' => $value );
+				}
+			}
+			$this->meta_changes                         = array();
+			SF_Test_Store::$orders[ $id ]['meta_data'] = $stored;
+			$this->raw['meta_data']                     = $stored;
+		}
+		/** Like add_order_note(): a comment, no order save. */
+		public function add_order_note( $note, $is_customer_note = 0, $added_by_user = false ) {
+			SF_Test_Store::$notes[ $this->get_id() ][] = array( (string) $note, (int) $is_customer_note );
+			return count( SF_Test_Store::$notes[ $this->get_id() ] );
 		}
 
 		/** Like WC_Order::get_data(): id, data, number, meta_data, items (objects keyed by id). */
@@ -308,6 +400,17 @@ namespace {
 					}
 				}
 			}
+			if ( ! $new && isset( SF_Test_Store::$orders[ $this->get_id() ] ) ) {
+				$this->raw['meta_data'] = SF_Test_Store::$orders[ $this->get_id() ]['meta_data'] ?? array();
+				foreach ( $this->meta_changes as $key => $value ) {
+					$this->raw['meta_data'] = array_values( array_filter( $this->raw['meta_data'], static fn( $m ) => $m['key'] !== $key ) );
+					if ( null !== $value ) {
+						$this->raw['meta_data'][] = array( 'id' => ++SF_Test_Store::$next_id, 'key' => $key, 'value' => $value );
+					}
+				}
+			}
+			$this->meta_changes                       = array();
+			$this->raw['refunds']                     = SF_Test_Store::$orders[ $this->get_id() ]['refunds'] ?? ( $this->raw['refunds'] ?? array() );
 			SF_Test_Store::$orders[ $this->get_id() ] = $this->raw;
 			do_action( $new ? 'woocommerce_new_order' : 'woocommerce_update_order', $this->get_id(), $this );
 			if ( $this->status_transition ) {
@@ -364,6 +467,12 @@ namespace {
 			if ( isset( $args['billing_email'] ) && strcasecmp( $raw['billing']['email'] ?? '', $args['billing_email'] ) !== 0 ) {
 				continue;
 			}
+			if ( isset( $args['customer_id'] ) && (int) ( $raw['customer_id'] ?? 0 ) !== (int) $args['customer_id'] ) {
+				continue;
+			}
+			if ( isset( $args['date_modified'] ) && preg_match( '/^>=(\d+)$/', (string) $args['date_modified'], $m ) && strtotime( $raw['date_modified'] ?? '1970-01-01' ) < (int) $m[1] ) {
+				continue;
+			}
 			$ids[] = $id;
 		}
 		sort( $ids );
@@ -378,26 +487,73 @@ namespace {
 		return array_map( 'wc_get_order', $ids );
 	}
 
-	/** Like wc_create_refund(): partial/fully refunded hooks, status refunded when full. */
+	/**
+	 * Like wc_create_refund() in WooCommerce 10: the refund (amount positive; line items with
+	 * negative quantity and total and _refunded_item_id), the gateway refund when
+	 * refund_payment, partially/fully refunded hooks (fully: status refunded), the order saved,
+	 * then woocommerce_refund_created and woocommerce_order_refunded.
+	 */
 	function wc_create_refund( $args = array() ) {
-		$order  = wc_get_order( $args['order_id'] );
-		$id     = ++SF_Test_Store::$next_id;
+		$order = wc_get_order( $args['order_id'] );
+		$id    = ++SF_Test_Store::$next_id;
+		$lines = array();
+		$items = $order->get_items( 'line_item' );
+		foreach ( $args['line_items'] ?? array() as $item_id => $l ) {
+			$orig    = $items[ $item_id ]->get_data();
+			$lines[] = array(
+				'id'           => ++SF_Test_Store::$next_id,
+				'order_id'     => $id,
+				'name'         => $orig['name'],
+				'product_id'   => $orig['product_id'],
+				'variation_id' => $orig['variation_id'] ?? 0,
+				'quantity'     => -1 * abs( (float) ( $l['qty'] ?? 0 ) ),
+				'total'        => (string) ( -1 * abs( (float) ( $l['refund_total'] ?? 0 ) ) ),
+				'sku'          => SF_Test_Store::$orders[ $order->get_id() ]['line_items'][0]['sku'] ?? null,
+				'meta_data'    => array( array( 'id' => ++SF_Test_Store::$next_id, 'key' => '_refunded_item_id', 'value' => (string) $item_id ) ),
+			);
+			foreach ( SF_Test_Store::$orders[ $order->get_id() ]['line_items'] as $row ) {
+				if ( (int) $row['id'] === (int) $item_id ) {
+					$lines[ count( $lines ) - 1 ]['sku'] = $row['sku'] ?? null;
+				}
+			}
+		}
 		$refund = array(
-			'id'           => $id,
-			'amount'       => (string) $args['amount'],
-			'reason'       => (string) ( $args['reason'] ?? '' ),
-			'date_created' => gmdate( DATE_ATOM ),
+			'id'               => $id,
+			'amount'           => (string) $args['amount'],
+			'reason'           => (string) ( $args['reason'] ?? '' ),
+			'date_created'     => gmdate( DATE_ATOM ),
+			'refunded_payment' => ! empty( $args['refund_payment'] ),
+			'line_items'       => $lines,
 		);
 		$order->sf_add_refund( $refund );
 		$order = wc_get_order( $args['order_id'] );
 		if ( $order->get_total_refunded() >= (float) $order->get_total() - 0.001 ) {
 			do_action( 'woocommerce_order_fully_refunded', $order->get_id(), $id );
-			$order->update_status( 'refunded' ); // wc_order_fully_refunded() does this.
+			$order->update_status( 'refunded' ); // wc_create_refund() does this.
 		} else {
 			do_action( 'woocommerce_order_partially_refunded', $order->get_id(), $id );
 		}
+		$order = wc_get_order( $args['order_id'] );
+		$order->set_date_modified( time() );
+		$order->save();
+		do_action( 'woocommerce_refund_created', $id, $args );
 		do_action( 'woocommerce_order_refunded', $order->get_id(), $id );
 		return new WC_Order_Refund( $refund );
+	}
+
+	/** Like wc_get_price_decimals(). */
+	function wc_get_price_decimals() {
+		return 2;
+	}
+
+	/** Like wc_format_decimal(): rounds to $dp when given, else prints the number as it is. */
+	function wc_format_decimal( $number, $dp = false, $trim_zeros = false ) {
+		$number = (float) $number;
+		if ( false !== $dp ) {
+			return number_format( $number, (int) $dp, '.', '' );
+		}
+		$s = rtrim( rtrim( sprintf( '%.8F', $number ), '0' ), '.' );
+		return '' === $s || '-0' === $s ? '0' : $s;
 	}
 
 	/** Records log lines (the plugin must not put order data here). */
@@ -432,8 +588,10 @@ namespace {
 	}
 
 	/**
-	 * Block checkout, like the Store API: create + save, payment, then
-	 * woocommerce_store_api_checkout_order_processed (WC_Order).
+	 * Block checkout, like the Store API in WooCommerce 10 (Checkout::process_request()): the
+	 * draft order (checkout-draft) exists from the cart on; placing the order sets it pending and
+	 * saves it, fires woocommerce_store_api_checkout_order_processed with the order still
+	 * pending (BEFORE payment), then the gateway's process_payment() → payment_complete().
 	 */
 	function sf_test_block_checkout( string $fixture, bool $paid = true ) {
 		$order = WC_Order::from_fixture( $fixture, false );
@@ -442,11 +600,10 @@ namespace {
 		$order = wc_get_order( $order->get_id() );
 		$order->set_status( 'pending' );
 		$order->save();
+		do_action( 'woocommerce_store_api_checkout_order_processed', $order );
 		if ( $paid ) {
 			$order->payment_complete( 'txn_' . $order->get_id() );
 		}
-		$order = wc_get_order( $order->get_id() );
-		do_action( 'woocommerce_store_api_checkout_order_processed', $order );
-		return $order;
+		return wc_get_order( $order->get_id() );
 	}
 }

@@ -131,7 +131,7 @@ if [ -n "${SF_EXTENSION:-}" ]; then
   mkdir -p "$sf"
   sf_ca "$ca"
   sf_receiver "$work/receiver.log" 1800 || die "receiver did not start"
-  (umask 077; printf 'sf-wordpress-test-api-key' >"$sf/api.key")
+  (umask 077; printf 'sf-wordpress-test-api-key' >"$sf/api.key"; cp "$sf/api.key" "$sf/late.key")
   cat >"$sf/secure-forward.toml" <<TOML
 [destinations.default]
 url = "https://localhost:$port/ok"
@@ -140,6 +140,16 @@ ca_file = "$ca/ca.pem"
 
 [destinations.erp]
 url = "https://localhost:$port/ok"
+key_file = "$sf/api.key"
+ca_file = "$ca/ca.pem"
+
+[destinations.late]
+url = "https://localhost:$port/ok"
+key_file = "$sf/late.key"
+ca_file = "$ca/ca.pem"
+
+[destinations.reject]
+url = "https://localhost:$port/status/422"
 key_file = "$sf/api.key"
 ca_file = "$ca/ca.pem"
 
@@ -158,7 +168,7 @@ TOML
   phpargs=(-d "extension=$SF_EXTENSION" -d "secure_forward.config=$sf/secure-forward.toml")
   php "${phpargs[@]}" -r 'exit(extension_loaded("secure_forward") ? 0 : 1);' \
     || die "PHP did not load $SF_EXTENSION"
-  export SF_RECEIVER_LOG=$work/receiver.log
+  export SF_RECEIVER_LOG=$work/receiver.log SF_LATE_KEY=$sf/late.key
   echo "run.sh: REAL extension $SF_EXTENSION, receiver on https://localhost:$port/"
 else
   unset SF_RECEIVER_LOG

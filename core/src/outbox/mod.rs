@@ -75,6 +75,7 @@
 pub mod circuit;
 pub mod deliveries;
 pub mod flush;
+pub mod options;
 pub mod purge;
 mod record;
 pub mod schedule;
@@ -93,10 +94,11 @@ pub use crate::store::{order_key, ATTEMPTS_KEPT, BUSY_TIMEOUT};
 pub use circuit::{Circuit, CircuitState, CIRCUIT_COOLDOWN_MS, CIRCUIT_THRESHOLD};
 pub use deliveries::{deliveries, DeliveryFilter, FilterValue};
 pub use flush::{flush, FlushCounts, FLUSH_SENDERS};
-pub use purge::{purge, purge_event, requeue};
+pub use options::SubmitOptions;
+pub use purge::{purge, purge_event, purge_site, requeue, requeue_site};
 pub use schedule::{retry_delay, MAX_RETRY_AFTER};
 pub use status::{status, status_report, DestStatus, DestinationStatus, Status};
-pub use submit::{submit, submit_order};
+pub use submit::{submit, submit_order, submit_order_with, submit_with};
 
 /// Lease = destination timeout + this margin.
 pub const LEASE_MARGIN_MS: i64 = 30_000;

@@ -13,7 +13,15 @@ const PURGE_CHECKPOINT_WAIT: Duration = Duration::from_secs(2);
 /// Puts a dead (or undecryptable) event back in the queue, due now, with a fresh
 /// retry schedule. `false` when there is no such event or it has no payload.
 pub fn requeue(config: &Config, event_id: &str) -> Result<bool> {
-    store::with_durable_store(&config.outbox.path, config.outbox.synchronous.pragma(), |db| db.requeue(event_id, store::now_ms()))
+    requeue_site(config, event_id, None)
+}
+
+/// [`requeue`], of `site`'s events only when a site is given (`false` for another
+/// site's event).
+pub fn requeue_site(config: &Config, event_id: &str, site: Option<&str>) -> Result<bool> {
+    store::with_durable_store(&config.outbox.path, config.outbox.synchronous.pragma(), |db| {
+        db.requeue(event_id, store::now_ms(), site)
+    })
 }
 
 /// Right to erasure: deletes every queued, dead or undecryptable event of
@@ -23,16 +31,26 @@ pub fn requeue(config: &Config, event_id: &str) -> Result<bool> {
 /// checkpointed and truncated before this returns — waiting up to 2 s for
 /// readers; failing that the erasure is pending (`status` shows
 /// `erasure_pending`) until a later flush or submit truncates it. Delivered
-/// events hold no payload and keep their metadata. Returns the number of rows
+/// events hold no payload and keep their metadata; the WAL is truncated for
+/// them too (their payloads' old page copies may still be in it). Returns the number of rows
 /// removed. An attempt already in flight still completes.
 pub fn purge(config: &Config, order_id: &str) -> Result<u64> {
+    purge_site(config, order_id, None)
+}
+
+/// [`purge`], of `site`'s events only when a site is given (shops sharing one
+/// outbox, multisite): another site's order with the same id stays.
+pub fn purge_site(config: &Config, order_id: &str, site: Option<&str>) -> Result<u64> {
     let key = store::order_key(order_id);
     let order_id: &str = &key;
     let removed = store::with_durable_store(&config.outbox.path, PURGE_SYNC, |db| {
         let tx = db.immediate()?;
-        let removed = tx.purge_order(order_id)?;
+        let removed = tx.purge_order(order_id, site)?;
+        // A delivered event's payload was erased at delivery, but its old page
+        // copies stay in the WAL until a truncation: erase them now too.
+        let delivered = tx.has_delivered(order_id)?;
         tx.commit()?;
-        if !removed.is_empty() && !db.erase_wal(PURGE_CHECKPOINT_WAIT)? {
+        if (!removed.is_empty() || delivered) && !db.erase_wal(PURGE_CHECKPOINT_WAIT)? {
             db.mark_erasure_pending()?;
         }
         Ok(removed)

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::circuit::Circuit;
+use super::options::SubmitOptions;
 use super::record::{attempt_record, elapsed_ms, outcome_status, receipt_of, record, Recorded};
 use super::shared::{self, Admission};
 use super::{aad, attempt_owner, lease_ms};
@@ -47,9 +48,23 @@ fn maybe_erase_wal(cfg: &OutboxConfig) {
 /// validation problems are errors; once enqueued, a remote failure is a `queued`
 /// or `dead` receipt.
 pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, event: &str) -> Result<Receipt> {
+    submit_with(config, dest, prepared, event, &SubmitOptions::default())
+}
+
+/// [`submit`] with options: the event id comes from [`SubmitOptions::event_id`]
+/// (the occurrence `key` instead of the payload, the `site`, a `resend` nonce), the
+/// site is stored with the event, and a resend's audit line says so.
+pub fn submit_with(
+    config: &Config,
+    dest: &Arc<Destination>,
+    prepared: &Prepared,
+    event: &str,
+    opts: &SubmitOptions,
+) -> Result<Receipt> {
     forward::check_event(event)?;
+    opts.check()?;
     let outbox = &config.outbox;
-    let id = forward::event_id(&dest.name, &prepared.order_id, event, &prepared.body);
+    let id = opts.event_id(&dest.name, &prepared.order_id, event, &prepared.body)?;
     let lease = lease_ms(dest);
     let owner = attempt_owner();
     let ring = crate::keys::ring(&outbox.key_file)?;
@@ -94,6 +109,7 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
             now_ms: now,
             lease: inline.then(|| (owner.as_str(), now.saturating_add(lease))),
             reason: (!inline).then_some(why),
+            site: opts.site.as_deref(),
         })?;
         tx.commit()?;
         Ok(Ok((inline, why)))
@@ -103,7 +119,8 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
         Ok(d) => d,
     };
     let key_fp = audit::key_fp(dest);
-    audit::emit(
+    let emit = if opts.resend { audit::emit_resend } else { audit::emit };
+    emit(
         config,
         &audit::Record {
             event_id: Some(&id),
@@ -151,11 +168,23 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
     }
 }
 
-/// What `secure_forward_order()` does:
-/// checks the event name, looks up the destination, minimises `order` with its
-/// policy and [`submit`]s the result.
+/// What `secure_forward_order()` does without options: [`submit_order_with`].
 pub fn submit_order<N: crate::node::Node>(config: &Config, destination: &str, order: &N, event: &str) -> Result<Receipt> {
+    submit_order_with(config, destination, order, event, &SubmitOptions::default())
+}
+
+/// What `secure_forward_order()` does:
+/// checks the event name and options, looks up the destination, minimises `order`
+/// with its policy and [`submit_with`]s the result.
+pub fn submit_order_with<N: crate::node::Node>(
+    config: &Config,
+    destination: &str,
+    order: &N,
+    event: &str,
+    opts: &SubmitOptions,
+) -> Result<Receipt> {
     forward::check_event(event)?;
+    opts.check()?;
     let dest = config.destination(destination)?;
     let checked = forward::prepare(dest, order).and_then(|prepared| {
         // An unusable key or client secret (missing, loose permissions) is the
@@ -176,7 +205,7 @@ pub fn submit_order<N: crate::node::Node>(config: &Config, destination: &str, or
             return Err(e);
         }
     };
-    submit(config, dest, &prepared, event)
+    submit_with(config, dest, &prepared, event, opts)
 }
 
 /// The order id of an order that was refused, when it has a plain one.

@@ -126,6 +126,15 @@ pub const DEFAULT_FIELDS: &[&str] = &[
     "coupon_lines[].discount_tax",
     "refunds[].amount",
     "refunds[].date_created",
+    // refund.created: the refund itself (never its free-text reason).
+    "refund.id",
+    "refund.amount",
+    "refund.date_created",
+    "refund.refunded_payment",
+    "refund.line_items[].product_id",
+    "refund.line_items[].sku",
+    "refund.line_items[].quantity",
+    "refund.line_items[].total",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

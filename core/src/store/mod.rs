@@ -85,6 +85,8 @@ pub struct NewEvent<'a> {
     pub lease: Option<(&'a str, i64)>,
     /// Why it was not attempted inline.
     pub reason: Option<&'a str>,
+    /// The site it came from (`secure_forward_order()`'s `site` option).
+    pub site: Option<&'a str>,
 }
 
 /// What is known of an existing event (for a receipt).

@@ -90,7 +90,7 @@ final class Secure_Forward_Admin_Actions {
 		}
 		try {
 			if ( 'requeue' === $verb ) {
-				$ok = function_exists( 'secure_forward_requeue' ) && secure_forward_requeue( $id );
+				$ok = Secure_Forward_Admin_Data::requeue( $id );
 				self::back( $ok ? 'requeued' : 'not_found', $ok ? 1 : 0 );
 			} else {
 				$ok = function_exists( 'secure_forward_purge_event' ) && secure_forward_purge_event( $id );
@@ -123,7 +123,7 @@ final class Secure_Forward_Admin_Actions {
 		foreach ( $ids as $raw ) {
 			$id = self::event_id( $raw );
 			try {
-				if ( '' !== $id && function_exists( 'secure_forward_requeue' ) && secure_forward_requeue( $id ) ) {
+				if ( '' !== $id && Secure_Forward_Admin_Data::requeue( $id ) ) {
 					++$n;
 				}
 			} catch ( \Throwable $e ) {
@@ -154,7 +154,7 @@ final class Secure_Forward_Admin_Actions {
 		$n = 0;
 		foreach ( $r['rows'] as $row ) {
 			try {
-				if ( secure_forward_requeue( (string) $row['event_id'] ) ) {
+				if ( Secure_Forward_Admin_Data::requeue( (string) $row['event_id'] ) ) {
 					++$n;
 				}
 			} catch ( \Throwable $e ) {

@@ -51,13 +51,42 @@ final class Secure_Forward_Admin_Data {
 		);
 	}
 
+	/**
+	 * This site as the plugin records it with each event (blog id and home URL), or null when
+	 * the plugin does not record sites. Lists and requeues are limited to it: order ids of two
+	 * sites sharing one outbox are different orders.
+	 */
+	public static function site(): ?string {
+		return method_exists( 'Secure_Forward_Plugin', 'site' ) ? (string) Secure_Forward_Plugin::site() : null;
+	}
+
+	/**
+	 * secure_forward_requeue() of one of this site's dead letters. Never throws.
+	 *
+	 * @param string $event_id Event id.
+	 */
+	public static function requeue( string $event_id ): bool {
+		if ( ! function_exists( 'secure_forward_requeue' ) ) {
+			return false;
+		}
+		try {
+			$site = self::site();
+			$args = ( new \ReflectionFunction( 'secure_forward_requeue' ) )->getNumberOfParameters() >= 2 && null !== $site ? array( $event_id, $site ) : array( $event_id );
+			return (bool) secure_forward_requeue( ...$args );
+		} catch ( \Throwable $e ) {
+			Secure_Forward_Logger::exception( 'requeue', $e );
+			return false;
+		}
+	}
+
 	/** Whether the extension has secure_forward_deliveries() (newer than 0.1). */
 	public static function has_deliveries(): bool {
 		return function_exists( 'secure_forward_deliveries' );
 	}
 
 	/**
-	 * secure_forward_deliveries( $filter ), or ['total' => 0, 'rows' => [], 'error' => message].
+	 * secure_forward_deliveries( $filter ) (of this site, see site()), or
+	 * ['total' => 0, 'rows' => [], 'error' => message].
 	 *
 	 * @param array $filter Filter (see the stubs).
 	 * @return array{total: int, rows: list<array>, error?: string}
@@ -69,6 +98,10 @@ final class Secure_Forward_Admin_Data {
 				'rows'  => array(),
 				'error' => __( 'This version of the secure_forward extension cannot list deliveries; update it.', 'secure-forward' ),
 			);
+		}
+		$site = self::site();
+		if ( null !== $site && ! isset( $filter['site'] ) ) {
+			$filter['site'] = $site;
 		}
 		try {
 			$r = secure_forward_deliveries( $filter );

@@ -103,7 +103,7 @@ class Secure_Forward_CLI_Command {
 	}
 
 	/**
-	 * Puts a dead event back in the queue.
+	 * Puts a dead event of this site back in the queue.
 	 *
 	 * ## OPTIONS
 	 *
@@ -124,7 +124,7 @@ class Secure_Forward_CLI_Command {
 	}
 
 	/**
-	 * Removes an order's queued payloads from the outbox.
+	 * Removes this site's queued payloads of an order from the outbox.
 	 *
 	 * ## OPTIONS
 	 *
@@ -139,6 +139,78 @@ class Secure_Forward_CLI_Command {
 		$n  = $this->run( static fn() => Secure_Forward_CLI::purge( $id ) );
 		if ( null !== $n ) {
 			WP_CLI::success( sprintf( 'purged %d queued event(s) of order %s', $n, $id ) );
+		}
+	}
+
+	/**
+	 * Forwards orders again, even states delivered before: new event ids, marked as resends.
+	 *
+	 * ## OPTIONS
+	 *
+	 * <order_id>...
+	 * : One or more order ids.
+	 *
+	 * [--destination=<name>]
+	 * : Only this destination (default: the order's destinations).
+	 *
+	 * [--event=<event>]
+	 * : The event to send (default: order.<current status>); refund.created resends every refund.
+	 *
+	 * @param array $args       Positional.
+	 * @param array $assoc_args Options.
+	 */
+	public function resend( $args, $assoc_args ) {
+		$ids  = array_values( (array) $args );
+		$dest = isset( $assoc_args['destination'] ) ? (string) $assoc_args['destination'] : null;
+		$evt  = isset( $assoc_args['event'] ) ? (string) $assoc_args['event'] : null;
+		$bar  = null;
+		$t    = $this->run(
+			function () use ( $ids, $dest, $evt, &$bar ) {
+				$bar = WP_CLI\Utils\make_progress_bar( 'Resending orders', count( $ids ) );
+				return Secure_Forward_CLI::resend( $ids, $dest, $evt, static fn() => $bar->tick() );
+			}
+		);
+		if ( $bar ) {
+			$bar->finish();
+		}
+		if ( null !== $t ) {
+			WP_CLI::success( 'resent ' . Secure_Forward_CLI::summary( $t ) );
+		}
+	}
+
+	/**
+	 * Forwards what the shop has and the outbox lacks, for the orders changed in a window.
+	 * Never sends what the outbox has already (stable occurrence keys).
+	 *
+	 * ## OPTIONS
+	 *
+	 * --since=<when>
+	 * : <N>m, <N>h, <N>d (ago) or an ISO 8601 date.
+	 *
+	 * @param array $args       Positional.
+	 * @param array $assoc_args Options.
+	 */
+	public function reconcile( $args, $assoc_args ) {
+		$since = (string) ( $assoc_args['since'] ?? '' );
+		$bar   = null;
+		$t     = $this->run(
+			static function () use ( $since, &$bar ) {
+				return Secure_Forward_CLI::reconcile(
+					$since,
+					static function () use ( &$bar ) {
+						$bar->tick();
+					},
+					static function ( int $count ) use ( &$bar ) {
+						$bar = WP_CLI\Utils\make_progress_bar( 'Reconciling orders', $count );
+					}
+				);
+			}
+		);
+		if ( $bar ) {
+			$bar->finish();
+		}
+		if ( null !== $t ) {
+			WP_CLI::success( 'reconciled ' . Secure_Forward_CLI::summary( $t ) );
 		}
 	}
 

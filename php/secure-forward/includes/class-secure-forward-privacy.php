@@ -37,7 +37,38 @@ final class Secure_Forward_Privacy {
 	}
 
 	/**
-	 * Purges queued (not yet delivered) payloads of the orders billed to this email.
+	 * One page of the ids of the orders billed to this email or placed by the registered
+	 * customer with this email (whatever billing email those orders carry).
+	 *
+	 * @param string $email Email address.
+	 * @param int    $page  Page, from 1.
+	 * @return list<int>
+	 */
+	public static function order_ids( string $email, int $page ): array {
+		$args = array(
+			'limit'  => self::PAGE_SIZE,
+			'page'   => $page,
+			'return' => 'ids',
+			'type'   => 'shop_order',
+		);
+		$user = get_user_by( 'email', $email );
+		if ( $user ) {
+			// Both lists (wc_get_orders can't OR these arguments), merged, then paged together.
+			$all = array_merge(
+				(array) wc_get_orders( array_merge( $args, array( 'billing_email' => $email, 'limit' => -1, 'page' => 1 ) ) ),
+				(array) wc_get_orders( array_merge( $args, array( 'customer_id' => $user->ID, 'limit' => -1, 'page' => 1 ) ) )
+			);
+			$all = array_values( array_unique( array_map( static fn( $i ) => is_object( $i ) ? (int) $i->get_id() : (int) $i, $all ) ) );
+			sort( $all );
+			return array_slice( $all, ( $page - 1 ) * self::PAGE_SIZE, self::PAGE_SIZE );
+		}
+		$ids = wc_get_orders( array_merge( $args, array( 'billing_email' => $email ) ) );
+		return array_map( static fn( $i ) => is_object( $i ) ? (int) $i->get_id() : (int) $i, is_array( $ids ) ? $ids : array() );
+	}
+
+	/**
+	 * Purges this site's queued (not yet delivered) payloads and pending forwards of the
+	 * customer's orders (see order_ids()).
 	 *
 	 * @param string $email Email address.
 	 * @param int    $page  Page, from 1.
@@ -58,23 +89,15 @@ final class Secure_Forward_Privacy {
 			$result['messages'][] = __( 'The secure_forward extension is not loaded; its outbox could not be checked.', 'secure-forward' );
 			return $result;
 		}
-		$ids            = wc_get_orders(
-			array(
-				'billing_email' => $email,
-				'limit'         => self::PAGE_SIZE,
-				'page'          => max( 1, (int) $page ),
-				'return'        => 'ids',
-				'type'          => 'shop_order',
-			)
-		);
-		$ids            = is_array( $ids ) ? $ids : array();
-		$removed        = 0;
+		$ids     = self::order_ids( $email, max( 1, (int) $page ) );
+		$removed = 0;
+		$site    = Secure_Forward_Plugin::site();
 		foreach ( $ids as $id ) {
-			$id = is_object( $id ) ? (int) $id->get_id() : (int) $id;
+			Secure_Forward_Pending::remove_order( $id );
 			try {
-				$removed += (int) secure_forward_purge( $id );
+				$removed += (int) secure_forward_purge( $id, $site );
 			} catch ( \Throwable $e ) {
-				Secure_Forward_Logger::exception( 'privacy purge', $e );
+				Secure_Forward_Logger::exception( sprintf( 'order %d: privacy purge', $id ), $e );
 				$result['items_retained'] = true;
 			}
 		}

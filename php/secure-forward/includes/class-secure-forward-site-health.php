@@ -104,7 +104,8 @@ final class Secure_Forward_Site_Health {
 	}
 
 	/**
-	 * The configuration parses (status() doesn't throw).
+	 * The configuration parses and every destination's credentials can be read now
+	 * (secure_forward_auth_check() per destination): critical when one cannot.
 	 */
 	public static function test_config(): array {
 		$s = self::status();
@@ -116,41 +117,98 @@ final class Secure_Forward_Site_Health {
 				get_class( $s ) . ': ' . $s->getMessage()
 			);
 		}
+		$names = array_map( 'strval', array_keys( (array) ( $s['destinations'] ?? array() ) ) );
+		$bad   = array();
+		foreach ( $names as $name ) {
+			if ( ! function_exists( 'secure_forward_auth_check' ) ) {
+				break;
+			}
+			try {
+				secure_forward_auth_check( $name );
+			} catch ( \Throwable $e ) {
+				$bad[] = $name . ': ' . get_class( $e ) . ': ' . $e->getMessage();
+			}
+		}
+		if ( $bad ) {
+			return self::result(
+				'secure_forward_config',
+				'critical',
+				__( 'A Secure Forward destination cannot use its credentials', 'secure-forward' ),
+				__( 'Orders to it stay queued or pending until this is fixed.', 'secure-forward' ) . ' ' . implode( '; ', $bad )
+			);
+		}
 		return self::result(
 			'secure_forward_config',
 			'good',
 			__( 'The Secure Forward configuration is valid', 'secure-forward' ),
-			/* translators: %d: number of destinations */
-			sprintf( __( 'Destinations configured: %d.', 'secure-forward' ), count( (array) ( $s['destinations'] ?? array() ) ) )
+			/* translators: 1: number of destinations, 2: their names */
+			sprintf( __( 'Destinations configured: %1$d (%2$s); each one\'s credentials can be read.', 'secure-forward' ), count( $names ), implode( ', ', $names ) )
 		);
 	}
 
 	/**
-	 * Age of the oldest queued event.
+	 * Age of the oldest queued event, forwards still pending in the shop, circuits, undecryptable rows.
 	 */
 	public static function test_backlog(): array {
 		$s = self::status();
 		if ( $s instanceof \Throwable ) {
 			return self::result( 'secure_forward_backlog', 'critical', __( 'The Secure Forward backlog cannot be read', 'secure-forward' ), get_class( $s ) . ': ' . $s->getMessage() );
 		}
-		$age    = (float) ( $s['oldest_queued_age_s'] ?? 0 );
-		$queued = (int) ( $s['queued'] ?? 0 );
-		/* translators: 1: queued events, 2: minutes */
-		$desc = sprintf( __( '%1$d event(s) queued; the oldest has waited %2$d minute(s).', 'secure-forward' ), $queued, (int) floor( $age / 60 ) );
+		$age     = (float) ( $s['oldest_queued_age_s'] ?? 0 );
+		$queued  = (int) ( $s['queued'] ?? 0 );
+		$pending = self::pending();
+		/* translators: 1: queued events, 2: minutes, 3: pending forwards */
+		$desc = sprintf( __( '%1$d event(s) queued; the oldest has waited %2$d minute(s). %3$d forward(s) pending in the shop (not yet accepted by the extension).', 'secure-forward' ), $queued, (int) floor( $age / 60 ), count( $pending ) );
+		$open = array();
+		foreach ( (array) ( $s['destinations'] ?? array() ) as $name => $d ) {
+			$circuit = (string) ( $d['circuit'] ?? 'closed' );
+			if ( 'closed' !== $circuit ) {
+				$open[] = $name . ': ' . $circuit;
+			}
+		}
+		if ( $open ) {
+			$desc .= ' ' . __( 'Circuits:', 'secure-forward' ) . ' ' . implode( ', ', $open ) . '.';
+		}
+		$undecryptable = (int) ( $s['undecryptable'] ?? 0 );
+		if ( $undecryptable > 0 ) {
+			/* translators: %d: rows */
+			$desc .= ' ' . sprintf( __( '%d outbox row(s) cannot be decrypted (outbox key changed?).', 'secure-forward' ), $undecryptable );
+		}
+		$oldest_pending = 0;
+		if ( $pending ) {
+			$row            = $pending[0]; // Oldest first.
+			$oldest_pending = time() - (int) strtotime( $row['created_at'] . ' UTC' );
+			/* translators: 1: order id, 2: event, 3: reason */
+			$desc .= ' ' . sprintf( __( 'Oldest pending: order %1$d %2$s (%3$s).', 'secure-forward' ), (int) $row['order_id'], (string) $row['event'], (string) ( $row['last_error'] ?? __( 'not tried yet', 'secure-forward' ) ) );
+		}
 		if ( ! empty( $s['last_error'] ) ) {
 			$desc .= ' ' . __( 'Last error:', 'secure-forward' ) . ' ' . (string) $s['last_error'];
 		}
-		if ( $queued > 0 && $age > self::BACKLOG_CRITICAL_S ) {
-			return self::result( 'secure_forward_backlog', 'critical', __( 'Orders have waited over 2 hours to be forwarded', 'secure-forward' ), $desc );
+		$worst = max( $queued > 0 ? $age : 0, $oldest_pending );
+		if ( $undecryptable > 0 || $worst > self::BACKLOG_CRITICAL_S ) {
+			return self::result( 'secure_forward_backlog', 'critical', __( 'Orders have waited over 2 hours to be forwarded, or outbox rows cannot be read', 'secure-forward' ), $desc );
 		}
-		if ( $queued > 0 && $age > self::BACKLOG_WARNING_S ) {
-			return self::result( 'secure_forward_backlog', 'recommended', __( 'Orders have waited over 15 minutes to be forwarded', 'secure-forward' ), $desc );
+		if ( $worst > self::BACKLOG_WARNING_S || $open ) {
+			return self::result( 'secure_forward_backlog', 'recommended', __( 'Order forwarding is delayed', 'secure-forward' ), $desc );
 		}
 		return self::result( 'secure_forward_backlog', 'good', __( 'Orders are forwarded without delay', 'secure-forward' ), $desc );
 	}
 
 	/**
-	 * Dead letters present.
+	 * Pending rows (never throws).
+	 *
+	 * @return list<array<string, mixed>>
+	 */
+	private static function pending(): array {
+		try {
+			return Secure_Forward_Pending::all( 100 );
+		} catch ( \Throwable $e ) {
+			return array();
+		}
+	}
+
+	/**
+	 * Dead letters present, with their event ids when secure_forward_deliveries() exists.
 	 */
 	public static function test_dead_letters(): array {
 		$s = self::status();
@@ -159,12 +217,30 @@ final class Secure_Forward_Site_Health {
 		}
 		$dead = (int) ( $s['dead'] ?? 0 );
 		if ( $dead > 0 ) {
+			$list = '';
+			if ( function_exists( 'secure_forward_deliveries' ) ) {
+				try {
+					$d    = secure_forward_deliveries(
+						array(
+							'state' => 'dead',
+							'limit' => 20,
+						)
+					);
+					$rows = array();
+					foreach ( (array) ( $d['rows'] ?? array() ) as $r ) {
+						$rows[] = sprintf( '%s (order %s, %s to %s%s)', (string) ( $r['event_id'] ?? '' ), (string) ( $r['order_id'] ?? '' ), (string) ( $r['event'] ?? '' ), (string) ( $r['destination'] ?? '' ), empty( $r['http_status'] ) ? '' : ', HTTP ' . (int) $r['http_status'] );
+					}
+					$list = ' ' . __( 'Dead events:', 'secure-forward' ) . ' ' . implode( '; ', $rows ) . '.';
+				} catch ( \Throwable $e ) {
+					$list = '';
+				}
+			}
 			return self::result(
 				'secure_forward_dead_letters',
 				'recommended',
 				/* translators: %d: number of dead events */
 				sprintf( __( '%d order event(s) could not be delivered', 'secure-forward' ), $dead ),
-				__( 'They gave up after all retries. Check `wp secure-forward status`, fix the cause, then `wp secure-forward requeue <event_id>`.', 'secure-forward' )
+				__( 'They gave up after all retries or were refused (4xx). Fix the cause, then `wp secure-forward requeue <event_id>`.', 'secure-forward' ) . ( '' === $list ? ' ' . __( 'Their event ids are in the order notes and the log.', 'secure-forward' ) : $list )
 			);
 		}
 		return self::result( 'secure_forward_dead_letters', 'good', __( 'No undeliverable order events', 'secure-forward' ), __( 'Every forwarded event was delivered or is still being retried.', 'secure-forward' ) );

@@ -86,9 +86,10 @@ function rvalue(int $depth): mixed
 }
 
 /**
- * The card-number rule (docs/notes-policy.md), written independently for ASCII
+ * The card-number rule (docs/policy.md), written independently for ASCII
  * digits: digit groups joined by runs of one or two separators of one kind
- * (white space, -, ., /, _), not glued to a letter; any window of whole groups
+ * (white space, -, ., /, _); any window of whole groups (a single unseparated
+ * group glued to an ASCII letter is part of a code and does not count)
  * with a known brand's IIN prefix and length that passes the Luhn check, except
  * at most 15 digits right after '+' (a phone number) and four dotted groups of
  * at most three digits (an IPv4 address).
@@ -97,11 +98,10 @@ function strings_have_card(mixed $v): bool
 {
     if (is_string($v)) {
         foreach (['[ \t\n\r\x0B\x0C]', '-', '\.', '\/', '_'] as $sep) {
-            preg_match_all("/(?<![A-Za-z0-9\\x80-\\xFF])\\d+(?:{$sep}{1,2}\\d+)*/", $v, $m, PREG_OFFSET_CAPTURE);
+            preg_match_all("/(?<![0-9])\\d+(?:{$sep}{1,2}\\d+)*/", $v, $m, PREG_OFFSET_CAPTURE);
             foreach ($m[0] as [$run, $at]) {
                 preg_match_all('/\d+/', $run, $g, PREG_OFFSET_CAPTURE);
                 $groups = $g[0];
-                $after = $v[$at + strlen($run)] ?? '';
                 for ($a = 0; $a < count($groups); $a++) {
                     $start = $at + $groups[$a][1];
                     $plus = $start > 0 && $v[$start - 1] === '+';
@@ -111,7 +111,8 @@ function strings_have_card(mixed $v): bool
                         $digits .= $groups[$b][0];
                         $short = $short && strlen($groups[$b][0]) <= 3;
                         $n = strlen($digits);
-                        $glued = $b === count($groups) - 1 && preg_match('/[A-Za-z\x80-\xFF]/', $after) === 1;
+                        $end = $at + $groups[$b][1] + strlen($groups[$b][0]);
+                        $glued = $a === $b && (($start > 0 && ctype_alpha_ascii($v[$start - 1])) || ctype_alpha_ascii($v[$end] ?? ''));
                         $ipv4 = $b - $a === 3 && $sep === '\.' && $short;
                         if ($n >= 12 && !$glued && !$ipv4 && !($plus && $n <= 15) && card_brand($digits) && luhn($digits)) {
                             return true;
@@ -130,6 +131,12 @@ function strings_have_card(mixed $v): bool
         }
     }
     return false;
+}
+
+/** Whether $c is one ASCII letter. */
+function ctype_alpha_ascii(string $c): bool
+{
+    return strlen($c) === 1 && (($c >= 'a' && $c <= 'z') || ($c >= 'A' && $c <= 'Z'));
 }
 
 /** A known brand's IIN prefix and length (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay, Maestro). */
@@ -168,7 +175,8 @@ function luhn(string $d): bool
 // The checker itself must see what it is looking for.
 if (!strings_have_card('ref x 4111-1111-1111-1111 y') || !strings_have_card(['a' => ['4242424242424242']]) || strings_have_card('4111111111111112 20261231')
     || !strings_have_card('4111.1111.1111.1111') || !strings_have_card("4111\r\n1111\r\n1111\r\n1111") || strings_have_card('1111111111111117')
-    || strings_have_card('x4111111111111111') || strings_have_card('4111-1111 1111-1111')) {
+    || strings_have_card('x4111111111111111') || strings_have_card('4111-1111 1111-1111')
+    || !strings_have_card('卡号4111111111111111') || !strings_have_card('4111 1111 1111 1111exp')) {
     fwrite(STDERR, "fuzz-orders: the card-number checker is broken\n");
     exit(3);
 }

@@ -90,4 +90,26 @@ class ActivationTest extends TestCase {
 		$this->assertGreaterThan( 0, (int) get_option( 'secure_forward_activated_at' ) );
 		$this->assertNotFalse( wp_next_scheduled( \Secure_Forward_Plugin::DRAIN_HOOK ) );
 	}
+
+	public function test_update_from_an_older_version_without_reactivation(): void {
+		global $wpdb;
+		// What 0.1.0 left: no pending table, a recurring every-minute drain.
+		\Secure_Forward_Pending::drop();
+		\Secure_Forward_Plugin::clear_schedule();
+		wp_schedule_event( time(), \Secure_Forward_Plugin::CRON_SCHEDULE, \Secure_Forward_Plugin::DRAIN_HOOK );
+		$this->assertNull( $wpdb->get_var( $wpdb->prepare( 'SHOW TABLES LIKE %s', \Secure_Forward_Pending::table() ) ) );
+
+		$before = $wpdb->num_queries;
+		\Secure_Forward_Plugin::instance()->register_status_hooks();
+		$this->assertSame( $before, $wpdb->num_queries, 'a page load still queries nothing' );
+
+		$o = sf_test_classic_checkout( 'guest-simple' ); // The first order after the update.
+		$this->assertSame( \Secure_Forward_Pending::table(), $wpdb->get_var( $wpdb->prepare( 'SHOW TABLES LIKE %s', \Secure_Forward_Pending::table() ) ) );
+		$this->assertCount( 2, \Secure_Forward_Pending::all(), 'recorded durably' );
+		$event = wp_get_scheduled_event( \Secure_Forward_Plugin::DRAIN_HOOK );
+		$this->assertFalse( $event->schedule, 'the recurring drain replaced by a single one' );
+		$this->end_request();
+		$this->assertSame( array( 'order.created', 'order.processing' ), $this->sent_events() );
+		$this->assertSame( $o->get_id(), $this->sent()[0]['order_id'] );
+	}
 }

@@ -89,7 +89,7 @@ class AdminTest extends TestCase {
 		$o       = \WC_Order::from_fixture( 'guest-simple' );
 		$d       = \Secure_Forward_Mapper::map( $o );
 		$d['id'] = 800000 + ( getmypid() % 1000 ) * 100 + wp_rand( 0, 99 );
-		$r       = secure_forward_order( $d, 'reject', 'order.processing' );
+		$r       = secure_forward_order( $d, 'reject', 'order.processing', array( 'site' => \Secure_Forward_Plugin::site() ) );
 		$this->assertSame( 'dead', $r['status'] );
 		return $r;
 	}

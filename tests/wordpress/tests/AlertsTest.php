@@ -100,7 +100,8 @@ class AlertsTest extends TestCase {
 			$this->markTestSkipped( 'needs the refusing (422) destination `reject` of run.sh' );
 		}
 		$order = self::order( 50 );
-		$r     = secure_forward_order( $order, 'reject', 'order.processing' );
+		$site  = array( 'site' => \Secure_Forward_Plugin::site() ); // As the plugin forwards.
+		$r     = secure_forward_order( $order, 'reject', 'order.processing', $site );
 		$this->assertSame( 'dead', $r['status'] );
 		if ( ! defined( 'SECURE_FORWARD_ALERT_EMAIL' ) ) {
 			define( 'SECURE_FORWARD_ALERT_EMAIL', 'ops@example.org, not-an-address' );
@@ -118,7 +119,8 @@ class AlertsTest extends TestCase {
 		// Told once: the same dead letter is not news; a new one is, but not within the hour.
 		$this->mails = array();
 		$this->assertNotContains( 'reject', \Secure_Forward_Alerts::check( $now + 600 ) );
-		$r2 = secure_forward_order( self::order( 51 ), 'reject', 'order.processing' );
+		$r2 = secure_forward_order( self::order( 51 ), 'reject', 'order.processing', $site );
+		$other = secure_forward_order( self::order( 52 ), 'reject', 'order.processing', array( 'site' => '99:https://another-site.example' ) );
 		wp_clear_scheduled_hook( \Secure_Forward_Alerts::CHECK_HOOK );
 		$this->assertNotContains( 'reject', \Secure_Forward_Alerts::check( $now + 1800 ), 'within the hour of the last message' );
 		$this->assertSame( array(), $this->about( 'reject' ) );
@@ -130,6 +132,7 @@ class AlertsTest extends TestCase {
 		$this->assertCount( 1, $m );
 		$this->assertStringContainsString( $r2['event_id'], $m[0]['message'] );
 		$this->assertStringNotContainsString( $r['event_id'], $m[0]['message'], 'only the new one' );
+		$this->assertStringNotContainsString( $other['event_id'], $m[0]['message'], "not another site's" );
 		$this->assertNotContains( 'reject', \Secure_Forward_Alerts::check( $now + 7400 ), 'nothing new since' );
 	}
 

@@ -15,7 +15,7 @@ class CliTest extends TestCase {
 
 	public function test_command_registered(): void {
 		$this->assertSame( 'Secure_Forward_CLI_Command', \WP_CLI::$commands['secure-forward'] ?? null );
-		foreach ( array( 'status', 'flush', 'requeue', 'purge', 'preview' ) as $m ) {
+		foreach ( array( 'status', 'flush', 'requeue', 'purge', 'preview', 'resend', 'reconcile' ) as $m ) {
 			$this->assertTrue( method_exists( 'Secure_Forward_CLI_Command', $m ), $m );
 		}
 	}
@@ -37,7 +37,8 @@ class CliTest extends TestCase {
 		if ( self::fake() ) {
 			\SF_Fake_Extension::$mode = 'queued';
 			for ( $i = 0; $i < 13; $i++ ) {
-				sf_test_classic_checkout( 'guest-simple' );
+				$o = \WC_Order::from_fixture( 'guest-simple', false );
+				$o->save(); // order.created only.
 			}
 			$this->assertCount( 13, $this->end_request() );
 			$out = $this->wp( 'flush', array(), array( 'max' => '12', 'seconds' => '5' ) );
@@ -73,6 +74,14 @@ class CliTest extends TestCase {
 			sf_test_classic_checkout( 'guest-simple' );
 			$id                                        = $this->end_request()[0]['event_id'];
 			\SF_Fake_Extension::$outbox[ $id ]['state'] = 'dead';
+			\SF_Fake_Extension::$outbox[ $id ]['site']  = '2:https://other-shop.example';
+			try {
+				$this->wp( 'requeue', array( $id ) );
+				$this->fail( 'another site\'s dead event is not requeued from this site' );
+			} catch ( \SF_Test_CLI_Exit $e ) {
+				$this->assertSame( 'dead', \SF_Fake_Extension::$outbox[ $id ]['state'] );
+			}
+			\SF_Fake_Extension::$outbox[ $id ]['site'] = \Secure_Forward_Plugin::site();
 			$this->assertSame( array( array( 'success', "requeued $id" ) ), $this->wp( 'requeue', array( $id ) ) );
 			$this->assertSame( 'queued', \SF_Fake_Extension::$outbox[ $id ]['state'] );
 		}
@@ -82,7 +91,7 @@ class CliTest extends TestCase {
 		$this->hold_deliveries();
 		$o = sf_test_classic_checkout( 'long-note' );
 		$this->end_request();
-		$this->assertSame( array( array( 'success', 'purged 1 queued event(s) of order ' . $o->get_id() ) ), $this->wp( 'purge', array( (string) $o->get_id() ) ) );
+		$this->assertSame( array( array( 'success', 'purged 2 queued event(s) of order ' . $o->get_id() ) ), $this->wp( 'purge', array( (string) $o->get_id() ) ) );
 		$this->assertSame( array( array( 'success', 'purged 0 queued event(s) of order ' . $o->get_id() ) ), $this->wp( 'purge', array( (string) $o->get_id() ) ) );
 		$this->expectException( \SF_Test_CLI_Exit::class );
 		$this->wp( 'purge', array( 'abc' ) );
@@ -93,9 +102,12 @@ class CliTest extends TestCase {
 		$o->save();
 		$out = $this->wp( 'preview', array( (string) $o->get_id() ) );
 		$this->assertSame( 'line', $out[0][0] );
-		$this->assertSame( secure_forward_prepare( \Secure_Forward_Mapper::map( wc_get_order( $o->get_id() ) ), 'default' ), $out[0][1] );
+		// The real extension applies the policy: the policy-selected mapping gives the same body
+		// as the full one. The shim applies none, so it sees the selected mapping only.
+		$full = static fn( $d ) => \Secure_Forward_Mapper::map( wc_get_order( $o->get_id() ), self::fake() ? $d : null );
+		$this->assertSame( secure_forward_prepare( $full( 'default' ), 'default' ), $out[0][1] );
 		$out = $this->wp( 'preview', array( (string) $o->get_id() ), array( 'destination' => 'erp' ) );
-		$this->assertSame( secure_forward_prepare( \Secure_Forward_Mapper::map( wc_get_order( $o->get_id() ) ), 'erp' ), $out[0][1] );
+		$this->assertSame( secure_forward_prepare( $full( 'erp' ), 'erp' ), $out[0][1] );
 		$this->assertSame( array(), $this->sent(), 'preview sends nothing' );
 		try {
 			$this->wp( 'preview', array( '424242' ) );

@@ -1,6 +1,7 @@
 <?php
 /**
- * The outbox drain: WP-Cron every minute here (no Action Scheduler), calling secure_forward_flush().
+ * The drain: scheduled only while something is pending or queued (one single WP-Cron event or
+ * Action Scheduler action a minute ahead), never checked on an ordinary page load.
  *
  * @package SecureForward\Tests
  */
@@ -9,69 +10,79 @@ namespace SecureForward\Tests;
 
 class ScheduleTest extends TestCase {
 
-	public function test_no_action_scheduler_so_wp_cron_every_minute(): void {
-		$this->assertFalse( \Secure_Forward_Plugin::has_action_scheduler() );
-		$schedules = wp_get_schedules();
-		$this->assertSame( 60, $schedules[ \Secure_Forward_Plugin::CRON_SCHEDULE ]['interval'] );
+	protected function setUp(): void {
+		parent::setUp();
+		\Secure_Forward_Plugin::clear_schedule();
+	}
+
+	public function test_ordinary_page_load_queries_nothing_and_schedules_nothing(): void {
+		global $wpdb;
+		$this->assertFalse( has_action( 'init', array( \Secure_Forward_Plugin::class, 'ensure_schedule' ) ) );
+		$this->assertFalse( has_action( 'action_scheduler_init', array( \Secure_Forward_Plugin::class, 'ensure_schedule' ) ) );
+		$before = $wpdb->num_queries;
+		\Secure_Forward_Plugin::instance()->register_status_hooks(); // What the plugin runs on init.
+		$this->assertSame( $before, $wpdb->num_queries, 'no query on init' );
+		$this->assertFalse( wp_next_scheduled( \Secure_Forward_Plugin::DRAIN_HOOK ), 'idle: no drain scheduled' );
+	}
+
+	public function test_recording_a_forward_schedules_one_single_drain_a_minute_ahead(): void {
+		$this->hold_deliveries();
+		$t = time();
+		sf_test_classic_checkout( 'guest-simple' );
 		$event = wp_get_scheduled_event( \Secure_Forward_Plugin::DRAIN_HOOK );
-		$this->assertIsObject( $event, 'drain scheduled in WP-Cron (stored in the real DB)' );
-		$this->assertSame( \Secure_Forward_Plugin::CRON_SCHEDULE, $event->schedule );
-		$this->assertSame( 60, $event->interval );
-		$this->assertNotFalse( has_action( \Secure_Forward_Plugin::DRAIN_HOOK, array( \Secure_Forward_Plugin::class, 'drain' ) ) );
-		// The cron array really is in the database.
+		$this->assertIsObject( $event, 'scheduled at once, before the request ends (stored in the real DB)' );
+		$this->assertFalse( $event->schedule, 'a single event, not a recurring one' );
+		$this->assertGreaterThanOrEqual( $t + 60, $event->timestamp );
+		$this->assertLessThanOrEqual( time() + 60, $event->timestamp );
 		$cron = $GLOBALS['wpdb']->get_var( $GLOBALS['wpdb']->prepare( "SELECT option_value FROM {$GLOBALS['wpdb']->options} WHERE option_name = %s", 'cron' ) );
 		$this->assertStringContainsString( \Secure_Forward_Plugin::DRAIN_HOOK, $cron );
+		sf_test_classic_checkout( 'unicode-jp' );
+		$this->assertSame( $event->timestamp, wp_next_scheduled( \Secure_Forward_Plugin::DRAIN_HOOK ), 'still one' );
 	}
 
-	public function test_ensure_schedule_is_idempotent_and_repairs(): void {
-		$first = wp_next_scheduled( \Secure_Forward_Plugin::DRAIN_HOOK );
-		\Secure_Forward_Plugin::ensure_schedule();
-		$this->assertSame( $first, wp_next_scheduled( \Secure_Forward_Plugin::DRAIN_HOOK ) );
-		wp_clear_scheduled_hook( \Secure_Forward_Plugin::DRAIN_HOOK );
-		\Secure_Forward_Plugin::ensure_schedule();
-		$this->assertNotFalse( wp_next_scheduled( \Secure_Forward_Plugin::DRAIN_HOOK ) );
-	}
-
-	public function test_drain_flushes_the_outbox(): void {
+	public function test_drain_forwards_flushes_and_reschedules_only_while_needed(): void {
 		$this->hold_deliveries();
 		sf_test_classic_checkout( 'guest-simple' );
 		$r = $this->end_request();
-		$this->assertSame( 'queued', $r[0]['status'] );
+		$this->assertSame( array( 'queued', 'queued' ), array_column( $r, 'status' ) );
 		$this->assertSame( array(), $this->sent() );
+		\Secure_Forward_Plugin::clear_schedule();
 
+		if ( self::fake() ) {
+			\SF_Fake_Extension::$mode = 'delivered';
+		}
 		do_action( \Secure_Forward_Plugin::DRAIN_HOOK ); // What WP-Cron runs.
-		$result = \Secure_Forward_Plugin::drain();
+		$result = $this->drain();
 		$this->assertIsArray( $result );
-		foreach ( array( 'delivered', 'retried', 'dead', 'remaining' ) as $k ) { // The contract's keys (more may follow).
+		foreach ( array( 'delivered', 'retried', 'dead', 'remaining', 'pending_forwarded', 'pending_left' ) as $k ) {
 			$this->assertIsInt( $result[ $k ] ?? null, $k );
 		}
 		if ( self::fake() ) {
-			$this->assertSame( array( 'order.processing' ), $this->sent_events() );
+			$this->assertSame( array( 'order.created', 'order.processing' ), $this->sent_events() );
+			$this->assertSame( 0, $result['remaining'] );
+			$this->assertFalse( wp_next_scheduled( \Secure_Forward_Plugin::DRAIN_HOOK ), 'nothing left: no next drain' );
+		} else {
+			$this->assertGreaterThan( 0, $result['remaining'] ); // The `down` destination keeps them queued.
+			$this->assertNotFalse( wp_next_scheduled( \Secure_Forward_Plugin::DRAIN_HOOK ), 'queued events: the next drain is scheduled' );
 		}
 	}
 
 	public function test_action_scheduler_used_when_present(): void {
 		$r = $this->probe( 'action-scheduler' );
-		$this->assertSame( array(), $r['before_as_init'], 'waits for action_scheduler_init' );
-		$this->assertSame(
-			array(
-				array(
-					'interval' => 60,
-					'hook'     => \Secure_Forward_Plugin::DRAIN_HOOK,
-					'args'     => array(),
-					'group'    => 'secure-forward',
-					'unique'   => true,
-				),
-			),
-			$r['scheduled'],
-			'one recurring action, group secure-forward, every minute'
-		);
-		$this->assertFalse( $r['wp_cron'], 'WP-Cron event removed when Action Scheduler drains' );
+		$this->assertSame( array(), $r['at_load'], 'nothing scheduled on a page load' );
+		$this->assertCount( 1, $r['after_record'], 'one single action once something is recorded' );
+		$a = $r['after_record'][0];
+		$this->assertSame( \Secure_Forward_Plugin::DRAIN_HOOK, $a['hook'] );
+		$this->assertSame( 'secure-forward', $a['group'] );
+		$this->assertSame( 60, $a['delay'] );
+		$this->assertFalse( $r['wp_cron'], 'no WP-Cron event when Action Scheduler drains' );
+		$this->assertCount( 1, $r['after_second_record'], 'not twice' );
 		$this->assertSame( array(), $r['after_deactivate'] );
 	}
 
 	public function test_shutdown_priority_is_after_output_flush(): void {
-		\Secure_Forward_Plugin::instance()->queue( 1, 'order.processing' );
+		$o = \WC_Order::from_fixture( 'guest-simple', false );
+		$o->save();
 		$this->assertSame( \Secure_Forward_Plugin::SHUTDOWN_PRIORITY, has_action( 'shutdown', array( \Secure_Forward_Plugin::instance(), 'on_shutdown' ) ) );
 		$this->assertGreaterThan( has_action( 'shutdown', 'wp_ob_end_flush_all' ), \Secure_Forward_Plugin::SHUTDOWN_PRIORITY );
 	}

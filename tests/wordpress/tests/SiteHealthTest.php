@@ -89,6 +89,7 @@ class SiteHealthTest extends TestCase {
 		$this->assertSame( 'critical', $r['results']['secure_forward_extension']['status'] );
 		$this->assertStringContainsString( 'notice-error', $r['admin_notices'] );
 		$this->assertStringContainsString( 'secure_forward PHP extension is not loaded', $r['admin_notices'] );
+		$this->assertSame( $r['admin_notices'], $r['admin_notices_shop_manager'], 'shop managers (manage_woocommerce) see it too' );
 		$this->assertSame( array(), $r['dispatch'], 'nothing is sent without the extension' );
 		$this->assertSame( 'the secure_forward PHP extension is not loaded', $r['cli'] );
 	}
@@ -112,5 +113,42 @@ class SiteHealthTest extends TestCase {
 		foreach ( array( 'key_file', 'wp_remote_post', 'curl_', 'fsockopen', 'stream_socket_client', 'ini_get', 'getenv' ) as $needle ) {
 			$this->assertStringNotContainsString( $needle, $src, "plugin must not handle keys or send by itself ($needle)" );
 		}
+	}
+
+	public function test_dead_letters_are_listed_with_their_event_ids(): void {
+		$f = static fn() => array( 'reject' );
+		add_filter( 'secure_forward_destinations', $f );
+		try {
+			$o = sf_test_classic_checkout( 'guest-simple' );
+			$r = $this->end_request();
+		} finally {
+			remove_filter( 'secure_forward_destinations', $f );
+		}
+		$this->assertSame( array( 'dead', 'dead' ), array_column( $r, 'status' ) );
+		$res = \Secure_Forward_Site_Health::test_dead_letters();
+		$this->assertSame( 'recommended', $res['status'] );
+		if ( function_exists( 'secure_forward_deliveries' ) ) {
+			foreach ( $r as $receipt ) {
+				$this->assertStringContainsString( $receipt['event_id'], $res['description'], 'the ids `requeue` needs' );
+			}
+			$this->assertStringContainsString( 'order ' . $o->get_id(), $res['description'] );
+		} else {
+			$this->assertStringContainsString( 'order notes', $res['description'], 'without secure_forward_deliveries(): counts, and where the ids are' );
+		}
+		// A first-attempt 4xx is said at once: a note and a log line, with the event id.
+		$notes = $this->notes( $o->get_id() );
+		$this->assertStringContainsString( 'Forwarded order.created to reject: dead (HTTP 422)', $notes[0] );
+		$this->assertStringContainsString( '422', $notes[0] );
+		$this->assertStringContainsString( $r[0]['event_id'], $notes[0] );
+		$this->assertStringContainsString( 'order ' . $o->get_id() . ':', \SF_Test_Store::$logs[0][1] );
+		$this->assertStringContainsString( $r[0]['event_id'], \SF_Test_Store::$logs[0][1] );
+	}
+
+	public function test_backlog_names_pending_forwards(): void {
+		\Secure_Forward_Pending::add( 4242, 'order.processing', 'processing#1', 'default', \Secure_Forward_Plugin::site() );
+		\Secure_Forward_Pending::failed( (int) \Secure_Forward_Pending::all()[0]['id'], 'the secure_forward extension is not loaded' );
+		$res = \Secure_Forward_Site_Health::test_backlog();
+		$this->assertStringContainsString( '1 forward(s) pending in the shop', $res['description'] );
+		$this->assertStringContainsString( 'order 4242 order.processing (the secure_forward extension is not loaded)', $res['description'] );
 	}
 }

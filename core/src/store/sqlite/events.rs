@@ -40,8 +40,8 @@ impl Tx<'_> {
         exec(
             &self.tx,
             "INSERT INTO events (id, destination, order_id, event, state, key_id, payload, attempts,
-                                 created_at_ms, next_at_ms, updated_at_ms, lease_owner, lease_until_ms, reason, order_key)
-             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, 0, ?7, COALESCE(?9, ?7), ?7, ?8, ?9, ?10, ?11)",
+                                 created_at_ms, next_at_ms, updated_at_ms, lease_owner, lease_until_ms, reason, order_key, site)
+             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, 0, ?7, COALESCE(?9, ?7), ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 e.id,
                 e.destination,
@@ -53,7 +53,8 @@ impl Tx<'_> {
                 owner,
                 until,
                 e.reason,
-                crate::store::order_key(e.order_id)
+                crate::store::order_key(e.order_id),
+                e.site
             ],
         )
         .map_err(self.err())?;
@@ -268,36 +269,51 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Whether the order under `order_key` has delivered events (their payloads
+    /// are erased, but old page copies may still be in the WAL).
+    pub fn has_delivered(&self, order_key: &str) -> Result<bool> {
+        self.tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM events WHERE order_key = ?1 AND state = 'delivered')")
+            .and_then(|mut s| s.query_row([order_key], |r| r.get::<_, bool>(0)))
+            .map_err(self.err())
+    }
+
     /// Deletes every event of the order under `order_key` that is not delivered;
     /// returns their (id, destination).
-    pub fn purge_order(&self, order_key: &str) -> Result<Vec<(String, String)>> {
+    pub fn purge_order(&self, order_key: &str, site: Option<&str>) -> Result<Vec<(String, String)>> {
         let err = self.err();
         let removed = {
             let mut stmt = self
                 .tx
                 .prepare_cached(
-                    "SELECT CAST(id AS TEXT), CAST(destination AS TEXT) FROM events WHERE order_key = ?1 AND state != 'delivered'",
+                    "SELECT CAST(id AS TEXT), CAST(destination AS TEXT) FROM events
+                     WHERE order_key = ?1 AND state != 'delivered' AND (?2 IS NULL OR site = ?2)",
                 )
                 .map_err(&err)?;
-            let rows = stmt.query_map([order_key], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&err)?;
+            let rows = stmt.query_map(params![order_key, site], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&err)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)?
         };
-        exec(&self.tx, "DELETE FROM events WHERE order_key = ?1 AND state != 'delivered'", [order_key]).map_err(&err)?;
+        exec(
+            &self.tx,
+            "DELETE FROM events WHERE order_key = ?1 AND state != 'delivered' AND (?2 IS NULL OR site = ?2)",
+            params![order_key, site],
+        )
+        .map_err(&err)?;
         Ok(removed)
     }
 }
 
 impl Store {
-    /// Puts a dead or undecryptable event with a payload back in the queue, due
-    /// at `now` with no attempts; `false` when there is none.
-    pub fn requeue(&mut self, id: &str, now: i64) -> Result<bool> {
+    /// Puts a dead or undecryptable event with a payload (of `site`, when given)
+    /// back in the queue, due at `now` with no attempts; `false` when there is none.
+    pub fn requeue(&mut self, id: &str, now: i64, site: Option<&str>) -> Result<bool> {
         let n = self
             .conn
             .execute(
                 "UPDATE events SET state = 'queued', attempts = 0, next_at_ms = ?2, updated_at_ms = ?2, reason = NULL,
                         lease_owner = NULL, lease_until_ms = NULL
-                 WHERE id = ?1 AND state IN ('dead', 'undecryptable') AND payload IS NOT NULL",
-                params![id, now],
+                 WHERE id = ?1 AND state IN ('dead', 'undecryptable') AND payload IS NOT NULL AND (?3 IS NULL OR site = ?3)",
+                params![id, now, site],
             )
             .map_err(sql_error(&self.path))?;
         Ok(n > 0)

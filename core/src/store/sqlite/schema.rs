@@ -1,23 +1,22 @@
 //! Schema of the SQLite outbox database and its migrations (`PRAGMA user_version`).
 //!
 //! Version 6 (current) adds `circuits.since_ms`: since when a circuit that is not
-//! closed has been open (`opened_at_ms` moves with each failed probe). (Version 5,
-//! `events.site`, comes from another change; the two migrations are independent.)
+//! closed has been open (`opened_at_ms` moves with each failed probe).
 //!
-//! Version 4: `events(id PK = event id = Idempotency-Key, destination,
+//! Version 5: `events(id PK = event id = Idempotency-Key, destination,
 //! order_id (as sent), order_key (normalised, see [`crate::store::order_key`]), event,
 //! state ∈ queued|delivered|dead|undecryptable, key_id, payload (NULL once
 //! delivered), attempts, created_at_ms, next_at_ms, updated_at_ms, lease_owner,
-//! lease_until_ms, http_status, reason, delivered_at_ms)` with the partial indexes
+//! lease_until_ms, http_status, reason, delivered_at_ms, site)` with the partial indexes
 //! `events_queue` (what claims walk) and `events_delivered_at` (pruning);
 //! `circuits(destination PK, failures, opened_at_ms, probe_until_ms,
-//! last_success_ms, last_error, last_error_ms)`; `attempts(id PK, destination,
+//! last_success_ms, last_error, last_error_ms, since_ms (6))`; `attempts(id PK, destination,
 //! at_ms, outcome, http_status, latency_ms)`; `webhook_seen(id PK, seen_at)`;
 //! `limits(destination PK, tokens, updated_ms, paused_until_ms)`;
 //! `tokens(cache_key PK, key_id, blob, token_fp, refresh_at_ms, expires_at_ms)`;
 //! `token_fetches(cache_key PK, owner, until_ms, fail_kind, fail_status,
 //! fail_host, fail_reason)`; `meta(key PK, value)`.
-//! 3 replaced the `(state, …)` indexes by the partial ones; 2 added `attempts`,
+//! 5 added `events.site`; 3 replaced the `(state, …)` indexes by the partial ones; 2 added `attempts`,
 //! `webhook_seen`, `limits`, `tokens` and `token_fetches`.
 use rusqlite::{params, Connection};
 
@@ -113,8 +112,14 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 ";
 
+/// Version 5: `events.site`, the site an event came from (`secure_forward_order()`'s
+/// `site` option; NULL without one), which purge and requeue can be limited to.
+const MIGRATE_5: &str = "
+ALTER TABLE events ADD COLUMN site TEXT;
+";
+
 /// Version 6: `circuits.since_ms` (an open circuit keeps it through failed probes).
-pub(super) const MIGRATE_6: &str = "
+const MIGRATE_6: &str = "
 ALTER TABLE circuits ADD COLUMN since_ms INTEGER;
 UPDATE circuits SET since_ms = opened_at_ms;
 ";
@@ -129,6 +134,9 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     if version < 4 {
         conn.execute_batch(MIGRATE_4)?;
         migrate_failed_fetches(conn)?;
+    }
+    if version < 5 {
+        conn.execute_batch(MIGRATE_5)?;
     }
     if version < 6 {
         conn.execute_batch(MIGRATE_6)?;

@@ -116,6 +116,12 @@ impl Store {
             )
             .and_then(|mut s| s.execute(params![cache_key, t.key_id, t.blob, t.token_fp, t.refresh_at_ms, t.expires_at_ms]))
             .map_err(sql_error(&self.path))?;
+        // Expired tokens are of no use; dropping them at each (rare) save also clears
+        // rows stored under an older form of the cache key.
+        self.conn
+            .prepare_cached("DELETE FROM tokens WHERE expires_at_ms <= ?1")
+            .and_then(|mut s| s.execute(params![crate::store::now_ms()]))
+            .map_err(sql_error(&self.path))?;
         Ok(())
     }
 
