@@ -84,3 +84,42 @@ impl ext_php_rs::convert::IntoZval for PhpString {
         Ok(())
     }
 }
+
+/// The filter of `secure_forward_deliveries(array $filter = [])`: each entry as
+/// key (integer keys as their digits) and an int, a string or a type name, for the
+/// core to check.
+#[derive(Debug, Default)]
+pub struct FilterArg(pub Vec<(String, secure_forward_core::FilterValue)>);
+
+impl<'a> FromZval<'a> for FilterArg {
+    const TYPE: ext_php_rs::flags::DataType = ext_php_rs::flags::DataType::Array;
+
+    fn from_zval(zval: &'a Zval) -> Option<Self> {
+        use secure_forward_core::FilterValue;
+        let ht = zval.array()?;
+        let entries = ht
+            .iter()
+            .map(|(key, v)| {
+                let value = if let Some(i) = v.long() {
+                    FilterValue::Int(i)
+                } else if let Some(s) = v.str() {
+                    FilterValue::Str(s.to_owned())
+                } else if v.is_array() {
+                    FilterValue::Other("array")
+                } else if v.is_null() {
+                    FilterValue::Other("null")
+                } else {
+                    FilterValue::Other("scalar")
+                };
+                (key.to_string(), value)
+            })
+            .collect();
+        Some(FilterArg(entries))
+    }
+}
+
+impl ext_php_rs::convert::StubLiteral for FilterArg {
+    fn stub_literal(&self) -> String {
+        "[]".to_owned()
+    }
+}

@@ -244,6 +244,24 @@ pub fn secure_forward_purge(order_id: &ext_php_rs::types::Zval, site: Option<Str
     run().map_err(|e| errors::to_php(&e))
 }
 
+/// Events as facts (`['total' => int, 'rows' => [...]]`), filtered by `order_id`,
+/// `destination`, `state`, `event`, `site`, paged by `limit` (default 50, max 500)
+/// and `offset`, `order` `desc` (default) or `asc` by creation. Never a payload,
+/// key, token or URL. An unknown key or a bad value is a ValidationException.
+#[php_function]
+#[php(defaults(filter = "convert::FilterArg::default()"))]
+pub fn secure_forward_deliveries(filter: convert::FilterArg) -> PhpResult<ext_php_rs::boxed::ZBox<ZendHashTable>> {
+    let run = || -> Result<serde_json::Value, Error> { engine().deliveries(filter.0) };
+    let value = run().map_err(|e| errors::to_php(&e))?;
+    json_array(&value)
+}
+
+/// Erases one event (any state) from the outbox; false when there is none.
+#[php_function]
+pub fn secure_forward_purge_event(event_id: String) -> PhpResult<bool> {
+    engine().purge_event(&event_id).map_err(|e| errors::to_php(&e))
+}
+
 /// The effective policy of a destination: fields, transforms (never the pepper).
 #[php_function]
 #[php(defaults(destination = "\"default\""))]
@@ -305,6 +323,8 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .function(wrap_function!(secure_forward_status))
         .function(wrap_function!(secure_forward_requeue))
         .function(wrap_function!(secure_forward_purge))
+        .function(wrap_function!(secure_forward_purge_event))
+        .function(wrap_function!(secure_forward_deliveries))
         .function(wrap_function!(secure_forward_policy))
         .function(wrap_function!(secure_forward_auth_check))
 }

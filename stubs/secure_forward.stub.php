@@ -85,8 +85,10 @@ namespace {
      * Outbox totals at the top level (`queued`, `dead`, `undecryptable`, `delivered`
      * (last 24 h), `oldest_queued_age_s`, `last_success_at`, `last_error`,
      * `last_error_at`, `circuit`, `paused_until` (Unix seconds while a `Retry-After` or rate-limit
-     * header pauses the destination, else null)) and the same per destination under `destinations`,
-     * where each destination also has:
+     * header pauses the destination, else null), `circuit_opened_at` (Unix seconds since when the
+     * circuit has been open, through failed probes; null while closed)) and the same per destination
+     * under `destinations`, where each destination also has:
+     * - `host`: the host of its URL (never the path or query) and `auth`: `header`, `bearer` or `oauth2`;
      * - `key_fp`: first 12 hex of SHA-256 of its API key (null without a key or when unreadable);
      * - `key_source` (`file`, `env` or null) and `key_path` (file path or variable name);
      * - `signing_fp`: fingerprints of its signing secrets (`[]` without signing, null when unreadable);
@@ -96,10 +98,12 @@ namespace {
      *
      * @return array{queued: int, dead: int, undecryptable: int, delivered: int, oldest_queued_age_s: ?int,
      *     last_success_at: ?int, last_error: ?string, last_error_at: ?int, circuit: string, paused_until: ?int,
+     *     circuit_opened_at: ?int,
      *     destinations: array<string, array{queued: int, dead: int, undecryptable: int, delivered: int,
      *         oldest_queued_age_s: ?int, last_success_at: ?int, last_error: ?string, last_error_at: ?int,
-     *         circuit: string, paused_until: ?int, attempts: list<array{ts: string, outcome: string, http_status: ?int, latency_ms: ?int}>,
-     *         key_fp: ?string, key_source: ?string, key_path: ?string, signing_fp: list<string>|null}>}
+     *         circuit: string, paused_until: ?int, circuit_opened_at: ?int,
+     *         attempts: list<array{ts: string, outcome: string, http_status: ?int, latency_ms: ?int}>,
+     *         host: string, auth: string, key_fp: ?string, key_source: ?string, key_path: ?string, signing_fp: list<string>|null}>}
      */
     function secure_forward_status(): array {}
 
@@ -117,6 +121,36 @@ namespace {
      * @return int rows removed
      */
     function secure_forward_purge(mixed $order_id, ?string $site = null): int {}
+
+    /**
+     * Erases one event (whatever its state) from the outbox: row, payload and metadata,
+     * like secure_forward_purge() for a whole order. False when there is no such event.
+     */
+    function secure_forward_purge_event(string $event_id): bool {}
+
+    /**
+     * Events as facts, for admin screens: filtered, paged, newest first by default.
+     *
+     * Filter keys (all optional; an unknown key or a bad value throws a ValidationException
+     * naming the key, never the value):
+     * - `order_id` (int or digit string, normalised like secure_forward_purge(): "007" is 7),
+     *   `destination`, `event`, `site` (strings), `state` (`queued` | `dead` | `delivered`);
+     * - `limit` (1..500, default 50), `offset` (>= 0, default 0), `order` (`desc` default, or `asc`,
+     *   by creation time).
+     * `total` counts every matching event; `rows` is the page. Each row has exactly these keys;
+     * times are RFC 3339 UTC strings or null; `site` is null until events record their site
+     * (a `site` filter matches nothing until then); `reason` is redacted.
+     * Never a payload, a key, a token or a destination URL.
+     *
+     * @param array{order_id?: int|string, destination?: string, state?: string, event?: string, site?: string,
+     *     limit?: int, offset?: int, order?: string} $filter
+     * @return array{total: int, rows: list<array{event_id: string, destination: string, event: string,
+     *     order_id: string, site: ?string, state: string, attempts: int, http_status: ?int, reason: ?string,
+     *     created_at: string, last_attempt_at: ?string, next_attempt_at: ?string}>}
+     * @throws SecureForward\ValidationException
+     * @throws SecureForward\ConfigException
+     */
+    function secure_forward_deliveries(array $filter = []): array {}
 
     /** The effective policy of a destination: fields, output names, transforms — never the pepper. */
     function secure_forward_policy(string $destination = "default"): array {}

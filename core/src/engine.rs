@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::forward::{self, Receipt};
 use crate::node::Node;
-use crate::outbox::{self, FlushCounts, Status, SubmitOptions};
+use crate::outbox::{self, DeliveryFilter, FilterValue, FlushCounts, Status, SubmitOptions};
 use crate::preview::{self, Preview};
 
 /// The configuration path, its parsed configuration (re-checked at most once per
@@ -114,6 +114,20 @@ impl Engine {
     /// `secure_forward_destinations()`: names, hosts, methods, auth modes, events (no secrets).
     pub fn destinations(&self) -> Result<serde_json::Value> {
         Ok(preview::destinations(&*self.config()?))
+    }
+
+    /// `secure_forward_deliveries()`: events as facts (`{total, rows}`), filtered and
+    /// paged; never a payload, key, token or URL. Bad filters are validation errors.
+    pub fn deliveries(&self, filter: Vec<(String, FilterValue)>) -> Result<serde_json::Value> {
+        let filter = DeliveryFilter::parse(filter)?;
+        let (total, rows) = outbox::deliveries(&*self.config()?, &filter)?;
+        let rows: Vec<serde_json::Value> = rows.iter().map(outbox::deliveries::row_json).collect();
+        Ok(serde_json::json!({ "total": total, "rows": rows }))
+    }
+
+    /// `secure_forward_purge_event()`: erases one event (any state); false when there is none.
+    pub fn purge_event(&self, event_id: &str) -> Result<bool> {
+        outbox::purge_event(&*self.config()?, event_id)
     }
 
     /// `secure_forward_policy()`: a destination's effective policy (never the pepper).

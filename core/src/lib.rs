@@ -37,7 +37,7 @@ mod webhook;
 pub use engine::Engine;
 pub use forward::{Receipt, ReceiptStatus};
 pub use outbox::status::AttemptStatus;
-pub use outbox::{CircuitState, DestStatus, DestinationStatus, FlushCounts, Status, SubmitOptions};
+pub use outbox::{CircuitState, DestStatus, DestinationStatus, FilterValue, FlushCounts, Status, SubmitOptions};
 pub use preview::Preview;
 // The one error type and its typed reasons.
 pub use error::{
@@ -108,6 +108,10 @@ pub mod testing {
     /// Secrets and their caches.
     pub mod secret {
         pub use crate::secret::*;
+    }
+    /// The storage layer (its schema version, for migration tests).
+    pub mod store {
+        pub use crate::store::sqlite::SCHEMA_VERSION;
     }
     /// Request shaping.
     pub mod shape {

@@ -117,7 +117,10 @@ fn a_version_2_database_gets_the_partial_indexes_and_keeps_its_rows() {
         .collect();
     let want: HashSet<String> = ["events_order_key", "events_queue", "events_delivered_at"].map(String::from).into();
     assert_eq!(indexes, want);
-    assert_eq!(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), 5);
+    assert_eq!(
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(),
+        secure_forward_core::testing::store::SCHEMA_VERSION
+    );
     assert_eq!(conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0)).unwrap(), 1);
 }
 
@@ -179,7 +182,10 @@ fn a_version_3_database_migrates_to_4_keeping_its_rows() {
     let c = config(&dir, 9, "/ok");
     assert_eq!(outbox::status(&c).unwrap()["dead"], 4);
     let conn = rusqlite::Connection::open(&db).unwrap();
-    assert_eq!(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), 5);
+    assert_eq!(
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(),
+        secure_forward_core::testing::store::SCHEMA_VERSION
+    );
     let keys: Vec<(String, String, String)> = conn
         .prepare("SELECT id, order_id, order_key FROM events ORDER BY id")
         .unwrap()

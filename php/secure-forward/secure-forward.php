@@ -28,9 +28,13 @@ require_once __DIR__ . '/includes/class-secure-forward-plugin.php';
 require_once __DIR__ . '/includes/class-secure-forward-site-health.php';
 require_once __DIR__ . '/includes/class-secure-forward-privacy.php';
 require_once __DIR__ . '/includes/class-secure-forward-cli.php';
+require_once __DIR__ . '/includes/class-secure-forward-admin-data.php';
+require_once __DIR__ . '/includes/class-secure-forward-admin.php';
+require_once __DIR__ . '/includes/class-secure-forward-alerts.php';
 
 register_activation_hook( __FILE__, array( 'Secure_Forward_Plugin', 'activate' ) );
 register_deactivation_hook( __FILE__, array( 'Secure_Forward_Plugin', 'deactivate' ) );
+register_deactivation_hook( __FILE__, array( 'Secure_Forward_Alerts', 'deactivate' ) );
 
 add_action(
 	'before_woocommerce_init',
@@ -45,6 +49,14 @@ add_action(
 Secure_Forward_Plugin::instance()->register_hooks();
 Secure_Forward_Site_Health::register();
 Secure_Forward_Privacy::register();
+Secure_Forward_Alerts::register();
+if ( is_admin() ) {
+	require_once __DIR__ . '/includes/class-secure-forward-admin-actions.php';
+	require_once __DIR__ . '/includes/class-secure-forward-deliveries-table.php';
+	require_once __DIR__ . '/includes/class-secure-forward-order-box.php';
+	Secure_Forward_Admin::register();
+	Secure_Forward_Order_Box::register();
+}
 
 // WP-CLI: the command class only exists when WP-CLI does; the logic lives in Secure_Forward_CLI.
 if ( defined( 'WP_CLI' ) && WP_CLI && class_exists( 'WP_CLI' ) ) {

@@ -28,7 +28,8 @@ final class StubsTest extends SecureForwardTestCase
             $s = ($p->getType() ? $p->getType() . ' ' : '') . '$' . $p->getName();
             if ($p->isDefaultValueAvailable()) {
                 $d = $p->getDefaultValue();
-                $s .= ' = ' . (null === $d ? 'null' : var_export($d, true)); // Stubs write null, as PHP does.
+                // Stubs write null as PHP does, and an empty array as [] (var_export says "array ()").
+                $s .= ' = ' . (null === $d ? 'null' : ([] === $d ? '[]' : var_export($d, true)));
             }
             $params[] = $s;
         }

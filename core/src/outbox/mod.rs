@@ -73,6 +73,7 @@
 //! keeps the event queued on the schedule without touching the circuit, since
 //! the operator can fix it.
 pub mod circuit;
+pub mod deliveries;
 mod envelope;
 pub mod flush;
 pub mod options;
@@ -91,9 +92,10 @@ use crate::store;
 pub use crate::keys::KeyRing;
 pub use crate::store::{order_key, ATTEMPTS_KEPT, BUSY_TIMEOUT};
 pub use circuit::{Circuit, CircuitState, CIRCUIT_COOLDOWN_MS, CIRCUIT_THRESHOLD};
+pub use deliveries::{deliveries, DeliveryFilter, FilterValue};
 pub use flush::{flush, FlushCounts, FLUSH_SENDERS};
 pub use options::SubmitOptions;
-pub use purge::{purge, purge_site, requeue, requeue_site};
+pub use purge::{purge, purge_event, purge_site, requeue, requeue_site};
 pub use schedule::{retry_delay, MAX_RETRY_AFTER};
 pub use status::{status, status_report, DestStatus, DestinationStatus, Status};
 pub use submit::{submit, submit_order, submit_order_with, submit_to, submit_with};

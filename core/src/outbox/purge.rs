@@ -74,3 +74,35 @@ pub fn purge_site(config: &Config, order_id: &str, site: Option<&str>) -> Result
     }
     Ok(removed.len() as u64)
 }
+
+/// Erases one event (any state): its row, payload and metadata, and every copy of
+/// its ciphertext on disk, like [`purge`]. `false` when there is no such event.
+pub fn purge_event(config: &Config, event_id: &str) -> Result<bool> {
+    let removed = store::with_durable_store(&config.outbox.path, PURGE_SYNC, |db| {
+        let tx = db.immediate()?;
+        let removed = tx.purge_event(event_id)?;
+        tx.commit()?;
+        if removed.is_some() && !db.erase_wal(PURGE_CHECKPOINT_WAIT)? {
+            db.mark_erasure_pending()?;
+        }
+        Ok(removed)
+    })?;
+    let Some((destination, order_id)) = removed else {
+        return Ok(false);
+    };
+    audit::emit(
+        config,
+        &audit::Record {
+            event_id: Some(event_id),
+            destination: &destination,
+            order_id: Some(&order_id),
+            attempt: 0,
+            outcome: audit::Outcome::Purged,
+            http_status: None,
+            latency_ms: None,
+            error: None,
+            key_fp: None,
+        },
+    );
+    Ok(true)
+}

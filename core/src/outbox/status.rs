@@ -33,8 +33,9 @@ pub struct DestinationStatus {
     pub figures: DestStatus,
     /// The last attempts, newest first.
     pub attempts: Vec<AttemptStatus>,
-    /// Secret facts (`key_fp`, `key_source`, `key_path`, `signing_fp`), when configured.
-    pub secrets: Option<[(&'static str, Value); 4]>,
+    /// Configuration facts (`host`, `auth`) and secret facts (`key_fp`, `key_source`,
+    /// `key_path`, `signing_fp`), when configured.
+    pub secrets: Option<[(&'static str, Value); 6]>,
 }
 
 /// The outbox at a glance.
@@ -106,6 +107,8 @@ pub struct DestStatus {
     pub circuit: Option<CircuitState>,
     /// Paused until (unix ms), while a pause is in force.
     pub paused_until_ms: Option<i64>,
+    /// Since when the circuit has been open (unix ms; through failed probes), unless closed.
+    pub circuit_opened_ms: Option<i64>,
 }
 
 impl DestStatus {
@@ -122,6 +125,7 @@ impl DestStatus {
             "last_error_at": self.last_error.as_ref().map(|(t, _)| t / 1000),
             "circuit": self.circuit.unwrap_or(CircuitState::Closed).as_str(),
             "paused_until": self.paused_until_ms.map(|t| t / 1000),
+            "circuit_opened_at": self.circuit_opened_ms.filter(|_| self.circuit.is_some_and(|c| c != CircuitState::Closed)).map(|t| t / 1000),
         })
     }
 
@@ -131,6 +135,7 @@ impl DestStatus {
         self.undecryptable += o.undecryptable;
         self.delivered += o.delivered;
         self.oldest_queued_ms = min_opt(self.oldest_queued_ms, o.oldest_queued_ms);
+        self.circuit_opened_ms = min_opt(self.circuit_opened_ms, o.circuit_opened_ms);
         self.last_success_ms = self.last_success_ms.max(o.last_success_ms);
         if o.last_error.as_ref().map(|e| e.0) > self.last_error.as_ref().map(|e| e.0) {
             self.last_error.clone_from(&o.last_error);
@@ -187,6 +192,9 @@ pub fn status_report(config: &Config) -> Result<Status> {
             list.push(AttemptStatus { at_ms: a.at_ms, outcome: a.outcome, http_status: a.http_status, latency_ms: a.latency_ms });
         }
     }
+    for (dest, since) in rows.circuit_since {
+        per.entry(dest).or_default().circuit_opened_ms = Some(since);
+    }
     for (dest, until) in rows.paused {
         per.entry(dest).or_default().paused_until_ms = Some(until);
     }
@@ -201,17 +209,20 @@ pub fn status_report(config: &Config) -> Result<Status> {
     Ok(Status { now_ms: now, totals, destinations, erasure_pending: rows.erasure_pending })
 }
 
-/// Facts about a destination's secrets for [`status`]: `key_fp`, `key_source`
+/// Facts about a destination for [`status`]: `host` (of its URL, never the path or
+/// query), `auth` (`header`, `bearer` or `oauth2`), `key_fp`, `key_source`
 /// (`file`/`env`/null), `key_path` (path or variable name) and `signing_fp` (the
 /// fingerprints of its signing secrets, `[]` without signing). A secret that
 /// cannot be read has a null fingerprint.
-fn secret_facts(dest: &Destination) -> [(&'static str, Value); 4] {
+fn secret_facts(dest: &Destination) -> [(&'static str, Value); 6] {
     let signing = if dest.signing_secret_file.is_some() {
         crate::signing::signing_fingerprints(dest.signing_secret_file.as_deref()).map_or(Value::Null, |f| json!(f))
     } else {
         json!([])
     };
     [
+        ("host", json!(dest.host)),
+        ("auth", json!(dest.auth.name())),
         ("key_fp", json!(audit::key_fp(dest))),
         ("key_source", json!(dest.key.as_ref().map(crate::secret::SecretSource::kind))),
         ("key_path", json!(dest.key.as_ref().map(crate::secret::SecretSource::location))),

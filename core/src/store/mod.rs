@@ -14,8 +14,10 @@
 //!
 //! Imports: only `crate::error` (its one `Error`) and `crate::secret::io_reason`
 //! (how an I/O error is named); nothing of config, policy, auth or the outbox.
+pub mod deliveries;
 pub mod sqlite;
 
+pub use deliveries::{DeliveryQuery, DeliveryRow};
 pub use sqlite::{with_durable_store, with_store, Store, Tx};
 
 /// `synchronous` of a purge (right to erasure), whatever `[outbox] synchronous` says.
@@ -41,6 +43,16 @@ pub enum EventState {
 }
 
 impl EventState {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventState::Queued => "queued",
+            EventState::Delivered => "delivered",
+            EventState::Dead => "dead",
+            EventState::Undecryptable => "undecryptable",
+        }
+    }
+
     /// From the stored text (`None` for anything else).
     pub fn parse(s: &str) -> Option<EventState> {
         Some(match s {
@@ -242,6 +254,9 @@ pub struct StatusRows {
     pub paused: Vec<(String, i64)>,
     /// A purge's erasure (WAL truncation) is still to be done.
     pub erasure_pending: bool,
+    /// (destination, unix ms) since when each circuit that is not closed has been
+    /// open, through every failed probe.
+    pub circuit_since: Vec<(String, i64)>,
 }
 
 /// The normalised order id under which events are looked up and purged: an

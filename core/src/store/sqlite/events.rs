@@ -78,8 +78,9 @@ impl Tx<'_> {
     pub fn upsert_circuit(&self, destination: &str, c: &CircuitRow) -> Result<()> {
         exec(
             &self.tx,
-            "INSERT INTO circuits (destination, failures, opened_at_ms, probe_until_ms) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(destination) DO UPDATE SET failures = ?2, opened_at_ms = ?3, probe_until_ms = ?4",
+            "INSERT INTO circuits (destination, failures, opened_at_ms, probe_until_ms, since_ms) VALUES (?1, ?2, ?3, ?4, ?3)
+             ON CONFLICT(destination) DO UPDATE SET failures = ?2, opened_at_ms = ?3, probe_until_ms = ?4,
+                 since_ms = CASE WHEN ?3 IS NULL THEN NULL ELSE COALESCE(circuits.since_ms, ?3) END",
             params![destination, c.failures, c.opened_at_ms, c.probe_until_ms],
         )
         .map_err(self.err())?;
@@ -374,6 +375,12 @@ impl Store {
             })
             .map_err(&err)?;
         out.circuits = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT destination, since_ms FROM circuits WHERE opened_at_ms IS NOT NULL AND since_ms IS NOT NULL")
+            .map_err(&err)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(&err)?;
+        out.circuit_since = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)?;
         let mut stmt = self
             .conn
             .prepare_cached(

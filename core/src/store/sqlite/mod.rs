@@ -11,6 +11,7 @@
 //! Each process has one cached connection (re-opened after `fork` or when the
 //! path changes); writes run in `BEGIN IMMEDIATE` transactions ([`Tx`]) with a
 //! busy timeout.
+mod deliveries;
 mod events;
 mod schema;
 mod shared;

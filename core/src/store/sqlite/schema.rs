@@ -1,13 +1,16 @@
 //! Schema of the SQLite outbox database and its migrations (`PRAGMA user_version`).
 //!
-//! Version 5 (current): `events(id PK = event id = Idempotency-Key, destination,
+//! Version 6 (current) adds `circuits.since_ms`: since when a circuit that is not
+//! closed has been open (`opened_at_ms` moves with each failed probe).
+//!
+//! Version 5: `events(id PK = event id = Idempotency-Key, destination,
 //! order_id (as sent), order_key (normalised, see [`crate::store::order_key`]), event,
 //! state ∈ queued|delivered|dead|undecryptable, key_id, payload (NULL once
 //! delivered), attempts, created_at_ms, next_at_ms, updated_at_ms, lease_owner,
 //! lease_until_ms, http_status, reason, delivered_at_ms, site)` with the partial indexes
 //! `events_queue` (what claims walk) and `events_delivered_at` (pruning);
 //! `circuits(destination PK, failures, opened_at_ms, probe_until_ms,
-//! last_success_ms, last_error, last_error_ms)`; `attempts(id PK, destination,
+//! last_success_ms, last_error, last_error_ms, since_ms (6))`; `attempts(id PK, destination,
 //! at_ms, outcome, http_status, latency_ms)`; `webhook_seen(id PK, seen_at)`;
 //! `limits(destination PK, tokens, updated_ms, paused_until_ms)`;
 //! `tokens(cache_key PK, key_id, blob, token_fp, refresh_at_ms, expires_at_ms)`;
@@ -18,7 +21,7 @@
 use rusqlite::{params, Connection};
 
 /// `PRAGMA user_version` of the schema below.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Versions 1 to 3 (every statement idempotent).
 const SCHEMA: &str = "
@@ -115,6 +118,12 @@ const MIGRATE_5: &str = "
 ALTER TABLE events ADD COLUMN site TEXT;
 ";
 
+/// Version 6: `circuits.since_ms` (an open circuit keeps it through failed probes).
+const MIGRATE_6: &str = "
+ALTER TABLE circuits ADD COLUMN since_ms INTEGER;
+UPDATE circuits SET since_ms = opened_at_ms;
+";
+
 /// Brings the schema to [`SCHEMA_VERSION`] inside the caller's transaction
 /// (re-reads `user_version`: another process may have migrated meanwhile).
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -128,6 +137,9 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     }
     if version < 5 {
         conn.execute_batch(MIGRATE_5)?;
+    }
+    if version < 6 {
+        conn.execute_batch(MIGRATE_6)?;
     }
     conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
 }

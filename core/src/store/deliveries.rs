@@ -1,0 +1,55 @@
+//! The rows of the deliveries listing (`secure_forward_deliveries()`), in storage
+//! terms: what to select and what comes back. Facts only: no payload column is
+//! ever read.
+use super::EventState;
+
+/// What to list. Every `Some` narrows; `limit`/`offset` page, newest or oldest
+/// first by creation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryQuery {
+    /// Normalised order id ([`super::order_key`]).
+    pub order_key: Option<String>,
+    /// Destination name.
+    pub destination: Option<String>,
+    /// State.
+    pub state: Option<EventState>,
+    /// Event name.
+    pub event: Option<String>,
+    /// The site events came from (matches nothing while events record no site).
+    pub site: Option<String>,
+    /// Rows at most.
+    pub limit: u32,
+    /// Rows skipped.
+    pub offset: u64,
+    /// Oldest first (else newest first).
+    pub ascending: bool,
+}
+
+/// One event, as facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRow {
+    /// Event id.
+    pub id: String,
+    /// Destination name.
+    pub destination: String,
+    /// Event name.
+    pub event: String,
+    /// Order id as the shop sent it.
+    pub order_id: String,
+    /// The site it came from, when recorded.
+    pub site: Option<String>,
+    /// State as stored (`queued`, `delivered`, `dead`, `undecryptable`).
+    pub state: String,
+    /// Attempts made (since the last requeue).
+    pub attempts: u32,
+    /// HTTP status of the last attempt.
+    pub http_status: Option<u16>,
+    /// Last failure reason.
+    pub reason: Option<String>,
+    /// Unix ms.
+    pub created_at_ms: i64,
+    /// Unix ms of the last attempt (none before the first).
+    pub last_attempt_ms: Option<i64>,
+    /// Unix ms the next attempt is due (queued events only).
+    pub next_attempt_ms: Option<i64>,
+}
