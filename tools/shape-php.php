@@ -74,7 +74,7 @@ function php_shipstation(array $o): string
     if (isset($o['line_items'])) {
         $body['items'] = array_map(static function (array $i): array {
             $item = ['lineItemKey' => tpl($i, 'id'), 'sku' => tpl($i, 'sku'), 'name' => tpl($i, 'name')];
-            foreach (['quantity' => 'quantity', 'unitPrice' => 'price', 'productId' => 'product_id'] as $to => $from) {
+            foreach (['quantity' => 'quantity', 'unitPrice' => 'price'] as $to => $from) {
                 $n = num($i, $from);
                 if ($n !== null) {
                     $item[$to] = $n;

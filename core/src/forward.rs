@@ -304,7 +304,12 @@ pub fn attempt_to(
         accept: dest.request.headers.accept(),
     };
     let send = |c: Option<&crate::auth::Credential>| {
-        transport::send_as(&peer, &how, c.map(|c| (c.header.as_str(), &*c.value)), &Outgoing { body, headers: &headers })
+        transport::send_as(
+            &peer,
+            &how,
+            c.map(|c| (c.header.as_str(), &*c.value)),
+            &Outgoing { body, headers: &headers, constants: &dest.request.constants },
+        )
     };
     let mut sent = send(credential.as_ref());
     if let (Ok(Answer { status: 401, .. }), Some(used)) = (&sent, &credential) {

@@ -54,6 +54,9 @@ pub struct Outgoing<'a> {
     pub body: &'a [u8],
     /// Extra, non-secret headers (`Idempotency-Key`, `X-Event-Type`, `webhook-*`).
     pub headers: &'a [(&'a str, &'a str)],
+    /// Strings of the body that are configuration, not data: kept when the
+    /// body's values are masked in a 4xx answer's message.
+    pub constants: &'a [String],
 }
 
 /// What the destination answered (any status: classification is the caller's).
@@ -257,7 +260,7 @@ pub fn send_as(peer: &Peer<'_>, how: &Shaped<'_>, auth: Option<(&str, &Secret)>,
     // costs the connection, never the verdict the status already gave.
     let answered = resp.body_mut().with_config().limit(RESPONSE_CAP).read_to_vec();
     let api_message = match answered {
-        Ok(body) if (400..500).contains(&status) => crate::shape::api_error_message(&body),
+        Ok(body) if (400..500).contains(&status) => crate::shape::api_error_message_for(&body, out.body, out.constants),
         _ => None,
     };
     Ok(Answer { status, retry_after, rate_remaining, rate_reset, latency: started.elapsed(), api_message })

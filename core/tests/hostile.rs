@@ -52,9 +52,13 @@ fn dest(c: &Config) -> Arc<Destination> {
 
 /// One POST; the error message on failure.
 fn send(c: &Config) -> Result<u16, String> {
-    transport::send(&forward::peer(&clients().agents, &dest(c)), None, &Outgoing { body: b"{\"id\":1}", headers: &[] })
-        .map(|a| a.status)
-        .map_err(|e| e.to_string())
+    transport::send(
+        &forward::peer(&clients().agents, &dest(c)),
+        None,
+        &Outgoing { body: b"{\"id\":1}", headers: &[], constants: &[] },
+    )
+    .map(|a| a.status)
+    .map_err(|e| e.to_string())
 }
 
 fn order(id: u32) -> Prepared {
@@ -338,8 +342,12 @@ fn a_ca_file_without_a_usable_certificate_is_a_config_error() {
     std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n").unwrap();
     let text = format!("[destinations.d]\nurl = \"https://localhost:1/ok\"\nca_file = \"{}\"\n", ca.display());
     let c = Config::parse(&dir.join("c.toml"), &text).unwrap();
-    let e =
-        transport::send(&forward::peer(&clients().agents, &dest(&c)), None, &Outgoing { body: b"{}", headers: &[] }).unwrap_err();
+    let e = transport::send(
+        &forward::peer(&clients().agents, &dest(&c)),
+        None,
+        &Outgoing { body: b"{}", headers: &[], constants: &[] },
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), secure_forward_core::ErrorKind::Config);
     assert!(e.to_string().ends_with("junk.pem: ca_file: no usable CA certificate"), "{e}");
 }

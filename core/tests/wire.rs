@@ -62,7 +62,34 @@ fn recipes_parse_and_prepare() {
         let mut into = Vec::new();
         forward::prepare_into(d, &order, &mut into).unwrap();
         assert_eq!(into, p.body, "{name}: prepare_into = prepare");
+        if name == "hubspot" {
+            // POST /crm/v3/objects/deals creates on every call: one event, one deal.
+            assert_eq!(d.request.events.as_deref(), Some(&["order.processing".to_owned()][..]));
+        }
     }
+}
+
+/// A 4xx message that echoes the customer's data back keeps the configuration's
+/// constants (what the operator must see) and loses the order's values.
+#[test]
+fn api_message_loses_what_the_request_carried() {
+    use secure_forward_core::testing::shape::api_error_message_for;
+    let doc = include_str!("../../docs/recipes.md");
+    let ship = doc.split("```toml\n").nth(3).and_then(|b| b.split("```").next()).unwrap();
+    let c = parse(ship).unwrap();
+    let d = &c.destinations["shipstation"];
+    let order = fixture("order-registered-multi.json");
+    let body = forward::prepare(d, &order).unwrap().body;
+    let sent: Value = serde_json::from_slice(&body).unwrap();
+    let name = sent["shipTo"]["name"].as_str().unwrap().to_owned();
+    let street = sent["shipTo"]["street1"].as_str().unwrap().to_uppercase();
+    assert!(name.len() > 3 && street.len() > 3, "{sent}");
+    let answer =
+        serde_json::json!({ "Message": format!("{name} / {street}: not deliverable (status on_hold, awaiting_shipment)") });
+    let got = api_error_message_for(answer.to_string().as_bytes(), &body, &d.request.constants).unwrap();
+    assert!(!got.contains(&name) && !got.to_uppercase().contains(&street), "{got}");
+    assert!(got.contains("[sent value] / [sent value]: not deliverable"), "{got}");
+    assert!(got.contains("on_hold, awaiting_shipment"), "constants stay: {got}");
 }
 
 #[test]

@@ -62,6 +62,9 @@ pub struct Request {
     pub events: Option<Vec<String>>,
     /// `[destinations.NAME.body]`, compiled against the policy.
     pub body: Option<Shape>,
+    /// The body's constant strings (no one's data): left as they are when an
+    /// API's error message is stripped of the values the request carried.
+    pub constants: Vec<String>,
 }
 
 /// The raw request keys of a `[destinations.NAME]` table.
@@ -139,7 +142,21 @@ pub(crate) fn build(
     let list_slot = |p: &str| policy.list_slot(p);
     let body =
         raw.body.as_ref().map(|b| Shape::compile_with_slots(b, &selected, &field_slot, &list_slot, file, name)).transpose()?;
-    Ok((Request { method, target, headers, key_prefix: raw.key_prefix, events, body }, host))
+    let mut constants = Vec::new();
+    if let Some(b) = &raw.body {
+        constant_strings(b, &mut constants);
+    }
+    Ok((Request { method, target, headers, key_prefix: raw.key_prefix, events, body, constants }, host))
+}
+
+/// The strings of a body table that are not templates (no braces).
+fn constant_strings(v: &toml::Value, out: &mut Vec<String>) {
+    match v {
+        toml::Value::String(s) if !s.contains(['{', '}']) => out.push(s.clone()),
+        toml::Value::Array(a) => a.iter().for_each(|x| constant_strings(x, out)),
+        toml::Value::Table(t) => t.values().for_each(|x| constant_strings(x, out)),
+        _ => {}
+    }
 }
 
 /// The host of the URL held in `path` (a secret file, checked like a key file).

@@ -31,7 +31,7 @@ mod slots;
 mod template;
 mod url;
 
-pub use api_error::{api_error_message, MAX_CHARS as API_ERROR_MAX_CHARS};
+pub use api_error::{api_error_message, api_error_message_for, MAX_CHARS as API_ERROR_MAX_CHARS};
 pub use headers::{Headers, JSON};
 pub use url::{encode_into as url_encode_into, UrlTemplate};
 

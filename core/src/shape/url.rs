@@ -2,8 +2,8 @@
 //!
 //! Values are percent-encoded: only RFC 3986 unreserved bytes (`A-Z a-z 0-9 - . _ ~`)
 //! stay as they are, so `/`, `?`, `#`, `%`, `&`, `=` and spaces can never change
-//! the target, and a value that is `.` or `..` is written `%2E` / `%2E%2E` so it
-//! can not be a dot segment. A missing, null or empty value is refused (it would
+//! the target; a value that makes a path segment `.` or `..` (`%2E` counted as
+//! `.`, as a normalising server reads it) is refused. A missing, null or empty value is refused (it would
 //! turn `/orders/{id}` into `/orders/`). The scheme and host are fixed text.
 use serde_json::Value;
 
@@ -101,8 +101,23 @@ impl UrlTemplate {
                 }
             }
         }
+        // `%2E` is `.` to a server that normalises (RFC 3986 6.2.2.2): a value
+        // that is, or completes, a `.` or `..` segment is refused, not encoded.
+        if !self.paths.is_empty() {
+            let rest = url.get(self.head.len()..).unwrap_or_default();
+            let path = rest.split(['?', '#']).next().unwrap_or_default();
+            if path.split('/').any(is_dot_segment) {
+                return Err(Error::validation("url", "a placeholder makes a '.' or '..' path segment"));
+            }
+        }
         Ok(url)
     }
+}
+
+/// Whether a path segment is `.` or `..`, `%2E` read as `.`.
+fn is_dot_segment(seg: &str) -> bool {
+    let dots = seg.replace("%2E", ".").replace("%2e", ".");
+    dots == "." || dots == ".."
 }
 
 /// Percent-encodes `s` into `out`: RFC 3986 unreserved bytes kept, `.` and `..`
