@@ -488,6 +488,11 @@ fn url_placeholders_are_percent_encoded() {
     let v = serde_json::json!({ "id": "1", "number": ".." });
     assert!(t.render(&v).unwrap().ends_with("/orders/1?ref=%2E%2E#top"));
     assert!(dotted.render(&serde_json::json!({ "id": "a", "number": 7 })).unwrap().contains("/orders/.a/x"));
+    // A rendered URL too long to send is refused before anything is stored.
+    let v = serde_json::json!({ "id": "a".repeat(9000), "number": 7 });
+    let (path, reason) = validation_err(t.render(&v).unwrap_err());
+    assert_eq!(path, "url");
+    assert!(reason.contains("longer than 8192 bytes"), "{reason}");
 }
 
 #[test]
@@ -532,6 +537,8 @@ fn forbidden_headers() {
         "X-Api-Key",
         "keep-alive",
         "upgrade",
+        "X-Event-Type",
+        "User-Agent",
     ] {
         let e = headers(&format!("\"{name}\" = \"v\""), Some("x-api-key")).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);

@@ -19,6 +19,9 @@ const FORBIDDEN: &[&str] = &[
     "connection",
     "authorization",
     "idempotency-key",
+    // Set by the extension on every request: a second copy would be ambiguous.
+    "x-event-type",
+    "user-agent",
     "keep-alive",
     "upgrade",
     "te",

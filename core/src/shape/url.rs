@@ -110,9 +110,16 @@ impl UrlTemplate {
                 return Err(Error::validation("url", "a placeholder makes a '.' or '..' path segment"));
             }
         }
+        if url.len() > MAX_URL_BYTES {
+            return Err(Error::validation("url", format!("the rendered URL is longer than {MAX_URL_BYTES} bytes")));
+        }
         Ok(url)
     }
 }
+
+/// Longest rendered URL (servers commonly refuse more than 8 KiB of request line;
+/// the outbox seals a URL of up to 64 KiB with its event).
+pub const MAX_URL_BYTES: usize = 8192;
 
 /// Whether a path segment is `.` or `..`, `%2E` read as `.`.
 fn is_dot_segment(seg: &str) -> bool {
