@@ -117,11 +117,23 @@ final class Secure_Forward_Plugin {
 		return self::extension_loaded() ? 'unknown' : null;
 	}
 
+	/** Option holding this site's identity in the outbox (autoloaded; kept on uninstall with the outbox). */
+	public const SITE_OPTION = 'secure_forward_site';
+
 	/**
-	 * This site as events carry it: "blog id:home URL".
+	 * This site as events carry it: "blog id:home URL", fixed the first time it is needed, so a
+	 * later domain or https move does not hide the events stored before it from purge, the eraser
+	 * and requeue (and re-fired hooks keep their event ids).
 	 */
 	public static function site(): string {
-		return get_current_blog_id() . ':' . untrailingslashit( home_url() );
+		$prefix = get_current_blog_id() . ':';
+		$stored = get_option( self::SITE_OPTION );
+		if ( is_string( $stored ) && 0 === strpos( $stored, $prefix ) ) {
+			return $stored;
+		}
+		$site = $prefix . untrailingslashit( home_url() );
+		update_option( self::SITE_OPTION, $site, true );
+		return $site;
 	}
 
 	/**

@@ -28,6 +28,22 @@ class PrivacyTest extends TestCase {
 		$this->assertNotEmpty( $e['secure-forward']['eraser_friendly_name'] );
 	}
 
+	public function test_eraser_finds_events_queued_before_a_domain_move(): void {
+		$this->hold_deliveries();
+		$id   = $this->queued_order( 'guest-simple', 'moved.shop@example.com' );
+		$site = \Secure_Forward_Plugin::site();
+		$home = get_option( 'home' );
+		update_option( 'home', 'https://new-domain.example' );
+		try {
+			$this->assertSame( $site, \Secure_Forward_Plugin::site(), 'the site id does not follow the home URL' );
+			$e   = apply_filters( 'wp_privacy_personal_data_erasers', array() );
+			$res = call_user_func( $e['secure-forward']['callback'], 'moved.shop@example.com', 1 );
+			$this->assertTrue( $res['items_removed'], "order $id's queued payload is erased after the move" );
+		} finally {
+			update_option( 'home', $home );
+		}
+	}
+
 	public function test_eraser_purges_only_that_customers_queued_payloads(): void {
 		$this->hold_deliveries();
 		$this->queued_order( 'guest-simple', 'erase.me@example.com' );
