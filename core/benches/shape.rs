@@ -75,7 +75,6 @@ items = { each = "line_items", to = { lineItemKey = "{id}", sku = "{sku}", name 
 fn main() {
     let dir = std::env::var("FIXTURES")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/woocommerce-10.0.2").to_owned());
-    let dir = if std::path::Path::new(&dir).is_dir() { dir } else { "/work/shared/fixtures/woocommerce-10.0.2".to_owned() };
     let Ok(entries) = std::fs::read_dir(&dir) else {
         println!("shape bench: no fixtures in {dir} (set FIXTURES)");
         return;
