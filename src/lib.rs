@@ -130,7 +130,10 @@ pub fn secure_forward_prepare(order: &ZendHashTable, destination: &str) -> PhpRe
     };
     let result = run(&mut body).map(|()| convert::PhpString::new(&body));
     // The body leaves as a PHP string (JSON, UTF-8 by construction); the buffer is
-    // kept for the next call unless one huge order made it large.
+    // wiped (it held the order's minimised data) and kept for the next call unless
+    // one huge order made it large.
+    body.fill(0);
+    std::hint::black_box(&body);
     body.clear();
     if body.capacity() <= 64 * 1024 {
         BODY.set(body);

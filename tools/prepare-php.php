@@ -38,6 +38,14 @@ function php_default_same(array $o): string
             $out[$list] = array_map(fn ($i) => pick($i, $keys), $o[$list]);
         }
     }
+    // refund.created's refund (never its reason), as the default policy selects it.
+    if (isset($o['refund'])) {
+        $r = pick($o['refund'], ['id', 'amount', 'date_created', 'refunded_payment']);
+        if (isset($o['refund']['line_items'])) {
+            $r['line_items'] = array_map(fn ($i) => pick($i, ['product_id', 'sku', 'quantity', 'total']), $o['refund']['line_items']);
+        }
+        $out['refund'] = $r;
+    }
     return json_encode($out, JSON_FLAGS);
 }
 
@@ -54,6 +62,10 @@ function php_default_fast(array $o): string
     $out['fee_lines'] = array_map(fn ($i) => array_intersect_key($i, ['name' => 1, 'total' => 1, 'total_tax' => 1]), $o['fee_lines'] ?? []);
     $out['coupon_lines'] = array_map(fn ($i) => array_intersect_key($i, ['code' => 1, 'discount' => 1, 'discount_tax' => 1]), $o['coupon_lines'] ?? []);
     $out['refunds'] = array_map(fn ($i) => array_intersect_key($i, ['amount' => 1, 'date_created' => 1]), $o['refunds'] ?? []);
+    if (isset($o['refund'])) {
+        $out['refund'] = array_intersect_key($o['refund'], ['id' => 1, 'amount' => 1, 'date_created' => 1, 'refunded_payment' => 1]);
+        $out['refund']['line_items'] = array_map(fn ($i) => array_intersect_key($i, ['product_id' => 1, 'sku' => 1, 'quantity' => 1, 'total' => 1]), $o['refund']['line_items'] ?? []);
+    }
     return json_encode($out, JSON_FLAGS);
 }
 

@@ -81,6 +81,9 @@ pub fn prepare_into<N: Node>(dest: &Destination, order: &N, body: &mut Vec<u8>) 
         body.clear();
         shape.render_slots(&fields, &slots, body)
     });
+    // The policy's output is the order's minimised data: wiped, not just forgotten,
+    // before the buffer waits for the next call.
+    zeroize::Zeroize::zeroize(fields.as_mut_slice());
     fields.clear();
     slots.clear();
     if fields.capacity() <= 64 * 1024 && slots.capacity() <= 4096 {
