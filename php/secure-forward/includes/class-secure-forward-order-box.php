@@ -171,12 +171,24 @@ final class Secure_Forward_Order_Box {
 			}
 			echo '<pre class="sf-preview-headers">' . esc_html( implode( "\n", $lines ) ) . '</pre>';
 		}
-		$body    = (string) $p['body'];
-		$decoded = json_decode( $body, true );
-		if ( null !== $decoded ) {
-			$body = (string) wp_json_encode( $decoded, JSON_PRETTY_PRINT | JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE );
+		echo '<pre class="sf-preview-body">' . esc_html( self::pretty_body( (string) $p['body'] ) ) . '</pre></details>';
+	}
+
+	/**
+	 * The body indented for reading, only when that changes nothing but whitespace: PHP's
+	 * decode/encode round trip must give back the exact bytes (an empty object, 39.0, a number
+	 * beyond 64 bits or an escape PHP writes differently would otherwise be shown changed).
+	 * Else the body as it is.
+	 *
+	 * @param string $body The exact body.
+	 */
+	public static function pretty_body( string $body ): string {
+		$flags   = JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_LINE_TERMINATORS | JSON_PRESERVE_ZERO_FRACTION;
+		$decoded = json_decode( $body, false );
+		if ( ( null === $decoded && 'null' !== trim( $body ) ) || wp_json_encode( $decoded, $flags ) !== $body ) {
+			return $body;
 		}
-		echo '<pre class="sf-preview-body">' . esc_html( $body ) . '</pre></details>';
+		return (string) wp_json_encode( $decoded, $flags | JSON_PRETTY_PRINT );
 	}
 
 	/**
