@@ -699,7 +699,9 @@ final class Secure_Forward_Plugin {
 			return;
 		}
 		try {
-			$order->add_order_note( $text, 0, false );
+			// Escaped: the reason may be an API's own error message, and WooCommerce shows notes
+			// through wp_kses_post() (which keeps links and images).
+			$order->add_order_note( esc_html( $text ), 0, false );
 		} catch ( \Throwable $e ) {
 			Secure_Forward_Logger::exception( sprintf( 'order %d: order note', (int) $order->get_id() ), $e );
 		}

@@ -32,6 +32,15 @@ class NotesTest extends TestCase {
 		$this->assertMatchesRegularExpression( '/queued(: | \(HTTP 503\): ).+/', $note, 'with the reason' );
 	}
 
+	public function test_an_api_message_in_a_note_is_text_not_markup(): void {
+		$o = \WC_Order::from_fixture( 'guest-simple', false );
+		$o->save();
+		\Secure_Forward_Plugin::note( $o, 'Forwarded order.created to crm: dead (HTTP 422): <a href="https://evil.example/">Log in</a><img src=https://evil.example/p.gif> & more' );
+		$note = end( \SF_Test_Store::$notes[ $o->get_id() ] )[0];
+		$this->assertSame( 'Forwarded order.created to crm: dead (HTTP 422): &lt;a href=&quot;https://evil.example/&quot;&gt;Log in&lt;/a&gt;&lt;img src=https://evil.example/p.gif&gt; &amp; more', $note );
+		$this->assertSame( wp_kses_post( $note ), $note, 'WooCommerce shows it as this text' );
+	}
+
 	public function test_notes_can_be_switched_off(): void {
 		$cmd  = array( PHP_BINARY, dirname( __DIR__ ) . '/probe-order.php', 'absent' );
 		$proc = proc_open( $cmd, array( 1 => array( 'pipe', 'w' ), 2 => array( 'pipe', 'w' ) ), $pipes, null, array_merge( getenv(), array( 'SF_PROBE_NO_NOTES' => '1' ) ) );
