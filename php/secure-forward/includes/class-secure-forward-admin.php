@@ -23,7 +23,19 @@ final class Secure_Forward_Admin {
 	public static function register(): void {
 		add_action( 'admin_menu', array( __CLASS__, 'menu' ), 99 );
 		add_action( 'admin_notices', array( __CLASS__, 'notices' ) );
+		add_filter( 'removable_query_args', array( __CLASS__, 'removable_query_args' ) );
 		Secure_Forward_Admin_Actions::register();
+	}
+
+	/**
+	 * The notice's arguments are dropped from the address bar and from the list table's paging
+	 * and sorting links, as WordPress does with its own (a notice is shown once, not on every page).
+	 *
+	 * @param array $args Removable query args.
+	 * @return array
+	 */
+	public static function removable_query_args( $args ): array {
+		return array_merge( (array) $args, array( 'sf_notice', 'sf_count' ) );
 	}
 
 	/**
