@@ -138,8 +138,8 @@ namespace {
      * - `limit` (1..500, default 50), `offset` (>= 0, default 0), `order` (`desc` default, or `asc`,
      *   by creation time).
      * `total` counts every matching event; `rows` is the page. Each row has exactly these keys;
-     * times are RFC 3339 UTC strings or null; `site` is null until events record their site
-     * (a `site` filter matches nothing until then); `reason` is redacted.
+     * times are RFC 3339 UTC strings or null; `site` is null for events stored before sites were
+     * recorded, and a `site` filter also matches those (as purge and requeue do); `reason` is redacted.
      * Never a payload, a key, a token or a destination URL.
      *
      * @param array{order_id?: int|string, destination?: string, state?: string, event?: string, site?: string,

@@ -1,6 +1,7 @@
 //! The deliveries listing and the erasure of one event: their SQL. The listing
 //! never selects `payload` or `key_id`. `events.site` is used when the database
-//! has it (a site filter matches nothing otherwise).
+//! has it (a site filter matches nothing otherwise); a site filter also matches events stored
+//! without a site.
 use rusqlite::types::Value as SqlValue;
 use rusqlite::OptionalExtension as _;
 
@@ -24,7 +25,9 @@ fn filter(q: &DeliveryQuery, has_site: bool) -> (String, Vec<SqlValue>) {
     add("state = ?", q.state.map(|s| s.as_str().to_owned()));
     add("event = ?", q.event.clone());
     if has_site {
-        add("site = ?", q.site.clone());
+        // Like purge and requeue: events stored without a site (before schema 5)
+        // belong to no site in particular, so every site sees them.
+        add("(site IS NULL OR site = ?)", q.site.clone());
     }
     let sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
     (sql, params)
