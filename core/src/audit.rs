@@ -328,7 +328,7 @@ mod tests {
         assert_eq!(rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
         for days in (-800_000..800_000).step_by(997) {
             let (y, m, d) = civil_from_days(days);
-            assert_eq!(crate::transport::days_from_civil(y, m, d), days);
+            assert_eq!(crate::civil::days_from_civil(y, m, d), days);
         }
     }
 

@@ -13,6 +13,7 @@
 
 mod audit;
 mod auth;
+mod civil;
 mod config;
 mod dns;
 mod engine;

@@ -27,7 +27,7 @@ import sys
 # - engine: the one Engine value (configuration cache, entry points).
 # - facade: lib.rs (the curated re-exports) and the test-only `testing` module.
 LAYERS = [
-    ("foundation", ["error", "secret", "luhn", "redact", "node", "dns", "fingerprint"]),
+    ("foundation", ["error", "civil", "secret", "luhn", "redact", "node", "dns", "fingerprint"]),
     ("compilers", ["policy", "shape"]),
     ("config", ["config"]),
     ("store", ["store"]),
@@ -38,7 +38,7 @@ LAYERS = [
 ]
 # Inside a layer, the order in which its modules may use one another (lower first).
 WITHIN = {
-    "foundation": ["error", "secret", "luhn", "redact", "node", "dns", "fingerprint"],
+    "foundation": ["error", "civil", "secret", "luhn", "redact", "node", "dns", "fingerprint"],
     "concerns": ["transport", "keys", "signing", "auth", "audit", "forward", "preview", "webhook"],
 }
 

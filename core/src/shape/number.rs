@@ -104,17 +104,6 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// Milliseconds since the Unix epoch of an ISO 8601 date (`YYYY-MM-DD`, taken
 /// as midnight UTC) or date-time (`YYYY-MM-DDTHH:MM[:SS[.fff]]` with `Z`,
 /// `±HH:MM`, `±HHMM` or no offset, taken as UTC, as WooCommerce's `*_gmt`
@@ -123,7 +112,7 @@ pub(crate) fn unix_ms(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     date_part(s)?;
     let (y, m, d) = ymd(b.get(..10)?)?;
-    let days = days_from_civil(y, m, d);
+    let days = crate::civil::days_from_civil(y, m, d);
     let Some(time) = b.get(11..) else {
         return Some(days * 86_400_000);
     };

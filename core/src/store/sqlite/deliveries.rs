@@ -132,7 +132,7 @@ mod tests {
         assert_eq!(sql, " WHERE order_key = ? AND destination = ? AND state = ?");
         assert_eq!(params.len(), 3);
         assert_eq!(params[1], SqlValue::Text("crm'; DROP TABLE events; --".into()));
-        assert_eq!(filter(&q, true).0, " WHERE order_key = ? AND destination = ? AND state = ? AND site = ?");
+        assert_eq!(filter(&q, true).0, " WHERE order_key = ? AND destination = ? AND state = ? AND (site IS NULL OR site = ?)");
         assert_eq!(filter(&DeliveryQuery::default(), true).0, "");
     }
 }
