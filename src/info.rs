@@ -57,7 +57,11 @@ pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
                     format!("queued {}, dead {}", n("queued"), n("dead"))
                 },
             );
-            info_table_row!("outbox", clean(&format!("{} ({counts})", cfg.outbox.path.display())));
+            let outbox = match &cfg.outbox.database {
+                Some(db) => format!("mysql {} ({counts}), node {}, spool {}", db.shown(), db.node_id, cfg.outbox.path.display()),
+                None => format!("{} ({counts})", cfg.outbox.path.display()),
+            };
+            info_table_row!("outbox", clean(&outbox));
             let audit = match &cfg.audit {
                 Some(secure_forward_core::config::AuditConfig { path: Some(p), .. }) => p.display().to_string(),
                 Some(a) => format!("PHP error log ({})", a.level),

@@ -108,12 +108,18 @@ impl KeyRing {
 /// The key ring of `key_file`, generating the file on first use; parsed once per
 /// process and re-parsed when the cached file changes.
 pub fn ring(key_file: &Path) -> Result<Arc<KeyRing>> {
+    outbox_ring(key_file, true)
+}
+
+/// [`ring`]; with `generate` false (a shared outbox: every node needs the same
+/// key file) a missing key file is a configuration error, never generated.
+pub fn outbox_ring(key_file: &Path, generate: bool) -> Result<Arc<KeyRing>> {
     type Cached = (PathBuf, Arc<Secret>, Arc<KeyRing>);
     static CACHE: OnceLock<Mutex<Option<Cached>>> = OnceLock::new();
     let secret = match crate::secret::load_file_cached(key_file) {
         Ok(s) => s,
         Err(e) => {
-            if std::fs::symlink_metadata(key_file).is_ok() {
+            if !generate || std::fs::symlink_metadata(key_file).is_ok() {
                 return Err(e);
             }
             ensure_key_file(key_file)?;

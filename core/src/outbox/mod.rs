@@ -78,6 +78,7 @@ pub mod purge;
 mod record;
 pub mod schedule;
 pub mod shared;
+pub mod spool;
 pub mod status;
 pub mod submit;
 
@@ -131,7 +132,10 @@ fn lease_ms(dest: &Destination) -> i64 {
 /// A lease owner of its own for one inline attempt or one flush: a result is
 /// recorded only while its writer still holds the event's lease, so a stalled
 /// writer whose lease was taken over cannot overwrite the new holder's result.
-fn attempt_owner() -> String {
+fn attempt_owner(outbox: &crate::config::OutboxConfig) -> String {
+    if let Some(db) = &outbox.database {
+        store::set_node_name(&db.node_id);
+    }
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("{}:{n}", store::process_owner())
@@ -144,7 +148,7 @@ fn attempt_owner() -> String {
 pub fn record_webhook_once(config: &OutboxConfig, key: &str, now_s: u64, keep_s: u64) -> Result<bool> {
     let now = i64::try_from(now_s).unwrap_or(i64::MAX);
     let cutoff = i64::try_from(now_s.saturating_sub(keep_s)).unwrap_or(i64::MAX);
-    store::with_store(&config.path, |db| {
+    store::with_store(config, |db| {
         let tx = db.immediate()?;
         let fresh = tx.replay_seen_once(key, now, cutoff)?;
         tx.commit()?;
@@ -180,7 +184,7 @@ mod tests {
         let text = format!("[outbox]\npath = \"{}\"\nsynchronous = \"full\"\n", dir.join("o.sqlite").display());
         let c = Config::parse(Path::new("/c.toml"), &text).unwrap();
         let sync = |db: &mut store::Store| Ok(db.durability().unwrap().0);
-        let p = &c.outbox.path;
+        let p = &c.outbox;
         assert_eq!(store::with_durable_store(p, c.outbox.synchronous.pragma(), sync).unwrap(), 2, "FULL");
         assert_eq!(store::with_durable_store(p, store::PURGE_SYNC, sync).unwrap(), 2, "FULL");
         assert_eq!(store::with_store(p, sync).unwrap(), 1, "NORMAL after a FULL write");

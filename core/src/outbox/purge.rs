@@ -13,7 +13,7 @@ const PURGE_CHECKPOINT_WAIT: Duration = Duration::from_secs(2);
 /// Puts a dead (or undecryptable) event back in the queue, due now, with a fresh
 /// retry schedule. `false` when there is no such event or it has no payload.
 pub fn requeue(config: &Config, event_id: &str) -> Result<bool> {
-    store::with_durable_store(&config.outbox.path, config.outbox.synchronous.pragma(), |db| db.requeue(event_id, store::now_ms()))
+    store::with_durable_store(&config.outbox, config.outbox.synchronous.pragma(), |db| db.requeue(event_id, store::now_ms()))
 }
 
 /// Right to erasure: deletes every queued, dead or undecryptable event of
@@ -28,7 +28,7 @@ pub fn requeue(config: &Config, event_id: &str) -> Result<bool> {
 pub fn purge(config: &Config, order_id: &str) -> Result<u64> {
     let key = store::order_key(order_id);
     let order_id: &str = &key;
-    let removed = store::with_durable_store(&config.outbox.path, PURGE_SYNC, |db| {
+    let removed = store::with_durable_store(&config.outbox, PURGE_SYNC, |db| {
         let tx = db.immediate()?;
         let removed = tx.purge_order(order_id)?;
         tx.commit()?;

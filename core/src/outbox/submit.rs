@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::circuit::Circuit;
 use super::record::{attempt_record, elapsed_ms, outcome_status, receipt_of, record, Recorded};
 use super::shared::{self, Admission};
-use super::{aad, attempt_owner, lease_ms};
+use super::{aad, attempt_owner, lease_ms, spool};
 use crate::audit;
 use crate::config::{Config, Delivery, Destination, OutboxConfig};
 use crate::error::{Error, Result};
@@ -29,7 +29,7 @@ fn maybe_erase_wal(cfg: &OutboxConfig) {
         return;
     }
     NEXT_LOOK_MS.store(now.saturating_add(SUBMIT_CHECKPOINT_EVERY_MS), std::sync::atomic::Ordering::Relaxed);
-    let _ = store::with_store(&cfg.path, |db| {
+    let _ = store::with_store(cfg, |db| {
         let (last, pending) = db.wal_state()?;
         if pending || last.is_none_or(|t| now.saturating_sub(t) >= SUBMIT_CHECKPOINT_EVERY_MS) {
             db.erase_wal(std::time::Duration::ZERO)?;
@@ -51,10 +51,10 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
     let outbox = &config.outbox;
     let id = forward::event_id(&dest.name, &prepared.order_id, event, &prepared.body);
     let lease = lease_ms(dest);
-    let owner = attempt_owner();
-    let ring = crate::keys::ring(&outbox.key_file)?;
+    let owner = attempt_owner(outbox);
+    let ring = crate::keys::outbox_ring(&outbox.key_file, outbox.database.is_none())?;
     let (key_id, blob) = ring.seal(&aad(&id, &dest.name, event, &prepared.order_id), &prepared.body)?;
-    let decision = store::with_durable_store(&outbox.path, outbox.synchronous.pragma(), |db| {
+    let decision = store::with_durable_store(outbox, outbox.synchronous.pragma(), |db| {
         let tx = db.immediate()?;
         if let Some(existing) = tx.event_summary(&id)? {
             tx.commit()?;
@@ -97,7 +97,15 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
         })?;
         tx.commit()?;
         Ok(Ok((inline, why)))
-    })?;
+    });
+    let decision = match decision {
+        Err(e) if spool::spoolable(outbox, &e) => {
+            let ev = spool::Sealed { id: &id, order_id: &prepared.order_id, event, key_id: &key_id, payload: &blob };
+            return spool::accept(config, dest, &ev, &e);
+        }
+        other => other?,
+    };
+    spool::move_soon(outbox);
     let (inline, why) = match decision {
         Err(existing) => return Ok(existing),
         Ok(d) => d,
@@ -129,8 +137,7 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
     let started = Instant::now();
     let outcome = forward::attempt_with(dest, Some(outbox), &id, event, &prepared.body, &[]);
     let latency = elapsed_ms(started);
-    let recorded =
-        store::with_store(&outbox.path, |db| record(db, &outbox.retry_schedule, &owner, &id, &dest.name, &outcome, latency));
+    let recorded = store::with_store(outbox, |db| record(db, &outbox.retry_schedule, &owner, &id, &dest.name, &outcome, latency));
     match recorded {
         Ok((receipt, how)) => {
             if how == Recorded::Delivered {
