@@ -11,6 +11,8 @@
  *   auth DEST                         secure_forward_auth_check(DEST) as JSON
  *   info                              phpinfo() of the module
  *   webhook BODYFILE HEADERSFILE      secure_forward_verify_webhook(): "accepted"
+ *   requeue EVENT_ID                  secure_forward_requeue(): "true" / "false"
+ *   purge ORDER_ID                    secure_forward_purge(): events removed
  */
 
 $args = array_slice( $argv, 1 );
@@ -77,6 +79,12 @@ try {
 			$headers = json_decode( file_get_contents( $args[1] ), true );
 			secure_forward_verify_webhook( file_get_contents( $args[0] ), $headers );
 			echo "accepted\n";
+			break;
+		case 'requeue':
+			echo var_export( secure_forward_requeue( $args[0] ), true ), "\n";
+			break;
+		case 'purge':
+			echo secure_forward_purge( $args[0] ), "\n";
 			break;
 		default:
 			fwrite( STDERR, "unknown command\n" );

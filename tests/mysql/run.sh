@@ -11,6 +11,7 @@
 #   5. Wrong password, unknown database, TLS refused: order() spools and returns `queued`;
 #      status(), auth_check(), flush() and phpinfo name the host and the problem, never the password.
 #   6. A node whose outbox key file differs is refused.
+#   7. Dead letter, requeue from the other node, purge (the rows are deleted in the database).
 # Usage: run.sh EXTENSION.so FIXTURES_DIR. Exits non-zero on any failure.
 set -euo pipefail
 so=$(realpath "$1"); fixtures=$(realpath "$2")
@@ -53,6 +54,7 @@ conf() {
     d main /ok/main
     d slow /slow/40
     d limited /ok/limited 'rate_limit = { requests = 4, per_s = 1 }'
+    d gone /status/422
     printf '[destinations.oauth]\nurl = "https://localhost:%s/bearer/shared"\nca_file = "%s"\nauth = "oauth2"\n' "$port" "$work/ca/ca.pem"
     printf 'token_url = "https://localhost:%s/oauth/token?ttl=300&tag=fleet"\nclient_id = "sf-client"\nclient_secret_file = "%s"\n\n' \
       "$port" "$work/client.secret"
@@ -219,6 +221,20 @@ check "refused with a ConfigException naming the key file ($out)" bash -c "[[ '$
 M=$(conf nodeM inline); sed -i "s|$work/outbox.key|$work/missing.key|" "$M"
 out=$(node "$M" orders main 700001 1 "$fixture" 2>&1 || true)
 check "a missing key file is a ConfigException, never generated" bash -c "[[ '$out' == *ConfigException* ]] && [ ! -e '$work/missing.key' ]"
+
+# --- 7. dead letters, requeue, purge ------------------------------------------------------------
+echo "7. dead letter, requeue, purge"
+dead=$(node "$B" orders gone 800000 1 "$fixture" | awk '{print $1, $2}')
+check "a 422 is a dead letter ($dead)" bash -c "[[ '$dead' == *' dead' ]]"
+check "requeued from the other node" test "$(node "$A" requeue "${dead%% *}")" = true
+check "the requeued event is queued again, fleet-wide" python3 -c '
+import json,sys; s=json.loads(sys.argv[1]); sys.exit(0 if s["destinations"]["gone"]["queued"] == 1 and s["dead"] == 0 else 1)' "$(node "$B" status)"
+node "$A" orders main 800001 1 "$fixture" > /dev/null
+rows() { "${sf_db_client[@]}" -N sfshop -e "SELECT COUNT(*) FROM secure_forward_events WHERE order_key IN ('800000', '800001')"; }
+check "two rows before the purge" test "$(rows)" = 2
+check "purge of 800000 from node B removes 1, of 800001 (as \"0800001\") from node A removes 1" \
+  test "$(node "$B" purge 800000)/$(node "$A" purge 0800001)" = 1/1
+check "the purged rows are gone from the database" test "$(rows)" = 0
 
 [ $fail = 0 ] && echo "mysql tests: all passed" || echo "mysql tests: FAILED"
 exit $fail
