@@ -97,7 +97,7 @@ TOML
 }
 # The outbox on MariaDB: a private mariadbd (tests/support/mariadb.sh) on a socket in $work,
 # with InnoDB's default durability (innodb_flush_log_at_trx_commit = 1: fsync per commit).
-sf_mariadb_start "$work/mariadb" "" --innodb-flush-log-at-trx-commit=1 --innodb-buffer-pool-size=256M
+sf_mariadb_start "$work/mariadb" "" --innodb-flush-log-at-trx-commit="${MARIADB_FLUSH_AT_COMMIT:-1}" --innodb-buffer-pool-size=256M
 (umask 077; printf 'pw_%s\n' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$work/db.password")
 sf_mariadb_sql "CREATE DATABASE sfbench; CREATE USER 'sf'@'localhost' IDENTIFIED BY '$(head -n1 "$work/db.password")';
   GRANT ALL ON sfbench.* TO 'sf'@'localhost';"

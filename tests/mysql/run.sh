@@ -73,6 +73,12 @@ node() {
   local c=$1; shift
   php -n -d "extension=$so" -d "secure_forward.config=$c" -d display_errors=stderr "$root/tests/mysql/node.php" "$@"
 }
+# node_exec CONFIG CMD ARGS...: the same, replacing the (background) subshell, so that $! is
+# the PHP process itself (what kill -9 must hit).
+node_exec() {
+  local c=$1; shift
+  exec php -n -d "extension=$so" -d "secure_forward.config=$c" -d display_errors=stderr "$root/tests/mysql/node.php" "$@"
+}
 # sent PATH: "key count" per Idempotency-Key received on PATH.
 sent() {
   python3 - "$work/recv.jsonl" "$1" <<'PY'
@@ -116,12 +122,20 @@ check "status from node A: fleet-wide, 400 delivered, 0 queued" python3 -c '
 import json,sys; s=json.load(open(sys.argv[1]))
 sys.exit(0 if s["destinations"]["main"]["delivered"] == 400 and s["queued"] == 0 and s["database"].startswith("localhost/sfshop") and s["node"] == "nodeA" else 1)' "$work/status1.json"
 
+check "the attempts list keeps the newest 10 per destination" test \
+  "$("${sf_db_client[@]}" -N sfshop -e "SELECT COUNT(*) FROM secure_forward_attempts WHERE destination = 'main'")" = 10
+
 # --- 2. kill -9 of a flusher mid-batch -----------------------------------------------------------
 echo "2. kill -9 of a flusher mid-batch"
 node "$A" orders slow 200000 120 "$fixture" > "$work/receipts2" 2>&1 || bad "enqueue for the kill test"
-node "$A" flush 1000 60 > "$work/f3.out" 2>&1 & f3=$!
+node_exec "$A" flush 1000 60 > "$work/f3.out" 2>&1 & f3=$!
 for _ in $(seq 1 200); do [ "$(sent /slow/40 | wc -l)" -ge 20 ] && break; sleep 0.05; done
 kill -9 "$f3"; wait "$f3" 2>/dev/null || true
+check "the flusher (PHP process $f3) is gone" bash -c "! kill -0 $f3 2>/dev/null"
+# The server rolls back the dead process's open claim (if any) once it sees the connection gone.
+for _ in $(seq 1 100); do
+  [ "$("${sf_db_client[@]}" -N -e 'SELECT COUNT(*) FROM information_schema.INNODB_TRX')" = 0 ] && break; sleep 0.05
+done
 before=$(sent /slow/40 | wc -l)
 # What the dead flusher held: leased to nodeA, with its owner shown by status on node B.
 node "$B" status > "$work/status2.json"
@@ -131,7 +145,7 @@ check "status on node B names the node holding leases" python3 -c '
 import json,sys; s=json.load(open(sys.argv[1])); sys.exit(0 if any(l["owner"].startswith("nodeA:") for l in s["leases"]) else 1)' "$work/status2.json"
 node "$B" flush 1000 60 > "$work/f4.out" 2>&1 || true
 sent /slow/40 > "$work/sent2a"
-check "node B delivers every event the dead flusher did not hold, at once" test \
+check "node B delivers every event the dead flusher did not hold, at once ($(cat "$work/f4.out"))" test \
   "$(grep '^evt_' "$work/receipts2" | awk '{print $1}' | grep -vxF -f "$work/held2" | grep -vxF -f <(awk '{print $1}' "$work/sent2a") | wc -l)" = 0
 check "nothing twice before the leases expire" test "$(sent /slow/40 | awk '$2 != 1' | wc -l)" = 0
 sleep 33   # lease = timeout_ms (2 s) + 30 s margin

@@ -28,7 +28,10 @@ pub fn requeue(config: &Config, event_id: &str) -> Result<bool> {
 pub fn purge(config: &Config, order_id: &str) -> Result<u64> {
     let key = store::order_key(order_id);
     let order_id: &str = &key;
-    let removed = store::with_durable_store(&config.outbox, PURGE_SYNC, |db| {
+    // A shared outbox: this node's spool first (it is purged even when the
+    // database cannot be reached; the error then says so).
+    let mut removed = super::spool::purge(&config.outbox, order_id, PURGE_CHECKPOINT_WAIT)?;
+    removed.extend(store::with_durable_store(&config.outbox, PURGE_SYNC, |db| {
         let tx = db.immediate()?;
         let removed = tx.purge_order(order_id)?;
         tx.commit()?;
@@ -36,7 +39,7 @@ pub fn purge(config: &Config, order_id: &str) -> Result<u64> {
             db.mark_erasure_pending()?;
         }
         Ok(removed)
-    })?;
+    })?);
     for (id, destination) in &removed {
         audit::emit(
             config,

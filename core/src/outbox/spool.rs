@@ -130,7 +130,12 @@ pub fn move_all(outbox: &OutboxConfig) -> Result<u64> {
             Ok(fresh)
         })?;
         let ids: Vec<String> = batch.into_iter().map(|e| e.id).collect();
-        store::with_spool(&outbox.path, "NORMAL", |db| db.delete_spooled(&ids))?;
+        store::with_spool(&outbox.path, "NORMAL", |db| {
+            db.delete_spooled(&ids)?;
+            // The moved ciphertext's old page copies leave the spool's WAL (best effort).
+            let _ = db.erase_wal(std::time::Duration::ZERO);
+            Ok(())
+        })?;
         if ids.len() < MOVE_BATCH {
             return Ok(moved);
         }
@@ -147,4 +152,22 @@ pub fn move_soon(outbox: &OutboxConfig) {
     }
     NEXT_LOOK_MS.store(now.saturating_add(SUBMIT_LOOK_EVERY_MS), Ordering::Relaxed);
     let _ = move_all(outbox);
+}
+
+/// Right to erasure in this node's spool: deletes the order's spooled events
+/// (and truncates the spool's WAL, or notes the erasure pending). Other nodes'
+/// spools are theirs to purge.
+pub fn purge(outbox: &OutboxConfig, order_key: &str, wait: std::time::Duration) -> Result<Vec<(String, String)>> {
+    if outbox.database.is_none() || !outbox.path.exists() {
+        return Ok(Vec::new());
+    }
+    store::with_spool(&outbox.path, store::PURGE_SYNC, |db| {
+        let tx = db.immediate()?;
+        let removed = tx.purge_order(order_key)?;
+        tx.commit()?;
+        if !removed.is_empty() && !db.erase_wal(wait)? {
+            db.mark_erasure_pending()?;
+        }
+        Ok(removed)
+    })
 }

@@ -125,31 +125,38 @@ impl Tx<'_> {
         let keep = usize::try_from(ATTEMPTS_KEPT).unwrap_or(10);
         let insert =
             self.sql("INSERT INTO {p}attempts (destination, at_ms, outcome, http_status, latency_ms) VALUES (?, ?, ?, ?, ?)");
-        let nth = self.sql("SELECT id FROM {p}attempts WHERE destination = ? ORDER BY id DESC LIMIT 1 OFFSET ?");
-        let trim = self.sql("DELETE FROM {p}attempts WHERE destination = ? AND id <= ?");
+        // One statement: the (ATTEMPTS_KEPT + 1)-th newest and older go (the derived
+        // table lets MySQL read the table it deletes from).
+        let trim = self.sql(
+            "DELETE FROM {p}attempts WHERE destination = ? AND id <= (SELECT cut.id FROM
+                (SELECT id FROM {p}attempts WHERE destination = ? ORDER BY id DESC LIMIT 1 OFFSET ?) AS cut)",
+        );
         self.run(|t| {
             for (at, outcome, status, latency) in attempts.iter().skip(attempts.len().saturating_sub(keep)) {
                 t.exec_drop(&insert, (destination, at, outcome, status, latency))?;
             }
-            let cut: Option<i64> = t.exec_first(&nth, (destination, ATTEMPTS_KEPT))?;
-            if let Some(cut) = cut {
-                t.exec_drop(&trim, (destination, cut))?;
-            }
-            Ok(())
+            t.exec_drop(&trim, (destination, destination, ATTEMPTS_KEPT))
         })
     }
 
     /// Marks event `id` delivered if it is still queued under `owner`'s lease;
-    /// returns its attempts before this one.
+    /// returns its attempts before this one (one statement: the new count comes
+    /// back as `LAST_INSERT_ID(…)` in the server's answer).
     pub fn mark_delivered(&self, id: &str, owner: &str, status: u16, now: i64) -> Result<Option<u32>> {
-        let Some(before) = self.leased_attempts(id, owner)? else { return Ok(None) };
         let sql = self.sql(
-            "UPDATE {p}events SET state = 'delivered', payload = NULL, attempts = attempts + 1, http_status = ?, reason = NULL,
-                    delivered_at_ms = ?, updated_at_ms = ?, lease_owner = NULL, lease_until_ms = NULL
+            "UPDATE {p}events SET attempts = LAST_INSERT_ID(attempts + 1), state = 'delivered', payload = NULL,
+                    http_status = ?, reason = NULL, delivered_at_ms = ?, updated_at_ms = ?, lease_owner = NULL,
+                    lease_until_ms = NULL
              WHERE id = ? AND state = 'queued' AND lease_owner = ?",
         );
-        self.run(|t| t.exec_drop(sql, (status, now, now, id, owner)))?;
-        Ok(Some(before))
+        self.run(|t| {
+            t.exec_drop(sql, (status, now, now, id, owner))?;
+            if t.affected_rows() != 1 {
+                return Ok(None);
+            }
+            let after = t.last_insert_id().unwrap_or(0);
+            Ok(u32::try_from(after.saturating_sub(1)).ok())
+        })
     }
 
     /// The attempts so far of event `id`, if it is queued under `owner`'s lease (locked).
@@ -236,9 +243,11 @@ impl Tx<'_> {
     }
 
     /// Leases event `id` to `owner` until `until_ms` (also when it is due again).
+    /// Written with the transaction's next statement or its commit, together with
+    /// the other leases of the same owner and end (one statement per batch).
     pub fn lease(&self, id: &str, owner: &str, until_ms: i64) -> Result<()> {
-        let sql = self.sql("UPDATE {p}events SET lease_owner = ?, lease_until_ms = ?, next_at_ms = ? WHERE id = ?");
-        self.run(|t| t.exec_drop(sql, (owner, until_ms, until_ms, id)))
+        self.pending.borrow_mut().push((id.to_owned(), owner.to_owned(), until_ms));
+        Ok(())
     }
 
     /// Releases `owner`'s lease on event `id` without an attempt: due at `now`.

@@ -59,6 +59,8 @@ pub struct Store {
 /// One transaction (commit with [`Tx::commit`]; dropped = rolled back).
 pub struct Tx<'c> {
     tx: RefCell<mysql::Transaction<'c>>,
+    /// Leases not yet written: (event id, owner, until ms).
+    pending: RefCell<Vec<(String, String, i64)>>,
     p: &'c str,
     shown: &'c str,
     broken: &'c Cell<bool>,
@@ -189,6 +191,9 @@ impl Store {
         if let DbTls::Verify { ca_file } = &db.tls {
             let mut ssl = SslOpts::default();
             if let Some(ca) = ca_file {
+                // The same checks as every ca_file (regular, bounded, not writable by
+                // others, trusted owner) before the driver reads it.
+                crate::secret::open::read_trusted(ca, "ca_file", crate::secret::open::MAX_CA_FILE)?;
                 ssl = ssl.with_root_cert_path(Some(ca.clone()));
             }
             opts = opts.ssl_opts(Some(ssl));
@@ -282,7 +287,7 @@ impl Store {
     pub fn immediate(&mut self) -> Result<Tx<'_>> {
         let err = db_error(&self.shown, &self.broken);
         let tx = self.conn.start_transaction(TxOpts::default()).map_err(err)?;
-        Ok(Tx { tx: RefCell::new(tx), p: &self.p, shown: &self.shown, broken: &self.broken })
+        Ok(Tx { tx: RefCell::new(tx), pending: RefCell::new(Vec::new()), p: &self.p, shown: &self.shown, broken: &self.broken })
     }
 
     fn sql(&self, sql: &str) -> String {
@@ -295,10 +300,29 @@ impl Store {
 }
 
 impl Tx<'_> {
-    /// Commits.
+    /// Commits (after writing pending leases).
     pub fn commit(self) -> Result<()> {
+        self.write_leases()?;
         let err = db_error(self.shown, self.broken);
         self.tx.into_inner().commit().map_err(err)
+    }
+
+    /// Writes the pending leases: one `UPDATE … WHERE id IN (…)` per (owner, end).
+    fn write_leases(&self) -> Result<()> {
+        let mut pending = std::mem::take(&mut *self.pending.borrow_mut());
+        pending.sort_by(|a, b| (&a.1, a.2).cmp(&(&b.1, b.2)));
+        let mut tx = self.tx.borrow_mut();
+        for group in pending.chunk_by(|a, b| a.1 == b.1 && a.2 == b.2) {
+            let Some((_, owner, until)) = group.first() else { continue };
+            let marks = vec!["?"; group.len()].join(", ");
+            let sql = self.sql(&format!(
+                "UPDATE {{p}}events SET lease_owner = ?, lease_until_ms = ?, next_at_ms = ? WHERE id IN ({marks})"
+            ));
+            let mut params = vec![mysql::Value::from(owner.as_str()), mysql::Value::from(*until), mysql::Value::from(*until)];
+            params.extend(group.iter().map(|(id, _, _)| mysql::Value::from(id.as_str())));
+            tx.exec_drop(sql, mysql::Params::Positional(params)).map_err(self.err())?;
+        }
+        Ok(())
     }
 
     fn sql(&self, sql: &str) -> String {
@@ -311,6 +335,9 @@ impl Tx<'_> {
 
     /// Runs `f` on the transaction, errors mapped.
     fn run<T>(&self, f: impl FnOnce(&mut mysql::Transaction<'_>) -> mysql::Result<T>) -> Result<T> {
+        if !self.pending.borrow().is_empty() {
+            self.write_leases()?;
+        }
         let mut tx = self.tx.borrow_mut();
         f(&mut tx).map_err(self.err())
     }
