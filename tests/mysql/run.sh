@@ -173,6 +173,18 @@ check "spool empty after the flush" python3 -c 'import json,sys; sys.exit(0 if j
 node "$A" flush 1000 30 >/dev/null 2>&1
 check "still once after another flush on the other node" test "$(sent /ok/main | awk '$2 != 1' | wc -l)" = 0
 
+# The next submit (not only a flush) moves a spool once the database answers.
+sf_mariadb_stop
+node "$A" orders main 310000 3 "$fixture" > "$work/receipts3b" 2>&1 || true
+check "3 more orders spooled on node A" test "$(grep -c ' queued spooled_on_this_node' "$work/receipts3b")" = 3
+sf_mariadb_restart
+node "$A" orders main 310003 1 "$fixture" > /dev/null 2>&1 || true
+check "the next submit on node A moved its spool (spooled 0, 4 queued in the database)" python3 -c '
+import json,sys; s=json.loads(sys.argv[1]); sys.exit(0 if s["spooled"] == 0 and s["queued"] == 4 else 1)' "$(node "$A" status)"
+node "$B" flush 1000 30 > /dev/null 2>&1 || true
+check "each delivered once, from the other node" test \
+  "$(grep -h '^evt_' "$work/receipts3b" | awk 'NR==FNR {s[$1]=$2; next} s[$1] != 1' <(sent /ok/main) - | wc -l)" = 0
+
 # --- 4. rate limit, OAuth2 token and webhook replay across nodes ---------------------------------
 echo "4. shared rate limit, OAuth2 token, webhook replay cache"
 node "$A" orders limited 400000 24 "$fixture" > /dev/null 2>&1 || bad "enqueue for the rate-limit test"
