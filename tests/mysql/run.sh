@@ -8,8 +8,9 @@
 #   3. MariaDB stopped during 20 orders: each returns `queued` (spooled), delivered once after a flush.
 #   4. A rate limit held across both nodes; one OAuth2 token for both; a webhook replayed to the
 #      other node refused.
-#   5. Wrong password, unknown database, TLS refused: order() spools and returns `queued`;
-#      status(), auth_check(), flush() and phpinfo name the host and the problem, never the password.
+#   5. Wrong password, unknown database, TLS refused (a certificate from another CA): order()
+#      spools and returns `queued`; status(), auth_check(), flush() and phpinfo name the host and
+#      the problem, never the password. tls = "verify" with the test CA works over TCP.
 #   6. A node whose outbox key file differs is refused.
 #   7. Dead letter, requeue from the other node, purge (the rows are deleted in the database).
 # Usage: run.sh EXTENSION.so FIXTURES_DIR. Exits non-zero on any failure.
@@ -25,6 +26,8 @@ fail=0
 ok() { echo "  ok   $*"; }
 bad() { echo "  FAIL $*"; fail=1; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+# like VALUE GLOB: VALUE matches the shell pattern GLOB.
+like() { [[ $1 == $2 ]]; }
 
 # --- secrets, receiver, database ---------------------------------------------------------------
 (umask 077
@@ -38,7 +41,8 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; 
 db_pass=$(head -n1 "$work/db.password")
 sf_receiver "$work/recv.jsonl" 1800 --oauth-client-id sf-client --oauth-secret-file "$work/client.secret"
 dbport=$(sf_free_port)
-sf_mariadb_start "$work/mariadb" "$dbport"
+# TLS on TCP with the test CA's certificate for localhost / 127.0.0.1 (the socket needs none).
+sf_mariadb_start "$work/mariadb" "$dbport" --ssl-cert="$work/ca/server.pem" --ssl-key="$work/ca/server.key"
 sf_mariadb_sql "CREATE DATABASE sfshop; CREATE USER 'sf'@'localhost' IDENTIFIED BY '$db_pass';
   CREATE USER 'sf'@'127.0.0.1' IDENTIFIED BY '$db_pass'; GRANT ALL ON sfshop.* TO 'sf'@'localhost';
   GRANT ALL ON sfshop.* TO 'sf'@'127.0.0.1'; GRANT ALL ON nosuchdb.* TO 'sf'@'localhost';"
@@ -201,7 +205,7 @@ sys.exit(0 if len(t) == 24 and worst <= 8 and t[-1] - t[0] >= 4.5 else 1)
 PY
 C=$(conf nodeC inline)
 ra=$(node "$C" orders oauth 500000 1 "$fixture"); rb=$(node "$B" orders oauth 500001 1 "$fixture")
-check "OAuth2 sends delivered on both nodes ($ra / $rb)" bash -c "[[ '$ra' == *' delivered'* && '$rb' == *' delivered'* ]]"
+check "OAuth2 sends delivered on both nodes ($ra / $rb)" like "$ra $rb" "* delivered* delivered*"
 check "one token issued for both nodes" test "$(python3 -c '
 import json,sys; print(sum(1 for e in map(json.loads, open(sys.argv[1])) if e["path"].startswith("/oauth/token") and e.get("issued")))' "$work/recv.jsonl")" = 1
 python3 - "$work" <<'PY'
@@ -216,20 +220,20 @@ json.dump({"webhook-id": mid, "webhook-timestamp": ts, "webhook-signature": "v1,
 PY
 check "webhook accepted on node A" test "$(node "$A" webhook "$work/wh.body" "$work/wh.headers")" = accepted
 out=$(node "$B" webhook "$work/wh.body" "$work/wh.headers" || true)
-check "the same webhook replayed to node B is refused ($out)" bash -c "[[ '$out' == *replay* ]]"
+check "the same webhook replayed to node B is refused ($out)" like "$out" "*replay*"
 
 # --- 5. database refusing: wrong password, unknown database, TLS refused -------------------------
 echo "5. wrong password, unknown database, TLS refused"
 W=$(conf nodeW inline); sed -i "s|$work/db.password|$work/wrong.password|" "$W"
 U=$(conf nodeU inline); sed -i "s|/sfshop?|/nosuchdb?|" "$U"
-T=$(conf nodeT inline); sed -i "s|^url = \"mysql://.*|url = \"mysql://sf@127.0.0.1:$dbport/sfshop\"|; /^tls = /d" "$T"
+T=$(conf nodeT inline); sed -i "s|^url = \"mysql://.*|url = \"mysql://sf@127.0.0.1:$dbport/sfshop\"\nca_file = \"$work/ca/rogue-ca.pem\"|; /^tls = /d" "$T"
 wrong=$(head -n1 "$work/wrong.password")
 oid=600000
 for c in "W:$W:refused the credentials" "U:$U:unknown database" "T:$T:TLS refused"; do
   oid=$((oid + 1))
   n=${c%%:*}; rest=${c#*:}; f=${rest%%:*}; problem=${rest#*:}
   r=$(node "$f" orders main "$oid" 1 "$fixture" 2>&1 || true)
-  check "$n: order returns queued (spooled): $r" bash -c "[[ '$r' == evt_*' queued spooled_on_this_node'* ]]"
+  check "$n: order returns queued (spooled): $r" like "$r" "evt_* queued spooled_on_this_node*"
   for what in status "auth oauth" "flush 10 5" info; do
     # shellcheck disable=SC2086
     out=$(node "$f" $what 2>&1 || true)
@@ -239,19 +243,27 @@ for c in "W:$W:refused the credentials" "U:$U:unknown database" "T:$T:TLS refuse
   done
 done
 
+echo "5b. tls = \"verify\" over TCP with the test CA"
+V=$(conf nodeV inline); sed -i "s|^url = \"mysql://.*|url = \"mysql://sf@127.0.0.1:$dbport/sfshop\"\nca_file = \"$work/ca/ca.pem\"|; /^tls = /d" "$V"
+ssl_before=$("${sf_db_client[@]}" -N -e "SHOW GLOBAL STATUS LIKE 'Ssl_accepts'" | awk '{print $2}')
+r=$(node "$V" orders main 650000 1 "$fixture" 2>&1 || true)
+check "a verified TLS connection: the order is delivered ($r)" like "$r" "evt_* delivered*"
+check "the server accepted a TLS handshake" test \
+  "$("${sf_db_client[@]}" -N -e "SHOW GLOBAL STATUS LIKE 'Ssl_accepts'" | awk '{print $2}')" -gt "$ssl_before"
+
 # --- 6. a node with another outbox key ---------------------------------------------------------
 echo "6. a node whose outbox key file differs"
 K=$(conf nodeK inline); sed -i "s|$work/outbox.key|$work/other.key|" "$K"
 out=$(node "$K" orders main 700000 1 "$fixture" 2>&1 || true)
-check "refused with a ConfigException naming the key file ($out)" bash -c "[[ '$out' == *ConfigException*other.key*differs* ]]"
+check "refused with a ConfigException naming the key file ($out)" like "$out" "*ConfigException*other.key*differs*"
 M=$(conf nodeM inline); sed -i "s|$work/outbox.key|$work/missing.key|" "$M"
 out=$(node "$M" orders main 700001 1 "$fixture" 2>&1 || true)
-check "a missing key file is a ConfigException, never generated" bash -c "[[ '$out' == *ConfigException* ]] && [ ! -e '$work/missing.key' ]"
+check "a missing key file is a ConfigException, never generated" bash -c "[[ \$1 == *ConfigException* ]] && [ ! -e '$work/missing.key' ]" _ "$out"
 
 # --- 7. dead letters, requeue, purge ------------------------------------------------------------
 echo "7. dead letter, requeue, purge"
 dead=$(node "$B" orders gone 800000 1 "$fixture" | awk '{print $1, $2}')
-check "a 422 is a dead letter ($dead)" bash -c "[[ '$dead' == *' dead' ]]"
+check "a 422 is a dead letter ($dead)" like "$dead" "* dead"
 check "requeued from the other node" test "$(node "$A" requeue "${dead%% *}")" = true
 check "the requeued event is queued again, fleet-wide" python3 -c '
 import json,sys; s=json.loads(sys.argv[1]); sys.exit(0 if s["destinations"]["gone"]["queued"] == 1 and s["dead"] == 0 else 1)' "$(node "$B" status)"

@@ -97,6 +97,7 @@ pub(crate) fn db_error<'a>(shown: &'a str, broken: &'a Cell<bool>) -> impl Fn(my
 fn connect_reason(e: &mysql::Error) -> String {
     use mysql::DriverError as D;
     let mut text = match e {
+        _ if tls_cause(e).is_some() => format!("TLS refused: {}", tls_cause(e).unwrap_or_default()),
         mysql::Error::MySqlError(m) if m.code == 1045 || m.code == 1044 => {
             format!("the database refused the credentials: {}", m.message)
         }
@@ -108,7 +109,7 @@ fn connect_reason(e: &mysql::Error) -> String {
         mysql::Error::DriverError(D::TlsNotSupported) => {
             "TLS refused: the server does not offer TLS (tls = \"verify\")".to_owned()
         }
-        mysql::Error::TlsError(t) => format!("TLS: {t}"),
+        mysql::Error::TlsError(t) => format!("TLS refused: {t}"),
         mysql::Error::IoError(io) => format!("I/O error ({})", io.kind()),
         mysql::Error::DriverError(d) => format!("driver error ({d})"),
         mysql::Error::CodecError(_) => "protocol error".to_owned(),
@@ -124,6 +125,29 @@ fn connect_reason(e: &mysql::Error) -> String {
         text.truncate(cut);
     }
     text
+}
+
+/// The TLS failure behind `e`, if it is one (rustls's reason: no secret in it).
+fn tls_cause(e: &mysql::Error) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(t) = err.downcast_ref::<rustls::Error>() {
+            return Some(t.to_string());
+        }
+        if let Some(t) =
+            err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            return Some(t.to_string());
+        }
+        cur = err.source();
+    }
+    match e {
+        mysql::Error::CodecError(c) => {
+            let text = c.to_string().replace("IO error: ", "").replace(['`', '\''], "");
+            text.contains("certificate").then_some(text)
+        }
+        _ => None,
+    }
 }
 
 /// Runs `f` on this process's connection to `db` (opened lazily; schema and key
