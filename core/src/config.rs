@@ -536,6 +536,26 @@ mod tests {
     }
 
     #[test]
+    fn shared_outbox_keys_parse_and_need_url() {
+        let c = parse(
+            "[outbox]\nurl = \"mysql://sf@db.example:3307/shop\"\npassword_file = \"/etc/sf/db.pw\"\nnode_id = \"web-1\"\n",
+        )
+        .unwrap();
+        let db = c.outbox.database.unwrap();
+        assert_eq!((db.host.as_str(), db.port, db.node_id.as_str()), ("db.example", 3307, "web-1"));
+        assert_eq!(db.password_file, Some(PathBuf::from("/etc/sf/db.pw")));
+        assert_eq!(c.outbox.path, PathBuf::from(DEFAULT_OUTBOX), "path is the local spool, default as today");
+        assert!(parse("").unwrap().outbox.database.is_none());
+        for key in ["tls = \"off\"", "table_prefix = \"x_\"", "password_file = \"/p\"", "node_id = \"n\""] {
+            let e = parse(&format!("[outbox]\n{key}\n")).unwrap_err().to_string();
+            assert!(e.contains("applies only with outbox.url"), "{key}: {e}");
+        }
+        let e = parse("[outbox]\nurl = \"mysql://sf:s3cret@db/shop\"\n").unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::Config);
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+
+    #[test]
     fn minimal_destination_gets_defaults() {
         let c = parse("[destinations.default]\nurl = \"https://api.example.com/orders?x=1\"\nkey_file = \"/etc/k\"\n").unwrap();
         let d = c.destination("default").unwrap();
