@@ -418,7 +418,11 @@ fn record_results(
     tried: &mut HashSet<i64>,
     handled: &mut u32,
 ) -> Result<()> {
-    let recorded = match store::with_store(&config.outbox, |db| record_batch(db, &config.outbox.retry_schedule, owner, batch)) {
+    let run = || store::with_store(&config.outbox, |db| record_batch(db, &config.outbox.retry_schedule, owner, batch));
+    // A shared database may roll a transaction back (deadlock, lock wait, lost
+    // connection): the batch is recorded once more (a result already committed
+    // finds its lease gone and counts as skipped).
+    let recorded = match run().or_else(|e| if super::spool::spoolable(&config.outbox, &e) { run() } else { Err(e) }) {
         Ok(r) => r,
         Err(e) => {
             // The batch's transaction rolled back: its events stay leased and are

@@ -137,7 +137,9 @@ pub fn submit(config: &Config, dest: &Arc<Destination>, prepared: &Prepared, eve
     let started = Instant::now();
     let outcome = forward::attempt_with(dest, Some(outbox), &id, event, &prepared.body, &[]);
     let latency = elapsed_ms(started);
-    let recorded = store::with_store(outbox, |db| record(db, &outbox.retry_schedule, &owner, &id, &dest.name, &outcome, latency));
+    let run = || store::with_store(outbox, |db| record(db, &outbox.retry_schedule, &owner, &id, &dest.name, &outcome, latency));
+    // A shared database that rolled the transaction back gets one more try.
+    let recorded = run().or_else(|e| if spool::spoolable(outbox, &e) { run() } else { Err(e) });
     match recorded {
         Ok((receipt, how)) => {
             if how == Recorded::Delivered {
