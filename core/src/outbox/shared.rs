@@ -33,7 +33,7 @@ pub(super) fn note_outcome(tx: &Tx<'_>, destination: &str, outcome: &crate::forw
 
 /// Until when `destination` is paused, if it is (Unix ms).
 pub fn paused_until(config: &Config, destination: &str) -> Result<Option<i64>> {
-    store::with_store(&config.outbox.path, |db| db.paused_until(destination, store::now_ms()))
+    store::with_store(&config.outbox, |db| db.paused_until(destination, store::now_ms()))
 }
 
 /// Takes one token of `dest`'s bucket in a transaction of its own. `true` when
