@@ -46,7 +46,7 @@ pub fn purge_site(config: &Config, order_id: &str, site: Option<&str>) -> Result
     let order_id: &str = &key;
     // A shared outbox: this node's spool first (it is purged even when the
     // database cannot be reached; the error then says so).
-    let mut removed = super::spool::purge(&config.outbox, order_id, PURGE_CHECKPOINT_WAIT)?;
+    let mut removed = super::spool::purge(&config.outbox, order_id, site, PURGE_CHECKPOINT_WAIT)?;
     removed.extend(store::with_durable_store(&config.outbox, PURGE_SYNC, |db| {
         let tx = db.immediate()?;
         let removed = tx.purge_order(order_id, site)?;
@@ -81,7 +81,9 @@ pub fn purge_site(config: &Config, order_id: &str, site: Option<&str>) -> Result
 /// Erases one event (any state): its row, payload and metadata, and every copy of
 /// its ciphertext on disk, like [`purge`]. `false` when there is no such event.
 pub fn purge_event(config: &Config, event_id: &str) -> Result<bool> {
-    let removed = store::with_durable_store(&config.outbox.path, PURGE_SYNC, |db| {
+    // A shared outbox: this node's spool first, as in [`purge_site`].
+    let spooled = super::spool::purge_event(&config.outbox, event_id, PURGE_CHECKPOINT_WAIT)?;
+    let removed = store::with_durable_store(&config.outbox, PURGE_SYNC, |db| {
         let tx = db.immediate()?;
         let removed = tx.purge_event(event_id)?;
         tx.commit()?;
@@ -90,7 +92,7 @@ pub fn purge_event(config: &Config, event_id: &str) -> Result<bool> {
         }
         Ok(removed)
     })?;
-    let Some((destination, order_id)) = removed else {
+    let Some((destination, order_id)) = removed.or(spooled) else {
         return Ok(false);
     };
     audit::emit(

@@ -36,6 +36,8 @@ pub struct Sealed<'a> {
     pub key_id: &'a str,
     /// Sealed payload.
     pub payload: &'a [u8],
+    /// The site it came from (`secure_forward_order()`'s `site` option).
+    pub site: Option<&'a str>,
 }
 
 /// Keeps `ev` in this node's spool because the shared database failed with
@@ -58,6 +60,7 @@ pub fn accept(config: &Config, dest: &Destination, ev: &Sealed<'_>, why: &Error)
                 now_ms: now,
                 lease: None,
                 reason: Some("spooled: shared outbox database unreachable"),
+                site: ev.site,
             })?;
         }
         tx.commit()?;
@@ -123,6 +126,7 @@ pub fn move_all(outbox: &OutboxConfig) -> Result<u64> {
                     now_ms: now,
                     lease: None,
                     reason: Some("moved from a node's spool"),
+                    site: e.site.as_deref(),
                 };
                 fresh += u64::from(tx.adopt_event(&new, e.created_at_ms)?);
             }
@@ -155,17 +159,39 @@ pub fn move_soon(outbox: &OutboxConfig) {
 }
 
 /// Right to erasure in this node's spool: deletes the order's spooled events
-/// (and truncates the spool's WAL, or notes the erasure pending). Other nodes'
-/// spools are theirs to purge.
-pub fn purge(outbox: &OutboxConfig, order_key: &str, wait: std::time::Duration) -> Result<Vec<(String, String)>> {
+/// (of `site` and of no site, when a site is given) and truncates the spool's
+/// WAL, or notes the erasure pending. Other nodes' spools are theirs to purge.
+pub fn purge(
+    outbox: &OutboxConfig,
+    order_key: &str,
+    site: Option<&str>,
+    wait: std::time::Duration,
+) -> Result<Vec<(String, String)>> {
     if outbox.database.is_none() || !outbox.path.exists() {
         return Ok(Vec::new());
     }
     store::with_spool(&outbox.path, store::PURGE_SYNC, |db| {
         let tx = db.immediate()?;
-        let removed = tx.purge_order(order_key)?;
+        let removed = tx.purge_order(order_key, site)?;
         tx.commit()?;
         if !removed.is_empty() && !db.erase_wal(wait)? {
+            db.mark_erasure_pending()?;
+        }
+        Ok(removed)
+    })
+}
+
+/// Right to erasure of one event in this node's spool (any state): its
+/// (destination, order id as sent), or `None` when the spool does not hold it.
+pub fn purge_event(outbox: &OutboxConfig, event_id: &str, wait: std::time::Duration) -> Result<Option<(String, String)>> {
+    if outbox.database.is_none() || !outbox.path.exists() {
+        return Ok(None);
+    }
+    store::with_spool(&outbox.path, store::PURGE_SYNC, |db| {
+        let tx = db.immediate()?;
+        let removed = tx.purge_event(event_id)?;
+        tx.commit()?;
+        if removed.is_some() && !db.erase_wal(wait)? {
             db.mark_erasure_pending()?;
         }
         Ok(removed)

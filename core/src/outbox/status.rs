@@ -186,7 +186,7 @@ pub fn status_report(config: &Config) -> Result<Status> {
         // The shared database cannot be read: the error names it and the problem,
         // and says what this node holds meanwhile.
         Err(crate::error::Error::Transport { host, reason, status }) if config.outbox.database.is_some() => {
-            let reason = format!("{reason}; {spooled} event(s) spooled on this node");
+            let reason = crate::error::TransportReason::Other(format!("{reason}; {spooled} event(s) spooled on this node"));
             return Err(crate::error::Error::Transport { host, reason, status });
         }
         Err(e) => return Err(e),

@@ -135,7 +135,14 @@ pub fn submit_with(
     });
     let decision = match decision {
         Err(e) if spool::spoolable(outbox, &e) => {
-            let ev = spool::Sealed { id: &id, order_id: &prepared.order_id, event, key_id: &key_id, payload: &blob };
+            let ev = spool::Sealed {
+                id: &id,
+                order_id: &prepared.order_id,
+                event,
+                key_id: &key_id,
+                payload: &blob,
+                site: opts.site.as_deref(),
+            };
             return spool::accept(config, dest, &ev, &e);
         }
         other => other?,

@@ -2,14 +2,18 @@
 //! (outside a transaction) and [`Tx`] (inside one) dispatches to the SQLite
 //! backend or to the shared MariaDB/MySQL one (`[outbox] url`). The outbox
 //! engine sees only these; no SQL here.
-use std::collections::HashSet;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use super::{mysql, sqlite};
-use super::{Admission, Bucket, CircuitRow, DueEvent, EventSummary, FetchFailure, FetchRow, NewEvent, StatusRows, TokenRow};
+use super::{
+    Admission, Bucket, CircuitRow, DeliveryQuery, DeliveryRow, DueEvent, EventSummary, FetchFailure, FetchRow, NewEvent,
+    StatusRows, TokenRow,
+};
 use crate::config::OutboxConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// This process's connection to the outbox (SQLite file or shared database).
 pub enum Store<'a> {
@@ -45,18 +49,35 @@ macro_rules! tx_both {
     };
 }
 
-/// The key-check value of the outbox key file: a digest of its key ids (every
-/// node of a shared outbox must have the same key file). The key file is never
-/// generated for a shared outbox.
-fn key_check(key_file: &Path) -> Result<String> {
-    let ring = crate::keys::outbox_ring(key_file, false)?;
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(b"secure_forward key check v1");
-    for id in ring.key_ids() {
-        ctx.update(&(id.len() as u64).to_be_bytes());
-        ctx.update(id.as_bytes());
+/// The key-check values of shared outboxes' key files, set by the outbox engine
+/// ([`set_key_check`]) before it opens the store: a digest of the key file's key
+/// ids (every node of a shared outbox must have the same key file). The store
+/// never reads keys itself.
+fn key_checks() -> &'static Mutex<HashMap<PathBuf, String>> {
+    // Process-wide: a pure function of a key file's key ids, recomputed by every engine call that opens the store.
+    static CHECKS: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    CHECKS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Records the key-check value of `key_file` (computed above the store, from the
+/// outbox key ring), which a shared outbox database is checked against on open.
+pub fn set_key_check(key_file: &Path, value: String) {
+    let mut checks = key_checks().lock().unwrap_or_else(PoisonError::into_inner);
+    if checks.get(key_file) != Some(&value) {
+        checks.insert(key_file.to_path_buf(), value);
     }
-    Ok(crate::secret::hex(ctx.finish().as_ref()))
+}
+
+/// The key-check value recorded for `key_file`.
+fn key_check(key_file: &Path) -> Result<String> {
+    let checks = key_checks().lock().unwrap_or_else(PoisonError::into_inner);
+    checks.get(key_file).cloned().ok_or_else(|| {
+        Error::config(
+            key_file.display().to_string(),
+            None,
+            "the key check of the shared outbox was not computed from this key file (the engine opens a shared outbox)",
+        )
+    })
 }
 
 /// Runs `f` on this process's connection to the outbox of `cfg`: the shared
@@ -93,12 +114,8 @@ impl Store<'_> {
         })
     }
 
-    /// Whether this is the shared database.
-    pub fn is_shared(&self) -> bool {
-        matches!(self, Store::Mysql(_))
-    }
-
     /// SQLite: (`synchronous`, journal mode). Shared database: (2, "innodb").
+    #[cfg(test)]
     pub fn durability(&self) -> Result<(i64, String)> {
         match self {
             Store::Sqlite(db) => db.durability(),
@@ -140,8 +157,13 @@ impl Store<'_> {
     }
 
     /// See `sqlite::Store::requeue`.
-    pub fn requeue(&mut self, id: &str, now: i64) -> Result<bool> {
-        both!(self, db => db.requeue(id, now))
+    pub fn requeue(&mut self, id: &str, now: i64, site: Option<&str>) -> Result<bool> {
+        both!(self, db => db.requeue(id, now, site))
+    }
+
+    /// The number of events matching `q` and the page of them.
+    pub fn deliveries(&mut self, q: &DeliveryQuery) -> Result<(u64, Vec<DeliveryRow>)> {
+        both!(self, db => db.deliveries(q))
     }
 
     /// See `sqlite::Store::prune_delivered`.
@@ -306,9 +328,20 @@ impl Tx<'_> {
         tx_both!(self, tx => tx.release(id, owner, now))
     }
 
-    /// Deletes the order's events that are not delivered.
-    pub fn purge_order(&self, order_key: &str) -> Result<Vec<(String, String)>> {
-        tx_both!(self, tx => tx.purge_order(order_key))
+    /// Deletes the order's events that are not delivered (of `site` and of no
+    /// site, when a site is given).
+    pub fn purge_order(&self, order_key: &str, site: Option<&str>) -> Result<Vec<(String, String)>> {
+        tx_both!(self, tx => tx.purge_order(order_key, site))
+    }
+
+    /// Whether the order under `order_key` has delivered events.
+    pub fn has_delivered(&self, order_key: &str) -> Result<bool> {
+        tx_both!(self, tx => tx.has_delivered(order_key))
+    }
+
+    /// Deletes one event, whatever its state: its (destination, order id as sent).
+    pub fn purge_event(&self, id: &str) -> Result<Option<(String, String)>> {
+        tx_both!(self, tx => tx.purge_event(id))
     }
 
     /// Takes one rate-limit token.

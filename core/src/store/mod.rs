@@ -13,14 +13,15 @@
 //! ([`backend`]). Rows cross the interface as the plain types below.
 //!
 //! Imports: `crate::error`, `crate::secret` (`io_reason`, the password file's
-//! opener), `crate::config` (the plain `[outbox]` settings) and `crate::keys`
-//! (the key-check value of a shared outbox); nothing of policy, auth or the outbox.
+//! opener) and `crate::config` (the plain `[outbox]` settings); nothing of keys,
+//! policy, auth or the outbox (a shared outbox's key-check value is handed down,
+//! [`set_key_check`]).
 mod backend;
 pub mod deliveries;
 pub mod mysql;
 pub mod sqlite;
 
-pub use backend::{with_durable_store, with_spool, with_store, Store, Tx};
+pub use backend::{set_key_check, with_durable_store, with_spool, with_store, Store, Tx};
 pub use deliveries::{DeliveryQuery, DeliveryRow};
 
 /// `synchronous` of a purge (right to erasure), whatever `[outbox] synchronous` says.
@@ -294,6 +295,8 @@ pub struct SpooledEvent {
     pub payload: Vec<u8>,
     /// When it was accepted (unix ms).
     pub created_at_ms: i64,
+    /// The site it came from, if any.
+    pub site: Option<String>,
 }
 
 /// The normalised order id under which events are looked up and purged: an

@@ -37,8 +37,8 @@ impl Tx<'_> {
         };
         let sql = self.sql(
             "INSERT INTO {p}events (id, destination, order_id, order_key, event, state, key_id, payload, attempts,
-                                    created_at_ms, next_at_ms, updated_at_ms, lease_owner, lease_until_ms, reason)
-             VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+                                    created_at_ms, next_at_ms, updated_at_ms, lease_owner, lease_until_ms, reason, site)
+             VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
         );
         let key = crate::store::order_key(e.order_id).into_owned();
         let params = args![
@@ -54,7 +54,8 @@ impl Tx<'_> {
             e.now_ms,
             owner,
             until,
-            e.reason
+            e.reason,
+            e.site
         ];
         self.run(|t| t.exec_drop(sql, params))
     }
@@ -64,8 +65,8 @@ impl Tx<'_> {
     pub fn adopt_event(&self, e: &NewEvent<'_>, created_at_ms: i64) -> Result<bool> {
         let sql = self.sql(
             "INSERT IGNORE INTO {p}events (id, destination, order_id, order_key, event, state, key_id, payload, attempts,
-                                    created_at_ms, next_at_ms, updated_at_ms, reason)
-             VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, 0, ?, ?, ?, ?)",
+                                    created_at_ms, next_at_ms, updated_at_ms, reason, site)
+             VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, 0, ?, ?, ?, ?, ?)",
         );
         let key = crate::store::order_key(e.order_id).into_owned();
         let params = args![
@@ -79,7 +80,8 @@ impl Tx<'_> {
             created_at_ms,
             e.now_ms,
             e.now_ms,
-            e.reason
+            e.reason,
+            e.site
         ];
         self.run(|t| {
             t.exec_drop(sql, params)?;
@@ -98,14 +100,17 @@ impl Tx<'_> {
             .map(|(failures, opened_at_ms, probe_until_ms, last)| (CircuitRow { failures, opened_at_ms, probe_until_ms }, last)))
     }
 
-    /// Writes a destination's circuit.
+    /// Writes a destination's circuit (`since_ms`: when it first opened, kept
+    /// through failed probes, cleared when it closes).
     pub fn upsert_circuit(&self, destination: &str, c: &CircuitRow) -> Result<()> {
+        // `since_ms` first: MySQL evaluates the assignments left to right.
         let sql = self.sql(
-            "INSERT INTO {p}circuits (destination, failures, opened_at_ms, probe_until_ms) VALUES (?, ?, ?, ?)
-             ON DUPLICATE KEY UPDATE failures = VALUES(failures), opened_at_ms = VALUES(opened_at_ms),
-                probe_until_ms = VALUES(probe_until_ms)",
+            "INSERT INTO {p}circuits (destination, failures, opened_at_ms, probe_until_ms, since_ms) VALUES (?, ?, ?, ?, ?)
+             ON DUPLICATE KEY UPDATE
+                since_ms = CASE WHEN VALUES(opened_at_ms) IS NULL THEN NULL ELSE COALESCE(since_ms, VALUES(opened_at_ms)) END,
+                failures = VALUES(failures), opened_at_ms = VALUES(opened_at_ms), probe_until_ms = VALUES(probe_until_ms)",
         );
-        self.run(|t| t.exec_drop(sql, (destination, c.failures, c.opened_at_ms, c.probe_until_ms)))
+        self.run(|t| t.exec_drop(sql, (destination, c.failures, c.opened_at_ms, c.probe_until_ms, c.opened_at_ms)))
     }
 
     /// Notes a destination's last success (it must have a circuit row).
@@ -258,29 +263,40 @@ impl Tx<'_> {
         self.run(|t| t.exec_drop(sql, (now, id, owner)))
     }
 
-    /// Deletes every event of the order under `order_key` that is not delivered;
-    /// returns their (id, destination).
-    pub fn purge_order(&self, order_key: &str) -> Result<Vec<(String, String)>> {
-        let select = self.sql("SELECT id, destination FROM {p}events WHERE order_key = ? AND state <> 'delivered' FOR UPDATE");
-        let delete = self.sql("DELETE FROM {p}events WHERE order_key = ? AND state <> 'delivered'");
+    /// Whether the order under `order_key` has delivered events.
+    pub fn has_delivered(&self, order_key: &str) -> Result<bool> {
+        let sql = self.sql("SELECT EXISTS (SELECT 1 FROM {p}events WHERE order_key = ? AND state = 'delivered')");
+        let found: Option<bool> = self.run(|t| t.exec_first(sql, (order_key,)))?;
+        Ok(found.unwrap_or(false))
+    }
+
+    /// Deletes every event of the order under `order_key` that is not delivered
+    /// (of `site`, when given: that site's events and those stored without a
+    /// site); returns their (id, destination).
+    pub fn purge_order(&self, order_key: &str, site: Option<&str>) -> Result<Vec<(String, String)>> {
+        const WHERE: &str = "WHERE order_key = ? AND state <> 'delivered' AND (? IS NULL OR site IS NULL OR site = ?)";
+        let select = self.sql(&format!("SELECT id, destination FROM {{p}}events {WHERE} FOR UPDATE"));
+        let delete = self.sql(&format!("DELETE FROM {{p}}events {WHERE}"));
         self.run(|t| {
-            let removed: Vec<(String, String)> = t.exec(select, (order_key,))?;
-            t.exec_drop(delete, (order_key,))?;
+            let removed: Vec<(String, String)> = t.exec(select, (order_key, site, site))?;
+            t.exec_drop(delete, (order_key, site, site))?;
             Ok(removed)
         })
     }
 }
 
 impl Store {
-    /// Puts a dead or undecryptable event with a payload back in the queue.
-    pub fn requeue(&mut self, id: &str, now: i64) -> Result<bool> {
+    /// Puts a dead or undecryptable event with a payload (of `site`, when given,
+    /// or stored without a site) back in the queue.
+    pub fn requeue(&mut self, id: &str, now: i64, site: Option<&str>) -> Result<bool> {
         let sql = self.sql(
             "UPDATE {p}events SET state = 'queued', attempts = 0, next_at_ms = ?, updated_at_ms = ?, reason = NULL,
                     lease_owner = NULL, lease_until_ms = NULL
-             WHERE id = ? AND state IN ('dead', 'undecryptable') AND payload IS NOT NULL",
+             WHERE id = ? AND state IN ('dead', 'undecryptable') AND payload IS NOT NULL
+               AND (? IS NULL OR site IS NULL OR site = ?)",
         );
         let err = super::db_error(&self.shown, &self.broken);
-        self.conn.exec_drop(sql, (now, now, id)).map_err(err)?;
+        self.conn.exec_drop(sql, (now, now, id, site, site)).map_err(err)?;
         Ok(self.conn.affected_rows() > 0)
     }
 
@@ -308,6 +324,8 @@ impl Store {
             "SELECT destination, failures, opened_at_ms, probe_until_ms, last_success_ms, last_error, last_error_ms FROM {p}circuits",
         );
         let attempts = self.sql("SELECT destination, at_ms, outcome, http_status, latency_ms FROM {p}attempts ORDER BY id DESC");
+        let since =
+            self.sql("SELECT destination, since_ms FROM {p}circuits WHERE opened_at_ms IS NOT NULL AND since_ms IS NOT NULL");
         let paused = self.sql("SELECT destination, paused_until_ms FROM {p}limits WHERE paused_until_ms > ?");
         let leases = self.sql(
             "SELECT destination, lease_owner, COUNT(*), MAX(lease_until_ms) FROM {p}events
@@ -329,6 +347,7 @@ impl Store {
                 (d, CircuitRow { failures, opened_at_ms, probe_until_ms }, ok, e.map(|e| (e_at.unwrap_or(0), e)))
             })
             .collect();
+        out.circuit_since = self.conn.query(since).map_err(&err)?;
         type Attempt = (String, i64, String, Option<i64>, Option<i64>);
         let rows: Vec<Attempt> = self.conn.query(attempts).map_err(&err)?;
         out.attempts = rows

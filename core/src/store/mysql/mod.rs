@@ -20,6 +20,7 @@
 //! (`FOR UPDATE`), claims skip rows other nodes hold (`SKIP LOCKED`). InnoDB's
 //! durability is the server's (`innodb_flush_log_at_trx_commit`): SQLite's
 //! `synchronous` setting does not apply.
+mod deliveries;
 mod events;
 mod schema;
 mod shared;
@@ -300,11 +301,6 @@ impl Store {
             (SCHEMA_VERSION, key_check, now),
         )?;
         self.version_row()
-    }
-
-    /// `host:port/db` (what errors show).
-    pub fn shown(&self) -> &str {
-        &self.shown
     }
 
     /// Starts a transaction.

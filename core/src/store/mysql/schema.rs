@@ -2,8 +2,9 @@
 //! `[outbox] table_prefix`) and its migrations, under `GET_LOCK` and the
 //! `{p}version` table (one row: schema version, the outbox key-check value).
 //!
-//! Version 1 (current) mirrors the SQLite schema 4 (`store::sqlite::schema`):
-//! `events` (plus `seq`, the row key a claim uses), `circuits`, `attempts`,
+//! Version 1 (current) mirrors the SQLite schema 6 (`store::sqlite::schema`):
+//! `events` (plus `seq`, the row key a claim uses; with `site`), `circuits`
+//! (with `since_ms`), `attempts`,
 //! `webhook_seen`, `limits`, `tokens`, `token_fetches`; no `meta` (no WAL).
 //! Columns are `utf8mb4_bin` (exact, case-sensitive comparisons, as in SQLite).
 //! A new column (or table) goes here: bump [`SCHEMA_VERSION`], add a step to
@@ -45,6 +46,7 @@ const V1: &[&str] = &[
         http_status     INT NULL,
         reason          TEXT NULL,
         delivered_at_ms BIGINT NULL,
+        site            VARCHAR(191) NULL,
         PRIMARY KEY (id),
         UNIQUE KEY {p}events_seq (seq),
         KEY {p}events_queue (state, next_at_ms, created_at_ms),
@@ -58,7 +60,8 @@ const V1: &[&str] = &[
         probe_until_ms  BIGINT NULL,
         last_success_ms BIGINT NULL,
         last_error      TEXT NULL,
-        last_error_ms   BIGINT NULL
+        last_error_ms   BIGINT NULL,
+        since_ms        BIGINT NULL
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
     "CREATE TABLE IF NOT EXISTS {p}attempts (
         id              BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,

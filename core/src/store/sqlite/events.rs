@@ -428,7 +428,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, destination, order_id, event, key_id, payload, created_at_ms FROM events
+                "SELECT id, destination, order_id, event, key_id, payload, created_at_ms, site FROM events
                  WHERE state = 'queued' AND payload IS NOT NULL ORDER BY created_at_ms LIMIT ?1",
             )
             .map_err(&err)?;
@@ -442,6 +442,7 @@ impl Store {
                     key_id: r.get(4)?,
                     payload: r.get(5)?,
                     created_at_ms: r.get(6)?,
+                    site: r.get(7)?,
                 })
             })
             .map_err(&err)?;
