@@ -11,8 +11,11 @@
  *   auth DEST                         secure_forward_auth_check(DEST) as JSON
  *   info                              phpinfo() of the module
  *   webhook BODYFILE HEADERSFILE      secure_forward_verify_webhook(): "accepted"
- *   requeue EVENT_ID                  secure_forward_requeue(): "true" / "false"
- *   purge ORDER_ID                    secure_forward_purge(): events removed
+ *   requeue EVENT_ID [SITE]           secure_forward_requeue(): "true" / "false"
+ *   purge ORDER_ID [SITE]             secure_forward_purge(): events removed
+ *   siteorder DEST ORDER_ID SITE FIXTURE  one order with the `site` option: "event_id status"
+ *   deliveries FILTER_JSON            secure_forward_deliveries() as JSON
+ *   purge_event EVENT_ID              secure_forward_purge_event(): "true" / "false"
  */
 
 $args = array_slice( $argv, 1 );
@@ -81,10 +84,23 @@ try {
 			echo "accepted\n";
 			break;
 		case 'requeue':
-			echo var_export( secure_forward_requeue( $args[0] ), true ), "\n";
+			echo var_export( secure_forward_requeue( $args[0], $args[1] ?? null ), true ), "\n";
 			break;
 		case 'purge':
-			echo secure_forward_purge( $args[0] ), "\n";
+			echo secure_forward_purge( $args[0], $args[1] ?? null ), "\n";
+			break;
+		case 'siteorder':
+			list( $dest, $oid, $site, $fixture ) = $args;
+			$order       = json_decode( file_get_contents( $fixture ), true );
+			$order['id'] = (int) $oid;
+			$r           = secure_forward_order( $order, $dest, 'order.processing', array( 'site' => $site ) );
+			echo $r['event_id'], ' ', $r['status'], "\n";
+			break;
+		case 'deliveries':
+			echo json_encode( secure_forward_deliveries( json_decode( $args[0], true ) ) ), "\n";
+			break;
+		case 'purge_event':
+			echo var_export( secure_forward_purge_event( $args[0] ), true ), "\n";
 			break;
 		default:
 			fwrite( STDERR, "unknown command\n" );

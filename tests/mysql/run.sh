@@ -13,6 +13,8 @@
 #      the problem, never the password. tls = "verify" with the test CA works over TCP.
 #   6. A node whose outbox key file differs is refused.
 #   7. Dead letter, requeue from the other node, purge (the rows are deleted in the database).
+#   8. Sites: the site stored per event, site-scoped requeue and purge, the deliveries listing
+#      and purge_event across nodes.
 # Usage: run.sh EXTENSION.so FIXTURES_DIR. Exits non-zero on any failure.
 set -euo pipefail
 so=$(realpath "$1"); fixtures=$(realpath "$2")
@@ -273,6 +275,24 @@ check "two rows before the purge" test "$(rows)" = 2
 check "purge of 800000 from node B removes 1, of 800001 (as \"0800001\") from node A removes 1" \
   test "$(node "$B" purge 800000)/$(node "$A" purge 0800001)" = 1/1
 check "the purged rows are gone from the database" test "$(rows)" = 0
+
+# --- 8. sites, the deliveries listing, one event's erasure ---------------------------------------
+echo "8. sites, deliveries, purge_event"
+e1=$(node "$B" siteorder gone 810000 shop-a "$fixture"); e2=$(node "$B" siteorder gone 810000 shop-b "$fixture")
+check "one order id from two sites is two dead letters ($e1 / $e2)" bash -c '[[ $1 == *" dead" && $2 == *" dead" && ${1%% *} != "${2%% *}" ]]' _ "$e1" "$e2"
+sites() { "${sf_db_client[@]}" -N sfshop -e "SELECT GROUP_CONCAT(site ORDER BY site) FROM secure_forward_events WHERE order_key = '810000'"; }
+check "each event stores its site in the shared database" test "$(sites)" = "shop-a,shop-b"
+listed=$(node "$A" deliveries '{"order_id": 810000, "site": "shop-a"}')
+check "deliveries from node A lists shop-a's event only ($listed)" python3 -c '
+import json,sys; d=json.loads(sys.argv[1]); r=d["rows"]
+sys.exit(0 if d["total"] == 1 and len(r) == 1 and r[0]["event_id"] == sys.argv[2] and r[0]["site"] == "shop-a" and r[0]["state"] == "dead" and r[0]["attempts"] == 1 and r[0]["last_attempt_at"] else 1)' "$listed" "${e1%% *}"
+check "requeue of shop-a's event as shop-b is refused, as shop-a accepted" \
+  test "$(node "$B" requeue "${e1%% *}" shop-b)/$(node "$B" requeue "${e1%% *}" shop-a)" = false/true
+check "purge of order 810000 for shop-b removes shop-b's event only" test "$(node "$A" purge 810000 shop-b)" = 1
+check "shop-a's event stays" test "$(sites)" = "shop-a"
+check "purge_event erases shop-a's event (then there is none)" \
+  test "$(node "$B" purge_event "${e1%% *}")/$(node "$A" purge_event "${e1%% *}")" = true/false
+check "nothing of order 810000 is left" test "$("${sf_db_client[@]}" -N sfshop -e "SELECT COUNT(*) FROM secure_forward_events WHERE order_key = '810000'")" = 0
 
 [ $fail = 0 ] && echo "mysql tests: all passed" || echo "mysql tests: FAILED"
 exit $fail
