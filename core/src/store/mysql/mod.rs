@@ -12,8 +12,9 @@
 //! # Schema
 //! On first use a connection brings the schema to [`schema::SCHEMA_VERSION`]
 //! under `GET_LOCK` and checks the outbox key: the `{p}version` row holds a
-//! key-check value (a digest of the key ids of the key file), and a node whose
-//! key file differs is refused with a configuration error.
+//! key-check value (a digest of the key ids of the key file, computed by the
+//! outbox engine and handed down: `store::set_key_check`), and a node whose key
+//! file differs is refused with a configuration error.
 //!
 //! # Transactions
 //! Every [`Tx`] runs `READ COMMITTED`; rows read and then written are locked
