@@ -14,7 +14,7 @@
 #   6. A node whose outbox key file differs is refused.
 #   7. Dead letter, requeue from the other node, purge (the rows are deleted in the database).
 #   8. Sites: the site stored per event, site-scoped requeue and purge, the deliveries listing
-#      and purge_event across nodes.
+#      and purge_event across nodes; an open circuit's since-when (circuits.since_ms).
 # Usage: run.sh EXTENSION.so FIXTURES_DIR. Exits non-zero on any failure.
 set -euo pipefail
 so=$(realpath "$1"); fixtures=$(realpath "$2")
@@ -61,6 +61,7 @@ conf() {
     d slow /slow/40
     d limited /ok/limited 'rate_limit = { requests = 4, per_s = 1 }'
     d gone /status/422
+    d down /status/503
     printf '[destinations.oauth]\nurl = "https://localhost:%s/bearer/shared"\nca_file = "%s"\nauth = "oauth2"\n' "$port" "$work/ca/ca.pem"
     printf 'token_url = "https://localhost:%s/oauth/token?ttl=300&tag=fleet"\nclient_id = "sf-client"\nclient_secret_file = "%s"\n\n' \
       "$port" "$work/client.secret"
@@ -292,6 +293,13 @@ check "purge of order 810000 for shop-b removes shop-b's event only" test "$(nod
 check "shop-a's event stays" test "$(sites)" = "shop-a"
 check "purge_event erases shop-a's event (then there is none)" \
   test "$(node "$B" purge_event "${e1%% *}")/$(node "$A" purge_event "${e1%% *}")" = true/false
+for i in 1 2 3 4 5; do node "$B" orders down $((820000 + i)) 1 "$fixture" > /dev/null; done
+since() { "${sf_db_client[@]}" -N sfshop -e "SELECT since_ms IS NOT NULL AND since_ms = opened_at_ms FROM secure_forward_circuits WHERE destination = 'down'"; }
+check "five 503s open the circuit; the database records since when" test "$(since)" = 1
+circ=$(node "$A" status)
+check "status on the other node shows the open circuit and since when" python3 -c '
+import json,sys,time; g=json.loads(sys.argv[1])["destinations"]["down"]
+sys.exit(0 if g["circuit"] == "open" and abs(g["circuit_opened_at"] - time.time()) < 120 else 1)' "$circ"
 check "nothing of order 810000 is left" test "$("${sf_db_client[@]}" -N sfshop -e "SELECT COUNT(*) FROM secure_forward_events WHERE order_key = '810000'")" = 0
 
 [ $fail = 0 ] && echo "mysql tests: all passed" || echo "mysql tests: FAILED"
