@@ -55,7 +55,11 @@ pub extern "C" fn php_module_info(_module: *mut ModuleEntry) {
                 |e| secure_forward_core::redact(&format!("unreadable: {e}")),
                 |s| format!("queued {}, dead {}", s.totals.queued, s.totals.dead),
             );
-            info_table_row!("outbox", clean(&format!("{} ({counts})", cfg.outbox.path.display())));
+            let outbox = match &cfg.outbox.database {
+                Some(db) => format!("mysql {} ({counts}), node {}, spool {}", db.shown(), db.node_id, cfg.outbox.path.display()),
+                None => format!("{} ({counts})", cfg.outbox.path.display()),
+            };
+            info_table_row!("outbox", clean(&outbox));
             let audit = match &cfg.audit {
                 Some(secure_forward_core::AuditConfig { path: Some(p), .. }) => p.display().to_string(),
                 Some(a) => format!("PHP error log ({})", a.level),

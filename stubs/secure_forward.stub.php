@@ -94,11 +94,19 @@ namespace {
      * - `signing_fp`: fingerprints of its signing secrets (`[]` without signing, null when unreadable);
      * - `attempts`: its last 10 delivery attempts, newest first, each
      *   `{ts: RFC 3339 UTC string, outcome: "delivered"|"retry"|"dead", http_status: ?int, latency_ms: ?int}`.
+     * Also at the top level: `erasure_pending`; with a shared outbox (`[outbox] url`) the whole
+     * fleet's figures and `database` (`host:port/db`), `node` (this node's id), `spooled` (events in
+     * this node's local spool) and `leases` (who holds which events now: `{destination, owner
+     * ("node:pid:tag:n"), events, until}`); without it `database`/`node` are null, `spooled` 0.
+     * A shared database that cannot be read throws TransportException naming its host, the problem
+     * and the events spooled on this node.
      * Facts only: never a key, a secret or order data; `last_error` is redacted.
      *
      * @return array{queued: int, dead: int, undecryptable: int, delivered: int, oldest_queued_age_s: ?int,
      *     last_success_at: ?int, last_error: ?string, last_error_at: ?int, circuit: string, paused_until: ?int,
      *     circuit_opened_at: ?int,
+     *     erasure_pending: bool, database: ?string, node: ?string, spooled: int,
+     *     leases: list<array{destination: string, owner: string, events: int, until: int}>,
      *     destinations: array<string, array{queued: int, dead: int, undecryptable: int, delivered: int,
      *         oldest_queued_age_s: ?int, last_success_at: ?int, last_error: ?string, last_error_at: ?int,
      *         circuit: string, paused_until: ?int, circuit_opened_at: ?int,

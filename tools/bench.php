@@ -9,6 +9,9 @@ declare(strict_types=1);
 $work = (string) getenv('SF_BENCH_WORK');
 $port = (int) getenv('SF_BENCH_PORT');
 $phase = $argv[1] ?? 'report';
+// mysql-inline, mysql-deferred, mysql-drain: the same measurement with the outbox on MariaDB
+// ([outbox] url, written by tools/bench.sh); figures are saved under the phase's own name.
+$what = preg_replace('/^mysql-/', '', $phase);
 $n = (int) (getenv('N') ?: 2000);
 $resultsFile = "$work/results.json";
 
@@ -116,13 +119,13 @@ function curl_opts(string $body, string $key, string $id): array
     ];
 }
 
-switch ($phase) {
+switch ($what) {
     case 'inline':
         $t = timed($n, 200, function (int $i) {
             $r = secure_forward_order(order($i), 'up', 'order.processing');
             $r['status'] === 'delivered' || fail("inline send not delivered: " . json_encode($r));
         });
-        save($resultsFile, 'inline', $t);
+        save($resultsFile, $phase, $t);
         break;
 
     case 'compare':
@@ -194,7 +197,7 @@ switch ($phase) {
 
     case 'deferred':
     case 'deferred-full':
-        $count = $phase === 'deferred' ? $n : min($n, 300);
+        $count = $what === 'deferred' ? $n : min($n, 300);
         $t = timed($count, 20, function (int $i) {
             $r = secure_forward_order(order($i), 'up', 'order.processing');
             $r['status'] === 'queued' || fail('deferred: ' . json_encode($r));
@@ -260,7 +263,7 @@ switch ($phase) {
         foreach ($ids as $id) {
             $once += (int) (($seen[$id] ?? 0) === 1);
         }
-        save($resultsFile, 'drain', [
+        save($resultsFile, $phase, [
             'events' => $backlog, 'seconds' => $secs, 'per_s' => $backlog / $secs, 'cpu_us' => $flushCpu,
             'enqueue_per_s' => $backlog / $enqueue, 'received_once' => $once, 'received_total' => array_sum($seen),
         ]);
@@ -314,6 +317,17 @@ switch ($phase) {
             'goal ≥ 10,000/s', $met($dr['per_s'] >= 10000));
         $row('  each event received exactly once (nginx log)', sprintf('%d of %d', $dr['received_once'], $dr['events']));
         $row('  enqueue rate while building the backlog', sprintf('%.0f orders/s', $dr['enqueue_per_s']));
+        if (isset($r['mysql-inline'], $r['mysql-deferred'], $r['mysql-drain'])) {
+            $db = 'MariaDB ' . (string) getenv('SF_BENCH_MARIADB');
+            $row("outbox on $db, local socket:", '');
+            $row('  secure_forward_order() inline, delivered', $lat($r['mysql-inline']), sprintf('%.1f× SQLite', $r['mysql-inline']['median_us'] / $in['median_us']));
+            $row('  enqueue only, delivery = "deferred"', $lat($r['mysql-deferred']), sprintf('%.1f× SQLite', $r['mysql-deferred']['median_us'] / $d['median_us']));
+            $md = $r['mysql-drain'];
+            $row(sprintf('  drain of a %d-event backlog (flush)', $md['events']), sprintf('%.0f events/s (cpu %s/event)', $md['per_s'], $us($md['cpu_us'])),
+                sprintf('%.2f× SQLite', $md['per_s'] / $dr['per_s']));
+            $row('  each event received exactly once (nginx log)', sprintf('%d of %d', $md['received_once'], $md['events']));
+            $row('  enqueue rate while building the backlog', sprintf('%.0f orders/s', $md['enqueue_per_s']));
+        }
         foreach (['default' => 'php (same bytes)', 'crm' => 'php (same bytes, hash_hmac)'] as $policy => $twin) {
             if (preg_match('/^' . $policy . '\s+rust\s+([\d.]+)/m', $prep, $a) && preg_match('/^' . $policy . '\s+' . preg_quote($twin, '/') . '\s+([\d.]+)/m', $prep, $b)) {
                 $ratio = (float) $b[1] / (float) $a[1];
@@ -336,6 +350,10 @@ switch ($phase) {
         echo "makes (prepared before the clock starts) with the same headers; the inline figure includes the policy,\n";
         echo "the encrypted outbox write, the send, the attempt bookkeeping and two audit lines.\n";
         echo "'≈ 0' RSS growth is taken as at most 1 MiB between the 10% mark and the end.\n";
+        if (isset($r['mysql-inline'])) {
+            echo 'MariaDB figures: a private mariadbd on a Unix socket of this machine, innodb_flush_log_at_trx_commit = '
+                . (string) getenv('SF_BENCH_FLUSH_AT_COMMIT') . " (every commit is\nwritten and fsynced to the redo log before it returns), one connection per PHP process, tls = \"off\" (socket).\n";
+        }
         break;
 
     default:

@@ -20,7 +20,10 @@ fi
 
 work=$(mktemp -d /tmp/sf-bench.XXXXXX)
 nginx_pid=
+. "$root/tests/support/mariadb.sh"
+sf_mariadb_ensure
 cleanup() {
+  sf_mariadb_stop
   [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null || true
   [ -n "$nginx_pid" ] && wait "$nginx_pid" 2>/dev/null || true
   rm -rf "$work"
@@ -92,11 +95,29 @@ synchronous = "$4"
 path = "$work/audit.jsonl"
 TOML
 }
+# The outbox on MariaDB: a private mariadbd (tests/support/mariadb.sh) on a socket in $work,
+# with InnoDB's default durability (innodb_flush_log_at_trx_commit = 1: fsync per commit).
+sf_mariadb_start "$work/mariadb" "" --innodb-flush-log-at-trx-commit="${MARIADB_FLUSH_AT_COMMIT:-1}" --innodb-buffer-pool-size=256M
+(umask 077; printf 'pw_%s\n' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$work/db.password")
+sf_mariadb_sql "CREATE DATABASE sfbench; CREATE USER 'sf'@'localhost' IDENTIFIED BY '$(head -n1 "$work/db.password")';
+  GRANT ALL ON sfbench.* TO 'sf'@'localhost';"
+export SF_BENCH_MARIADB=$("${sf_db_client[@]}" -N -e 'SELECT VERSION()' | cut -d- -f1)
+export SF_BENCH_FLUSH_AT_COMMIT=$("${sf_db_client[@]}" -N -e 'SELECT @@innodb_flush_log_at_trx_commit')
+(umask 077; head -c 32 /dev/urandom | base64 -w0 > "$work/mysql.key"; echo >> "$work/mysql.key")
+write_mysql_config() { # file delivery prefix
+  write_config "$1" "$work/$3-spool.sqlite" "$2" normal
+  printf 'key_file = "%s"\nurl = "mysql://sf@localhost/sfbench?socket=%s"\npassword_file = "%s"\ntls = "off"\ntable_prefix = "%s_"\n' \
+    "$work/mysql.key" "$sf_db_sock" "$work/db.password" "$3" > "$work/$3.outbox"
+  sed -i "/^synchronous = /r $work/$3.outbox" "$1"
+}
 write_config "$work/inline.toml" "$work/inline.sqlite" inline normal
 write_config "$work/deferred.toml" "$work/deferred.sqlite" deferred normal
 write_config "$work/full.toml" "$work/full.sqlite" deferred full
 write_config "$work/drain.toml" "$work/drain.sqlite" deferred normal
 write_config "$work/rss.toml" "$work/rss.sqlite" inline normal
+write_mysql_config "$work/mysql-inline.toml" inline mi
+write_mysql_config "$work/mysql-deferred.toml" deferred md
+write_mysql_config "$work/mysql-drain.toml" deferred mdr
 
 export SF_BENCH_WORK=$work SF_BENCH_PORT=$port SF_FIXTURES=$fixtures
 run() { # config phase
@@ -104,8 +125,8 @@ run() { # config phase
     "$root/tools/bench.php" "$2"
 }
 echo "load average (1/5/15 min) at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "secure_forward benchmark — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), nginx $(/usr/sbin/nginx -v 2>&1 | cut -d/ -f2)"
-phases=${PHASES:-compare down deferred deferred-full drain rss prepare}
+echo "secure_forward benchmark — outbox on SQLite and on MariaDB $SF_BENCH_MARIADB (innodb_flush_log_at_trx_commit = $SF_BENCH_FLUSH_AT_COMMIT) — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), nginx $(/usr/sbin/nginx -v 2>&1 | cut -d/ -f2)"
+phases=${PHASES:-compare down deferred deferred-full drain mysql-inline mysql-deferred mysql-drain rss prepare}
 echo "phases: $phases" >&2
 for phase in $phases; do
   echo "  $phase" >&2
@@ -114,6 +135,7 @@ for phase in $phases; do
     deferred) run "$work/deferred.toml" deferred ;;
     deferred-full) run "$work/full.toml" deferred-full ;;
     drain) run "$work/drain.toml" drain ;;
+    mysql-inline|mysql-deferred|mysql-drain) run "$work/$phase.toml" "$phase" ;;
     rss) run "$work/rss.toml" rss ;;
     prepare) ROUNDS=${PREP_ROUNDS:-20000} bash "$root/tools/bench-prepare.sh" "$so" "$fixtures" > "$work/prepare.txt" ;;
   esac

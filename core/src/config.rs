@@ -12,9 +12,11 @@ use crate::error::{Error, Result};
 use crate::policy::Policy;
 
 mod access;
+mod database;
 mod request;
 use crate::secret::SecretSource;
 pub use access::{AuthConfig, ClientAuth, OAuth2, RateLimit};
+pub use database::{host_name, DatabaseConfig, DbTls, DEFAULT_TABLE_PREFIX};
 pub use request::{Method, Request, Target};
 
 /// Default outbox location when the file has no `[outbox]` section.
@@ -77,6 +79,13 @@ struct RawOutbox {
     retry_schedule: Option<Vec<u64>>,
     delivery: Option<String>,
     synchronous: Option<String>,
+    url: Option<String>,
+    password_file: Option<PathBuf>,
+    table_prefix: Option<String>,
+    connect_timeout_ms: Option<u64>,
+    tls: Option<String>,
+    ca_file: Option<PathBuf>,
+    node_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -162,8 +171,10 @@ pub enum Delivery {
 /// `[outbox]`.
 #[derive(Debug, Clone)]
 pub struct OutboxConfig {
-    /// SQLite file.
+    /// SQLite file (with `url` set: this node's local spool).
     pub path: PathBuf,
+    /// The shared MariaDB/MySQL outbox (`url`), if configured.
+    pub database: Option<DatabaseConfig>,
     /// Key file (generated beside the database when not configured).
     pub key_file: PathBuf,
     /// Retry delays in seconds.
@@ -436,7 +447,48 @@ pub fn https_host(url: &str) -> std::result::Result<String, String> {
 }
 
 fn build_outbox(file: &str, raw: Option<RawOutbox>) -> Result<OutboxConfig> {
-    let raw = raw.unwrap_or(RawOutbox { path: None, key_file: None, retry_schedule: None, delivery: None, synchronous: None });
+    let raw = raw.unwrap_or(RawOutbox {
+        path: None,
+        key_file: None,
+        retry_schedule: None,
+        delivery: None,
+        synchronous: None,
+        url: None,
+        password_file: None,
+        table_prefix: None,
+        connect_timeout_ms: None,
+        tls: None,
+        ca_file: None,
+        node_id: None,
+    });
+    let database = match raw.url {
+        Some(url) => Some(database::build(
+            file,
+            database::RawDatabase {
+                url,
+                password_file: raw.password_file,
+                table_prefix: raw.table_prefix,
+                connect_timeout_ms: raw.connect_timeout_ms,
+                tls: raw.tls,
+                ca_file: raw.ca_file,
+                node_id: raw.node_id,
+            },
+        )?),
+        None => {
+            let lone = [
+                ("outbox.password_file", raw.password_file.is_some()),
+                ("outbox.table_prefix", raw.table_prefix.is_some()),
+                ("outbox.connect_timeout_ms", raw.connect_timeout_ms.is_some()),
+                ("outbox.tls", raw.tls.is_some()),
+                ("outbox.ca_file", raw.ca_file.is_some()),
+                ("outbox.node_id", raw.node_id.is_some()),
+            ];
+            if let Some((key, _)) = lone.iter().find(|(_, set)| *set) {
+                return Err(Error::config(file, Some(key), "applies only with outbox.url"));
+            }
+            None
+        }
+    };
     let path = raw.path.unwrap_or_else(|| PathBuf::from(DEFAULT_OUTBOX));
     let key_file = raw.key_file.unwrap_or_else(|| {
         let mut p = path.clone().into_os_string();
@@ -457,7 +509,7 @@ fn build_outbox(file: &str, raw: Option<RawOutbox>) -> Result<OutboxConfig> {
         Some("full") => Synchronous::Full,
         Some(_) => return Err(Error::config(file, Some("outbox.synchronous"), "must be \"normal\" or \"full\"")),
     };
-    Ok(OutboxConfig { path, key_file, retry_schedule, delivery, synchronous })
+    Ok(OutboxConfig { path, database, key_file, retry_schedule, delivery, synchronous })
 }
 
 fn build_audit(file: &str, raw: RawAudit) -> Result<AuditConfig> {
@@ -504,6 +556,26 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config> {
         Config::parse(Path::new("/etc/sf.toml"), text)
+    }
+
+    #[test]
+    fn shared_outbox_keys_parse_and_need_url() {
+        let c = parse(
+            "[outbox]\nurl = \"mysql://sf@db.example:3307/shop\"\npassword_file = \"/etc/sf/db.pw\"\nnode_id = \"web-1\"\n",
+        )
+        .unwrap();
+        let db = c.outbox.database.unwrap();
+        assert_eq!((db.host.as_str(), db.port, db.node_id.as_str()), ("db.example", 3307, "web-1"));
+        assert_eq!(db.password_file, Some(PathBuf::from("/etc/sf/db.pw")));
+        assert_eq!(c.outbox.path, PathBuf::from(DEFAULT_OUTBOX), "path is the local spool, default as today");
+        assert!(parse("").unwrap().outbox.database.is_none());
+        for key in ["tls = \"off\"", "table_prefix = \"x_\"", "password_file = \"/p\"", "node_id = \"n\""] {
+            let e = parse(&format!("[outbox]\n{key}\n")).unwrap_err().to_string();
+            assert!(e.contains("applies only with outbox.url"), "{key}: {e}");
+        }
+        let e = parse("[outbox]\nurl = \"mysql://sf:s3cret@db/shop\"\n").unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::Config);
+        assert!(!e.to_string().contains("s3cret"), "{e}");
     }
 
     #[test]

@@ -74,9 +74,17 @@ impl Engine {
         Ok(config)
     }
 
+    /// [`Engine::config`], for an entry point that reaches the outbox store: a
+    /// shared outbox database gets this engine's key-check value first.
+    fn store_config(&self) -> Result<Arc<Config>> {
+        let config = self.config()?;
+        outbox::shared::prepare_store(&self.clients, &config.outbox)?;
+        Ok(config)
+    }
+
     /// `secure_forward_order()`: minimises, stores and sends one order.
     pub fn order<N: Node>(&self, destination: &str, order: &N, event: &str, opts: &SubmitOptions) -> Result<Receipt> {
-        outbox::submit_order_with(&self.clients, &*self.config()?, destination, order, event, opts)
+        outbox::submit_order_with(&self.clients, &*self.store_config()?, destination, order, event, opts)
     }
 
     /// `secure_forward_prepare()`: the exact body that would be sent, into `body`.
@@ -87,22 +95,22 @@ impl Engine {
 
     /// `secure_forward_flush()`: sends due events until `max` events or `seconds` passed.
     pub fn flush(&self, max: u32, seconds: f64) -> Result<FlushCounts> {
-        outbox::flush(&self.clients, &*self.config()?, max, seconds)
+        outbox::flush(&self.clients, &*self.store_config()?, max, seconds)
     }
 
     /// `secure_forward_status()`: outbox totals and per-destination figures.
     pub fn status(&self) -> Result<Status> {
-        outbox::status_report(&*self.config()?)
+        outbox::status_report(&*self.store_config()?)
     }
 
     /// `secure_forward_requeue()`: a dead letter back to the queue, due now.
     pub fn requeue(&self, event_id: &str, site: Option<&str>) -> Result<bool> {
-        outbox::requeue_site(&*self.config()?, event_id, site)
+        outbox::requeue_site(&*self.store_config()?, event_id, site)
     }
 
     /// `secure_forward_purge()`: erases every queued or dead payload of an order.
     pub fn purge(&self, order_id: &str, site: Option<&str>) -> Result<u64> {
-        outbox::purge_site(&*self.config()?, order_id, site)
+        outbox::purge_site(&*self.store_config()?, order_id, site)
     }
 
     /// `secure_forward_preview()`: the request an order would make, without sending it.
@@ -120,14 +128,14 @@ impl Engine {
     /// paged; never a payload, key, token or URL. Bad filters are validation errors.
     pub fn deliveries(&self, filter: Vec<(String, FilterValue)>) -> Result<serde_json::Value> {
         let filter = DeliveryFilter::parse(filter)?;
-        let (total, rows) = outbox::deliveries(&*self.config()?, &filter)?;
+        let (total, rows) = outbox::deliveries(&*self.store_config()?, &filter)?;
         let rows: Vec<serde_json::Value> = rows.iter().map(outbox::deliveries::row_json).collect();
         Ok(serde_json::json!({ "total": total, "rows": rows }))
     }
 
     /// `secure_forward_purge_event()`: erases one event (any state); false when there is none.
     pub fn purge_event(&self, event_id: &str) -> Result<bool> {
-        outbox::purge_event(&*self.config()?, event_id)
+        outbox::purge_event(&*self.store_config()?, event_id)
     }
 
     /// `secure_forward_policy()`: a destination's effective policy (never the pepper).
@@ -139,7 +147,7 @@ impl Engine {
 
     /// `secure_forward_auth_check()`: facts about a destination's usable credential.
     pub fn auth_check(&self, destination: &str) -> Result<serde_json::Value> {
-        let config = self.config()?;
+        let config = self.store_config()?;
         crate::auth::check(&self.clients, config.destination(destination)?, Some(&config.outbox))
     }
 
@@ -149,7 +157,7 @@ impl Engine {
         N: AsRef<[u8]>,
         V: AsRef<[u8]>,
     {
-        crate::webhook::verify_webhook(&*self.config()?, source, body, headers, now)
+        crate::webhook::verify_webhook(&*self.store_config()?, source, body, headers, now)
     }
 }
 

@@ -360,7 +360,7 @@ pub fn bucket(dest: &Destination) -> Option<crate::store::Bucket> {
 /// transaction they already hold). `true` when a request may go now (not
 /// paused, and a token was left).
 pub fn take_token_from(outbox: &crate::config::OutboxConfig, dest: &Destination) -> Result<bool> {
-    crate::store::with_store(&outbox.path, |db| {
+    crate::store::with_store(outbox, |db| {
         let tx = db.immediate()?;
         let admitted = tx.take_rate_token(&dest.name, bucket(dest), crate::store::now_ms())?;
         tx.commit()?;

@@ -138,15 +138,22 @@ impl RingCache {
     /// The key ring of `key_file`, generating the file on first use; parsed once
     /// and re-parsed when the cached file changes.
     pub fn ring(&self, key_file: &Path) -> Result<Arc<KeyRing>> {
-        ring(&self.0, key_file)
+        ring(&self.0, key_file, true)
+    }
+
+    /// [`RingCache::ring`] of the outbox `cfg`: with a shared outbox (`url`, every
+    /// node needs the same key file) a missing key file is a configuration error,
+    /// never generated.
+    pub fn outbox_ring(&self, cfg: &crate::config::OutboxConfig) -> Result<Arc<KeyRing>> {
+        ring(&self.0, &cfg.key_file, cfg.database.is_none())
     }
 }
 
-fn ring(cache: &Mutex<Option<CachedRing>>, key_file: &Path) -> Result<Arc<KeyRing>> {
+fn ring(cache: &Mutex<Option<CachedRing>>, key_file: &Path, generate: bool) -> Result<Arc<KeyRing>> {
     let secret = match crate::secret::load_file_cached(key_file) {
         Ok(s) => s,
         Err(e) => {
-            if std::fs::symlink_metadata(key_file).is_ok() {
+            if !generate || std::fs::symlink_metadata(key_file).is_ok() {
                 return Err(e);
             }
             ensure_key_file(key_file)?;

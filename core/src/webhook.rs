@@ -252,7 +252,7 @@ where
 pub(crate) fn record_once(config: &OutboxConfig, key: &str, now_s: u64, keep_s: u64) -> Result<bool> {
     let now = i64::try_from(now_s).unwrap_or(i64::MAX);
     let cutoff = i64::try_from(now_s.saturating_sub(keep_s)).unwrap_or(i64::MAX);
-    store::with_store(&config.path, |db| {
+    store::with_store(config, |db| {
         let tx = db.immediate()?;
         let fresh = tx.replay_seen_once(key, now, cutoff)?;
         tx.commit()?;

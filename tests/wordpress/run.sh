@@ -45,38 +45,23 @@ fi
 # --- 2. MariaDB ----------------------------------------------------------------------------------
 work=$(mktemp -d /tmp/sf-wp-tests.XXXXXX)
 chmod 755 "$work"
-mysqld_pid=
 sf_pids=()
+. "$repo/tests/support/mariadb.sh"
 cleanup() {
   local rc=$?
   set +e
   sf_stop
-  if [ -n "$mysqld_pid" ]; then
-    kill "$mysqld_pid" 2>/dev/null
-    for _ in $(seq 1 60); do kill -0 "$mysqld_pid" 2>/dev/null || break; sleep 0.25; done
-    kill -9 "$mysqld_pid" 2>/dev/null; wait "$mysqld_pid" 2>/dev/null
-  fi
+  sf_mariadb_stop
   if [ "${SF_KEEP:-}" = 1 ]; then echo "run.sh: kept $work"; else rm -rf "$work"; fi
   exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-bin() { for b in "$@"; do command -v "$b" 2>/dev/null && return 0; [ -x "/usr/sbin/$b" ] && { echo "/usr/sbin/$b"; return 0; }; done; die "none of $* found"; }
-install_db=$(bin mariadb-install-db mysql_install_db)
-mysqld=$(bin mariadbd mysqld)
-client=$(bin mariadb mysql)
-admin=$(bin mariadb-admin mysqladmin)
-sock=$work/mysql.sock
-"$install_db" --no-defaults --datadir="$work/db" --user=root --auth-root-authentication-method=socket \
-  --skip-test-db >"$work/install-db.log" 2>&1 || { cat "$work/install-db.log" >&2; die "mariadb-install-db failed"; }
-"$mysqld" --no-defaults --datadir="$work/db" --socket="$sock" --skip-networking --user=root \
-  --pid-file="$work/mysqld.pid" --log-error="$work/mysqld.err" --innodb-buffer-pool-size=32M --open-files-limit=4096 --table-open-cache=400 --max-connections=20 &
-mysqld_pid=$!
-for _ in $(seq 1 120); do "$admin" --no-defaults --socket="$sock" -uroot ping >/dev/null 2>&1 && break; sleep 0.25; done
-"$admin" --no-defaults --socket="$sock" -uroot ping >/dev/null 2>&1 || { cat "$work/mysqld.err" >&2; die "mariadbd did not start"; }
+sf_mariadb_start "$work" || die "the private MariaDB did not start"
+sock=$sf_db_sock
 db_pass=$(openssl rand -hex 16)
-"$client" --no-defaults --socket="$sock" -uroot <<SQL
+"${sf_db_client[@]}" <<SQL
 CREATE DATABASE sf_wp_test DEFAULT CHARACTER SET utf8mb4;
 CREATE USER 'sf_wp'@'localhost' IDENTIFIED BY '$db_pass';
 GRANT ALL PRIVILEGES ON sf_wp_test.* TO 'sf_wp'@'localhost';

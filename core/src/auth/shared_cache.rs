@@ -33,8 +33,8 @@ fn token_aad(cache_key: &str) -> Vec<u8> {
 
 /// The shared token under `cache_key`, decrypted, if there is one and it has not expired.
 pub fn token_load(keys: &RingCache, cfg: &OutboxConfig, cache_key: &str) -> Result<Option<Token>> {
-    let ring = keys.ring(&cfg.key_file)?;
-    let Some(row) = store::with_store(&cfg.path, |db| db.token_get(cache_key))? else { return Ok(None) };
+    let ring = keys.outbox_ring(cfg)?;
+    let Some(row) = store::with_store(cfg, |db| db.token_get(cache_key))? else { return Ok(None) };
     if row.expires_at_ms <= store::now_ms() {
         return Ok(None);
     }
@@ -57,28 +57,28 @@ pub fn token_load(keys: &RingCache, cfg: &OutboxConfig, cache_key: &str) -> Resu
 
 /// Stores `bare` (encrypted) as the shared token under `cache_key`.
 pub fn token_save(keys: &RingCache, cfg: &OutboxConfig, cache_key: &str, bare: &Secret, t: &Token) -> Result<()> {
-    let ring = keys.ring(&cfg.key_file)?;
+    let ring = keys.outbox_ring(cfg)?;
     let (key_id, blob) = ring.seal(&token_aad(cache_key), bare.expose())?;
     let row = TokenRow { key_id, blob, token_fp: t.fp.clone(), refresh_at_ms: t.refresh_at_ms, expires_at_ms: t.expires_at_ms };
-    store::with_store(&cfg.path, |db| db.token_put(cache_key, &row))
+    store::with_store(cfg, |db| db.token_put(cache_key, &row))
 }
 
 /// Drops the shared token under `cache_key` if it is still the one with
 /// fingerprint `fp` (a token another worker already refreshed is kept).
 pub fn token_forget(cfg: &OutboxConfig, cache_key: &str, fp: &str) -> Result<()> {
-    store::with_store(&cfg.path, |db| db.token_forget(cache_key, fp))
+    store::with_store(cfg, |db| db.token_forget(cache_key, fp))
 }
 
 /// Claims the right to fetch the token under `cache_key` for `lease_ms`.
 /// `false` when another process holds an unexpired claim (wait for its token).
 pub fn token_fetch_begin(cfg: &OutboxConfig, cache_key: &str, lease_ms: i64) -> Result<bool> {
     let now = store::now_ms();
-    store::with_store(&cfg.path, |db| db.fetch_hold(cache_key, &store::process_owner(), now.saturating_add(lease_ms), now))
+    store::with_store(cfg, |db| db.fetch_hold(cache_key, &store::process_owner(), now.saturating_add(lease_ms), now))
 }
 
 /// [`FetchState`] of the token under `cache_key`.
 pub fn token_fetch_state(cfg: &OutboxConfig, cache_key: &str) -> Result<FetchState> {
-    let row = store::with_store(&cfg.path, |db| db.fetch_row(cache_key, store::now_ms()))?;
+    let row = store::with_store(cfg, |db| db.fetch_row(cache_key, store::now_ms()))?;
     Ok(match row {
         FetchRow::Idle => FetchState::Idle,
         FetchRow::Pending => FetchState::Pending,
@@ -109,10 +109,10 @@ pub fn token_fetch_failed(cfg: &OutboxConfig, cache_key: &str, hold_ms: i64, err
         }
         _ => return token_fetch_end(cfg, cache_key),
     };
-    store::with_store(&cfg.path, |db| db.fetch_fail(cache_key, store::now_ms().saturating_add(hold_ms), &f))
+    store::with_store(cfg, |db| db.fetch_fail(cache_key, store::now_ms().saturating_add(hold_ms), &f))
 }
 
 /// Releases this process's claim on fetching the token under `cache_key`.
 pub fn token_fetch_end(cfg: &OutboxConfig, cache_key: &str) -> Result<()> {
-    store::with_store(&cfg.path, |db| db.fetch_release(cache_key, &store::process_owner()))
+    store::with_store(cfg, |db| db.fetch_release(cache_key, &store::process_owner()))
 }

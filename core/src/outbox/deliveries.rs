@@ -131,7 +131,7 @@ impl DeliveryFilter {
 
 /// The matching events: `(total, rows)`, `total` counting every match.
 pub fn deliveries(config: &Config, filter: &DeliveryFilter) -> Result<(u64, Vec<DeliveryRow>)> {
-    store::with_store(&config.outbox.path, |db| db.deliveries(&filter.query))
+    store::with_store(&config.outbox, |db| db.deliveries(&filter.query))
 }
 
 /// One row as PHP sees it (exactly the documented keys, in order).

@@ -121,7 +121,7 @@ fn claim_batch(
     blocked: &mut BTreeMap<String, i64>,
     want: usize,
 ) -> Result<Claimed> {
-    let ring = keys.ring(&config.outbox.key_file)?;
+    let ring = keys.outbox_ring(&config.outbox)?;
     let tx = db.immediate()?;
     let now = store::now_ms();
     let skip: Vec<String> = blocked.keys().cloned().collect();
@@ -258,7 +258,7 @@ fn sender(
 pub fn flush(clients: &Clients, config: &Config, max: u32, seconds: f64) -> Result<FlushCounts> {
     let started = Instant::now();
     let budget = if seconds.is_finite() && seconds > 0.0 { Duration::from_secs_f64(seconds.min(1e9)) } else { Duration::ZERO };
-    let owner = attempt_owner();
+    let owner = attempt_owner(&config.outbox);
     let senders = FLUSH_SENDERS.min(usize::try_from(max).unwrap_or(usize::MAX)).max(1);
     let window = senders.saturating_mul(FLUSH_DEPTH);
     let mut tried = HashSet::new();
@@ -276,7 +276,10 @@ pub fn flush(clients: &Clients, config: &Config, max: u32, seconds: f64) -> Resu
     let mut lanes: BTreeMap<String, Lane> = BTreeMap::new();
     // No checkpoint (two fsyncs each) in the middle of a flush: one at its end
     // copies each page once, however often the flush rewrote it.
-    store::with_store(&config.outbox.path, |db| db.set_flushing(true))?;
+    // A shared outbox first takes in what this node spooled while it was down
+    // (an unreachable database is the flush's error, naming its host).
+    super::spool::move_all(&config.outbox)?;
+    store::with_store(&config.outbox, |db| db.set_flushing(true))?;
     let result = std::thread::scope(|scope| {
         let mut spawned = 0;
         for n in 1..=senders {
@@ -303,7 +306,7 @@ pub fn flush(clients: &Clients, config: &Config, max: u32, seconds: f64) -> Resu
                     blocked.retain(|_, until| *until > now);
                     let room = usize::try_from(max.saturating_sub(handled)).unwrap_or(usize::MAX);
                     let want = window.saturating_sub(in_flight.saturating_add(pending.len())).min(room).max(1);
-                    let claimed = store::with_store(&config.outbox.path, |db| {
+                    let claimed = store::with_store(&config.outbox, |db| {
                         claim_batch(&clients.keys, db, config, &tried, &owner, &mut blocked, want)
                     })?;
                     counts.skipped = counts.skipped.saturating_add(claimed.skipped);
@@ -396,10 +399,10 @@ pub fn flush(clients: &Clients, config: &Config, max: u32, seconds: f64) -> Resu
         }
         result
     });
-    let restored = store::with_store(&config.outbox.path, |db| db.set_flushing(false));
+    let restored = store::with_store(&config.outbox, |db| db.set_flushing(false));
     result?;
     restored?;
-    counts.remaining = store::with_store(&config.outbox.path, |db| {
+    counts.remaining = store::with_store(&config.outbox, |db| {
         db.prune_delivered(store::now_ms().saturating_sub(DELIVERED_RETENTION_MS))?;
         let remaining = db.count_queued()?;
         // Checkpoint here rather than in a checkout's commit, truncating the WAL:
@@ -420,17 +423,20 @@ fn record_results(
     tried: &mut HashSet<i64>,
     handled: &mut u32,
 ) -> Result<()> {
-    let recorded =
-        match store::with_store(&config.outbox.path, |db| record_batch(db, &config.outbox.retry_schedule, owner, batch)) {
-            Ok(r) => r,
-            Err(e) => {
-                // The batch's transaction rolled back: its events stay leased and are
-                // sent again once the lease expires (same Idempotency-Key). The
-                // requests were made all the same: each still gets its audit line.
-                unrecorded_audit(config, batch, &e);
-                return Err(e);
-            }
-        };
+    let run = || store::with_store(&config.outbox, |db| record_batch(db, &config.outbox.retry_schedule, owner, batch));
+    // A shared database may roll a transaction back (deadlock, lock wait, lost
+    // connection): the batch is recorded once more (a result already committed
+    // finds its lease gone and counts as skipped).
+    let recorded = match run().or_else(|e| if super::spool::spoolable(&config.outbox, &e) { run() } else { Err(e) }) {
+        Ok(r) => r,
+        Err(e) => {
+            // The batch's transaction rolled back: its events stay leased and are
+            // sent again once the lease expires (same Idempotency-Key). The
+            // requests were made all the same: each still gets its audit line.
+            unrecorded_audit(config, batch, &e);
+            return Err(e);
+        }
+    };
     let mut key_fps: BTreeMap<&str, Option<String>> = BTreeMap::new();
     let mut lines = Vec::with_capacity(batch.len());
     for (d, r) in batch.iter().zip(&recorded) {

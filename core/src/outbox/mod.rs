@@ -81,6 +81,7 @@ pub mod purge;
 mod record;
 pub mod schedule;
 pub mod shared;
+pub mod spool;
 pub mod status;
 pub mod submit;
 
@@ -135,7 +136,10 @@ fn lease_ms(dest: &Destination) -> i64 {
 /// A lease owner of its own for one inline attempt or one flush: a result is
 /// recorded only while its writer still holds the event's lease, so a stalled
 /// writer whose lease was taken over cannot overwrite the new holder's result.
-fn attempt_owner() -> String {
+fn attempt_owner(outbox: &crate::config::OutboxConfig) -> String {
+    if let Some(db) = &outbox.database {
+        store::set_node_name(&db.node_id);
+    }
     // Process-wide (see ARCHITECTURE.md, "State"): lease owners must be unique within the process, whatever the engine.
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -170,7 +174,7 @@ mod tests {
         let text = format!("[outbox]\npath = \"{}\"\nsynchronous = \"full\"\n", dir.join("o.sqlite").display());
         let c = Config::parse(Path::new("/c.toml"), &text).unwrap();
         let sync = |db: &mut store::Store| Ok(db.durability().unwrap().0);
-        let p = &c.outbox.path;
+        let p = &c.outbox;
         assert_eq!(store::with_durable_store(p, c.outbox.synchronous.pragma(), sync).unwrap(), 2, "FULL");
         assert_eq!(store::with_durable_store(p, store::PURGE_SYNC, sync).unwrap(), 2, "FULL");
         assert_eq!(store::with_store(p, sync).unwrap(), 1, "NORMAL after a FULL write");

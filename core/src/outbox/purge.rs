@@ -19,7 +19,7 @@ pub fn requeue(config: &Config, event_id: &str) -> Result<bool> {
 /// [`requeue`], of `site`'s events only when a site is given (`false` for another
 /// site's event; an event stored without a site, before schema 5, is anyone's).
 pub fn requeue_site(config: &Config, event_id: &str, site: Option<&str>) -> Result<bool> {
-    store::with_durable_store(&config.outbox.path, config.outbox.synchronous.pragma(), |db| {
+    store::with_durable_store(&config.outbox, config.outbox.synchronous.pragma(), |db| {
         db.requeue(event_id, store::now_ms(), site)
     })
 }
@@ -44,7 +44,10 @@ pub fn purge(config: &Config, order_id: &str) -> Result<u64> {
 pub fn purge_site(config: &Config, order_id: &str, site: Option<&str>) -> Result<u64> {
     let key = store::order_key(order_id);
     let order_id: &str = &key;
-    let removed = store::with_durable_store(&config.outbox.path, PURGE_SYNC, |db| {
+    // A shared outbox: this node's spool first (it is purged even when the
+    // database cannot be reached; the error then says so).
+    let mut removed = super::spool::purge(&config.outbox, order_id, site, PURGE_CHECKPOINT_WAIT)?;
+    removed.extend(store::with_durable_store(&config.outbox, PURGE_SYNC, |db| {
         let tx = db.immediate()?;
         let removed = tx.purge_order(order_id, site)?;
         // A delivered event's payload was erased at delivery, but its old page
@@ -55,7 +58,7 @@ pub fn purge_site(config: &Config, order_id: &str, site: Option<&str>) -> Result
             db.mark_erasure_pending()?;
         }
         Ok(removed)
-    })?;
+    })?);
     for (id, destination) in &removed {
         audit::emit(
             config,
@@ -78,7 +81,9 @@ pub fn purge_site(config: &Config, order_id: &str, site: Option<&str>) -> Result
 /// Erases one event (any state): its row, payload and metadata, and every copy of
 /// its ciphertext on disk, like [`purge`]. `false` when there is no such event.
 pub fn purge_event(config: &Config, event_id: &str) -> Result<bool> {
-    let removed = store::with_durable_store(&config.outbox.path, PURGE_SYNC, |db| {
+    // A shared outbox: this node's spool first, as in [`purge_site`].
+    let spooled = super::spool::purge_event(&config.outbox, event_id, PURGE_CHECKPOINT_WAIT)?;
+    let removed = store::with_durable_store(&config.outbox, PURGE_SYNC, |db| {
         let tx = db.immediate()?;
         let removed = tx.purge_event(event_id)?;
         tx.commit()?;
@@ -87,7 +92,7 @@ pub fn purge_event(config: &Config, event_id: &str) -> Result<bool> {
         }
         Ok(removed)
     })?;
-    let Some((destination, order_id)) = removed else {
+    let Some((destination, order_id)) = removed.or(spooled) else {
         return Ok(false);
     };
     audit::emit(

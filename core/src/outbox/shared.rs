@@ -31,9 +31,32 @@ pub(super) fn note_outcome(tx: &Tx<'_>, destination: &str, outcome: &crate::forw
     Ok(())
 }
 
+/// Before a shared outbox database (`[outbox] url`) is used: hands the store the
+/// key-check value of the outbox key file (a digest of its key ids; the database
+/// refuses a node whose key file differs from the fleet's). Nothing without `url`.
+pub fn prepare_store(clients: &crate::auth::Clients, outbox: &crate::config::OutboxConfig) -> Result<()> {
+    if outbox.database.is_none() {
+        return Ok(());
+    }
+    let ring = clients.keys.outbox_ring(outbox)?;
+    store::set_key_check(&outbox.key_file, key_check(&ring));
+    Ok(())
+}
+
+/// The key-check value of a key ring: SHA-256 over its key ids (never a key).
+fn key_check(ring: &crate::keys::KeyRing) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(b"secure_forward key check v1");
+    for id in ring.key_ids() {
+        ctx.update(&(id.len() as u64).to_be_bytes());
+        ctx.update(id.as_bytes());
+    }
+    crate::secret::hex(ctx.finish().as_ref())
+}
+
 /// Until when `destination` is paused, if it is (Unix ms).
 pub fn paused_until(config: &Config, destination: &str) -> Result<Option<i64>> {
-    store::with_store(&config.outbox.path, |db| db.paused_until(destination, store::now_ms()))
+    store::with_store(&config.outbox, |db| db.paused_until(destination, store::now_ms()))
 }
 
 /// Takes one token of `dest`'s bucket in a transaction of its own. `true` when

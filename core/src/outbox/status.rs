@@ -49,6 +49,12 @@ pub struct Status {
     pub destinations: BTreeMap<String, DestinationStatus>,
     /// A purge could not yet truncate the WAL (its ciphertext may still be in it).
     pub erasure_pending: bool,
+    /// With a shared outbox: (the database as `host:port/db`, this node's name).
+    pub shared: Option<(String, String)>,
+    /// Events in this node's local spool (shared outbox unreachable when accepted).
+    pub spooled: u64,
+    /// Leases in force, every node's (owner = `node:pid:tag:n`).
+    pub leases: Vec<store::LeaseRow>,
 }
 
 impl Status {
@@ -80,6 +86,15 @@ impl Status {
         let mut out = self.totals.to_json(self.now_ms);
         if let Some(obj) = out.as_object_mut() {
             obj.insert("erasure_pending".to_owned(), Value::Bool(self.erasure_pending));
+            obj.insert("database".to_owned(), json!(self.shared.as_ref().map(|(db, _)| db)));
+            obj.insert("node".to_owned(), json!(self.shared.as_ref().map(|(_, node)| node)));
+            obj.insert("spooled".to_owned(), json!(self.spooled));
+            let leases = self
+                .leases
+                .iter()
+                .map(|l| json!({"destination": l.destination, "owner": l.owner, "events": l.count, "until": l.until_ms / 1000}))
+                .collect();
+            obj.insert("leases".to_owned(), Value::Array(leases));
             obj.insert("destinations".to_owned(), Value::Object(dests));
         }
         out
@@ -165,7 +180,17 @@ pub fn status(config: &Config) -> Result<Value> {
 /// [`status`], typed.
 pub fn status_report(config: &Config) -> Result<Status> {
     let now = store::now_ms();
-    let rows = store::with_store(&config.outbox.path, |db| db.status_rows(now, now.saturating_sub(RECENT_MS)))?;
+    let spooled = super::spool::count(&config.outbox)?;
+    let rows = match store::with_store(&config.outbox, |db| db.status_rows(now, now.saturating_sub(RECENT_MS))) {
+        Ok(rows) => rows,
+        // The shared database cannot be read: the error names it and the problem,
+        // and says what this node holds meanwhile.
+        Err(crate::error::Error::Transport { host, reason, status }) if config.outbox.database.is_some() => {
+            let reason = crate::error::TransportReason::Other(format!("{reason}; {spooled} event(s) spooled on this node"));
+            return Err(crate::error::Error::Transport { host, reason, status });
+        }
+        Err(e) => return Err(e),
+    };
     let mut per: BTreeMap<String, DestStatus> = config.destinations.keys().map(|k| (k.clone(), DestStatus::default())).collect();
     for (dest, state, n, oldest) in rows.counts {
         let s = per.entry(dest).or_default();
@@ -206,7 +231,8 @@ pub fn status_report(config: &Config) -> Result<Status> {
         let attempts = attempts.remove(&name).unwrap_or_default();
         destinations.insert(name, DestinationStatus { figures, attempts, secrets });
     }
-    Ok(Status { now_ms: now, totals, destinations, erasure_pending: rows.erasure_pending })
+    let shared = config.outbox.database.as_ref().map(|db| (db.shown(), db.node_id.clone()));
+    Ok(Status { now_ms: now, totals, destinations, erasure_pending: rows.erasure_pending, shared, spooled, leases: rows.leases })
 }
 
 /// Facts about a destination for [`status`]: `host` (of its URL, never the path or

@@ -7,7 +7,7 @@ use super::circuit::Circuit;
 use super::options::SubmitOptions;
 use super::record::{attempt_record, elapsed_ms, outcome_status, receipt_of, record, Recorded};
 use super::shared::{self, Admission};
-use super::{aad, attempt_owner, lease_ms};
+use super::{aad, attempt_owner, lease_ms, spool};
 use crate::audit;
 use crate::auth::Clients;
 use crate::config::{Config, Delivery, Destination, OutboxConfig};
@@ -32,7 +32,7 @@ fn maybe_erase_wal(cfg: &OutboxConfig) {
         return;
     }
     NEXT_LOOK_MS.store(now.saturating_add(SUBMIT_CHECKPOINT_EVERY_MS), std::sync::atomic::Ordering::Relaxed);
-    let _ = store::with_store(&cfg.path, |db| {
+    let _ = store::with_store(cfg, |db| {
         let (last, pending) = db.wal_state()?;
         if pending || last.is_none_or(|t| now.saturating_sub(t) >= SUBMIT_CHECKPOINT_EVERY_MS) {
             db.erase_wal(std::time::Duration::ZERO)?;
@@ -83,12 +83,12 @@ pub fn submit_with(
     let outbox = &config.outbox;
     let id = opts.event_id(&dest.name, &prepared.order_id, event, &prepared.body)?;
     let lease = lease_ms(dest);
-    let owner = attempt_owner();
-    let ring = clients.keys.ring(&outbox.key_file)?;
+    let owner = attempt_owner(outbox);
+    let ring = clients.keys.outbox_ring(outbox)?;
     let plain = super::envelope::seal(url, &prepared.body);
     let (key_id, blob) = ring.seal(&aad(&id, &dest.name, event, &prepared.order_id), &plain)?;
     drop(plain);
-    let decision = store::with_durable_store(&outbox.path, outbox.synchronous.pragma(), |db| {
+    let decision = store::with_durable_store(outbox, outbox.synchronous.pragma(), |db| {
         let tx = db.immediate()?;
         if let Some(existing) = tx.event_summary(&id)? {
             tx.commit()?;
@@ -132,7 +132,22 @@ pub fn submit_with(
         })?;
         tx.commit()?;
         Ok(Ok((inline, why)))
-    })?;
+    });
+    let decision = match decision {
+        Err(e) if spool::spoolable(outbox, &e) => {
+            let ev = spool::Sealed {
+                id: &id,
+                order_id: &prepared.order_id,
+                event,
+                key_id: &key_id,
+                payload: &blob,
+                site: opts.site.as_deref(),
+            };
+            return spool::accept(config, dest, &ev, &e);
+        }
+        other => other?,
+    };
+    spool::move_soon(outbox);
     let (inline, why) = match decision {
         Err(existing) => return Ok(existing),
         Ok(d) => d,
@@ -165,8 +180,9 @@ pub fn submit_with(
     let started = Instant::now();
     let outcome = forward::attempt_to(clients, dest, Some(outbox), url, &id, event, &prepared.body, &[]);
     let latency = elapsed_ms(started);
-    let recorded =
-        store::with_store(&outbox.path, |db| record(db, &outbox.retry_schedule, &owner, &id, &dest.name, &outcome, latency));
+    let run = || store::with_store(outbox, |db| record(db, &outbox.retry_schedule, &owner, &id, &dest.name, &outcome, latency));
+    // A shared database that rolled the transaction back gets one more try.
+    let recorded = run().or_else(|e| if spool::spoolable(outbox, &e) { run() } else { Err(e) });
     match recorded {
         Ok((receipt, how)) => {
             if how == Recorded::Delivered {

@@ -4,21 +4,25 @@
 //! ([`crate::auth`]), the rate limiter ([`crate::forward`]) and the webhook
 //! replay store ([`crate::webhook`]) all go through it.
 //!
-//! One backend today, SQLite ([`sqlite`]): a database in WAL mode, one cached
+//! Two backends: SQLite ([`sqlite`]): a database in WAL mode, one cached
 //! connection per process (re-opened after `fork`), schema and migrations under
-//! `PRAGMA user_version`. The interface is the set of operations of
-//! [`Store`] (outside a transaction) and [`Tx`] (inside one `IMMEDIATE`
-//! transaction): a second backend (MariaDB/MySQL for `[outbox] url`) is a new
-//! module with the same operations, and `Store`/`Tx` become a two-variant enum
-//! dispatching to either. Rows cross the interface as the plain types below.
+//! `PRAGMA user_version`; and MariaDB/MySQL ([`mysql`], `[outbox] url`): the
+//! outbox shared by every node, schema under `GET_LOCK` and a version table.
+//! The interface is the set of operations of [`Store`] (outside a transaction)
+//! and [`Tx`] (inside one), two-variant enums dispatching to either
+//! ([`backend`]). Rows cross the interface as the plain types below.
 //!
-//! Imports: only `crate::error` (its one `Error`) and `crate::secret::io_reason`
-//! (how an I/O error is named); nothing of config, policy, auth or the outbox.
+//! Imports: `crate::error`, `crate::secret` (`io_reason`, the password file's
+//! opener) and `crate::config` (the plain `[outbox]` settings); nothing of keys,
+//! policy, auth or the outbox (a shared outbox's key-check value is handed down,
+//! [`set_key_check`]).
+mod backend;
 pub mod deliveries;
+pub mod mysql;
 pub mod sqlite;
 
+pub use backend::{set_key_check, with_durable_store, with_spool, with_store, Store, Tx};
 pub use deliveries::{DeliveryQuery, DeliveryRow};
-pub use sqlite::{with_durable_store, with_store, Store, Tx};
 
 /// `synchronous` of a purge (right to erasure), whatever `[outbox] synchronous` says.
 pub const PURGE_SYNC: &str = "FULL";
@@ -257,6 +261,42 @@ pub struct StatusRows {
     /// (destination, unix ms) since when each circuit that is not closed has been
     /// open, through every failed probe.
     pub circuit_since: Vec<(String, i64)>,
+    /// Leases in force: who holds how many events of a destination.
+    pub leases: Vec<LeaseRow>,
+}
+
+/// Events of a destination leased by one owner (`node:pid:tag:n`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRow {
+    /// Destination.
+    pub destination: String,
+    /// Lease owner (names the node).
+    pub owner: String,
+    /// Events it holds.
+    pub count: u64,
+    /// Its latest lease end (unix ms).
+    pub until_ms: i64,
+}
+
+/// An event waiting in a node's local spool (the shared database was unreachable).
+#[derive(Debug, Clone)]
+pub struct SpooledEvent {
+    /// Event id.
+    pub id: String,
+    /// Destination.
+    pub destination: String,
+    /// Order id as sent.
+    pub order_id: String,
+    /// Event name.
+    pub event: String,
+    /// Key id of the sealing key.
+    pub key_id: String,
+    /// Sealed payload.
+    pub payload: Vec<u8>,
+    /// When it was accepted (unix ms).
+    pub created_at_ms: i64,
+    /// The site it came from, if any.
+    pub site: Option<String>,
 }
 
 /// The normalised order id under which events are looked up and purged: an
@@ -278,8 +318,8 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// A lease owner naming this process (`pid:random`): what token-fetch claims
-/// record.
+/// A lease owner naming this node and process (`host:pid:random`): what
+/// token-fetch claims and (with a suffix) event leases record.
 pub fn process_owner() -> String {
     // Process-wide (see ARCHITECTURE.md, "State"): the identity of this process in leases; fork detection is the pid beside it.
     static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -289,5 +329,24 @@ pub fn process_owner() -> String {
         let _ = ring::rand::SystemRandom::new().fill(&mut b);
         b.iter().map(|x| format!("{x:02x}")).collect()
     });
-    format!("{}:{tag}", std::process::id())
+    format!("{}:{}:{tag}", node_name(), std::process::id())
+}
+
+/// This node's name in lease owners: `[outbox] node_id` when a shared outbox
+/// names one (set by [`set_node_name`]), else the host name.
+pub fn node_name() -> String {
+    node_slot().lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert_with(crate::config::host_name).clone()
+}
+
+/// Sets this process's node name (from `[outbox] node_id`).
+pub fn set_node_name(name: &str) {
+    let mut slot = node_slot().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if slot.as_deref() != Some(name) {
+        *slot = Some(name.to_owned());
+    }
+}
+
+fn node_slot() -> &'static std::sync::Mutex<Option<String>> {
+    static NODE: std::sync::OnceLock<std::sync::Mutex<Option<String>>> = std::sync::OnceLock::new();
+    NODE.get_or_init(|| std::sync::Mutex::new(None))
 }

@@ -5,7 +5,9 @@ use rusqlite::{params, OptionalExtension as _};
 
 use super::{exec, sql_error, Store, Tx};
 use crate::error::Result;
-use crate::store::{AttemptRow, CircuitRow, DueEvent, EventState, EventSummary, NewEvent, StatusRows, ATTEMPTS_KEPT};
+use crate::store::{
+    AttemptRow, CircuitRow, DueEvent, EventState, EventSummary, LeaseRow, NewEvent, SpooledEvent, StatusRows, ATTEMPTS_KEPT,
+};
 
 // The trim statement in `add_attempts` spells the number out (OFFSET 10).
 const _: () = assert!(ATTEMPTS_KEPT == 10);
@@ -403,6 +405,59 @@ impl Store {
             .map_err(&err)?;
         let rows = stmt.query_map([now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(&err)?;
         out.paused = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT CAST(destination AS TEXT), CAST(lease_owner AS TEXT), COUNT(*), MAX(lease_until_ms) FROM events
+                 WHERE state = 'queued' AND lease_until_ms > ?1 GROUP BY destination, lease_owner",
+            )
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([now], |r| {
+                Ok(LeaseRow { destination: r.get(0)?, owner: r.get(1)?, count: r.get(2)?, until_ms: r.get(3)? })
+            })
+            .map_err(&err)?;
+        out.leases = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)?;
         Ok(out)
+    }
+
+    /// Up to `limit` queued events of this node's local spool (the shared
+    /// database was unreachable when they were accepted), oldest first.
+    pub fn spooled(&mut self, limit: usize) -> Result<Vec<SpooledEvent>> {
+        let err = sql_error(&self.path);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, destination, order_id, event, key_id, payload, created_at_ms, site FROM events
+                 WHERE state = 'queued' AND payload IS NOT NULL ORDER BY created_at_ms LIMIT ?1",
+            )
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok(SpooledEvent {
+                    id: r.get(0)?,
+                    destination: r.get(1)?,
+                    order_id: r.get(2)?,
+                    event: r.get(3)?,
+                    key_id: r.get(4)?,
+                    payload: r.get(5)?,
+                    created_at_ms: r.get(6)?,
+                    site: r.get(7)?,
+                })
+            })
+            .map_err(&err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
+    }
+
+    /// Deletes spooled events `ids` (moved into the shared database).
+    pub fn delete_spooled(&mut self, ids: &[String]) -> Result<()> {
+        let err = sql_error(&self.path);
+        let tx = self.conn.transaction().map_err(&err)?;
+        for id in ids {
+            tx.prepare_cached("DELETE FROM events WHERE id = ?1 AND state = 'queued'")
+                .and_then(|mut s| s.execute([id]))
+                .map_err(&err)?;
+        }
+        tx.commit().map_err(&err)
     }
 }
