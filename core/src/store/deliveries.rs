@@ -15,7 +15,7 @@ pub struct DeliveryQuery {
     pub state: Option<EventState>,
     /// Event name.
     pub event: Option<String>,
-    /// The site events came from (matches nothing while events record no site).
+    /// The site events came from (events stored without a site match every site).
     pub site: Option<String>,
     /// Rows at most.
     pub limit: u32,
@@ -23,6 +23,33 @@ pub struct DeliveryQuery {
     pub offset: u64,
     /// Oldest first (else newest first).
     pub ascending: bool,
+}
+
+impl DeliveryQuery {
+    /// The `WHERE` clause of the query and its parameters, for either backend: fixed
+    /// fragments only (every value is a bound `?` parameter). With `with_site` false
+    /// (a database without `events.site`) the site is not filtered on.
+    pub fn where_clause(&self, with_site: bool) -> (String, Vec<String>) {
+        let mut clauses: Vec<&str> = Vec::new();
+        let mut params: Vec<String> = Vec::new();
+        let mut add = |clause: &'static str, v: Option<String>| {
+            if let Some(v) = v {
+                clauses.push(clause);
+                params.push(v);
+            }
+        };
+        add("order_key = ?", self.order_key.clone());
+        add("destination = ?", self.destination.clone());
+        add("state = ?", self.state.map(|s| s.as_str().to_owned()));
+        add("event = ?", self.event.clone());
+        if with_site {
+            // Like purge and requeue: events stored without a site (before schema 5)
+            // belong to no site in particular, so every site sees them.
+            add("(site IS NULL OR site = ?)", self.site.clone());
+        }
+        let sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+        (sql, params)
+    }
 }
 
 /// One event, as facts.

@@ -8,25 +8,10 @@ use super::{Store, Tx};
 use crate::error::Result;
 use crate::store::{DeliveryQuery, DeliveryRow};
 
-/// The `WHERE` clause of a query and its parameters (fixed fragments only: every
-/// value is a bound parameter).
+/// [`DeliveryQuery::where_clause`] with MySQL values.
 fn filter(q: &DeliveryQuery) -> (String, Vec<Value>) {
-    let mut clauses: Vec<&str> = Vec::new();
-    let mut params: Vec<Value> = Vec::new();
-    let mut add = |clause: &'static str, v: Option<String>| {
-        if let Some(v) = v {
-            clauses.push(clause);
-            params.push(Value::from(v));
-        }
-    };
-    add("order_key = ?", q.order_key.clone());
-    add("destination = ?", q.destination.clone());
-    add("state = ?", q.state.map(|s| s.as_str().to_owned()));
-    add("event = ?", q.event.clone());
-    // As in SQLite (and purge, requeue): events stored without a site are every site's.
-    add("(site IS NULL OR site = ?)", q.site.clone());
-    let sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
-    (sql, params)
+    let (sql, params) = q.where_clause(true);
+    (sql, params.into_iter().map(Value::from).collect())
 }
 
 /// A listed row: id, destination, event, order id, state, attempts, HTTP status,

@@ -9,28 +9,10 @@ use super::{Store, Tx};
 use crate::error::Result;
 use crate::store::{DeliveryQuery, DeliveryRow};
 
-/// The `WHERE` clause of a query and its parameters (fixed fragments only: every
-/// value is a bound parameter).
+/// [`DeliveryQuery::where_clause`] with SQLite values.
 fn filter(q: &DeliveryQuery, has_site: bool) -> (String, Vec<SqlValue>) {
-    let mut clauses: Vec<&str> = Vec::new();
-    let mut params: Vec<SqlValue> = Vec::new();
-    let mut add = |clause: &'static str, v: Option<String>| {
-        if let Some(v) = v {
-            clauses.push(clause);
-            params.push(SqlValue::Text(v));
-        }
-    };
-    add("order_key = ?", q.order_key.clone());
-    add("destination = ?", q.destination.clone());
-    add("state = ?", q.state.map(|s| s.as_str().to_owned()));
-    add("event = ?", q.event.clone());
-    if has_site {
-        // Like purge and requeue: events stored without a site (before schema 5)
-        // belong to no site in particular, so every site sees them.
-        add("(site IS NULL OR site = ?)", q.site.clone());
-    }
-    let sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
-    (sql, params)
+    let (sql, params) = q.where_clause(has_site);
+    (sql, params.into_iter().map(SqlValue::Text).collect())
 }
 
 impl Store {
