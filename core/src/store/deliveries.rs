@@ -80,3 +80,30 @@ pub struct DeliveryRow {
     /// Unix ms the next attempt is due (queued events only).
     pub next_attempt_ms: Option<i64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn where_clause_binds_every_value_and_names_only_columns() {
+        let q = DeliveryQuery {
+            order_key: Some("7".into()),
+            destination: Some("crm'; DROP TABLE events; --".into()),
+            state: Some(EventState::Dead),
+            event: None,
+            site: Some("s".into()),
+            limit: 5,
+            offset: 0,
+            ascending: false,
+        };
+        let (sql, params) = q.where_clause(false);
+        assert_eq!(sql, " WHERE order_key = ? AND destination = ? AND state = ?");
+        assert_eq!(params.len(), 3);
+        assert_eq!(params[1], "crm'; DROP TABLE events; --");
+        let (sql, params) = q.where_clause(true);
+        assert_eq!(sql, " WHERE order_key = ? AND destination = ? AND state = ? AND (site IS NULL OR site = ?)");
+        assert_eq!(params.len(), 4);
+        assert_eq!(DeliveryQuery::default().where_clause(true).0, "");
+    }
+}

@@ -92,29 +92,3 @@ impl Tx<'_> {
             .map_err(self.err())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::EventState;
-
-    #[test]
-    fn filter_binds_every_value_and_names_only_columns() {
-        let q = DeliveryQuery {
-            order_key: Some("7".into()),
-            destination: Some("crm'; DROP TABLE events; --".into()),
-            state: Some(EventState::Dead),
-            event: None,
-            site: Some("s".into()),
-            limit: 5,
-            offset: 0,
-            ascending: false,
-        };
-        let (sql, params) = filter(&q, false);
-        assert_eq!(sql, " WHERE order_key = ? AND destination = ? AND state = ?");
-        assert_eq!(params.len(), 3);
-        assert_eq!(params[1], SqlValue::Text("crm'; DROP TABLE events; --".into()));
-        assert_eq!(filter(&q, true).0, " WHERE order_key = ? AND destination = ? AND state = ? AND (site IS NULL OR site = ?)");
-        assert_eq!(filter(&DeliveryQuery::default(), true).0, "");
-    }
-}
